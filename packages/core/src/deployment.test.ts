@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { parseDeployment } from './deployment.js';
+import { InferenceError } from './errors.js';
+
+function err(f: () => unknown): InferenceError {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof InferenceError) return e;
+    throw e;
+  }
+  throw new Error('expected an error');
+}
+
+describe('parseDeployment', () => {
+  it('accepts the contract example with defaults filled in', () => {
+    const d = parseDeployment({
+      name: 'gpt-4o-mini', runtime: 'openai', endpoint: 'https://api.openai.com/v1/', apiKeyEnv: 'OPENAI_API_KEY', replicas: 1,
+      remote: { maxConcurrent: 64, rpm: 500, tpm: 200000, maxRetries: 2, timeouts: { connectMs: 5000, firstByteMs: 30000, idleMs: 30000, totalMs: 600000 }, breaker: { failureThreshold: 5, openMs: 30000 } },
+      fallbacks: ['smollm'], onCapacityExhausted: 'fallback', price: { inputPerMTok: 0.15, outputPerMTok: 0.6 },
+      budget: { window: '1h', maxTokens: 1000000, maxCostUsd: 5, onExceeded: 'reject' },
+    });
+    expect(d.endpoint).toBe('https://api.openai.com/v1');
+    expect(d.remote.rpm).toBe(500);
+    expect(d.engine.maxSequences).toBe(8);
+    expect(d.budget?.window).toBe('1h');
+  });
+
+  it('names the unknown key, nested too', () => {
+    expect(err(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', replica: 2 })).param).toBe('replica');
+    expect(err(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', engine: { ctx: 1 } }, 'deployments[0]')).param).toBe('deployments[0].engine.ctx');
+  });
+
+  it('requires what each runtime needs', () => {
+    expect(err(() => parseDeployment({ name: 'a', runtime: 'llama' })).param).toBe('model');
+    expect(err(() => parseDeployment({ name: 'a', runtime: 'openai' })).param).toBe('endpoint');
+    expect(err(() => parseDeployment({ name: 'a', runtime: 'vllm' })).param).toBe('runtime');
+    expect(err(() => parseDeployment({ name: 'a', runtime: 'openai', endpoint: 'ftp://x' })).param).toBe('endpoint');
+    expect(err(() => parseDeployment({ name: 'a b', runtime: 'openai', endpoint: 'http://x' })).param).toBe('name');
+  });
+});

@@ -1,0 +1,188 @@
+// A deployment: what clients address by `model`, how many replicas serve it and
+// with which runtime. The keys are a contract with users (DESIGN.md): add keys,
+// rename none. Parsing is shared by the config file and the admin API.
+
+import {
+  type Json, asObject, invalid, join, noUnknownKeys, optArray, optEnum, optNumber, optObject, optString, reqString,
+} from './validate.js';
+
+export type RuntimeKind = 'llama' | 'openai' | 'anthropic';
+export type CapacityPolicy = 'reject' | 'queue' | 'fallback';
+
+export interface EngineSpec {
+  contextSize: number;
+  maxSequences: number;
+  gpuLayers: number;
+  threads: number;
+  /** Tokens per decode step (chunked-prefill budget). */
+  batchTokens: number;
+  /** Requests waiting for a sequence slot before `overloaded`. */
+  maxQueue: number;
+}
+
+export interface TimeoutSpec {
+  connectMs: number;
+  firstByteMs: number;
+  idleMs: number;
+  totalMs: number;
+}
+
+export interface RemoteSpec {
+  maxConcurrent: number;
+  /** Requests waiting for a worker before `overloaded`. */
+  maxQueue: number;
+  rpm?: number;
+  tpm?: number;
+  maxRetries: number;
+  timeouts: TimeoutSpec;
+  breaker: { failureThreshold: number; openMs: number };
+}
+
+export interface PriceSpec {
+  inputPerMTok: number;
+  outputPerMTok: number;
+}
+
+export interface BudgetSpec {
+  window: string;
+  maxTokens?: number;
+  maxCostUsd?: number;
+  onExceeded: 'reject' | 'fallback';
+}
+
+export interface DeploymentSpec {
+  name: string;
+  runtime: RuntimeKind;
+  /** GGUF path (llama) or the upstream's model name (remote; defaults to `name`). */
+  model?: string;
+  endpoint?: string;
+  apiKeyEnv?: string;
+  replicas: number;
+  engine: EngineSpec;
+  remote: RemoteSpec;
+  fallbacks: string[];
+  onCapacityExhausted: CapacityPolicy;
+  price?: PriceSpec;
+  budget?: BudgetSpec;
+}
+
+const DEPLOYMENT_KEYS = [
+  'name', 'runtime', 'model', 'endpoint', 'apiKeyEnv', 'replicas', 'engine', 'remote', 'fallbacks',
+  'onCapacityExhausted', 'price', 'budget',
+] as const;
+
+export const DEFAULT_TIMEOUTS: TimeoutSpec = { connectMs: 5000, firstByteMs: 30000, idleMs: 30000, totalMs: 600000 };
+
+function parseEngine(v: Json | undefined, path: string): EngineSpec {
+  const o = v ?? {};
+  noUnknownKeys(o, ['contextSize', 'maxSequences', 'gpuLayers', 'threads', 'batchTokens', 'maxQueue'], path);
+  const maxSequences = optNumber(o, 'maxSequences', path, { min: 1, max: 256, integer: true }) ?? 8;
+  return {
+    contextSize: optNumber(o, 'contextSize', path, { min: 64, max: 1 << 20, integer: true }) ?? 4096,
+    maxSequences,
+    gpuLayers: optNumber(o, 'gpuLayers', path, { min: -1, max: 10000, integer: true }) ?? 0,
+    threads: optNumber(o, 'threads', path, { min: 1, max: 1024, integer: true }) ?? 1,
+    batchTokens: optNumber(o, 'batchTokens', path, { min: 16, max: 65536, integer: true }) ?? 512,
+    maxQueue: optNumber(o, 'maxQueue', path, { min: 0, max: 100000, integer: true }) ?? 256,
+  };
+}
+
+function parseRemote(v: Json | undefined, path: string): RemoteSpec {
+  const o = v ?? {};
+  noUnknownKeys(o, ['maxConcurrent', 'maxQueue', 'rpm', 'tpm', 'maxRetries', 'timeouts', 'breaker'], path);
+  const tPath = join(path, 'timeouts');
+  const t = optObject(o, 'timeouts', path) ?? {};
+  noUnknownKeys(t, ['connectMs', 'firstByteMs', 'idleMs', 'totalMs'], tPath);
+  const bPath = join(path, 'breaker');
+  const b = optObject(o, 'breaker', path) ?? {};
+  noUnknownKeys(b, ['failureThreshold', 'openMs'], bPath);
+  const ms = { min: 1, max: 86_400_000, integer: true };
+  const spec: RemoteSpec = {
+    maxConcurrent: optNumber(o, 'maxConcurrent', path, { min: 1, max: 100000, integer: true }) ?? 64,
+    maxQueue: optNumber(o, 'maxQueue', path, { min: 0, max: 1_000_000, integer: true }) ?? 1024,
+    maxRetries: optNumber(o, 'maxRetries', path, { min: 0, max: 10, integer: true }) ?? 2,
+    timeouts: {
+      connectMs: optNumber(t, 'connectMs', tPath, ms) ?? DEFAULT_TIMEOUTS.connectMs,
+      firstByteMs: optNumber(t, 'firstByteMs', tPath, ms) ?? DEFAULT_TIMEOUTS.firstByteMs,
+      idleMs: optNumber(t, 'idleMs', tPath, ms) ?? DEFAULT_TIMEOUTS.idleMs,
+      totalMs: optNumber(t, 'totalMs', tPath, ms) ?? DEFAULT_TIMEOUTS.totalMs,
+    },
+    breaker: {
+      failureThreshold: optNumber(b, 'failureThreshold', bPath, { min: 1, max: 10000, integer: true }) ?? 5,
+      openMs: optNumber(b, 'openMs', bPath, ms) ?? 30000,
+    },
+  };
+  const rpm = optNumber(o, 'rpm', path, { min: 1, integer: true });
+  const tpm = optNumber(o, 'tpm', path, { min: 1, integer: true });
+  if (rpm !== undefined) spec.rpm = rpm;
+  if (tpm !== undefined) spec.tpm = tpm;
+  return spec;
+}
+
+const WINDOW = /^\d+(m|h|d|mo)$/;
+
+function parseBudget(o: Json, path: string): BudgetSpec {
+  noUnknownKeys(o, ['window', 'maxTokens', 'maxCostUsd', 'onExceeded'], path);
+  const window = reqString(o, 'window', path);
+  if (!WINDOW.test(window)) invalid(join(path, 'window'), "expected a window like '1m', '1h', '1d' or '1mo'");
+  const spec: BudgetSpec = { window, onExceeded: optEnum(o, 'onExceeded', path, ['reject', 'fallback'] as const) ?? 'reject' };
+  const maxTokens = optNumber(o, 'maxTokens', path, { min: 0, integer: true });
+  const maxCostUsd = optNumber(o, 'maxCostUsd', path, { min: 0 });
+  if (maxTokens !== undefined) spec.maxTokens = maxTokens;
+  if (maxCostUsd !== undefined) spec.maxCostUsd = maxCostUsd;
+  return spec;
+}
+
+export const DEPLOYMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
+
+/** Parses one deployment (config file entry or admin PUT body). */
+export function parseDeployment(raw: unknown, path = ''): DeploymentSpec {
+  const o = asObject(raw, path);
+  noUnknownKeys(o, DEPLOYMENT_KEYS, path);
+  const name = reqString(o, 'name', path, { nonEmpty: true });
+  if (!DEPLOYMENT_NAME.test(name)) invalid(join(path, 'name'), 'may hold letters, digits and . _ : / - (at most 128)');
+  const runtime = optEnum(o, 'runtime', path, ['llama', 'openai', 'anthropic'] as const);
+  if (runtime === undefined) invalid(join(path, 'runtime'), 'is required (llama | openai | anthropic)');
+  const spec: DeploymentSpec = {
+    name,
+    runtime,
+    replicas: optNumber(o, 'replicas', path, { min: 0, max: 1024, integer: true }) ?? 1,
+    engine: parseEngine(optObject(o, 'engine', path), join(path, 'engine')),
+    remote: parseRemote(optObject(o, 'remote', path), join(path, 'remote')),
+    fallbacks: (optArray(o, 'fallbacks', path) ?? []).map((f, i) => {
+      if (typeof f !== 'string' || f === '') invalid(join(join(path, 'fallbacks'), i), 'expected a deployment name');
+      return f;
+    }),
+    onCapacityExhausted: optEnum(o, 'onCapacityExhausted', path, ['reject', 'queue', 'fallback'] as const) ?? 'queue',
+  };
+  const model = optString(o, 'model', path);
+  const endpoint = optString(o, 'endpoint', path);
+  const apiKeyEnv = optString(o, 'apiKeyEnv', path);
+  if (model !== undefined) spec.model = model;
+  if (endpoint !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(endpoint);
+    } catch {
+      invalid(join(path, 'endpoint'), 'expected an absolute http(s) URL');
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') invalid(join(path, 'endpoint'), 'expected an http(s) URL');
+    spec.endpoint = endpoint.replace(/\/+$/, '');
+  }
+  if (apiKeyEnv !== undefined) spec.apiKeyEnv = apiKeyEnv;
+  if (runtime === 'llama' && model === undefined) invalid(join(path, 'model'), 'is required for runtime llama (a GGUF file)');
+  if (runtime !== 'llama' && endpoint === undefined) invalid(join(path, 'endpoint'), `is required for runtime ${runtime}`);
+  if (spec.fallbacks.includes(name)) invalid(join(path, 'fallbacks'), 'a deployment cannot fall back to itself');
+  const price = optObject(o, 'price', path);
+  if (price !== undefined) {
+    const pPath = join(path, 'price');
+    noUnknownKeys(price, ['inputPerMTok', 'outputPerMTok'], pPath);
+    spec.price = {
+      inputPerMTok: optNumber(price, 'inputPerMTok', pPath, { min: 0 }) ?? 0,
+      outputPerMTok: optNumber(price, 'outputPerMTok', pPath, { min: 0 }) ?? 0,
+    };
+  }
+  const budget = optObject(o, 'budget', path);
+  if (budget !== undefined) spec.budget = parseBudget(budget, join(path, 'budget'));
+  return spec;
+}

@@ -1,0 +1,5 @@
+export * from './errors.js';
+export * from './types.js';
+export * from './deployment.js';
+export * from './wire/openai.js';
+export * from './validate.js';

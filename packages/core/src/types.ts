@@ -1,0 +1,155 @@
+// Validated internal request and result types, and the ModelRunner contract that
+// both engine kinds (local GGUF, remote provider) implement. Wire formats (OpenAI,
+// Anthropic) are translated into these at the edge; inside, they are trusted.
+
+export type Role = 'system' | 'developer' | 'user' | 'assistant' | 'tool';
+
+export interface ToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+export interface ChatMessage {
+  role: Role;
+  /** Text content; multi-part text content is joined at the edge. */
+  content: string | null;
+  name?: string;
+  toolCalls?: ToolCall[];
+  toolCallId?: string;
+}
+
+export interface ToolDefinition {
+  type: 'function';
+  function: { name: string; description?: string; parameters?: Record<string, unknown> };
+}
+
+export interface SamplingParams {
+  maxTokens?: number;
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  minP?: number;
+  seed?: number;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
+  stop: string[];
+  /** Number of choices. */
+  n: number;
+}
+
+interface GenerateRequestBase {
+  /** The deployment name the client asked for. */
+  model: string;
+  sampling: SamplingParams;
+  stream: boolean;
+  /** Emit a final usage chunk (OpenAI `stream_options.include_usage`). */
+  includeUsage: boolean;
+  tools?: ToolDefinition[];
+  toolChoice?: unknown;
+  responseFormat?: Record<string, unknown>;
+  user?: string;
+  /**
+   * Fields the client sent that we do not interpret, forwarded verbatim to
+   * OpenAI-compatible upstreams (e.g. logit_bias, metadata).
+   */
+  passthrough: Record<string, unknown>;
+}
+
+export interface ChatRequest extends GenerateRequestBase {
+  kind: 'chat';
+  messages: ChatMessage[];
+}
+
+export interface CompletionRequest extends GenerateRequestBase {
+  kind: 'completion';
+  prompt: string;
+}
+
+export type GenerateRequest = ChatRequest | CompletionRequest;
+
+export interface EmbeddingRequest {
+  model: string;
+  input: string[];
+  encodingFormat: 'float' | 'base64';
+  dimensions?: number;
+  user?: string;
+}
+
+export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter';
+
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+  /** Prompt tokens served from a prefix cache, where the engine knows. */
+  cachedTokens?: number;
+}
+
+export interface ToolCallDelta {
+  index: number;
+  id?: string;
+  name?: string;
+  argumentsDelta: string;
+}
+
+/**
+ * One step of output for one choice. Engines emit one chunk per decode step per
+ * choice (not necessarily one token), so `tokens` may be above 1.
+ */
+export interface TokenChunk {
+  index: number;
+  text: string;
+  tokens: number;
+  toolCalls?: ToolCallDelta[];
+  finishReason?: FinishReason;
+}
+
+export interface ChoiceResult {
+  index: number;
+  text: string;
+  finishReason: FinishReason;
+  toolCalls?: ToolCall[];
+}
+
+/** The aggregate of a whole generation. */
+export interface Tokens {
+  choices: ChoiceResult[];
+  usage: Usage;
+}
+
+export interface EmbeddingResult {
+  vectors: number[][];
+  promptTokens: number;
+}
+
+export interface RunContext {
+  readonly requestId: string;
+  /** Aborted on client disconnect or deadline; engines free the work at once. */
+  readonly signal: AbortSignal;
+}
+
+/** Receives chunks as the engine produces them. */
+export type ChunkSink = (chunk: TokenChunk) => void;
+
+export interface ReplicaLoad {
+  /** Requests admitted and not finished (queued + running). */
+  readonly outstanding: number;
+  readonly queued: number;
+  readonly capacity: number;
+}
+
+/**
+ * What the request path needs of a replica, whatever runs it. `generate` resolves
+ * with the aggregate after the last chunk was pushed to `sink`; it rejects with an
+ * InferenceError. A rejection says through `InferenceError` whether any chunk was
+ * emitted before it (the caller tracks that itself).
+ */
+export interface ModelRunner {
+  readonly id: string;
+  readonly deployment: string;
+  generate(req: GenerateRequest, ctx: RunContext, sink: ChunkSink): Promise<Tokens>;
+  embed(req: EmbeddingRequest, ctx: RunContext): Promise<EmbeddingResult>;
+  load(): ReplicaLoad;
+  healthy(): boolean;
+  stop(): Promise<void>;
+}
