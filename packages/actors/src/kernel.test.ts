@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import { InferenceError } from '@inference/core';
+import { Actor, ActorSystem, type Directive, type Reply } from './kernel.js';
+
+type Msg = { type: 'add'; n: number } | { type: 'get'; reply: Reply<number> } | { type: 'boom' } | { type: 'slow'; ms: number };
+
+const log: string[] = [];
+
+class Counter extends Actor<Msg> {
+  total = 0;
+  override preStart(): void {
+    log.push(`start ${this.context.name}`);
+  }
+  override postStop(): void {
+    log.push(`stop ${this.context.name}`);
+  }
+  async receive(m: Msg): Promise<void> {
+    switch (m.type) {
+      case 'add':
+        this.total += m.n;
+        return;
+      case 'get':
+        m.reply.resolve(this.total);
+        return;
+      case 'boom':
+        throw new Error('boom');
+      case 'slow':
+        await new Promise((r) => setTimeout(r, m.ms));
+        this.total += 1;
+        return;
+    }
+  }
+}
+
+function strategy(d: Directive) {
+  return { decide: () => d };
+}
+
+describe('actor kernel', () => {
+  it('handles one message at a time, in order', async () => {
+    const sys = new ActorSystem('t1');
+    const c = sys.spawn('c', () => new Counter());
+    c.tell({ type: 'slow', ms: 20 });
+    c.tell({ type: 'add', n: 10 });
+    expect(await c.ask<number>((reply) => ({ type: 'get', reply }))).toBe(11);
+    await sys.stop();
+  });
+
+  it('bounds the mailbox: tell answers false and ask rejects with overloaded', async () => {
+    const sys = new ActorSystem('t2');
+    const c = sys.spawn('c', () => new Counter(), { mailbox: 2 });
+    await c.started();
+    expect(c.tell({ type: 'slow', ms: 30 })).toBe(true);
+    expect(c.tell({ type: 'add', n: 1 })).toBe(true);
+    expect(c.tell({ type: 'add', n: 1 })).toBe(true);
+    expect(c.tell({ type: 'add', n: 1 })).toBe(false);
+    await expect(c.ask<number>((reply) => ({ type: 'get', reply }))).rejects.toMatchObject({ kind: 'overloaded' });
+    await sys.stop();
+  });
+
+  it('times out an unanswered ask', async () => {
+    const sys = new ActorSystem('t3');
+    const c = sys.spawn('c', () => new Counter());
+    await expect(c.ask<number>(() => ({ type: 'add', n: 1 }), 20)).rejects.toBeInstanceOf(InferenceError);
+    await sys.stop();
+  });
+
+  it('restart directive replaces the instance, state reset; resume keeps it', async () => {
+    const sys = new ActorSystem('t4', strategy('restart'));
+    const c = sys.spawn('c', () => new Counter());
+    c.tell({ type: 'add', n: 5 });
+    c.tell({ type: 'boom' });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(await c.ask<number>((reply) => ({ type: 'get', reply }))).toBe(0);
+
+    const sys2 = new ActorSystem('t5', strategy('resume'));
+    const d = sys2.spawn('d', () => new Counter());
+    d.tell({ type: 'add', n: 5 });
+    d.tell({ type: 'boom' });
+    expect(await d.ask<number>((reply) => ({ type: 'get', reply }))).toBe(5);
+    await sys.stop();
+    await sys2.stop();
+  });
+
+  it('stop directive stops the child and reports the failure', async () => {
+    const sys = new ActorSystem('t6', strategy('stop'));
+    const failures: string[] = [];
+    sys.onFailure((path, _e, d) => failures.push(`${path}:${d}`));
+    const c = sys.spawn('c', () => new Counter());
+    c.tell({ type: 'boom' });
+    await c.stopped();
+    expect(c.alive).toBe(false);
+    expect(failures).toEqual(['/t6/c:stop']);
+    await expect(c.ask<number>((reply) => ({ type: 'get', reply }))).rejects.toMatchObject({ kind: 'engine_unavailable' });
+    await sys.stop();
+  });
+
+  it('stops children before the parent and runs lifecycle hooks', async () => {
+    log.length = 0;
+    class Parent extends Counter {
+      override preStart(): void {
+        super.preStart();
+        this.context.spawn('kid', () => new Counter());
+      }
+    }
+    const sys = new ActorSystem('t7');
+    const p = sys.spawn('p', () => new Parent());
+    await p.started();
+    await sys.stop();
+    expect(log).toEqual(['start p', 'start kid', 'stop kid', 'stop p']);
+  });
+
+  it('escalate fails the parent with the child error', async () => {
+    const sys = new ActorSystem('t8', strategy('stop'));
+    const seen: string[] = [];
+    sys.onFailure((path, _e, d) => seen.push(`${path}:${d}`));
+    let kidRef: ReturnType<typeof sys.spawn<Msg>> | undefined;
+    class Parent extends Counter {
+      override preStart(): void {
+        kidRef = this.context.spawn('kid', () => new Counter());
+      }
+    }
+    const p = sys.spawn('p', () => new Parent(), { strategy: strategy('escalate') });
+    await p.started();
+    kidRef!.tell({ type: 'boom' });
+    await p.stopped();
+    expect(seen).toEqual(['/t8/p/kid:escalate', '/t8/p:stop']);
+    await sys.stop();
+  });
+});

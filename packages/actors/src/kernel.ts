@@ -1,0 +1,330 @@
+// The actor kernel: a bounded mailbox per actor, one message handled at a time,
+// `tell` and `ask` (with timeout), lifecycle hooks, a tree of children, and
+// supervision: a failing handler is reported to the parent, whose strategy
+// answers resume / restart / stop / escalate. Invariants: a mailbox never grows
+// past its bound (tell answers false instead); a stopped actor processes nothing;
+// children stop before their parent's postStop runs.
+
+import { InferenceError } from '@inference/core';
+
+export type Directive = 'resume' | 'restart' | 'stop' | 'escalate';
+
+/** Decides what happens to a child whose handler (or lifecycle hook) failed. */
+export interface SupervisorStrategy {
+  decide(child: ActorRef<never>, error: unknown): Directive;
+}
+
+export const stopOnFailure: SupervisorStrategy = { decide: () => 'stop' };
+
+export interface Reply<R> {
+  resolve(value: R): void;
+  reject(error: unknown): void;
+}
+
+export abstract class Actor<M> {
+  /** Set by the kernel before preStart. */
+  protected context!: ActorContext<M>;
+
+  /** @internal */
+  attach(ctx: ActorContext<M>): void {
+    this.context = ctx;
+  }
+
+  preStart(): void | Promise<void> {
+    return undefined;
+  }
+
+  postStop(): void | Promise<void> {
+    return undefined;
+  }
+
+  abstract receive(message: M): void | Promise<void>;
+}
+
+export interface SpawnOptions {
+  /** Mailbox bound; `tell` returns false when full. */
+  readonly mailbox?: number;
+  /** How this actor supervises its own children. */
+  readonly strategy?: SupervisorStrategy;
+}
+
+export interface ActorContext<M> {
+  readonly self: ActorRef<M>;
+  readonly name: string;
+  spawn<C>(name: string, factory: () => Actor<C>, options?: SpawnOptions): ActorRef<C>;
+  children(): ActorRef<unknown>[];
+  child(name: string): ActorRef<unknown> | undefined;
+}
+
+type Status = 'starting' | 'running' | 'stopping' | 'stopped';
+
+export type ActorFailureListener = (path: string, error: unknown, directive: Directive) => void;
+
+class Cell<M> implements ActorContext<M> {
+  readonly self: ActorRef<M>;
+  private instance: Actor<M>;
+  private readonly queue: (M | undefined)[];
+  private head = 0;
+  private size = 0;
+  private processing = false;
+  private status: Status = 'starting';
+  private readonly kids = new Map<string, Cell<unknown>>();
+  private readonly stopped: Promise<void>;
+  private resolveStopped!: () => void;
+  private started: Promise<void>;
+
+  constructor(
+    readonly name: string,
+    readonly path: string,
+    private readonly factory: () => Actor<M>,
+    private readonly parent: Cell<unknown> | null,
+    private readonly system: ActorSystem,
+    readonly options: SpawnOptions,
+  ) {
+    this.queue = new Array<M | undefined>(Math.max(1, options.mailbox ?? 1024));
+    this.self = new ActorRef(this);
+    this.stopped = new Promise((r) => (this.resolveStopped = r));
+    this.instance = factory();
+    this.started = this.start();
+  }
+
+  private async start(): Promise<void> {
+    this.instance.attach(this);
+    try {
+      await this.instance.preStart();
+      if (this.status === 'starting') this.status = 'running';
+    } catch (e) {
+      this.status = 'running';
+      this.fail(e);
+    }
+    this.schedule();
+  }
+
+  get running(): boolean {
+    return this.status === 'starting' || this.status === 'running';
+  }
+
+  whenStarted(): Promise<void> {
+    return this.started;
+  }
+
+  enqueue(m: M): boolean {
+    if (!this.running || this.size === this.queue.length) return false;
+    this.queue[(this.head + this.size) % this.queue.length] = m;
+    this.size++;
+    this.schedule();
+    return true;
+  }
+
+  get mailboxSize(): number {
+    return this.size;
+  }
+
+  private schedule(): void {
+    if (this.processing || this.size === 0 || this.status !== 'running') return;
+    this.processing = true;
+    void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    while (this.size > 0 && this.status === 'running') {
+      const m = this.queue[this.head] as M;
+      this.queue[this.head] = undefined;
+      this.head = (this.head + 1) % this.queue.length;
+      this.size--;
+      try {
+        const r = this.instance.receive(m);
+        if (r !== undefined) await r;
+      } catch (e) {
+        this.fail(e);
+      }
+    }
+    this.processing = false;
+  }
+
+  private fail(error: unknown): void {
+    const parent = this.parent;
+    const directive: Directive = parent === null ? 'stop' : (parent.options.strategy ?? this.system.defaultStrategy).decide(this.self as ActorRef<never>, error);
+    this.system.reportFailure(this.path, error, directive);
+    switch (directive) {
+      case 'resume':
+        return;
+      case 'restart':
+        void this.restart();
+        return;
+      case 'stop':
+        void this.stop();
+        return;
+      case 'escalate':
+        void this.stop();
+        if (parent !== null) parent.fail(error);
+        return;
+      default: {
+        const never: never = directive;
+        throw new Error(`unknown directive ${String(never)}`);
+      }
+    }
+  }
+
+  private async restart(): Promise<void> {
+    this.status = 'starting';
+    await Promise.all([...this.kids.values()].map((k) => k.stop()));
+    try {
+      await this.instance.postStop();
+    } catch (e) {
+      this.system.reportFailure(this.path, e, 'stop');
+    }
+    this.instance = this.factory();
+    this.started = this.start();
+    await this.started;
+  }
+
+  spawn<C>(name: string, factory: () => Actor<C>, options: SpawnOptions = {}): ActorRef<C> {
+    if (this.kids.has(name)) throw new InferenceError('internal', 'internal error', { diagnostic: `actor ${this.path}/${name} already exists` });
+    const cell = new Cell<C>(name, `${this.path}/${name}`, factory, this as Cell<unknown>, this.system, options);
+    this.kids.set(name, cell as Cell<unknown>);
+    void cell.stopped.then(() => {
+      if (this.kids.get(name) === cell) this.kids.delete(name);
+    });
+    return cell.self;
+  }
+
+  children(): ActorRef<unknown>[] {
+    return [...this.kids.values()].map((k) => k.self);
+  }
+
+  child(name: string): ActorRef<unknown> | undefined {
+    return this.kids.get(name)?.self;
+  }
+
+  async stop(): Promise<void> {
+    if (this.status === 'stopping' || this.status === 'stopped') return this.stopped;
+    this.status = 'stopping';
+    await this.started.catch(() => undefined);
+    await Promise.all([...this.kids.values()].map((k) => k.stop()));
+    try {
+      await this.instance.postStop();
+    } catch (e) {
+      this.system.reportFailure(this.path, e, 'stop');
+    }
+    this.queue.fill(undefined);
+    this.size = 0;
+    this.status = 'stopped';
+    this.resolveStopped();
+    return this.stopped;
+  }
+
+  whenStopped(): Promise<void> {
+    return this.stopped;
+  }
+}
+
+export class ActorRef<M> {
+  /** @internal */
+  constructor(private readonly cell: Cell<M>) {}
+
+  get path(): string {
+    return this.cell.path;
+  }
+
+  get name(): string {
+    return this.cell.name;
+  }
+
+  get alive(): boolean {
+    return this.cell.running;
+  }
+
+  get mailboxSize(): number {
+    return this.cell.mailboxSize;
+  }
+
+  /** Enqueues without waiting; false when the mailbox is full or the actor stopped. */
+  tell(message: M): boolean {
+    return this.cell.enqueue(message);
+  }
+
+  /**
+   * Sends a message carrying a reply and waits for it. Rejects with `overloaded`
+   * when the mailbox is full, `engine_unavailable` when the actor is stopped, and
+   * `internal` after `timeoutMs`.
+   */
+  ask<R>(make: (reply: Reply<R>) => M, timeoutMs = 30_000): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      let done = false;
+      const timer = setTimeout(() => {
+        if (done) return;
+        done = true;
+        reject(new InferenceError('internal', 'internal error', { diagnostic: `ask to ${this.cell.path} timed out after ${timeoutMs} ms` }));
+      }, timeoutMs);
+      const reply: Reply<R> = {
+        resolve: (v) => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          resolve(v);
+        },
+        reject: (e) => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          reject(e instanceof Error ? e : new Error(String(e)));
+        },
+      };
+      if (!this.cell.enqueue(make(reply))) {
+        const alive = this.cell.running;
+        reply.reject(alive
+          ? new InferenceError('overloaded', 'server is overloaded, try again', { retryAfterMs: 1000, diagnostic: `mailbox of ${this.cell.path} is full` })
+          : new InferenceError('engine_unavailable', 'service is shutting down', { diagnostic: `${this.cell.path} is stopped` }));
+      }
+    });
+  }
+
+  started(): Promise<void> {
+    return this.cell.whenStarted();
+  }
+
+  stop(): Promise<void> {
+    return this.cell.stop();
+  }
+
+  stopped(): Promise<void> {
+    return this.cell.whenStopped();
+  }
+}
+
+class RootActor extends Actor<never> {
+  receive(): void {
+    /* the root guardian takes no messages */
+  }
+}
+
+/** The root of an actor tree. */
+export class ActorSystem {
+  private readonly root: Cell<never>;
+  private readonly listeners: ActorFailureListener[] = [];
+
+  constructor(
+    readonly name = 'system',
+    readonly defaultStrategy: SupervisorStrategy = stopOnFailure,
+  ) {
+    this.root = new Cell<never>(name, `/${name}`, () => new RootActor(), null, this, { mailbox: 1, strategy: defaultStrategy });
+  }
+
+  spawn<M>(name: string, factory: () => Actor<M>, options?: SpawnOptions): ActorRef<M> {
+    return this.root.spawn(name, factory, options);
+  }
+
+  onFailure(listener: ActorFailureListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** @internal */
+  reportFailure(path: string, error: unknown, directive: Directive): void {
+    for (const l of this.listeners) l(path, error, directive);
+  }
+
+  stop(): Promise<void> {
+    return this.root.stop();
+  }
+}

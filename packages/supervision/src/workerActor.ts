@@ -1,0 +1,226 @@
+// Two-tier supervision. The WorkerActor is stable and long-lived; it supervises a
+// ContextActor that owns a fragile resource (an engine host process, an HTTP
+// session with its credentials). A failure the decider maps to Restart replaces
+// the context (within the restart budget); when the budget is spent the worker is
+// Failed and says so once through `onFailed`. Callers use `withContext`, which
+// retries once on a fresh context when the failure asked for a restart.
+
+import { InferenceError } from '@inference/core';
+import { Actor, type ActorRef, type Reply } from '@inference/actors';
+import { type Decider, type Decision, RestartWindow } from './strategy.js';
+
+export interface ContextResource<R> {
+  /** Opens the resource (spawns the host, builds the session). Throws to fail. */
+  open(generation: number): Promise<R>;
+  close(resource: R): Promise<void>;
+}
+
+type ContextMsg<R> = { type: 'get'; reply: Reply<R> } | { type: 'fault'; error: unknown; generation: number };
+
+class ContextActor<R> extends Actor<ContextMsg<R>> {
+  private resource: R | undefined;
+
+  constructor(
+    private readonly factory: ContextResource<R>,
+    private readonly generation: number,
+    private readonly onOpenError: (error: unknown) => void,
+  ) {
+    super();
+  }
+
+  override async preStart(): Promise<void> {
+    try {
+      this.resource = await this.factory.open(this.generation);
+    } catch (e) {
+      this.onOpenError(e);
+      throw e;
+    }
+  }
+
+  override async postStop(): Promise<void> {
+    const r = this.resource;
+    this.resource = undefined;
+    if (r !== undefined) await this.factory.close(r);
+  }
+
+  receive(m: ContextMsg<R>): void {
+    switch (m.type) {
+      case 'get':
+        if (this.resource === undefined) m.reply.reject(new InferenceError('engine_unavailable', 'engine is not available'));
+        else m.reply.resolve(this.resource);
+        return;
+      case 'fault':
+        // A fault from an older generation was already handled by its restart.
+        if (m.generation !== this.generation) return;
+        throw m.error;
+      default: {
+        const never: never = m;
+        throw new Error(`unknown message ${JSON.stringify(never)}`);
+      }
+    }
+  }
+}
+
+export type WorkerState = 'starting' | 'serving' | 'restarting' | 'failed' | 'stopped';
+
+export type WorkerMsg<R> =
+  | { type: 'context'; reply: Reply<{ resource: R; generation: number }> }
+  | { type: 'fault'; error: unknown; generation: number; opening?: boolean };
+
+export interface WorkerEvents {
+  onRestart?(error: unknown, restarts: number): void;
+  onFailed?(error: unknown, reason: string): void;
+}
+
+export class WorkerActor<R> extends Actor<WorkerMsg<R>> {
+  private generation = 0;
+  private ctx: ActorRef<ContextMsg<R>> | undefined;
+  private readonly window: RestartWindow;
+  state: WorkerState = 'starting';
+  restarts = 0;
+
+  constructor(
+    private readonly factory: ContextResource<R>,
+    private readonly decider: Decider,
+    budget: { maxRestarts: number; windowMs: number },
+    private readonly events: WorkerEvents = {},
+  ) {
+    super();
+    this.window = new RestartWindow(budget.maxRestarts, budget.windowMs);
+  }
+
+  override preStart(): void {
+    this.spawnContext();
+  }
+
+  private spawnContext(): void {
+    const generation = ++this.generation;
+    const name = `context-${generation}`;
+    // Context failures are decided here, by message, not by the kernel: the worker
+    // answers every failure with a new generation, so a late fault of an old one
+    // can never restart a healthy context.
+    const self = this.context.self;
+    const onOpenError = (error: unknown): void => {
+      self.tell({ type: 'fault', error, generation, opening: true });
+    };
+    this.ctx = this.context.spawn(name, () => new ContextActor(this.factory, generation, onOpenError), { mailbox: 4096 });
+    this.ctx.started().then(
+      () => {
+        if (this.generation === generation && this.state !== 'failed' && this.state !== 'stopped') this.state = 'serving';
+      },
+      () => undefined,
+    );
+  }
+
+  receive(m: WorkerMsg<R>): Promise<void> | void {
+    switch (m.type) {
+      case 'context':
+        return this.getContext(m.reply);
+      case 'fault':
+        this.onFault(m.error, m.generation, m.opening === true);
+        return;
+      default: {
+        const never: never = m;
+        throw new Error(`unknown message ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  private async getContext(reply: Reply<{ resource: R; generation: number }>): Promise<void> {
+    const ctx = this.ctx;
+    if (ctx === undefined || this.state === 'failed' || this.state === 'stopped') {
+      reply.reject(new InferenceError('engine_unavailable', 'replica has failed', { diagnostic: `worker ${this.context.name} is ${this.state}` }));
+      return;
+    }
+    const generation = this.generation;
+    // Wait outside the mailbox: a context still loading must not block faults.
+    ctx.started().then(
+      () => ctx.ask<R>((r) => ({ type: 'get', reply: r }), 30_000).then((resource) => { reply.resolve({ resource, generation }); }, reply.reject),
+      reply.reject,
+    );
+    return Promise.resolve();
+  }
+
+  private onFault(error: unknown, generation: number, opening: boolean): void {
+    if (generation !== this.generation || this.state === 'failed' || this.state === 'stopped') return;
+    let decision: Decision = this.decider(error);
+    // A context that cannot even open is not resumable: restart it or give up.
+    if (opening && decision !== 'Restart') decision = 'Stop';
+    switch (decision) {
+      case 'Resume':
+        return;
+      case 'Restart': {
+        const old = this.ctx;
+        if (!this.window.tryRestart()) {
+          this.fail(error, `restart budget spent (${this.window.maxRestarts} within ${this.window.windowMs / 1000} s)`);
+          return;
+        }
+        this.restarts++;
+        this.state = 'restarting';
+        if (old !== undefined) void old.stop();
+        this.spawnContext();
+        this.events.onRestart?.(error, this.restarts);
+        return;
+      }
+      case 'Stop':
+        this.fail(error, opening ? 'context failed to open' : 'unrecoverable failure');
+        return;
+      case 'Escalate':
+        throw error;
+      default: {
+        const never: never = decision;
+        throw new Error(`unknown decision ${String(never)}`);
+      }
+    }
+  }
+
+  private fail(error: unknown, reason: string): void {
+    this.state = 'failed';
+    const old = this.ctx;
+    this.ctx = undefined;
+    if (old !== undefined) void old.stop();
+    this.events.onFailed?.(error, reason);
+  }
+
+  override async postStop(): Promise<void> {
+    this.state = 'stopped';
+    await this.ctx?.stop();
+  }
+}
+
+/**
+ * The caller's side of a worker: runs work on the current context; on a failure
+ * that the decider answers with Restart, reports it, waits for the new context
+ * and tries once more (when `retry` allows).
+ */
+export class WorkerHandle<R> {
+  constructor(
+    readonly ref: ActorRef<WorkerMsg<R>>,
+    private readonly decider: Decider,
+  ) {}
+
+  context(timeoutMs = 120_000): Promise<{ resource: R; generation: number }> {
+    return this.ref.ask((reply) => ({ type: 'context', reply }), timeoutMs);
+  }
+
+  report(error: unknown, generation: number): void {
+    this.ref.tell({ type: 'fault', error, generation });
+  }
+
+  async withContext<T>(fn: (resource: R) => Promise<T>, retry: (error: unknown) => boolean = () => true): Promise<T> {
+    const first = await this.context();
+    try {
+      return await fn(first.resource);
+    } catch (e) {
+      if (this.decider(e) !== 'Restart') {
+        if (this.decider(e) !== 'Resume') this.report(e, first.generation);
+        throw e;
+      }
+      this.report(e, first.generation);
+      if (!retry(e)) throw e;
+      const second = await this.context();
+      if (second.generation === first.generation) throw e;
+      return fn(second.resource);
+    }
+  }
+}
