@@ -17,8 +17,8 @@ export interface SupervisorStrategy {
 export const stopOnFailure: SupervisorStrategy = { decide: () => 'stop' };
 
 export interface Reply<R> {
-  resolve(value: R): void;
-  reject(error: unknown): void;
+  readonly resolve: (value: R) => void;
+  readonly reject: (error: unknown) => void;
 }
 
 export abstract class Actor<M> {
@@ -181,8 +181,8 @@ class Cell<M> implements ActorContext<M> {
 
   spawn<C>(name: string, factory: () => Actor<C>, options: SpawnOptions = {}): ActorRef<C> {
     if (this.kids.has(name)) throw new InferenceError('internal', 'internal error', { diagnostic: `actor ${this.path}/${name} already exists` });
-    const cell = new Cell<C>(name, `${this.path}/${name}`, factory, this as Cell<unknown>, this.system, options);
-    this.kids.set(name, cell as Cell<unknown>);
+    const cell = new Cell<C>(name, `${this.path}/${name}`, factory, this, this.system, options);
+    this.kids.set(name, cell);
     void cell.stopped.then(() => {
       if (this.kids.get(name) === cell) this.kids.delete(name);
     });

@@ -1,0 +1,17 @@
+// Every metric name in one place: inference_<subsystem>_<name>_<unit>; counters
+// end in _total. Labels are bounded: deployment, replica, kind, endpoint, outcome.
+
+export const METRIC = {
+  requests: 'inference_gateway_requests_total',
+  errors: 'inference_gateway_errors_total',
+  tokensIn: 'inference_tokens_input_total',
+  tokensOut: 'inference_tokens_output_total',
+  ttft: 'inference_request_ttft_seconds',
+  e2e: 'inference_request_duration_seconds',
+  inFlight: 'inference_gateway_in_flight_requests',
+  retries: 'inference_request_retries_total',
+  replicaRestarts: 'inference_replica_restarts_total',
+  replicaState: 'inference_replica_state',
+  stepSequences: 'inference_engine_step_sequences',
+  engineActive: 'inference_engine_active_sequences',
+} as const;
