@@ -1,0 +1,190 @@
+// RemoteEngineCoreActor: one per remote replica. Admission is a bounded queue in
+// front of a pool of `maxConcurrent` workers; a full queue answers `overloaded`
+// with retry-after instead of growing. The HTTP session (pool + credentials) is a
+// supervised context: an upstream 401 rebuilds it and the request is retried once
+// on the fresh session, provided nothing was streamed to the client yet.
+
+import {
+  type ChunkSink, type DeploymentSpec, type EmbeddingRequest, type EmbeddingResult, type GenerateRequest, InferenceError,
+  type ModelRunner, type ReplicaLoad, type RunContext, type Tokens, toInferenceError,
+} from '@inference/core';
+import { Actor, type ActorContext, type ActorRef, type Reply } from '@inference/actors';
+import { DEFAULT_STRATEGY, WorkerActor, WorkerHandle, type WorkerMsg, remoteSessionDecider } from '@inference/supervision';
+import * as openai from './providers/openai.js';
+import { type CredentialSource, type RemoteSession, type SessionOptions, closeSession, openSession } from './session.js';
+
+type Work =
+  | { kind: 'generate'; req: GenerateRequest; ctx: RunContext; sink: ChunkSink; reply: Reply<Tokens> }
+  | { kind: 'embed'; req: EmbeddingRequest; ctx: RunContext; reply: Reply<EmbeddingResult> };
+
+export type RemoteEngineMsg = { type: 'submit'; work: Work } | { type: 'done' };
+
+export interface RemoteEngineOptions {
+  readonly credentials: CredentialSource;
+  readonly session?: SessionOptions;
+  readonly onRestart?: (reason: string) => void;
+  readonly onFailed?: (reason: string) => void;
+}
+
+export class RemoteEngineCoreActor extends Actor<RemoteEngineMsg> {
+  active = 0;
+  private readonly queue: Work[] = [];
+  private worker!: WorkerHandle<RemoteSession>;
+
+  constructor(
+    readonly spec: DeploymentSpec,
+    private readonly options: RemoteEngineOptions,
+  ) {
+    super();
+  }
+
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  override preStart(): void {
+    const spec = this.spec;
+    const opts = this.options;
+    const ref: ActorRef<WorkerMsg<RemoteSession>> = (this.context).spawn('worker', () => new WorkerActor<RemoteSession>(
+      {
+        open: (generation) => Promise.resolve(openSession(spec, opts.credentials, generation, opts.session)),
+        close: closeSession,
+      },
+      remoteSessionDecider,
+      DEFAULT_STRATEGY,
+      {
+        onRestart: (e) => opts.onRestart?.(toInferenceError(e).message),
+        onFailed: (_e, reason) => opts.onFailed?.(reason),
+      },
+    ));
+    this.worker = new WorkerHandle(ref, remoteSessionDecider);
+  }
+
+  receive(m: RemoteEngineMsg): void {
+    switch (m.type) {
+      case 'submit':
+        this.admit(m.work);
+        return;
+      case 'done':
+        this.active--;
+        this.next();
+        return;
+      default: {
+        const never: never = m;
+        throw new Error(`unknown message ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  private admit(w: Work): void {
+    if (w.ctx.signal.aborted) {
+      w.reply.reject(toInferenceError(w.ctx.signal.reason));
+      return;
+    }
+    if (this.active < this.spec.remote.maxConcurrent) {
+      this.start(w);
+      return;
+    }
+    if (this.queue.length >= this.spec.remote.maxQueue) {
+      w.reply.reject(new InferenceError('overloaded', `deployment '${this.spec.name}' is at capacity, try again`, { retryAfterMs: 1000, diagnostic: `queue of ${this.spec.remote.maxQueue} full` }));
+      return;
+    }
+    this.queue.push(w);
+  }
+
+  private next(): void {
+    while (this.active < this.spec.remote.maxConcurrent) {
+      const w = this.queue.shift();
+      if (w === undefined) return;
+      if (w.ctx.signal.aborted) {
+        w.reply.reject(toInferenceError(w.ctx.signal.reason));
+        continue;
+      }
+      this.start(w);
+    }
+  }
+
+  private start(w: Work): void {
+    this.active++;
+    const self = this.context.self;
+    const call = { spec: this.spec, ctx: w.ctx };
+    let p: Promise<unknown>;
+    if (w.kind === 'generate') {
+      let emitted = false;
+      const sink: ChunkSink = (c) => {
+        emitted = true;
+        w.sink(c);
+      };
+      p = this.worker.withContext((session) => openai.generate({ ...call, session }, w.req, sink), () => !emitted).then(w.reply.resolve);
+    } else {
+      p = this.worker.withContext((session) => openai.embed({ ...call, session }, w.req)).then(w.reply.resolve);
+    }
+    p.catch((e: unknown) => { w.reply.reject(toInferenceError(e)); }).finally(() => self.tell({ type: 'done' }));
+  }
+
+  override postStop(): void {
+    for (const w of this.queue.splice(0)) w.reply.reject(new InferenceError('engine_unavailable', 'replica stopped'));
+  }
+}
+
+/** The ModelRunner face of a remote replica: what the request path calls. */
+export class RemoteReplica implements ModelRunner {
+  private stopped = false;
+
+  constructor(
+    readonly id: string,
+    readonly deployment: string,
+    private readonly ref: ActorRef<RemoteEngineMsg>,
+    private readonly core: RemoteEngineCoreActor,
+  ) {}
+
+  private submit<T>(make: (reply: Reply<T>) => Work, signal: AbortSignal): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      const onAbort = (): void => {
+        if (settled) return;
+        settled = true;
+        reject(toInferenceError(signal.reason));
+      };
+      const reply: Reply<T> = {
+        resolve: (v) => {
+          if (settled) return;
+          settled = true;
+          signal.removeEventListener('abort', onAbort);
+          resolve(v);
+        },
+        reject: (e) => {
+          if (settled) return;
+          settled = true;
+          signal.removeEventListener('abort', onAbort);
+          reject(toInferenceError(e));
+        },
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      if (!this.ref.tell({ type: 'submit', work: make(reply) })) {
+        reply.reject(new InferenceError('overloaded', 'replica is at capacity, try again', { retryAfterMs: 1000 }));
+      }
+    });
+  }
+
+  generate(req: GenerateRequest, ctx: RunContext, sink: ChunkSink): Promise<Tokens> {
+    return this.submit<Tokens>((reply) => ({ kind: 'generate', req, ctx, sink, reply }), ctx.signal);
+  }
+
+  embed(req: EmbeddingRequest, ctx: RunContext): Promise<EmbeddingResult> {
+    return this.submit<EmbeddingResult>((reply) => ({ kind: 'embed', req, ctx, reply }), ctx.signal);
+  }
+
+  load(): ReplicaLoad {
+    return { outstanding: this.core.active + this.core.queued, queued: this.core.queued, capacity: this.core.spec.remote.maxConcurrent };
+  }
+
+  healthy(): boolean {
+    return !this.stopped && this.ref.alive;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.ref.stop();
+  }
+}
