@@ -8,7 +8,7 @@ import {
   type ChunkSink, type DeploymentSpec, type EmbeddingRequest, type EmbeddingResult, type GenerateRequest, InferenceError,
   type ModelRunner, type ReplicaLoad, type RunContext, type Tokens, toInferenceError,
 } from '@inference/core';
-import { Actor, type ActorContext, type ActorRef, type Reply } from '@inference/actors';
+import { Actor, type ActorRef, type Reply } from '@inference/actors';
 import { DEFAULT_STRATEGY, WorkerActor, WorkerHandle, type WorkerMsg, remoteSessionDecider } from '@inference/supervision';
 import * as openai from './providers/openai.js';
 import { type CredentialSource, type RemoteSession, type SessionOptions, closeSession, openSession } from './session.js';
