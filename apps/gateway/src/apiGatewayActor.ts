@@ -1,0 +1,184 @@
+// ApiGatewayActor: owns the Fastify server. Route handlers only validate, hand
+// the request to a RequestActor (one per request, a child of this actor) and
+// render. Errors render in one place (OpenAI envelope) and, after the first SSE
+// byte, in one other (the stream's final error event).
+
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import {
+  Actor, type ActorRef, type CoordinatorMsg, type Endpoint, type MetricsMsg, RequestActor, type RequestJob, type RequestMsg,
+  type RequestResult,
+} from '@inference/actors';
+import {
+  type GenerateRequest, InferenceError, openAIErrorBody, parseChatRequest, parseCompletionRequest, parseDeployment,
+  parseEmbeddingRequest, renderChatCompletion, renderEmbeddings, renderTextCompletion, retryAfterSeconds, toInferenceError,
+} from '@inference/core';
+import type { Runtime } from './runtime.js';
+import { OpenAIStream } from './streaming.js';
+
+export interface GatewayOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly bodyLimitBytes: number;
+  readonly logger?: boolean;
+}
+
+export type GatewayMsg = { type: 'address'; reply: { resolve: (a: { host: string; port: number }) => void; reject: (e: unknown) => void } };
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+function sendError(reply: FastifyReply, e: InferenceError, status = e.status): FastifyReply {
+  const ra = retryAfterSeconds(e);
+  if (ra !== undefined) void reply.header('retry-after', String(ra));
+  return reply.code(status).type('application/json').send(openAIErrorBody(e));
+}
+
+export class ApiGatewayActor extends Actor<GatewayMsg> {
+  private app: FastifyInstance | undefined;
+  private reqSeq = 0;
+
+  constructor(
+    private readonly runtime: Runtime,
+    private readonly options: GatewayOptions,
+  ) {
+    super();
+  }
+
+  get server(): FastifyInstance {
+    if (this.app === undefined) throw new InferenceError('internal', 'gateway not started');
+    return this.app;
+  }
+
+  override async preStart(): Promise<void> {
+    const app = Fastify({
+      logger: this.options.logger === true ? { level: 'info', redact: ['req.headers.authorization', 'req.headers["x-api-key"]'] } : false,
+      bodyLimit: this.options.bodyLimitBytes,
+      genReqId: (req) => {
+        const h = req.headers['x-request-id'];
+        return typeof h === 'string' && REQUEST_ID.test(h) ? h : `req_${randomUUID().replaceAll('-', '')}`;
+      },
+      keepAliveTimeout: 65_000,
+      return503OnClosing: true,
+    });
+    app.addHook('onRequest', (req, reply, done) => {
+      void reply.header('x-request-id', req.id);
+      done();
+    });
+    app.setErrorHandler((err: FastifyError, _req, reply) => {
+      if (err instanceof InferenceError) return sendError(reply, err);
+      switch (err.code) {
+        case 'FST_ERR_CTP_BODY_TOO_LARGE':
+          return sendError(reply, new InferenceError('invalid_request', `request body is larger than ${this.options.bodyLimitBytes} bytes`), 413);
+        case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+          return sendError(reply, new InferenceError('invalid_request', 'content-type must be application/json'), 415);
+        case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+          return sendError(reply, new InferenceError('invalid_request', 'request body is empty'));
+        default:
+          break;
+      }
+      if (err.statusCode === 400 || err instanceof SyntaxError) return sendError(reply, new InferenceError('invalid_request', 'request body is not valid JSON'));
+      return sendError(reply, toInferenceError(err));
+    });
+    app.setNotFoundHandler((req, reply) => sendError(reply, new InferenceError('not_found', `no route for ${req.method} ${req.url.split('?')[0] ?? ''}`)));
+    this.routes(app);
+    await app.listen({ host: this.options.host, port: this.options.port });
+    this.app = app;
+  }
+
+  override async postStop(): Promise<void> {
+    await this.app?.close();
+  }
+
+  receive(m: GatewayMsg): void {
+    const addr = this.app?.server.address();
+    if (addr === undefined || addr === null || typeof addr === 'string') m.reply.reject(new InferenceError('internal', 'not listening'));
+    else m.reply.resolve({ host: addr.address, port: addr.port });
+  }
+
+  private dispatch(requestId: string, job: RequestJob, onCancel: (cancel: () => void) => void): Promise<RequestResult> {
+    const deps = { coordinator: this.runtime.coordinator, metrics: this.runtime.metrics };
+    const ref: ActorRef<RequestMsg> = this.context.spawn(`req-${++this.reqSeq}`, () => new RequestActor(deps, requestId, job), { mailbox: 4 });
+    onCancel(() => ref.tell({ type: 'cancel', reason: 'client disconnected' }));
+    return ref.ask<RequestResult>((reply) => ({ type: 'run', reply }), 24 * 3600_000);
+  }
+
+  private async generate(req: FastifyRequest, reply: FastifyReply, endpoint: Endpoint, parsed: GenerateRequest): Promise<FastifyReply> {
+    const id = `${parsed.kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID().replaceAll('-', '')}`;
+    const res = reply.raw;
+    const whenGone = (cancel: () => void): void => {
+      res.on('close', () => {
+        if (!res.writableFinished) cancel();
+      });
+    };
+    if (!parsed.stream) {
+      try {
+        const out = await this.dispatch(req.id, { kind: 'generate', endpoint, req: parsed, sink: () => undefined }, whenGone);
+        if (out.kind !== 'generate') throw new InferenceError('internal', 'internal error');
+        const created = Math.floor(Date.now() / 1000);
+        const body = parsed.kind === 'chat'
+          ? renderChatCompletion(id, created, parsed.model, out.tokens.choices, out.tokens.usage)
+          : renderTextCompletion(id, created, parsed.model, out.tokens.choices, out.tokens.usage);
+        return reply.type('application/json').send(body);
+      } catch (e) {
+        return sendError(reply, toInferenceError(e));
+      }
+    }
+    const stream = new OpenAIStream(res, req.id, parsed.kind, id, parsed.model, parsed.includeUsage);
+    try {
+      const out = await this.dispatch(req.id, { kind: 'generate', endpoint, req: parsed, sink: stream.push }, whenGone);
+      if (out.kind !== 'generate') throw new InferenceError('internal', 'internal error');
+      reply.hijack();
+      stream.end(out.tokens);
+    } catch (e) {
+      const err = toInferenceError(e);
+      if (!stream.headersSent) return sendError(reply, err);
+      reply.hijack();
+      stream.fail(err);
+    }
+    return reply;
+  }
+
+  private routes(app: FastifyInstance): void {
+    const rt = this.runtime;
+    app.post('/v1/chat/completions', (req, reply) => this.generate(req, reply, 'chat', parseChatRequest(req.body)));
+    app.post('/v1/completions', (req, reply) => this.generate(req, reply, 'completion', parseCompletionRequest(req.body)));
+    app.post('/v1/embeddings', async (req, reply) => {
+      const parsed = parseEmbeddingRequest(req.body);
+      const out = await this.dispatch(req.id, { kind: 'embed', req: parsed }, () => undefined);
+      if (out.kind !== 'embed') throw new InferenceError('internal', 'internal error');
+      return reply.send(renderEmbeddings(parsed.model, out.result.vectors, out.result.promptTokens, parsed.encodingFormat));
+    });
+    app.get('/v1/models', async () => {
+      const all = await rt.list();
+      return {
+        object: 'list',
+        data: all.map((d) => ({ id: d.spec.name, object: 'model', created: 0, owned_by: d.spec.runtime })),
+      };
+    });
+    app.get('/health', () => ({ status: 'ok' }));
+    app.get('/ready', async (_req, reply) => {
+      const all = await rt.list();
+      const notReady = all.filter((d) => d.spec.replicas > 0 && !d.replicas.some((r) => r.state === 'serving')).map((d) => d.spec.name);
+      return reply.code(notReady.length === 0 ? 200 : 503).send({ ready: notReady.length === 0, waiting: notReady });
+    });
+    app.get('/metrics', async (_req, reply) => {
+      const m = await rt.metrics.ask<{ contentType: string; body: string }>((r) => ({ type: 'render', reply: r }));
+      return reply.type(m.contentType).send(m.body);
+    });
+    app.get('/admin/deployments', async () => ({ deployments: await rt.list() }));
+    app.get<{ Params: { name: string } }>('/admin/deployments/:name', (req) => rt.get(req.params.name));
+    app.put<{ Params: { name: string } }>('/admin/deployments/:name', async (req) => {
+      const body = req.body;
+      const withName = typeof body === 'object' && body !== null && !Array.isArray(body) ? { name: req.params.name, ...(body as Record<string, unknown>) } : body;
+      const spec = parseDeployment(withName);
+      if (spec.name !== req.params.name) throw new InferenceError('invalid_request', 'name in the body differs from the path', { param: 'name' });
+      return rt.apply(spec);
+    });
+    app.delete<{ Params: { name: string } }>('/admin/deployments/:name', async (req) => {
+      await rt.remove(req.params.name);
+      return { deleted: req.params.name };
+    });
+  }
+}
+
+export type { MetricsMsg, CoordinatorMsg };

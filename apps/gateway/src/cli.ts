@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+// The `inference` command line: `inference serve [--config FILE] [--port N]`.
+// Without --config it serves the embedded default (see defaultConfig.ts).
+
+import { parseArgs } from 'node:util';
+import { InferenceError } from '@inference/core';
+import { loadConfigFile } from './config.js';
+import { embeddedDefault } from './defaultConfig.js';
+import { serve } from './serve.js';
+
+const USAGE = `usage: inference serve [--config FILE] [--port N] [--host H] [--quiet]
+
+  --config FILE   YAML config (see README); without it, the embedded default
+  --port N        listen port (overrides server.port; 0 = any free port)
+  --host H        listen address (overrides server.host)
+  --quiet         no request logs`;
+
+function fail(message: string): never {
+  process.stderr.write(`inference: ${message}\n`);
+  process.exit(2);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h') {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  if (command !== 'serve') fail(`unknown command '${command}'\n${USAGE}`);
+  let values: { config?: string; port?: string; host?: string; quiet?: boolean };
+  try {
+    ({ values } = parseArgs({ args: rest, options: { config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, quiet: { type: 'boolean' } }, strict: true }));
+  } catch (e) {
+    fail(`${e instanceof Error ? e.message : String(e)}\n${USAGE}`);
+  }
+  let port: number | undefined;
+  if (values.port !== undefined) {
+    port = Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port: expected 0..65535, got '${values.port}'`);
+  }
+  const embedded = values.config === undefined ? await embeddedDefault() : undefined;
+  const config = embedded?.config ?? (await loadConfigFile(values.config ?? ''));
+  const server = await serve(config, {
+    ...(port === undefined ? {} : { port }),
+    ...(values.host === undefined ? {} : { host: values.host }),
+    logger: values.quiet !== true,
+  });
+  process.stdout.write(`inference: serving ${config.deployments.map((d) => d.name).join(', ') || 'no deployments'} on ${server.url}\n`);
+  if (embedded?.note !== undefined) process.stdout.write(`inference: ${embedded.note}\n`);
+  let closing = false;
+  const shutdown = (signal: string): void => {
+    if (closing) return;
+    closing = true;
+    process.stdout.write(`inference: ${signal}, draining\n`);
+    void Promise.all([server.close(), embedded?.close()]).then(() => process.exit(0));
+  };
+  process.on('SIGINT', () => { shutdown('SIGINT'); });
+  process.on('SIGTERM', () => { shutdown('SIGTERM'); });
+}
+
+main(process.argv.slice(2)).catch((e: unknown) => {
+  if (e instanceof InferenceError) fail(e.message);
+  fail(e instanceof Error ? (e.stack ?? e.message) : String(e));
+});

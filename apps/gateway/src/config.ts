@@ -1,0 +1,136 @@
+// The configuration contract (DESIGN.md): YAML (or JSON) parsed, then validated
+// into a typed object. Unknown keys are errors naming the key. This is the only
+// module that reads environment variables: secrets are named in the file and
+// read from the environment, never stored in it.
+
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
+import {
+  type DeploymentSpec, InferenceError, type Json, asObject, invalid, join, noUnknownKeys, optArray, optNumber, optObject,
+  optString, parseDeployment, reqString,
+} from '@inference/core';
+import type { Credentials } from '@inference/engine-remote';
+
+export interface ApiKeyConfig {
+  name: string;
+  keyEnv: string;
+  deployments?: string[];
+  budget?: { window: string; maxTokens?: number; maxCostUsd?: number };
+}
+
+export interface AdminKeyConfig {
+  name: string;
+  keyEnv: string;
+}
+
+export interface RuntimeConfig {
+  server: { host: string; port: number; bodyLimitBytes: number };
+  storage?: { path: string };
+  auth: { apiKeys: ApiKeyConfig[]; adminKeys: AdminKeyConfig[] };
+  deployments: DeploymentSpec[];
+}
+
+export const DEFAULT_SERVER = { host: '127.0.0.1', port: 8080, bodyLimitBytes: 4 * 1024 * 1024 };
+
+function parseKeys(list: unknown[] | undefined, path: string, withDeployments: boolean): { name: string; keyEnv: string; deployments?: string[] }[] {
+  return (list ?? []).map((raw, i) => {
+    const p = join(path, i);
+    const o = asObject(raw, p);
+    noUnknownKeys(o, withDeployments ? ['name', 'keyEnv', 'deployments', 'budget'] : ['name', 'keyEnv'], p);
+    const k: { name: string; keyEnv: string; deployments?: string[]; budget?: Json } = { name: reqString(o, 'name', p, { nonEmpty: true }), keyEnv: reqString(o, 'keyEnv', p, { nonEmpty: true }) };
+    const deps = optArray(o, 'deployments', p);
+    if (deps !== undefined) {
+      k.deployments = deps.map((d, j) => {
+        if (typeof d !== 'string') invalid(join(join(p, 'deployments'), j), 'expected a deployment name');
+        return d;
+      });
+    }
+    const budget = optObject(o, 'budget', p);
+    if (budget !== undefined) {
+      noUnknownKeys(budget, ['window', 'maxTokens', 'maxCostUsd'], join(p, 'budget'));
+      k.budget = budget;
+    }
+    return k;
+  });
+}
+
+/** Validates a parsed config document (no environment access). */
+export function parseConfig(doc: unknown): RuntimeConfig {
+  const o = asObject(doc ?? {}, '');
+  noUnknownKeys(o, ['server', 'storage', 'auth', 'deployments'], '');
+  const server = optObject(o, 'server', '') ?? {};
+  noUnknownKeys(server, ['host', 'port', 'bodyLimitBytes'], 'server');
+  const cfg: RuntimeConfig = {
+    server: {
+      host: optString(server, 'host', 'server') ?? DEFAULT_SERVER.host,
+      port: optNumber(server, 'port', 'server', { min: 0, max: 65535, integer: true }) ?? DEFAULT_SERVER.port,
+      bodyLimitBytes: optNumber(server, 'bodyLimitBytes', 'server', { min: 1024, max: 1 << 30, integer: true }) ?? DEFAULT_SERVER.bodyLimitBytes,
+    },
+    auth: { apiKeys: [], adminKeys: [] },
+    deployments: [],
+  };
+  const storage = optObject(o, 'storage', '');
+  if (storage !== undefined) {
+    noUnknownKeys(storage, ['path'], 'storage');
+    cfg.storage = { path: reqString(storage, 'path', 'storage', { nonEmpty: true }) };
+  }
+  const auth = optObject(o, 'auth', '');
+  if (auth !== undefined) {
+    noUnknownKeys(auth, ['apiKeys', 'adminKeys'], 'auth');
+    cfg.auth.apiKeys = parseKeys(optArray(auth, 'apiKeys', 'auth'), 'auth.apiKeys', true);
+    cfg.auth.adminKeys = parseKeys(optArray(auth, 'adminKeys', 'auth'), 'auth.adminKeys', false);
+  }
+  const deployments = optArray(o, 'deployments', '') ?? [];
+  const names = new Set<string>();
+  cfg.deployments = deployments.map((d, i) => {
+    const spec = parseDeployment(d, join('deployments', i));
+    if (names.has(spec.name)) invalid(join(join('deployments', i), 'name'), `duplicate deployment name '${spec.name}'`);
+    names.add(spec.name);
+    return spec;
+  });
+  return cfg;
+}
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Checks that every environment variable the config names is set, naming the key that needs it. */
+export function checkEnv(cfg: RuntimeConfig, env: Env = process.env): void {
+  const need: [string, string][] = [];
+  cfg.deployments.forEach((d, i) => {
+    if (d.apiKeyEnv !== undefined) need.push([`deployments[${i}].apiKeyEnv`, d.apiKeyEnv]);
+  });
+  cfg.auth.apiKeys.forEach((k, i) => need.push([`auth.apiKeys[${i}].keyEnv`, k.keyEnv]));
+  cfg.auth.adminKeys.forEach((k, i) => need.push([`auth.adminKeys[${i}].keyEnv`, k.keyEnv]));
+  for (const [key, name] of need) {
+    const v = env[name];
+    if (v === undefined || v === '') invalid(key, `environment variable ${name} is not set`);
+  }
+}
+
+/** Reads a deployment's credentials from the environment, at session open (so rotations apply). */
+export function envCredentials(env: Env = process.env): (spec: DeploymentSpec) => Credentials {
+  return (spec) => ({ apiKey: spec.apiKeyEnv === undefined ? undefined : env[spec.apiKeyEnv] });
+}
+
+/** Resolves auth key values from the environment. */
+export function resolveKeys<T extends { keyEnv: string }>(keys: T[], env: Env = process.env): (T & { value: string })[] {
+  return keys.map((k) => ({ ...k, value: env[k.keyEnv] ?? '' }));
+}
+
+export async function loadConfigFile(path: string, env: Env = process.env): Promise<RuntimeConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new InferenceError('invalid_request', `cannot read config file ${path}`, { diagnostic: String(e) });
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { strict: true, uniqueKeys: true });
+  } catch (e) {
+    throw new InferenceError('invalid_request', `config file ${path} is not valid YAML: ${e instanceof Error ? e.message.split('\n')[0] ?? '' : ''}`);
+  }
+  const cfg = parseConfig(doc);
+  checkEnv(cfg, env);
+  return cfg;
+}

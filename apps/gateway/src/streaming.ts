@@ -1,0 +1,90 @@
+// Renders one request's chunks as an OpenAI SSE stream. Headers go out with the
+// first chunk, so a failure before any output still gets a proper HTTP status
+// (and can be retried elsewhere). Invariants: role is in each choice's first
+// delta; each choice gets exactly one finish_reason; the usage chunk (empty
+// choices) only when asked; `data: [DONE]` ends a successful stream; an error
+// after the first byte is a final `data: {"error":...}` event.
+
+import type { ServerResponse } from 'node:http';
+import {
+  ChunkWriter, type FinishReason, type InferenceError, SSE_DONE, type TokenChunk, type Tokens, openAIErrorBody,
+} from '@inference/core';
+
+export class OpenAIStream {
+  private readonly writer: ChunkWriter;
+  private readonly roleSent: boolean[] = [];
+  private readonly finished: boolean[] = [];
+  private started = false;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly requestId: string,
+    kind: 'chat' | 'completion',
+    id: string,
+    model: string,
+    private readonly includeUsage: boolean,
+  ) {
+    this.writer = new ChunkWriter(kind, id, Math.floor(Date.now() / 1000), model);
+  }
+
+  get headersSent(): boolean {
+    return this.started;
+  }
+
+  private begin(): void {
+    if (this.started) return;
+    this.started = true;
+    this.res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-request-id': this.requestId,
+      'x-accel-buffering': 'no',
+    });
+  }
+
+  readonly push = (c: TokenChunk): void => {
+    if (this.res.destroyed) return;
+    this.begin();
+    const i = c.index;
+    let out = '';
+    const role = this.roleSent[i] !== true;
+    if (role || c.text !== '' || (c.toolCalls !== undefined && c.toolCalls.length > 0)) {
+      this.roleSent[i] = true;
+      const d: { role?: boolean; text?: string; toolCalls?: TokenChunk['toolCalls'] } = { text: c.text };
+      if (role) d.role = true;
+      if (c.toolCalls !== undefined) d.toolCalls = c.toolCalls;
+      out += this.writer.delta(i, d);
+    }
+    if (c.finishReason !== undefined && this.finished[i] !== true) {
+      this.finished[i] = true;
+      out += this.writer.delta(i, { finishReason: c.finishReason });
+    }
+    this.res.write(out);
+  };
+
+  end(tokens: Tokens): void {
+    if (this.res.destroyed) return;
+    this.begin();
+    let out = '';
+    for (const c of tokens.choices) {
+      if (this.roleSent[c.index] !== true) {
+        this.roleSent[c.index] = true;
+        out += this.writer.delta(c.index, { role: true, text: '' });
+      }
+      if (this.finished[c.index] !== true) {
+        this.finished[c.index] = true;
+        out += this.writer.delta(c.index, { finishReason: c.finishReason satisfies FinishReason });
+      }
+    }
+    if (this.includeUsage) out += this.writer.usage(tokens.usage);
+    out += SSE_DONE;
+    this.res.end(out);
+  }
+
+  /** After the first byte: a final error event, then the stream ends. */
+  fail(e: InferenceError): void {
+    if (this.res.destroyed) return;
+    this.res.end(`data: ${JSON.stringify(openAIErrorBody(e))}\n\n`);
+  }
+}
