@@ -10,6 +10,7 @@ export const METRIC = {
   e2e: 'inference_request_duration_seconds',
   inFlight: 'inference_gateway_in_flight_requests',
   retries: 'inference_request_retries_total',
+  replicaRequests: 'inference_replica_requests_total',
   replicaRestarts: 'inference_replica_restarts_total',
   replicaState: 'inference_replica_state',
   stepSequences: 'inference_engine_step_sequences',

@@ -20,6 +20,10 @@ export type MetricsMsg =
       ttftMs?: number;
       durationMs: number;
       retries: number;
+      /** The client went away before the end. */
+      cancelled?: boolean;
+      /** The replica that served (or last tried) the request. */
+      replica?: string;
     }
   | { type: 'restart'; deployment: string; replica: string }
   | { type: 'replicaState'; deployment: string; replica: string; state: string; on: boolean }
@@ -39,6 +43,7 @@ export class MetricsActor extends Actor<MetricsMsg> {
   private readonly e2e = new Histogram({ name: METRIC.e2e, help: 'Request duration, end to end', labelNames: ['deployment'], buckets: E2E_BUCKETS, registers: [this.registry] });
   private readonly inFlight = new Gauge({ name: METRIC.inFlight, help: 'Requests in flight', labelNames: ['deployment'], registers: [this.registry] });
   private readonly retries = new Counter({ name: METRIC.retries, help: 'Retries on another replica before the first token', labelNames: ['deployment'], registers: [this.registry] });
+  private readonly replicaRequests = new Counter({ name: METRIC.replicaRequests, help: 'Requests served, by replica', labelNames: ['deployment', 'replica'], registers: [this.registry] });
   private readonly restarts = new Counter({ name: METRIC.replicaRestarts, help: 'Replica context restarts', labelNames: ['deployment', 'replica'], registers: [this.registry] });
   private readonly replicaState = new Gauge({ name: METRIC.replicaState, help: 'Replica state (1 for the current state)', labelNames: ['deployment', 'replica', 'state'], registers: [this.registry] });
   private readonly stepSequences = new Histogram({ name: METRIC.stepSequences, help: 'Sequences sharing one decode step', labelNames: ['deployment'], buckets: [1, 2, 4, 8, 16, 32, 64, 128], registers: [this.registry] });
@@ -56,7 +61,7 @@ export class MetricsActor extends Actor<MetricsMsg> {
       case 'finished': {
         const d = { deployment: m.deployment };
         this.inFlight.dec(d);
-        this.requests.inc({ deployment: m.deployment, endpoint: m.endpoint, outcome: m.error === undefined ? 'ok' : 'error' });
+        this.requests.inc({ deployment: m.deployment, endpoint: m.endpoint, outcome: m.cancelled === true ? 'cancelled' : m.error === undefined ? 'ok' : 'error' });
         if (m.error !== undefined) this.errors.inc({ deployment: m.deployment, kind: m.error });
         if (m.usage !== undefined) {
           this.tokensIn.inc(d, m.usage.promptTokens);
@@ -65,6 +70,7 @@ export class MetricsActor extends Actor<MetricsMsg> {
         if (m.ttftMs !== undefined) this.ttft.observe(d, m.ttftMs / 1000);
         this.e2e.observe(d, m.durationMs / 1000);
         if (m.retries > 0) this.retries.inc(d, m.retries);
+        if (m.replica !== undefined) this.replicaRequests.inc({ deployment: m.deployment, replica: m.replica });
         return;
       }
       case 'restart':

@@ -83,13 +83,19 @@ export class RequestActor extends Actor<RequestMsg> {
     let ttftMs: number | undefined;
     let retries = 0;
     let counted = false;
+    let replicaId: string | undefined;
     const ctx: RunContext = { requestId: this.requestId, signal: this.abort.signal };
     const exclude = new Set<string>();
     const maxAttempts = this.deps.maxAttempts ?? 2;
     const endpoint: Endpoint = job.kind === 'generate' ? job.endpoint : 'embedding';
+    let lastError: InferenceError | undefined;
     try {
       for (;;) {
-        const replica = await pick(this.deps, deployment, exclude);
+        // After a failure, no other replica to try means the failure stands.
+        const replica = await pick(this.deps, deployment, exclude).catch((e: unknown) => {
+          throw lastError ?? e;
+        });
+        replicaId = replica.id;
         if (!counted) {
           counted = true;
           this.deps.metrics.tell({ type: 'started', deployment });
@@ -102,7 +108,7 @@ export class RequestActor extends Actor<RequestMsg> {
         try {
           if (job.kind === 'embed') {
             const result = await runner.embed(job.req, ctx).finally(release);
-            this.finish(deployment, endpoint, t0, undefined, retries, undefined, result.promptTokens);
+            this.finish(deployment, endpoint, t0, undefined, retries, undefined, result.promptTokens, undefined, replica.id);
             return { kind: 'embed', result, replica: replica.id };
           }
           const sink: ChunkSink = (c) => {
@@ -113,25 +119,29 @@ export class RequestActor extends Actor<RequestMsg> {
             job.sink(c);
           };
           const tokens = await runner.generate(job.req, ctx, sink).finally(release);
-          this.finish(deployment, endpoint, t0, ttftMs, retries, undefined, undefined, tokens);
+          this.finish(deployment, endpoint, t0, ttftMs, retries, undefined, undefined, tokens, replica.id);
           return { kind: 'generate', tokens, replica: replica.id };
         } catch (e) {
           const err = toInferenceError(e);
           if (emitted || this.abort.signal.aborted || !retryElsewhere(err) || exclude.size + 1 >= maxAttempts) throw err;
           exclude.add(replica.id);
+          lastError = err;
           retries++;
         }
       }
     } catch (e) {
       const err = toInferenceError(e);
-      if (counted) this.finish(deployment, endpoint, t0, ttftMs, retries, err.kind);
+      // A client that went away is not an error of the service.
+      if (counted) this.finish(deployment, endpoint, t0, ttftMs, retries, this.abort.signal.aborted ? 'cancelled' : err.kind, undefined, undefined, replicaId);
       throw err;
     }
   }
 
-  private finish(deployment: string, endpoint: Endpoint, t0: number, ttftMs: number | undefined, retries: number, error?: ErrorKind, embedTokens?: number, tokens?: Tokens): void {
+  private finish(deployment: string, endpoint: Endpoint, t0: number, ttftMs: number | undefined, retries: number, error?: ErrorKind | 'cancelled', embedTokens?: number, tokens?: Tokens, replica?: string): void {
     const msg: MetricsMsg = { type: 'finished', deployment, endpoint, durationMs: performance.now() - t0, retries };
-    if (error !== undefined) msg.error = error;
+    if (replica !== undefined) msg.replica = replica;
+    if (error === 'cancelled') msg.cancelled = true;
+    else if (error !== undefined) msg.error = error;
     if (ttftMs !== undefined) msg.ttftMs = ttftMs;
     if (tokens !== undefined) msg.usage = tokens.usage;
     if (embedTokens !== undefined) msg.usage = { promptTokens: embedTokens, completionTokens: 0 };

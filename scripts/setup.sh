@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# One-time setup on a fresh machine (Debian 12, Node 20 + npm): pnpm, the
+# workspace's packages, the native engine and the model. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PNPM_VERSION=10.34.8
+if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm -v)" != "$PNPM_VERSION" ]; then
+  npm install -g "pnpm@$PNPM_VERSION"
+fi
+pnpm install --frozen-lockfile
+if [ -f scripts/build-native.mjs ] && [ "${INFERENCE_REMOTE_ONLY:-0}" != "1" ]; then
+  node scripts/build-native.mjs
+fi
+if [ -f scripts/fetch-model.mjs ] && [ "${INFERENCE_REMOTE_ONLY:-0}" != "1" ]; then
+  node scripts/fetch-model.mjs
+fi
+pnpm build
