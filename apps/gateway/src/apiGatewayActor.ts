@@ -111,17 +111,18 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
       });
     };
     if (!parsed.stream) {
+      let out: RequestResult;
       try {
-        const out = await this.dispatch(req.id, { kind: 'generate', endpoint, req: parsed, sink: () => undefined }, whenGone);
-        if (out.kind !== 'generate') throw new InferenceError('internal', 'internal error');
-        const created = Math.floor(Date.now() / 1000);
-        const body = parsed.kind === 'chat'
-          ? renderChatCompletion(id, created, parsed.model, out.tokens.choices, out.tokens.usage)
-          : renderTextCompletion(id, created, parsed.model, out.tokens.choices, out.tokens.usage);
-        return reply.type('application/json').send(body);
+        out = await this.dispatch(req.id, { kind: 'generate', endpoint, req: parsed, sink: () => undefined }, whenGone);
       } catch (e) {
         return sendError(reply, toInferenceError(e));
       }
+      if (out.kind !== 'generate') throw new InferenceError('internal', 'internal error');
+      const created = Math.floor(Date.now() / 1000);
+      const body = parsed.kind === 'chat'
+        ? renderChatCompletion(id, created, parsed.model, out.tokens.choices, out.tokens.usage)
+        : renderTextCompletion(id, created, parsed.model, out.tokens.choices, out.tokens.usage);
+      return reply.type('application/json').send(body);
     }
     const stream = new OpenAIStream(res, req.id, parsed.kind, id, parsed.model, parsed.includeUsage);
     try {

@@ -74,7 +74,7 @@ function topology() {
     return ref.ask<RequestResult>((reply) => ({ type: 'run', reply }));
   };
   const apply = (spec: DeploymentSpec) => manager.ask<DeploymentStatus>((reply) => ({ type: 'apply', spec, reply }));
-  const remove = (name: string) => manager.ask<undefined>((reply) => ({ type: 'remove', name, reply }));
+  const remove = (name: string) => manager.ask<void>((reply) => ({ type: 'remove', name, reply }));
   return { sys, runners, run, apply, remove, manager, metrics };
 }
 

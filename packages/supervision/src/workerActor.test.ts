@@ -37,10 +37,10 @@ describe('WorkerActor', () => {
   it('restarts a poisoned context and retries the work once on the new one', async () => {
     const { sys, handle, opened, events } = setup();
     const seen: number[] = [];
-    const out = await handle.withContext(async (r) => {
+    const out = await handle.withContext((r) => {
       seen.push(r.gen);
-      if (r.gen === 1) throw poisoned();
-      return 'ok';
+      if (r.gen === 1) return Promise.reject(poisoned());
+      return Promise.resolve('ok');
     });
     expect(out).toBe('ok');
     expect(seen).toEqual([1, 2]);
@@ -102,10 +102,10 @@ describe('WorkerActor', () => {
   it('rebuilds a remote session on 401 and retries once', async () => {
     const { sys, handle } = setup(remoteSessionDecider);
     let calls = 0;
-    const out = await handle.withContext(async (r) => {
+    const out = await handle.withContext((r) => {
       calls++;
-      if (r.gen === 1) throw new InferenceError('unauthorized', 'bad key');
-      return r.gen;
+      if (r.gen === 1) return Promise.reject(new InferenceError('unauthorized', 'bad key'));
+      return Promise.resolve(r.gen);
     });
     expect(out).toBe(2);
     expect(calls).toBe(2);
