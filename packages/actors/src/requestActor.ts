@@ -42,6 +42,7 @@ function retryElsewhere(e: InferenceError): boolean {
 export class RequestActor extends Actor<RequestMsg> {
   private readonly abort = new AbortController();
   private started = false;
+  private finished = false;
 
   constructor(
     private readonly deps: RequestDeps,
@@ -60,7 +61,10 @@ export class RequestActor extends Actor<RequestMsg> {
         }
         this.started = true;
         // Not awaited: the mailbox stays free for 'cancel' while the work runs.
-        this.run().then(m.reply.resolve, m.reply.reject).finally(() => void this.context.self.stop());
+        this.run().then(m.reply.resolve, m.reply.reject).finally(() => {
+          this.finished = true;
+          void this.context.self.stop();
+        });
         return;
       case 'cancel':
         this.abort.abort(new InferenceError('internal', m.reason));
@@ -73,7 +77,8 @@ export class RequestActor extends Actor<RequestMsg> {
   }
 
   override postStop(): void {
-    if (!this.abort.signal.aborted) this.abort.abort(new InferenceError('internal', 'request ended'));
+    // Work still running when the actor stops (system shutdown) is cancelled.
+    if (!this.finished && !this.abort.signal.aborted) this.abort.abort(new InferenceError('internal', 'request ended'));
   }
 
   private async run(): Promise<RequestResult> {

@@ -194,16 +194,23 @@ export class WorkerActor<R> extends Actor<WorkerMsg<R>> {
  * and tries once more (when `retry` allows).
  */
 export class WorkerHandle<R> {
+  /** The last context handed out; dropped on any reported fault, so it is asked anew. */
+  private cached: { resource: R; generation: number } | undefined;
+
   constructor(
     readonly ref: ActorRef<WorkerMsg<R>>,
     private readonly decider: Decider,
   ) {}
 
-  context(timeoutMs = 120_000): Promise<{ resource: R; generation: number }> {
-    return this.ref.ask((reply) => ({ type: 'context', reply }), timeoutMs);
+  async context(timeoutMs = 120_000): Promise<{ resource: R; generation: number }> {
+    if (this.cached !== undefined && this.ref.alive) return this.cached;
+    const c = await this.ref.ask<{ resource: R; generation: number }>((reply) => ({ type: 'context', reply }), timeoutMs);
+    this.cached = c;
+    return c;
   }
 
   report(error: unknown, generation: number): void {
+    if (this.cached?.generation === generation) this.cached = undefined;
     this.ref.tell({ type: 'fault', error, generation });
   }
 

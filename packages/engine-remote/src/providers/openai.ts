@@ -126,21 +126,26 @@ async function failIfError(res: Dispatcher.ResponseData, signal: AbortSignal): P
   throw classifyStatus(res.statusCode, body, res.headers, 'openai');
 }
 
-/** Signal for one upstream call: the request's own abort plus the total timeout. */
-function callSignal(o: CallOptions): AbortSignal {
-  const total = AbortSignal.timeout(o.spec.remote.timeouts.totalMs);
-  const timeoutError = new InferenceError('upstream_timeout', 'the upstream provider took too long', { diagnostic: `total timeout ${o.spec.remote.timeouts.totalMs} ms` });
+/**
+ * Signal for one upstream call: the request's own abort plus the total timeout.
+ * One timer and one listener per call; both are released by `done()`.
+ */
+function callSignal(o: CallOptions): { signal: AbortSignal; done: () => void } {
   const ac = new AbortController();
+  const totalMs = o.spec.remote.timeouts.totalMs;
   const onClient = (): void => { ac.abort(o.ctx.signal.reason); };
-  const onTotal = (): void => { ac.abort(timeoutError); };
+  const timer = setTimeout(() => {
+    ac.abort(new InferenceError('upstream_timeout', 'the upstream provider took too long', { diagnostic: `total timeout ${totalMs} ms` }));
+  }, totalMs);
   if (o.ctx.signal.aborted) onClient();
-  o.ctx.signal.addEventListener('abort', onClient, { once: true });
-  total.addEventListener('abort', onTotal, { once: true });
-  ac.signal.addEventListener('abort', () => {
-    o.ctx.signal.removeEventListener('abort', onClient);
-    total.removeEventListener('abort', onTotal);
-  }, { once: true });
-  return ac.signal;
+  else o.ctx.signal.addEventListener('abort', onClient, { once: true });
+  return {
+    signal: ac.signal,
+    done: () => {
+      clearTimeout(timer);
+      o.ctx.signal.removeEventListener('abort', onClient);
+    },
+  };
 }
 
 class ChoiceAggregator {
@@ -196,10 +201,14 @@ function toolDeltas(v: unknown): ToolCallDelta[] | undefined {
 export async function generate(o: CallOptions, req: GenerateRequest, sink: ChunkSink): Promise<Tokens> {
   const path = req.kind === 'chat' ? '/chat/completions' : '/completions';
   const upstreamModel = o.spec.model ?? o.spec.name;
-  const signal = callSignal(o);
-  const res = await post(o, path, buildBody(req, upstreamModel), signal);
-  await failIfError(res, signal);
-  return req.stream ? readStream(o, req, res, signal, sink) : readWhole(req, res, signal, sink);
+  const { signal, done } = callSignal(o);
+  try {
+    const res = await post(o, path, buildBody(req, upstreamModel), signal);
+    await failIfError(res, signal);
+    return await (req.stream ? readStream(o, req, res, signal, sink) : readWhole(req, res, signal, sink));
+  } finally {
+    done();
+  }
 }
 
 async function readWhole(req: GenerateRequest, res: Dispatcher.ResponseData, signal: AbortSignal, sink: ChunkSink): Promise<Tokens> {
@@ -295,10 +304,15 @@ export async function embed(o: CallOptions, req: EmbeddingRequest): Promise<Embe
   const body: Json = { model: o.spec.model ?? o.spec.name, input: req.input, encoding_format: 'float' };
   if (req.dimensions !== undefined) body.dimensions = req.dimensions;
   if (req.user !== undefined) body.user = req.user;
-  const signal = callSignal(o);
-  const res = await post(o, '/embeddings', body, signal);
-  await failIfError(res, signal);
-  const json = await readJson(res, signal);
+  const { signal, done } = callSignal(o);
+  let json: unknown;
+  try {
+    const res = await post(o, '/embeddings', body, signal);
+    await failIfError(res, signal);
+    json = await readJson(res, signal);
+  } finally {
+    done();
+  }
   const data = typeof json === 'object' && json !== null ? (json as Json).data : undefined;
   if (!Array.isArray(data)) throw malformed('embeddings: no data array');
   const vectors: number[][] = [];

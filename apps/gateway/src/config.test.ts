@@ -1,0 +1,95 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { InferenceError } from '@inference/core';
+import { checkEnv, loadConfigFile, parseConfig } from './config.js';
+
+function write(text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+  const p = join(dir, 'c.yaml');
+  writeFileSync(p, text);
+  return p;
+}
+
+async function errorOf(p: Promise<unknown>): Promise<InferenceError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof InferenceError) return e;
+    throw e;
+  }
+  throw new Error('expected an error');
+}
+
+const CONTRACT = `
+server: { host: 127.0.0.1, port: 8080 }
+storage: { path: data/inference.db }
+auth:
+  apiKeys:
+    - { name: team-a, keyEnv: TEAM_A_KEY, deployments: [smollm], budget: { window: 1d, maxCostUsd: 10 } }
+  adminKeys:
+    - { name: ops, keyEnv: ADMIN_KEY }
+deployments:
+  - name: smollm
+    runtime: llama
+    model: models/x.gguf
+    replicas: 2
+    engine: { contextSize: 4096, maxSequences: 8, gpuLayers: 0, threads: 1 }
+  - name: gpt-4o-mini
+    runtime: openai
+    endpoint: https://api.openai.com/v1
+    apiKeyEnv: OPENAI_API_KEY
+    replicas: 1
+    remote:
+      maxConcurrent: 64
+      rpm: 500
+      tpm: 200000
+      maxRetries: 2
+      timeouts: { connectMs: 5000, firstByteMs: 30000, idleMs: 30000, totalMs: 600000 }
+      breaker: { failureThreshold: 5, openMs: 30000 }
+    fallbacks: [smollm]
+    onCapacityExhausted: fallback
+    price: { inputPerMTok: 0.15, outputPerMTok: 0.60 }
+    budget: { window: 1h, maxTokens: 1000000, maxCostUsd: 5, onExceeded: reject }
+`;
+
+describe('config contract', () => {
+  it('accepts every key of the DESIGN.md example', async () => {
+    const cfg = await loadConfigFile(write(CONTRACT), { TEAM_A_KEY: 'a', ADMIN_KEY: 'b', OPENAI_API_KEY: 'c' });
+    expect(cfg.deployments.map((d) => d.name)).toEqual(['smollm', 'gpt-4o-mini']);
+    expect(cfg.auth.apiKeys[0]?.deployments).toEqual(['smollm']);
+    expect(cfg.storage?.path).toBe('data/inference.db');
+  });
+
+  it('names the missing environment variable and the key that needs it', async () => {
+    const e = await errorOf(loadConfigFile(write(CONTRACT), { TEAM_A_KEY: 'a', ADMIN_KEY: 'b' }));
+    expect(e.param).toBe('deployments[1].apiKeyEnv');
+    expect(e.message).toContain('OPENAI_API_KEY');
+  });
+
+  it('rejects unknown keys by name, at any depth', () => {
+    const bad = (doc: unknown): string | null => {
+      try {
+        parseConfig(doc);
+      } catch (e) {
+        if (e instanceof InferenceError) return e.param;
+      }
+      return 'no error';
+    };
+    expect(bad({ sever: {} })).toBe('sever');
+    expect(bad({ server: { prot: 1 } })).toBe('server.prot');
+    expect(bad({ deployments: [{ name: 'a', runtime: 'openai', endpoint: 'http://x', remote: { timeouts: { conectMs: 1 } } }] })).toBe('deployments[0].remote.timeouts.conectMs');
+    expect(bad({ deployments: [{ name: 'a', runtime: 'openai', endpoint: 'http://x' }, { name: 'a', runtime: 'openai', endpoint: 'http://y' }] })).toBe('deployments[1].name');
+  });
+
+  it('reports unreadable files and YAML errors clearly', async () => {
+    expect((await errorOf(loadConfigFile('/nonexistent/c.yaml'))).message).toMatch(/cannot read config file/);
+    expect((await errorOf(loadConfigFile(write('deployments: [\n')))).message).toMatch(/not valid YAML/);
+    expect((await errorOf(loadConfigFile(write('a: 1\na: 2\n')))).message).toMatch(/not valid YAML/);
+  });
+
+  it('checkEnv passes when everything is set', () => {
+    expect(() => { checkEnv(parseConfig({ deployments: [{ name: 'a', runtime: 'openai', endpoint: 'http://x', apiKeyEnv: 'K' }] }), { K: 'v' }); }).not.toThrow();
+  });
+});

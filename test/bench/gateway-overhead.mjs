@@ -1,0 +1,47 @@
+// Gateway overhead: the same load straight at the mock upstream and through the
+// gateway (a remote deployment backed by that mock), non-streamed and streamed.
+// Prints max RPS (closed loop), p50/p99 at a fixed 500 RPS, and the ratios.
+//   node test/bench/gateway-overhead.mjs [--seconds 5] [--concurrency 64] [--rate 500]
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { fixedRate, fmt, maxRps, startProcess } from './lib.mjs';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, concurrency: { type: 'string', default: '64' }, rate: { type: 'string', default: '500' } } });
+const seconds = Number(values.seconds);
+const concurrency = Number(values.concurrency);
+const rate = Number(values.rate);
+
+const mock = await startProcess('node', [join(root, 'packages/mock-upstream/dist/cli.js'), '--port', '0'], /listening (\S+)/);
+const mockOrigin = new URL(mock.url).origin;
+const dir = mkdtempSync(join(tmpdir(), 'bench-'));
+const cfg = join(dir, 'config.yaml');
+writeFileSync(cfg, `server: { port: 0 }\ndeployments:\n  - name: mock\n    runtime: openai\n    endpoint: ${mock.url}\n    replicas: 1\n    remote: { maxConcurrent: 512, maxQueue: 100000 }\n`);
+const gw = await startProcess('node', [join(root, 'apps/gateway/dist/cli.js'), 'serve', '--config', cfg, '--quiet'], /on (http:\/\/\S+)/);
+
+const chat = (stream) => JSON.stringify({ model: 'mock', messages: [{ role: 'user', content: 'Say something short please' }], max_tokens: 16, ...(stream ? { stream: true } : {}) });
+const rows = [];
+try {
+  for (const stream of [false, true]) {
+    const body = chat(stream);
+    const direct = await maxRps(mockOrigin, '/v1/chat/completions', body, { concurrency, seconds, stream });
+    const via = await maxRps(gw.url, '/v1/chat/completions', body, { concurrency, seconds, stream });
+    const directLat = await fixedRate(mockOrigin, '/v1/chat/completions', body, { rps: rate, seconds, stream });
+    const viaLat = await fixedRate(gw.url, '/v1/chat/completions', body, { rps: rate, seconds, stream });
+    rows.push({ mode: stream ? 'streamed' : 'non-streamed', direct, via, directLat, viaLat });
+  }
+} finally {
+  await gw.stop();
+  await mock.stop();
+}
+
+console.log(`gateway overhead — ${seconds}s per run, closed loop at concurrency ${concurrency}, latency at ${rate} RPS open loop; mock answers 16 tokens`);
+for (const r of rows) {
+  console.log(`\n[${r.mode}]`);
+  console.log(`  max RPS      direct ${fmt(r.direct.rps, 0)}   via gateway ${fmt(r.via.rps, 0)}   ratio ${fmt(r.via.rps / r.direct.rps, 3)}   (errors ${r.direct.errors}/${r.via.errors})`);
+  console.log(`  @${rate} RPS    direct p50 ${fmt(r.directLat.p50)} ms p99 ${fmt(r.directLat.p99)} ms   via p50 ${fmt(r.viaLat.p50)} ms p99 ${fmt(r.viaLat.p99)} ms   (errors ${r.directLat.errors}/${r.viaLat.errors})`);
+  console.log(`  added p50    ${fmt(r.viaLat.p50 - r.directLat.p50, 3)} ms   added p99 ${fmt(r.viaLat.p99 - r.directLat.p99, 3)} ms   added TTFB p50 ${fmt(r.viaLat.ttfbP50 - r.directLat.ttfbP50, 3)} ms`);
+}

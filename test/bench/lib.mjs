@@ -1,0 +1,88 @@
+// Shared load-generation helpers for the benchmarks: child processes that print
+// their URL, a closed-loop max-throughput run and an open-loop fixed-rate run.
+import { spawn } from 'node:child_process';
+import { Pool } from 'undici';
+
+export function startProcess(cmd, args, match, env = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`${cmd} ${args.join(' ')} did not start`)), 120_000);
+    child.stdout.on('data', (d) => {
+      buf += d.toString();
+      const m = buf.match(match);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, url: m[1], stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) });
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`${cmd} exited ${code}`)));
+  });
+}
+
+export function percentile(sorted, p) {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+async function once(pool, path, body, stream) {
+  const t0 = performance.now();
+  const res = await pool.request({ path, method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  let ttfb;
+  let bytes = 0;
+  for await (const chunk of res.body) {
+    if (ttfb === undefined) ttfb = performance.now() - t0;
+    bytes += chunk.length;
+  }
+  if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
+  return { ms: performance.now() - t0, ttfb: ttfb ?? 0, bytes, stream };
+}
+
+/** Closed loop: `concurrency` workers back to back for `seconds`. */
+export async function maxRps(origin, path, body, { concurrency = 64, seconds = 5, stream = false } = {}) {
+  const pool = new Pool(origin, { connections: concurrency, pipelining: 1 });
+  const lat = [];
+  let errors = 0;
+  const end = performance.now() + seconds * 1000;
+  // warm-up
+  await Promise.all(Array.from({ length: concurrency }, () => once(pool, path, body, stream).catch(() => undefined)));
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (performance.now() < end) {
+      try {
+        lat.push((await once(pool, path, body, stream)).ms);
+      } catch {
+        errors++;
+      }
+    }
+  }));
+  const elapsed = (performance.now() - t0) / 1000;
+  await pool.close();
+  lat.sort((a, b) => a - b);
+  return { rps: lat.length / elapsed, p50: percentile(lat, 50), p99: percentile(lat, 99), errors, n: lat.length };
+}
+
+/** Open loop: requests started at a fixed rate whatever the answers do. */
+export async function fixedRate(origin, path, body, { rps = 500, seconds = 5, stream = false } = {}) {
+  const pool = new Pool(origin, { connections: 256, pipelining: 1 });
+  const lat = [];
+  const ttfb = [];
+  let errors = 0;
+  const total = Math.round(rps * seconds);
+  const interval = 1000 / rps;
+  const t0 = performance.now();
+  const pending = [];
+  for (let i = 0; i < total; i++) {
+    const due = t0 + i * interval;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    pending.push(once(pool, path, body, stream).then((r) => { lat.push(r.ms); ttfb.push(r.ttfb); }, () => { errors++; }));
+  }
+  await Promise.all(pending);
+  await pool.close();
+  lat.sort((a, b) => a - b);
+  ttfb.sort((a, b) => a - b);
+  return { p50: percentile(lat, 50), p99: percentile(lat, 99), ttfbP50: percentile(ttfb, 50), errors, n: lat.length };
+}
+
+export const fmt = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : String(x));
