@@ -1,10 +1,16 @@
-// Local replicas are served by the native engine (packages/engine-local), loaded
-// only when a llama deployment exists, so a remote-only install never needs the
-// compiled addon.
+// Local replicas: the native engine (packages/engine-local) in engine host
+// processes. The addon is only loaded inside those processes, so a remote-only
+// install runs without it.
 
 import type { ActorRef, ActorSystem, CreatedReplica, MetricsMsg, ReplicaEvents } from '@inference/actors';
-import { type DeploymentSpec, InferenceError } from '@inference/core';
+import type { DeploymentSpec } from '@inference/core';
+import { createLocalReplica as create } from '@inference/engine-local';
 
-export function createLocalReplica(_system: ActorSystem, _name: string, _spec: DeploymentSpec, _id: string, _events: ReplicaEvents, _metrics: ActorRef<MetricsMsg>): CreatedReplica {
-  throw new InferenceError('invalid_request', "runtime 'llama' needs the native engine, which is not built", { param: 'runtime' });
+export function createLocalReplica(system: ActorSystem, name: string, spec: DeploymentSpec, id: string, events: ReplicaEvents, metrics: ActorRef<MetricsMsg>): CreatedReplica {
+  const replica = create(system, name, spec, id, {
+    restarted: (reason) => { events.restarted(reason); },
+    failed: (reason) => { events.failed(reason); },
+    stats: (s) => metrics.tell({ type: 'engineStats', deployment: spec.name, replica: id, active: s.activeSequences, lastStepSequences: s.lastStepSequences, maxStepSequences: s.maxStepSequences, kvCellsUsed: s.kvCellsUsed }),
+  }, { statsIntervalMs: 250 });
+  return { runner: replica, ready: replica.ready };
 }

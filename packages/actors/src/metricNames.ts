@@ -14,5 +14,7 @@ export const METRIC = {
   replicaRestarts: 'inference_replica_restarts_total',
   replicaState: 'inference_replica_state',
   stepSequences: 'inference_engine_step_sequences',
+  maxStepSequences: 'inference_engine_step_sequences_max',
+  kvCellsUsed: 'inference_engine_kv_cells_used',
   engineActive: 'inference_engine_active_sequences',
 } as const;

@@ -27,7 +27,7 @@ export type MetricsMsg =
     }
   | { type: 'restart'; deployment: string; replica: string }
   | { type: 'replicaState'; deployment: string; replica: string; state: string; on: boolean }
-  | { type: 'engineStep'; deployment: string; sequences: number }
+  | { type: 'engineStats'; deployment: string; replica: string; active: number; lastStepSequences: number; maxStepSequences: number; kvCellsUsed: number }
   | { type: 'render'; reply: Reply<{ contentType: string; body: string }> };
 
 const TTFT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -46,7 +46,10 @@ export class MetricsActor extends Actor<MetricsMsg> {
   private readonly replicaRequests = new Counter({ name: METRIC.replicaRequests, help: 'Requests served, by replica', labelNames: ['deployment', 'replica'], registers: [this.registry] });
   private readonly restarts = new Counter({ name: METRIC.replicaRestarts, help: 'Replica context restarts', labelNames: ['deployment', 'replica'], registers: [this.registry] });
   private readonly replicaState = new Gauge({ name: METRIC.replicaState, help: 'Replica state (1 for the current state)', labelNames: ['deployment', 'replica', 'state'], registers: [this.registry] });
-  private readonly stepSequences = new Histogram({ name: METRIC.stepSequences, help: 'Sequences sharing one decode step', labelNames: ['deployment'], buckets: [1, 2, 4, 8, 16, 32, 64, 128], registers: [this.registry] });
+  private readonly stepSequences = new Gauge({ name: METRIC.stepSequences, help: 'Sequences that shared the last decode step', labelNames: ['deployment', 'replica'], registers: [this.registry] });
+  private readonly maxStepSequences = new Gauge({ name: METRIC.maxStepSequences, help: 'Most sequences that shared one decode step since the engine started', labelNames: ['deployment', 'replica'], registers: [this.registry] });
+  private readonly engineActive = new Gauge({ name: METRIC.engineActive, help: 'Sequences active in the engine', labelNames: ['deployment', 'replica'], registers: [this.registry] });
+  private readonly kvCells = new Gauge({ name: METRIC.kvCellsUsed, help: 'KV cache cells in use', labelNames: ['deployment', 'replica'], registers: [this.registry] });
 
   constructor(defaultMetrics = true) {
     super();
@@ -79,9 +82,14 @@ export class MetricsActor extends Actor<MetricsMsg> {
       case 'replicaState':
         this.replicaState.set({ deployment: m.deployment, replica: m.replica, state: m.state }, m.on ? 1 : 0);
         return;
-      case 'engineStep':
-        this.stepSequences.observe({ deployment: m.deployment }, m.sequences);
+      case 'engineStats': {
+        const l = { deployment: m.deployment, replica: m.replica };
+        this.stepSequences.set(l, m.lastStepSequences);
+        this.maxStepSequences.set(l, m.maxStepSequences);
+        this.engineActive.set(l, m.active);
+        this.kvCells.set(l, m.kvCellsUsed);
         return;
+      }
       case 'render':
         m.reply.resolve({ contentType: this.registry.contentType, body: await this.registry.metrics() });
         return;

@@ -112,3 +112,17 @@ describe('WorkerActor', () => {
     await sys.stop();
   });
 });
+
+describe('WorkerHandle', () => {
+  it('does not treat a request failure without a fault as a context failure', async () => {
+    const { sys, handle, worker, opened } = setup();
+    const cancelled = new InferenceError('internal', 'client went away');
+    await expect(handle.withContext(() => Promise.reject(cancelled))).rejects.toBe(cancelled);
+    await expect(handle.withContext(() => Promise.reject(new Error('bug')))).rejects.toThrow('bug');
+    const { resource } = await handle.context();
+    expect(resource.gen).toBe(1);
+    expect(worker.state).toBe('serving');
+    expect(opened).toHaveLength(1);
+    await sys.stop();
+  });
+});

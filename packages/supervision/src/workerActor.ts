@@ -214,17 +214,23 @@ export class WorkerHandle<R> {
     this.ref.tell({ type: 'fault', error, generation });
   }
 
+  /**
+   * A failure of the context itself (as opposed to one request's failure: a
+   * cancelled request, a bad prompt) is one with an engine fault attached, or one
+   * the decider answers with Restart (e.g. a remote 401).
+   */
+  private contextFailure(e: unknown): boolean {
+    return (e instanceof InferenceError && e.fault !== undefined) || this.decider(e) === 'Restart';
+  }
+
   async withContext<T>(fn: (resource: R) => Promise<T>, retry: (error: unknown) => boolean = () => true): Promise<T> {
     const first = await this.context();
     try {
       return await fn(first.resource);
     } catch (e) {
-      if (this.decider(e) !== 'Restart') {
-        if (this.decider(e) !== 'Resume') this.report(e, first.generation);
-        throw e;
-      }
+      if (!this.contextFailure(e)) throw e;
       this.report(e, first.generation);
-      if (!retry(e)) throw e;
+      if (this.decider(e) !== 'Restart' || !retry(e)) throw e;
       const second = await this.context();
       if (second.generation === first.generation) throw e;
       return fn(second.resource);

@@ -1,0 +1,120 @@
+// The engine: one native thread that loads the model, then runs the scheduler and the
+// embedder. The JS thread only posts commands into the inbox (never blocks on a
+// decode) and reads snapshots; results leave through an EventSink, which the binding
+// implements with a thread-safe function.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "embedder.h"
+#include "events.h"
+#include "llama_handles.h"
+#include "scheduler.h"
+#include "sequence.h"
+
+namespace inference {
+
+struct EngineOptions {
+    std::string modelPath;
+    int32_t contextSize = 4096;
+    int32_t maxSequences = 1;
+    int32_t gpuLayers = 0;
+    int32_t threads = 1;
+    int32_t batchTokens = 512;
+    bool embeddings = true;
+    bool kvUnified = false;  // see scheduler.h
+    // Flash attention: measured 2x SLOWER on CPU for stories260K, so the binding
+    // defaults to off when nothing is offloaded (gpuLayers == 0) and to auto otherwise.
+    llama_flash_attn_type flashAttention = LLAMA_FLASH_ATTN_TYPE_AUTO;
+};
+
+struct EmbeddingResult {
+    uint64_t requestId = 0;
+    std::vector<float> vector;
+    std::optional<SequenceError> error;
+};
+
+/** Called on the engine thread; implementations must not block on the JS thread. */
+class EventSink {
+  public:
+    virtual ~EventSink() = default;
+    virtual void onProgress(float fraction) = 0;
+    virtual void onLoaded(std::optional<std::string> error) = 0;
+    virtual void onStep(StepEvent && ev) = 0;
+    virtual void onEmbedding(EmbeddingResult && r) = 0;
+};
+
+class Engine {
+  public:
+    Engine(EngineOptions opts, EventSink & sink);
+    ~Engine();
+    Engine(const Engine &) = delete;
+    Engine & operator=(const Engine &) = delete;
+
+    /** Stops the thread (aborting a load or a decode in progress) and frees the model. Idempotent. */
+    void close();
+
+    bool loaded() const { return loaded_.load(std::memory_order_acquire); }
+    /** Valid once loaded() (the model is immutable from then on). */
+    const llama_model * model() const { return model_.get(); }
+    const llama_vocab * vocab() const { return llama_model_get_vocab(model_.get()); }
+    ModelInfo info() const;
+
+    void submit(GenerateRequest req);
+    void cancel(uint32_t id);
+    void embed(uint64_t requestId, std::vector<llama_token> tokens);
+    void injectFault(FaultKind kind);
+    /** Test hook: the engine thread calls GGML_ABORT, exercising the abort -> fault path. */
+    void injectAbort();
+    EngineStats stats() const;
+
+    /** From the ggml abort hook: report a ContextPoisoned fault before the process dies. */
+    void reportAbort(const std::string & message);
+    bool isEngineThread() const { return std::this_thread::get_id() == thread_.get_id(); }
+
+  private:
+    struct Inbox {
+        std::vector<GenerateRequest> submits;
+        std::vector<uint32_t> cancels;
+        std::vector<std::pair<uint64_t, std::vector<llama_token>>> embeds;
+        std::optional<FaultKind> fault;
+        bool abort = false;
+        bool empty() const { return submits.empty() && cancels.empty() && embeds.empty() && !fault && !abort; }
+    };
+
+    void run();
+    bool load();
+    void publishStats();
+
+    const EngineOptions opts_;
+    EventSink & sink_;
+
+    ModelPtr model_;
+    ContextPtr ctx_;
+    std::unique_ptr<Scheduler> scheduler_;
+    std::unique_ptr<Embedder> embedder_;
+    int32_t nCtx_ = 0;
+    int32_t nCtxSeq_ = 0;
+
+    mutable std::mutex mu_;
+    std::condition_variable cv_;
+    Inbox inbox_;
+    EngineStats stats_;
+    bool closed_ = false;
+
+    std::atomic<bool> stop_{false};
+    std::atomic<bool> loaded_{false};
+    std::atomic<bool> aborting_{false};
+    float lastProgress_ = -1.0f;
+    std::thread thread_;
+};
+
+}  // namespace inference

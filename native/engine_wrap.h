@@ -1,0 +1,83 @@
+// The JS-visible `Engine` class: converts JS arguments into plain C++ values for the
+// engine, and engine events into JS objects on the event loop. This is the only file
+// (with addon.cpp) that knows N-API types.
+//
+// Lifetime: the JS object is pinned (Ref) while its thread-safe function lives, so a
+// queued event never reaches a collected object; close() (or the env cleanup hook at
+// process exit) stops the engine thread, then releases the thread-safe function.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include <napi.h>
+
+#include "engine.h"
+
+namespace inference {
+
+struct ProgressMessage {
+    float fraction;
+};
+struct LoadedMessage {
+    std::optional<std::string> error;
+};
+using NativeMessage = std::variant<ProgressMessage, LoadedMessage, StepEvent, EmbeddingResult>;
+
+class EngineWrap : public Napi::ObjectWrap<EngineWrap>, public EventSink {
+  public:
+    static Napi::Function Define(Napi::Env env);
+
+    explicit EngineWrap(const Napi::CallbackInfo & info);
+    ~EngineWrap() override;
+
+    // EventSink (engine thread)
+    void onProgress(float fraction) override;
+    void onLoaded(std::optional<std::string> error) override;
+    void onStep(StepEvent && ev) override;
+    void onEmbedding(EmbeddingResult && r) override;
+
+  private:
+    static void CallJs(Napi::Env env, Napi::Function, EngineWrap * self, NativeMessage * msg);
+    using Tsfn = Napi::TypedThreadSafeFunction<EngineWrap, NativeMessage, &EngineWrap::CallJs>;
+    static void CleanupHook(void * self);
+
+    Napi::Value Ready(const Napi::CallbackInfo & info);
+    Napi::Value GetModelInfo(const Napi::CallbackInfo & info);
+    Napi::Value Tokenize(const Napi::CallbackInfo & info);
+    Napi::Value Detokenize(const Napi::CallbackInfo & info);
+    Napi::Value ApplyChatTemplate(const Napi::CallbackInfo & info);
+    Napi::Value Submit(const Napi::CallbackInfo & info);
+    Napi::Value Cancel(const Napi::CallbackInfo & info);
+    Napi::Value Embed(const Napi::CallbackInfo & info);
+    Napi::Value Stats(const Napi::CallbackInfo & info);
+    Napi::Value InjectFault(const Napi::CallbackInfo & info);
+    Napi::Value Close(const Napi::CallbackInfo & info);
+
+    void post(NativeMessage && msg);
+    void deliver(Napi::Env env, NativeMessage & msg);
+    void settleReady(Napi::Env env);
+    void shutdown(Napi::Env env);
+    Engine & loadedEngine(Napi::Env env);
+
+    enum class LoadState { Loading, Ready, Failed, Closed };
+
+    std::unique_ptr<Engine> engine_;
+    Tsfn tsfn_;
+    Napi::FunctionReference onEvents_;
+    Napi::FunctionReference onProgress_;
+    napi_env env_;
+    LoadState state_ = LoadState::Loading;
+    std::string loadError_;
+    std::vector<Napi::Promise::Deferred> readyWaiters_;
+    std::unordered_map<uint64_t, Napi::Promise::Deferred> embedWaiters_;
+    uint64_t nextEmbed_ = 0;
+    bool hookInstalled_ = false;
+};
+
+}  // namespace inference

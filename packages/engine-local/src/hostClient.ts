@@ -1,0 +1,406 @@
+// The parent side of an engine host process: starts it, multiplexes generate / embed /
+// stats over its IPC channel, and turns its death into one typed signal for the
+// supervisor. Invariants:
+//  - every in-flight call settles: with its result, with its error, or (the host died)
+//    with InferenceError('engine_unavailable', { fault });
+//  - onExit fires at most once, and never for close();
+//  - an aborted generate() rejects at once with the signal's reason; the host frees the
+//    sequence in its next decode step.
+
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { InferenceError, type EngineFaultKind } from '@inference/core';
+import type { InjectableFault, NativeStats, NativeStepItem } from './native.js';
+import {
+  EXIT_UNRECOVERABLE,
+  type GenerateInput,
+  type GenerateParams,
+  type HostModelInfo,
+  type HostToParent,
+  type ParentToHost,
+  type WireError,
+} from './protocol.js';
+
+export interface EngineHostOptions {
+  modelPath: string;
+  contextSize: number;
+  maxSequences: number;
+  gpuLayers: number;
+  threads: number;
+  batchTokens: number;
+  embeddings?: boolean;
+  /** See NativeEngineOptions.kvUnified (default false: contextSize / maxSequences cells per sequence). */
+  kvUnified?: boolean;
+  flashAttention?: 'auto' | 'on' | 'off';
+  /** Extra environment of the host process (e.g. CUDA_VISIBLE_DEVICES, INFERENCE_NATIVE_ADDON). */
+  env?: Record<string, string>;
+  onProgress?: (fraction: number) => void;
+  /** How long loading may take before start() gives up (default 120 s). */
+  startTimeoutMs?: number;
+  /** IPC encoding; 'json' measured faster for step messages (see the report in docs). */
+  serialization?: 'json' | 'advanced';
+  /** The host entry script; default: host.js next to this module, else ../dist/host.js. */
+  hostEntry?: string;
+}
+
+export interface GenerateResult {
+  finishReason: 'stop' | 'length';
+  promptTokens: number;
+  completionTokens: number;
+  cachedTokens: number;
+}
+
+export interface EmbedResult {
+  vectors: number[][];
+  promptTokens: number;
+}
+
+type ExitListener = (fault: EngineFaultKind, detail: string) => void;
+
+interface PendingGeneration {
+  onChunk: (text: string, tokens: number) => void;
+  resolve: (r: GenerateResult) => void;
+  reject: (e: unknown) => void;
+  param: 'prompt' | 'messages';
+  promptTokens: number;
+  cachedTokens: number;
+}
+
+interface PendingRequest {
+  resolve: (msg: HostToParent) => void;
+  reject: (e: unknown) => void;
+}
+
+const RETRY_AFTER_MS = 1000;
+
+/** The signal's reason as an Error (AbortSignal.abort() gives a DOMException 'AbortError'). */
+function abortReason(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error) return reason;
+  const e = new Error(typeof reason === 'string' ? reason : 'aborted', { cause: reason });
+  e.name = 'AbortError';
+  return e;
+}
+
+function defaultHostEntry(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const sibling = join(here, 'host.js');
+  // Under vitest this module runs from src/: the host still runs compiled, from dist/.
+  return existsSync(sibling) ? sibling : join(here, '..', 'dist', 'host.js');
+}
+
+/** A sequence's failure as a taxonomy error. */
+export function sequenceError(error: WireError, param: 'prompt' | 'messages' | null): InferenceError {
+  switch (error.kind) {
+    case 'context_length_exceeded':
+      return new InferenceError('context_length_exceeded', error.message, { param });
+    case 'invalid_request':
+      return new InferenceError('invalid_request', error.message, { param });
+    case 'overloaded':
+      return new InferenceError('overloaded', 'the local engine is overloaded', { retryAfterMs: RETRY_AFTER_MS, diagnostic: error.message });
+    case 'OutOfMemory':
+      return new InferenceError('overloaded', 'the local engine is out of memory', {
+        fault: 'OutOfMemory',
+        retryAfterMs: RETRY_AFTER_MS,
+        diagnostic: error.message,
+      });
+    case 'ContextPoisoned':
+    case 'Unrecoverable':
+      return new InferenceError('engine_unavailable', 'the local engine failed', { fault: error.kind, diagnostic: error.message });
+    default: {
+      const never: never = error.kind;
+      return new InferenceError('internal', 'internal error', { diagnostic: String(never) });
+    }
+  }
+}
+
+export class EngineHost {
+  readonly info: HostModelInfo;
+  private readonly child: ChildProcess;
+  private readonly generations = new Map<number, PendingGeneration>();
+  private readonly requests = new Map<number, PendingRequest>();
+  private readonly exitListeners: ExitListener[] = [];
+  private nextId = 1;
+  private nextRid = 1;
+  private closing = false;
+  private dead: InferenceError | null = null;
+  private reportedFault: { kind: EngineFaultKind; message: string } | null = null;
+  private readonly exited: Promise<void>;
+
+  private constructor(child: ChildProcess, info: HostModelInfo) {
+    this.child = child;
+    this.info = info;
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        // Messages sent just before death (the fault report) may still be in the
+        // channel: settle once it has drained (or shortly after, if it never closes).
+        let finished = false;
+        const finish = (): void => {
+          if (finished) return;
+          finished = true;
+          clearTimeout(timer);
+          this.onChildExit(code, signal);
+          resolve();
+        };
+        const timer = setTimeout(finish, 500);
+        if (child.connected) child.once('disconnect', finish);
+        else setImmediate(finish);
+      });
+    });
+    child.on('message', (m: HostToParent) => {
+      this.onMessage(m);
+    });
+  }
+
+  /** Forks the host and loads the model; rejects with engine_unavailable if that fails. */
+  static async start(opts: EngineHostOptions): Promise<EngineHost> {
+    const entry = opts.hostEntry ?? defaultHostEntry();
+    if (!existsSync(entry)) {
+      throw new InferenceError('engine_unavailable', 'local engine unavailable: the engine host is not built', {
+        diagnostic: `${entry} missing; run \`pnpm --filter @inference/engine-local build\``,
+      });
+    }
+    const child = fork(entry, [], {
+      env: { ...process.env, ...opts.env },
+      serialization: opts.serialization ?? 'json',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const send = (m: ParentToHost): void => {
+      child.send(m);
+    };
+    const model = basename(opts.modelPath);
+    return new Promise<EngineHost>((resolve, reject) => {
+      const fail = (message: string, diagnostic: string): void => {
+        cleanup();
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        reject(new InferenceError('engine_unavailable', message, { diagnostic }));
+      };
+      const timer = setTimeout(() => {
+        fail(`local engine unavailable: loading ${model} timed out`, `no ready after ${opts.startTimeoutMs ?? 120_000} ms`);
+      }, opts.startTimeoutMs ?? 120_000);
+      const onMessage = (m: HostToParent): void => {
+        if (m.t === 'progress') opts.onProgress?.(m.f);
+        else if (m.t === 'loadFailed') {
+          fail(
+            m.reason === 'addon'
+              ? 'local engine unavailable: the native addon is not available'
+              : `local engine unavailable: cannot load model ${model}`,
+            m.message,
+          );
+        } else if (m.t === 'ready') {
+          cleanup();
+          resolve(new EngineHost(child, m.info));
+        }
+      };
+      const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
+        fail(`local engine unavailable: the engine host exited while loading ${model}`, `exit ${String(code ?? signal)}`);
+      };
+      const onError = (e: Error): void => {
+        fail('local engine unavailable: cannot start the engine host', e.message);
+      };
+      function cleanup(): void {
+        clearTimeout(timer);
+        child.off('message', onMessage);
+        child.off('exit', onExit);
+        child.off('error', onError);
+      }
+      child.on('message', onMessage);
+      child.once('exit', onExit);
+      child.once('error', onError);
+      send({
+        t: 'init',
+        config: {
+          modelPath: opts.modelPath,
+          contextSize: opts.contextSize,
+          maxSequences: opts.maxSequences,
+          gpuLayers: opts.gpuLayers,
+          threads: opts.threads,
+          batchTokens: opts.batchTokens,
+          embeddings: opts.embeddings ?? true,
+          ...(opts.kvUnified === undefined ? {} : { kvUnified: opts.kvUnified }),
+          ...(opts.flashAttention === undefined ? {} : { flashAttention: opts.flashAttention }),
+        },
+      });
+    });
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  /** Whether the host is alive and not closing. */
+  get alive(): boolean {
+    return this.dead === null && !this.closing;
+  }
+
+  /** Called once when the host dies for any reason other than close(). */
+  onExit(cb: ExitListener): void {
+    this.exitListeners.push(cb);
+  }
+
+  generate(
+    input: GenerateInput,
+    params: GenerateParams,
+    signal: AbortSignal,
+    onChunk: (text: string, tokens: number) => void,
+  ): Promise<GenerateResult> {
+    if (this.dead !== null) return Promise.reject(this.dead);
+    if (this.closing) return Promise.reject(new InferenceError('engine_unavailable', 'the local engine is closing'));
+    if (signal.aborted) return Promise.reject(abortReason(signal));
+    const id = this.allocateId();
+    return new Promise<GenerateResult>((resolve, reject) => {
+      const onAbort = (): void => {
+        if (!this.generations.delete(id)) return;
+        this.post({ t: 'cancel', id });
+        reject(abortReason(signal));
+      };
+      const settle = <T>(fn: (v: T) => void) => (v: T): void => {
+        signal.removeEventListener('abort', onAbort);
+        fn(v);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.generations.set(id, {
+        onChunk,
+        resolve: settle(resolve),
+        reject: settle(reject),
+        param: 'prompt' in input ? 'prompt' : 'messages',
+        promptTokens: 0,
+        cachedTokens: 0,
+      });
+      this.post({ t: 'gen', id, input, params });
+    });
+  }
+
+  async embed(texts: string[]): Promise<EmbedResult> {
+    const m = await this.request((rid) => ({ t: 'embed', rid, texts }));
+    if (m.t !== 'embedded') throw new InferenceError('internal', 'internal error', { diagnostic: `unexpected ${m.t}` });
+    return { vectors: m.vectors, promptTokens: m.promptTokens };
+  }
+
+  async tokenize(text: string): Promise<number[]> {
+    const m = await this.request((rid) => ({ t: 'tokenize', rid, text }));
+    if (m.t !== 'tokens') throw new InferenceError('internal', 'internal error', { diagnostic: `unexpected ${m.t}` });
+    return m.tokens;
+  }
+
+  async stats(): Promise<NativeStats> {
+    const m = await this.request((rid) => ({ t: 'stats', rid }));
+    if (m.t !== 'stats') throw new InferenceError('internal', 'internal error', { diagnostic: `unexpected ${m.t}` });
+    return m.stats;
+  }
+
+  /** Test hook: the host's next decode step fails as if that native error happened ('GgmlAbort': a real abort). */
+  injectFault(kind: InjectableFault): void {
+    this.post({ t: 'fault', kind });
+  }
+
+  /** Stops the host (no onExit); in-flight calls reject with engine_unavailable. */
+  async close(): Promise<void> {
+    if (this.dead !== null || this.closing) {
+      await this.exited;
+      return;
+    }
+    this.closing = true;
+    this.post({ t: 'close' });
+    const kill = setTimeout(() => this.child.kill('SIGKILL'), 5000);
+    await this.exited;
+    clearTimeout(kill);
+  }
+
+  private allocateId(): number {
+    // uint32 ids, unique among live sequences (2^32 in flight never happens).
+    const id = this.nextId;
+    this.nextId = this.nextId === 0xffffffff ? 1 : this.nextId + 1;
+    return id;
+  }
+
+  private post(m: ParentToHost): void {
+    if (this.child.connected) this.child.send(m);
+  }
+
+  private request(make: (rid: number) => ParentToHost): Promise<HostToParent> {
+    if (this.dead !== null) return Promise.reject(this.dead);
+    if (this.closing) return Promise.reject(new InferenceError('engine_unavailable', 'the local engine is closing'));
+    const rid = this.nextRid++;
+    return new Promise((resolve, reject) => {
+      this.requests.set(rid, { resolve, reject });
+      this.post(make(rid));
+    });
+  }
+
+  private onMessage(m: HostToParent): void {
+    switch (m.t) {
+      case 'step':
+        for (const item of m.items) this.onItem(item);
+        return;
+      case 'embedded':
+      case 'tokens':
+      case 'stats': {
+        const r = this.requests.get(m.rid);
+        this.requests.delete(m.rid);
+        r?.resolve(m);
+        return;
+      }
+      case 'failed': {
+        const r = this.requests.get(m.rid);
+        this.requests.delete(m.rid);
+        r?.reject(sequenceError(m.error, null));
+        return;
+      }
+      case 'fault':
+        this.reportedFault = { kind: m.kind, message: m.message };
+        return;
+      case 'progress':
+      case 'ready':
+      case 'loadFailed':
+        return;
+      default: {
+        const never: never = m;
+        throw new Error(`unexpected host message ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  private onItem(item: NativeStepItem): void {
+    const g = this.generations.get(item.id);
+    if (g === undefined) return; // aborted: the host is just confirming
+    if (item.promptTokens !== undefined) g.promptTokens = item.promptTokens;
+    if (item.cachedTokens !== undefined) g.cachedTokens = item.cachedTokens;
+    if (item.error !== undefined) {
+      this.generations.delete(item.id);
+      g.reject(sequenceError(item.error, g.param));
+      return;
+    }
+    if (item.text !== '' || item.n > 0) g.onChunk(item.text, item.n);
+    if (item.done === undefined) return;
+    this.generations.delete(item.id);
+    if (item.done === 'cancelled') {
+      g.reject(new InferenceError('engine_unavailable', 'the generation was cancelled by the engine'));
+      return;
+    }
+    g.resolve({
+      finishReason: item.done,
+      promptTokens: g.promptTokens,
+      cachedTokens: g.cachedTokens,
+      completionTokens: item.completionTokens ?? 0,
+    });
+  }
+
+  private onChildExit(code: number | null, signal: NodeJS.Signals | null): void {
+    const detail = this.reportedFault?.message ?? (signal !== null ? `killed by ${signal}` : `exited with code ${String(code)}`);
+    const fault: EngineFaultKind =
+      this.reportedFault?.kind ?? (code === EXIT_UNRECOVERABLE ? 'Unrecoverable' : 'ContextPoisoned');
+    this.dead = this.closing
+      ? new InferenceError('engine_unavailable', 'the local engine was closed')
+      : new InferenceError('engine_unavailable', 'the local engine stopped', { fault, diagnostic: detail });
+    const err = this.dead;
+    for (const g of this.generations.values()) g.reject(err);
+    this.generations.clear();
+    for (const r of this.requests.values()) r.reject(err);
+    this.requests.clear();
+    if (this.closing) return;
+    for (const cb of this.exitListeners) cb(fault, detail);
+  }
+}

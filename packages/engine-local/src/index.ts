@@ -1,0 +1,3 @@
+export * from './localEngineCore.js';
+export { EngineHost, type EngineHostOptions } from './hostClient.js';
+export { findAddon, tryLoadAddon } from './native.js';

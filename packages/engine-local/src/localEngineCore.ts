@@ -1,0 +1,252 @@
+// EngineCoreActor (local): one per local replica. Admission is bounded (running
+// sequences up to maxSequences, then a queue up to maxQueue, then `overloaded`).
+// The engine host process is the context of a supervised WorkerActor: a host that
+// dies or reports ContextPoisoned is restarted (model reloaded) within the restart
+// budget (3 in 60 s); past it the replica is Failed and routing skips it. Requests
+// in flight on a dying host fail with engine_unavailable, which the request path
+// retries on another replica when no token was sent yet.
+
+import {
+  type ChunkSink, type DeploymentSpec, type EmbeddingRequest, type EmbeddingResult, type GenerateRequest, InferenceError,
+  type ModelRunner, type ReplicaLoad, type RunContext, type Tokens, toInferenceError,
+} from '@inference/core';
+import { Actor, type ActorRef, type ActorSystem } from '@inference/actors';
+import { DEFAULT_STRATEGY, WorkerActor, WorkerHandle, type WorkerMsg, localEngineDecider } from '@inference/supervision';
+import { EngineHost, type EngineHostOptions } from './hostClient.js';
+import type { NativeStats } from './native.js';
+import type { GenerateInput, GenerateParams } from './protocol.js';
+
+export interface LocalReplicaEvents {
+  restarted(reason: string): void;
+  failed(reason: string): void;
+  /** Engine statistics, sampled while the replica serves. */
+  stats?(stats: NativeStats): void;
+}
+
+export interface LocalReplicaOptions {
+  readonly env?: Record<string, string>;
+  readonly onProgress?: (fraction: number) => void;
+  readonly statsIntervalMs?: number;
+  readonly restartBudget?: { maxRestarts: number; windowMs: number };
+}
+
+function hostOptions(spec: DeploymentSpec, o: LocalReplicaOptions): EngineHostOptions {
+  const opts: EngineHostOptions = {
+    modelPath: spec.model ?? '',
+    contextSize: spec.engine.contextSize,
+    maxSequences: spec.engine.maxSequences,
+    gpuLayers: spec.engine.gpuLayers,
+    threads: spec.engine.threads,
+    batchTokens: spec.engine.batchTokens,
+  };
+  if (o.env !== undefined) opts.env = o.env;
+  if (o.onProgress !== undefined) opts.onProgress = o.onProgress;
+  return opts;
+}
+
+function toInput(req: GenerateRequest): GenerateInput {
+  if (req.kind === 'completion') return { prompt: req.prompt };
+  return { messages: req.messages.map((m) => ({ role: m.role, content: m.content ?? '' })) };
+}
+
+function toParams(req: GenerateRequest, contextSize: number): GenerateParams {
+  const s = req.sampling;
+  const p: GenerateParams = { maxTokens: s.maxTokens ?? contextSize, stop: s.stop };
+  if (s.temperature !== undefined) p.temperature = s.temperature;
+  if (s.topP !== undefined) p.topP = s.topP;
+  if (s.topK !== undefined) p.topK = s.topK;
+  if (s.minP !== undefined) p.minP = s.minP;
+  if (s.seed !== undefined) p.seed = s.seed;
+  if (s.presencePenalty !== undefined) p.presencePenalty = s.presencePenalty;
+  if (s.frequencyPenalty !== undefined) p.frequencyPenalty = s.frequencyPenalty;
+  return p;
+}
+
+type CoreMsg = { type: 'tick' };
+
+/** Holds the supervised worker; its mailbox only paces the stats sampling. */
+export class EngineCoreActor extends Actor<CoreMsg> {
+  handle!: WorkerHandle<EngineHost>;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly spec: DeploymentSpec,
+    private readonly options: LocalReplicaOptions,
+    private readonly events: LocalReplicaEvents,
+  ) {
+    super();
+  }
+
+  override preStart(): void {
+    const spec = this.spec;
+    const opts = this.options;
+    let handle: WorkerHandle<EngineHost> | undefined;
+    const ref: ActorRef<WorkerMsg<EngineHost>> = this.context.spawn('worker', () => new WorkerActor<EngineHost>(
+      {
+        open: async (generation) => {
+          const host = await EngineHost.start(hostOptions(spec, opts));
+          host.onExit((fault, detail) => {
+            handle?.report(new InferenceError('engine_unavailable', 'the local engine stopped', { fault, diagnostic: detail }), generation);
+          });
+          return host;
+        },
+        close: (host) => host.close(),
+      },
+      localEngineDecider,
+      opts.restartBudget ?? DEFAULT_STRATEGY,
+      {
+        onRestart: (e) => { this.events.restarted(toInferenceError(e).diagnostic ?? toInferenceError(e).message); },
+        onFailed: (_e, reason) => { this.events.failed(reason); },
+      },
+    ));
+    handle = new WorkerHandle(ref, localEngineDecider);
+    this.handle = handle;
+    if (this.events.stats !== undefined) {
+      const self = this.context.self;
+      this.timer = setInterval(() => self.tell({ type: 'tick' }), opts.statsIntervalMs ?? 1000);
+      this.timer.unref();
+    }
+  }
+
+  async receive(m: CoreMsg): Promise<void> {
+    switch (m.type) {
+      case 'tick': {
+        const stats = await this.handle.context(50).then((c) => c.resource.stats(), () => undefined).catch(() => undefined);
+        if (stats !== undefined) this.events.stats?.(stats);
+        return;
+      }
+      default: {
+        const never: never = m.type;
+        throw new Error(`unknown message ${String(never)}`);
+      }
+    }
+  }
+
+  override postStop(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+  }
+}
+
+/** The ModelRunner face of a local replica. */
+export class LocalReplica implements ModelRunner {
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+  private stopped = false;
+  private failed = false;
+  readonly ready: Promise<void>;
+
+  constructor(
+    readonly id: string,
+    readonly deployment: string,
+    private readonly spec: DeploymentSpec,
+    private readonly ref: ActorRef<CoreMsg>,
+    private readonly core: EngineCoreActor,
+  ) {
+    this.ready = ref.started().then(() => core.handle.context()).then(() => undefined);
+  }
+
+  markFailed(): void {
+    this.failed = true;
+  }
+
+  private async admit(signal: AbortSignal): Promise<void> {
+    if (this.running < this.spec.engine.maxSequences) {
+      this.running++;
+      return;
+    }
+    if (this.waiting.length >= this.spec.engine.maxQueue) {
+      throw new InferenceError('overloaded', `deployment '${this.deployment}' is at capacity, try again`, { retryAfterMs: 1000 });
+    }
+    await new Promise<void>((resolve, reject) => {
+      const go = (): void => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      const onAbort = (): void => {
+        const i = this.waiting.indexOf(go);
+        if (i >= 0) this.waiting.splice(i, 1);
+        reject(toInferenceError(signal.reason));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(go);
+    });
+    this.running++;
+  }
+
+  private release(): void {
+    this.running--;
+    const next = this.waiting.shift();
+    if (next !== undefined) next();
+  }
+
+  async generate(req: GenerateRequest, ctx: RunContext, sink: ChunkSink): Promise<Tokens> {
+    if (req.tools !== undefined && req.tools.length > 0) throw new InferenceError('invalid_request', 'tools are not supported by local deployments', { param: 'tools' });
+    const input = toInput(req);
+    const params = toParams(req, this.spec.engine.contextSize);
+    const n = req.sampling.n;
+    const one = async (index: number): Promise<{ text: string; finish: 'stop' | 'length'; prompt: number; completion: number; cached: number }> => {
+      await this.admit(ctx.signal);
+      try {
+        let text = '';
+        const r = await this.core.handle.withContext(
+          (host) => host.generate(input, n > 1 && params.seed !== undefined ? { ...params, seed: params.seed + index } : params, ctx.signal, (t, tokens) => {
+            text += t;
+            sink({ index, text: t, tokens });
+          }),
+          () => text === '',
+        );
+        sink({ index, text: '', tokens: 0, finishReason: r.finishReason });
+        return { text, finish: r.finishReason, prompt: r.promptTokens, completion: r.completionTokens, cached: r.cachedTokens };
+      } finally {
+        this.release();
+      }
+    };
+    const results = await Promise.all(Array.from({ length: n }, (_, i) => one(i)));
+    return {
+      choices: results.map((r, index) => ({ index, text: r.text, finishReason: r.finish })),
+      usage: {
+        promptTokens: results[0]?.prompt ?? 0,
+        completionTokens: results.reduce((a, r) => a + r.completion, 0),
+        cachedTokens: results[0]?.cached ?? 0,
+      },
+    };
+  }
+
+  async embed(req: EmbeddingRequest, ctx: RunContext): Promise<EmbeddingResult> {
+    await this.admit(ctx.signal);
+    try {
+      return await this.core.handle.withContext((host) => host.embed(req.input));
+    } finally {
+      this.release();
+    }
+  }
+
+  load(): ReplicaLoad {
+    return { outstanding: this.running + this.waiting.length, queued: this.waiting.length, capacity: this.spec.engine.maxSequences };
+  }
+
+  healthy(): boolean {
+    return !this.stopped && !this.failed && this.ref.alive;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.ref.stop();
+  }
+}
+
+export function createLocalReplica(system: ActorSystem, name: string, spec: DeploymentSpec, id: string, events: LocalReplicaEvents, options: LocalReplicaOptions = {}): LocalReplica {
+  let replica: LocalReplica | undefined;
+  const wrapped: LocalReplicaEvents = {
+    restarted: (r) => { events.restarted(r); },
+    failed: (r) => {
+      replica?.markFailed();
+      events.failed(r);
+    },
+  };
+  if (events.stats !== undefined) wrapped.stats = events.stats;
+  const core = new EngineCoreActor(spec, options, wrapped);
+  const ref = system.spawn(name, () => core, { mailbox: 64 });
+  replica = new LocalReplica(id, spec.name, spec, ref, core);
+  return replica;
+}

@@ -1,0 +1,222 @@
+// The typed face of the native addon (build/Release/inference_native.node) and how it
+// is found. Only the engine host process loads it; a remote-only install never does,
+// so a missing addon is a value (`tryLoadAddon`), not a crash at import time.
+
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { EngineFaultKind } from '@inference/core';
+
+export const ADDON_FILE = join('build', 'Release', 'inference_native.node');
+/** Environment variable that names the addon file explicitly. */
+export const ADDON_ENV = 'INFERENCE_NATIVE_ADDON';
+
+export interface NativeGpu {
+  id: number;
+  name: string;
+  description: string;
+  totalMemory: number;
+  freeMemory: number;
+  /** "8.9" for CUDA devices; null where unknown. */
+  computeCapability: string | null;
+}
+
+export interface NativeInventory {
+  backend: 'cpu' | 'cuda';
+  gpus: NativeGpu[];
+  cpuThreads: number;
+  totalRam: number;
+  freeRam: number;
+}
+
+export interface NativeEngineOptions {
+  modelPath: string;
+  /** KV cells of the generation context (shared by all sequences: the cache is unified). */
+  contextSize: number;
+  maxSequences: number;
+  gpuLayers: number;
+  threads: number;
+  /** Per-step token budget: decode tokens first, then prompt chunks. */
+  batchTokens: number;
+  /** Allow embed() (a second context is created on first use). Default true. */
+  embeddings?: boolean;
+  /**
+   * false (default): each sequence owns contextSize / maxSequences KV cells, and a
+   * token's attention spans only its own sequence (fast batching). true: one pool of
+   * contextSize cells that any sequence may fill (long single sequences; KV exhaustion
+   * fails the youngest sequence with OutOfMemory).
+   */
+  kvUnified?: boolean;
+  /** Default: 'off' when gpuLayers is 0 (measured 2x faster on CPU), else 'auto'. */
+  flashAttention?: 'auto' | 'on' | 'off';
+  onProgress?: (fraction: number) => void;
+}
+
+export interface NativeModelInfo {
+  name: string;
+  chatTemplate: string | null;
+  nCtxTrain: number;
+  nVocab: number;
+  nEmbd: number;
+  bos: number;
+  eos: number;
+  hasEncoder: boolean;
+  /** Cells in the generation context. */
+  contextSize: number;
+  /** The most cells one sequence may use (prompt + max_tokens must fit). */
+  sequenceContext: number;
+}
+
+/** Sampling defaults when a field is absent: temperature 1, topP 1, topK 0 (off), minP 0 (off), random seed. */
+export interface NativeSubmit {
+  /** uint32, unique among the engine's live sequences. */
+  id: number;
+  prompt: Int32Array;
+  maxTokens: number;
+  /** <= 0: greedy. */
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  minP?: number;
+  /** Absent or negative: random. */
+  seed?: number;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
+  stop: string[];
+}
+
+export type NativeFinish = 'stop' | 'length' | 'cancelled';
+
+export type InjectableFault = EngineFaultKind | 'GgmlAbort';
+
+/** Why one sequence failed. Fault kinds mean the whole context failed. */
+export type NativeSequenceErrorKind =
+  | 'context_length_exceeded'
+  | 'invalid_request'
+  | 'overloaded'
+  | EngineFaultKind;
+
+export interface NativeStepItem {
+  id: number;
+  /** Text safe to emit (complete UTF-8, no stop string or possible stop-string prefix). */
+  text: string;
+  /** Tokens sampled for this sequence in this step. */
+  n: number;
+  done?: NativeFinish;
+  error?: { kind: NativeSequenceErrorKind; message: string };
+  /** On the first item of a sequence and at its end. */
+  promptTokens?: number;
+  cachedTokens?: number;
+  /** At the end. */
+  completionTokens?: number;
+}
+
+export interface NativeStepEvent {
+  step: number;
+  /** Sequences and tokens in the decoded batch. */
+  seqs: number;
+  tokens: number;
+  items: NativeStepItem[];
+  /** The context failed: ContextPoisoned / Unrecoverable (the process should be replaced). */
+  fault?: { kind: EngineFaultKind; message: string };
+}
+
+export interface NativeStats {
+  activeSequences: number;
+  queuedSequences: number;
+  steps: number;
+  lastStepSequences: number;
+  lastStepTokens: number;
+  /** The largest number of sequences that shared one decode step so far. */
+  maxStepSequences: number;
+  kvCellsUsed: number;
+  kvCellsTotal: number;
+  promptTokensReused: number;
+  totalDecodedTokens: number;
+  totalSampledTokens: number;
+}
+
+export interface NativeChatMessage {
+  role: string;
+  content: string;
+}
+
+export interface NativeEngine {
+  /** Resolves when the model is loaded; rejects (code 'load_failed') with the reason. */
+  ready(): Promise<void>;
+  modelInfo(): NativeModelInfo;
+  tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): Int32Array;
+  detokenize(tokens: Int32Array): string;
+  /** null when the model has no template or llama.cpp cannot apply it. */
+  applyChatTemplate(messages: NativeChatMessage[], addAssistant: boolean): string | null;
+  /** Results arrive through onEvents; errors too (as an item with `error`). */
+  submit(request: NativeSubmit): void;
+  /** Frees the sequence and its KV cells in the next step; reported as done 'cancelled'. */
+  cancel(id: number): void;
+  /** L2-normalised mean-pooled embedding; rejects with an Error whose `code` is a NativeSequenceErrorKind. */
+  embed(tokens: Int32Array): Promise<Float32Array>;
+  stats(): NativeStats;
+  /**
+   * Test hook: the next decode step behaves as if that native error happened.
+   * 'GgmlAbort' makes the engine thread call GGML_ABORT (a real abort: the process dies
+   * after the ContextPoisoned fault event is delivered).
+   */
+  injectFault(kind: InjectableFault): void;
+  /** Stops the engine thread and frees everything; the object is unusable after. */
+  close(): void;
+}
+
+export interface NativeAddon {
+  inventory(): NativeInventory;
+  Engine: new (options: NativeEngineOptions, onEvents: (event: NativeStepEvent) => void) => NativeEngine;
+  /** llama.cpp's system info line (CPU features, backends). */
+  systemInfo: string;
+  /** Test hooks into pure native logic. */
+  testing: {
+    /** Runs token byte pieces through the engine's UTF-8 / stop-string filter. */
+    textStream(pieces: Uint8Array[], stops: string[]): { chunks: string[]; stopped: boolean; rest: string };
+  };
+}
+
+export type AddonLoad = { addon: NativeAddon; path: string } | { addon: null; reason: string };
+
+const packageDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The addon file: $INFERENCE_NATIVE_ADDON, else build/Release/ in the nearest ancestor of this package that has one. */
+export function findAddon(env: NodeJS.ProcessEnv = process.env, from: string = packageDir): string | null {
+  const explicit = env[ADDON_ENV];
+  if (explicit !== undefined && explicit !== '') return existsSync(explicit) ? resolve(explicit) : null;
+  let dir = from;
+  for (;;) {
+    const candidate = join(dir, ADDON_FILE);
+    if (existsSync(candidate)) return candidate;
+    // The workspace root is as far as the search goes.
+    if (existsSync(join(dir, 'pnpm-workspace.yaml'))) return null;
+    const parent = dirname(dir);
+    if (parent === dir) return null;
+    dir = parent;
+  }
+}
+
+function isAddon(value: unknown): value is NativeAddon {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return typeof v['inventory'] === 'function' && typeof v['Engine'] === 'function';
+}
+
+/** Loads the addon, or says why it cannot (not built, wrong ABI, ...). */
+export function tryLoadAddon(env: NodeJS.ProcessEnv = process.env): AddonLoad {
+  const path = findAddon(env);
+  if (path === null) {
+    const where = env[ADDON_ENV] ? `${ADDON_ENV}=${env[ADDON_ENV]} does not exist` : `no ${ADDON_FILE} above ${packageDir}`;
+    return { addon: null, reason: `native addon not built (${where}); run \`pnpm build:native\`` };
+  }
+  try {
+    const loaded: unknown = createRequire(import.meta.url)(path);
+    if (!isAddon(loaded)) return { addon: null, reason: `${path} is not the inference addon` };
+    return { addon: loaded, path };
+  } catch (e) {
+    return { addon: null, reason: `cannot load ${path}: ${e instanceof Error ? e.message : String(e)}` };
+  }
+}
