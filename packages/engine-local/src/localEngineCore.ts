@@ -80,13 +80,14 @@ export class EngineCoreActor extends Actor<CoreMsg> {
   override preStart(): void {
     const spec = this.spec;
     const opts = this.options;
-    let handle: WorkerHandle<EngineHost> | undefined;
+    // The worker's handle exists only after the worker is spawned; the host's exit hook reads it late.
+    const late: { handle?: WorkerHandle<EngineHost> } = {};
     const ref: ActorRef<WorkerMsg<EngineHost>> = this.context.spawn('worker', () => new WorkerActor<EngineHost>(
       {
         open: async (generation) => {
           const host = await EngineHost.start(hostOptions(spec, opts));
           host.onExit((fault, detail) => {
-            handle?.report(new InferenceError('engine_unavailable', 'the local engine stopped', { fault, diagnostic: detail }), generation);
+            late.handle?.report(new InferenceError('engine_unavailable', 'the local engine stopped', { fault, diagnostic: detail }), generation);
           });
           return host;
         },
@@ -99,8 +100,8 @@ export class EngineCoreActor extends Actor<CoreMsg> {
         onFailed: (_e, reason) => { this.events.failed(reason); },
       },
     ));
-    handle = new WorkerHandle(ref, localEngineDecider);
-    this.handle = handle;
+    this.handle = new WorkerHandle(ref, localEngineDecider);
+    late.handle = this.handle;
     if (this.events.stats !== undefined) {
       const self = this.context.self;
       this.timer = setInterval(() => self.tell({ type: 'tick' }), opts.statsIntervalMs ?? 1000);
@@ -236,17 +237,21 @@ export class LocalReplica implements ModelRunner {
 }
 
 export function createLocalReplica(system: ActorSystem, name: string, spec: DeploymentSpec, id: string, events: LocalReplicaEvents, options: LocalReplicaOptions = {}): LocalReplica {
-  let replica: LocalReplica | undefined;
+  const late: { replica?: LocalReplica } = {};
   const wrapped: LocalReplicaEvents = {
     restarted: (r) => { events.restarted(r); },
     failed: (r) => {
-      replica?.markFailed();
+      late.replica?.markFailed();
       events.failed(r);
     },
   };
-  if (events.stats !== undefined) wrapped.stats = events.stats;
+  if (events.stats !== undefined) {
+    const stats = events.stats.bind(events);
+    wrapped.stats = stats;
+  }
   const core = new EngineCoreActor(spec, options, wrapped);
   const ref = system.spawn(name, () => core, { mailbox: 64 });
-  replica = new LocalReplica(id, spec.name, spec, ref, core);
+  const replica = new LocalReplica(id, spec.name, spec, ref, core);
+  late.replica = replica;
   return replica;
 }
