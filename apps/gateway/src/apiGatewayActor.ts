@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import {
-  Actor, type ActorRef, type CoordinatorMsg, type Endpoint, type MetricsMsg, RequestActor, type RequestJob, type RequestMsg,
+  Actor, type ActorRef, type Endpoint, RequestActor, type RequestJob, type RequestMsg,
   type RequestResult,
 } from '@inference/actors';
 import {
@@ -182,4 +182,3 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
   }
 }
 
-export type { MetricsMsg, CoordinatorMsg };

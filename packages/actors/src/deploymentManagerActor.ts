@@ -47,6 +47,8 @@ export type ManagerMsg =
 
 interface Replica {
   entry: ReplicaEntry;
+  /** Settles when the replica serves or failed to load. */
+  ready: Promise<void>;
   reason?: string;
   restarts: number;
 }
@@ -139,7 +141,7 @@ export class DeploymentManagerActor extends Actor<ManagerMsg> {
     for (let i = 0; i < spec.replicas; i++) fresh.push(this.startReplica(spec));
     this.replicas.set(spec.name, fresh);
     if (current.length > 0) {
-      const settled = fresh.map((r) => waitSettled(r));
+      const settled = fresh.map((r) => r.ready.catch(() => undefined));
       void Promise.all(settled).then(() => {
         for (const r of current) this.drain(r);
       });
@@ -154,8 +156,7 @@ export class DeploymentManagerActor extends Actor<ManagerMsg> {
       failed: (reason) => self.tell({ type: 'replicaState', id, state: 'failed', reason }),
     });
     const entry: ReplicaEntry = { id, deployment: spec.name, runner: created.runner, state: 'loading' };
-    const replica: Replica = { entry, restarts: 0 };
-    readyOf.set(replica, created.ready);
+    const replica: Replica = { entry, restarts: 0, ready: created.ready };
     this.coordinator.tell({ type: 'register', replica: entry });
     this.metrics.tell({ type: 'replicaState', deployment: spec.name, replica: id, state: 'loading', on: true });
     created.ready.then(
@@ -211,12 +212,6 @@ export class DeploymentManagerActor extends Actor<ManagerMsg> {
     this.replicas.clear();
     await Promise.allSettled([...this.draining]);
   }
-}
-
-const readyOf = new WeakMap<Replica, Promise<void>>();
-
-function waitSettled(r: Replica): Promise<void> {
-  return (readyOf.get(r) ?? Promise.resolve()).then(() => undefined, () => undefined);
 }
 
 function sameExceptReplicas(a: DeploymentSpec, b: DeploymentSpec): boolean {

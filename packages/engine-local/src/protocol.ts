@@ -4,7 +4,7 @@
 // for every step; each union is discriminated by `t`.
 
 import type { EngineFaultKind } from '@inference/core';
-import type { InjectableFault, NativeModelInfo, NativeSequenceErrorKind, NativeStats, NativeStepItem } from './native.js';
+import type { InjectableFault, NativeModelInfo, NativeSequenceErrorKind, NativeStats, NativeStepItem, NativeSubmit } from './native.js';
 
 /** Exit codes of the host; anything else (or a signal) counts as ContextPoisoned. */
 export const EXIT_CLOSED = 0;
@@ -31,17 +31,8 @@ export interface ChatInputMessage {
 
 export type GenerateInput = { prompt: string } | { messages: ChatInputMessage[] };
 
-export interface GenerateParams {
-  maxTokens: number;
-  temperature?: number;
-  topP?: number;
-  topK?: number;
-  minP?: number;
-  seed?: number;
-  presencePenalty?: number;
-  frequencyPenalty?: number;
-  stop: string[];
-}
+/** A generation's sampling and limits: what the addon takes, minus the id and tokens the host assigns. */
+export type GenerateParams = Omit<NativeSubmit, 'id' | 'prompt'>;
 
 export type TemplateSource = 'model' | 'fallback';
 

@@ -7,6 +7,8 @@ export interface SseEvent {
   data: string;
 }
 
+const NEWLINE = new TextEncoder().encode('\n');
+
 export class SseParser {
   private readonly decoder = new TextDecoder();
   private buf = '';
@@ -46,8 +48,8 @@ export class SseParser {
 
   /** Whatever complete event is pending when the stream ends without a blank line. */
   end(): SseEvent[] {
-    const out = this.push(new Uint8Array()).concat();
-    if (this.buf !== '') out.push(...this.push(new TextEncoder().encode('\n')));
+    // A last line without its newline still counts; then flush the pending event.
+    const out = this.buf === '' ? [] : this.push(NEWLINE);
     if (this.data.length > 0) out.push({ event: this.event, data: this.data.join('\n') });
     this.data = [];
     this.event = undefined;
