@@ -2,4 +2,6 @@ export * from './errors.js';
 export * from './types.js';
 export * from './deployment.js';
 export * from './wire/openai.js';
+export * from './wire/anthropic.js';
+export * from './wire/anthropicRender.js';
 export * from './validate.js';

@@ -17,6 +17,8 @@ export interface ChatMessage {
   name?: string;
   toolCalls?: ToolCall[];
   toolCallId?: string;
+  /** A tool result that reports a failure (Anthropic `tool_result.is_error`). */
+  isError?: boolean;
 }
 
 export interface ToolDefinition {
@@ -83,6 +85,8 @@ export interface Usage {
   completionTokens: number;
   /** Prompt tokens served from a prefix cache, where the engine knows. */
   cachedTokens?: number;
+  /** Prompt tokens written to a provider's prompt cache (Anthropic), where known. */
+  cacheWriteTokens?: number;
 }
 
 export interface ToolCallDelta {
@@ -109,6 +113,8 @@ export interface ChoiceResult {
   text: string;
   finishReason: FinishReason;
   toolCalls?: ToolCall[];
+  /** Which stop sequence ended the text, where the engine reports it. */
+  stopSequence?: string;
 }
 
 /** The aggregate of a whole generation. */
