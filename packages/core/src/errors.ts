@@ -58,6 +58,12 @@ export interface InferenceErrorOptions {
   readonly cause?: unknown;
   /** Set when the failure came from a local engine context (supervision decides on it). */
   readonly fault?: EngineFaultKind;
+  /**
+   * Set when the runtime itself refused the work for lack of capacity (a full queue,
+   * a rate limiter that would make it wait) rather than an upstream failing; the
+   * deployment's `onCapacityExhausted` decides what happens next.
+   */
+  readonly capacity?: boolean;
 }
 
 /** Failures a native engine context signals; the supervisor's decider maps them. */
@@ -69,6 +75,7 @@ export class InferenceError extends Error {
   readonly diagnostic: string | undefined;
   readonly retryAfterMs: number | undefined;
   readonly fault: EngineFaultKind | undefined;
+  readonly capacity: boolean;
 
   constructor(kind: ErrorKind, clientMessage: string, options: InferenceErrorOptions = {}) {
     super(clientMessage, options.cause === undefined ? undefined : { cause: options.cause });
@@ -78,6 +85,7 @@ export class InferenceError extends Error {
     this.diagnostic = options.diagnostic;
     this.retryAfterMs = options.retryAfterMs;
     this.fault = options.fault;
+    this.capacity = options.capacity ?? false;
   }
 
   get info(): ErrorKindInfo {

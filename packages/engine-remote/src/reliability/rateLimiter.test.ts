@@ -1,0 +1,196 @@
+// Rate limiter and its waiting room: properties on a fake clock, no sockets.
+import { InferenceError } from '@inference/core';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { type Clock, LimiterGate } from './gate.js';
+import { RateLimiter } from './rateLimiter.js';
+
+class FakeClock implements Clock {
+  t = 1_000_000;
+  private timers: { at: number; fn: () => void; id: number }[] = [];
+  private seq = 0;
+  now(): number { return this.t; }
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = ++this.seq;
+    this.timers.push({ at: this.t + ms, fn, id });
+    return id;
+  }
+  clearTimeout(h: unknown): void { this.timers = this.timers.filter((x) => x.id !== h); }
+  async advance(ms: number): Promise<void> {
+    const end = this.t + ms;
+    for (;;) {
+      this.timers.sort((a, b) => a.at - b.at);
+      const next = this.timers[0];
+      if (next === undefined || next.at > end) break;
+      this.timers.shift();
+      this.t = next.at;
+      next.fn();
+      await Promise.resolve();
+    }
+    this.t = end;
+    await Promise.resolve();
+  }
+}
+
+describe('RateLimiter', () => {
+  it('property: never admits more than rpm in any window', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 20 }), fc.array(fc.integer({ min: 0, max: 5000 }), { maxLength: 300 }), (rpm, gaps) => {
+      const l = new RateLimiter({ rpm, maxConcurrent: 1_000_000 }, 60_000);
+      let now = 0;
+      const admitted: number[] = [];
+      for (const g of gaps) {
+        now += g;
+        const a = l.tryAcquire(now, 0);
+        if (a.ok) {
+          admitted.push(now);
+          l.release(now, 0);
+        } else {
+          expect(a.reason).toBe('rpm');
+          expect(a.waitMs).toBeGreaterThan(0);
+          // Waiting the announced time is enough.
+          expect(l.tryAcquire(now + (a.waitMs ?? 0), 0).ok).toBe(true);
+          l.release(now, 0);
+          admitted.push(now + (a.waitMs ?? 0));
+          now += a.waitMs ?? 0;
+        }
+      }
+      for (let i = 0; i < admitted.length; i++) {
+        const t = admitted[i] ?? 0;
+        expect(admitted.filter((x) => x > t - 60_000 && x <= t).length).toBeLessThanOrEqual(rpm);
+      }
+    }));
+  });
+
+  it('property: tokens spent in any minute stay within tpm plus one bucket', () => {
+    fc.assert(fc.property(fc.integer({ min: 100, max: 10_000 }), fc.array(fc.tuple(fc.integer({ min: 0, max: 10_000 }), fc.integer({ min: 1, max: 3000 })), { maxLength: 200 }), (tpm, reqs) => {
+      const l = new RateLimiter({ tpm, maxConcurrent: 1_000_000 }, 60_000);
+      let now = 0;
+      let spent = 0;
+      for (const [gap, tokens] of reqs) {
+        now += gap;
+        if (l.tryAcquire(now, tokens).ok) {
+          spent += tokens;
+          l.release(now, tokens, tokens);
+        }
+      }
+      // A token bucket admits at most its capacity plus the refill over the elapsed time.
+      expect(spent).toBeLessThanOrEqual(tpm + (now * tpm) / 60_000 + 3000);
+    }));
+  });
+
+  it('caps concurrency and frees a slot on release', () => {
+    const l = new RateLimiter({ maxConcurrent: 2 });
+    expect(l.tryAcquire(0, 0).ok).toBe(true);
+    expect(l.tryAcquire(0, 0).ok).toBe(true);
+    expect(l.tryAcquire(0, 0)).toEqual({ ok: false, reason: 'concurrency', waitMs: undefined });
+    l.release(0, 0);
+    expect(l.tryAcquire(0, 0).ok).toBe(true);
+  });
+
+  it('settles the tpm estimate with the reported usage', () => {
+    const l = new RateLimiter({ tpm: 1000, maxConcurrent: 10 }, 60_000, 0);
+    expect(l.tryAcquire(0, 900).ok).toBe(true);
+    l.release(0, 900, 100);
+    expect(l.availableTokens(0)).toBe(900);
+    expect(l.tryAcquire(0, 800).ok).toBe(true);
+    l.release(0, 800, 1500);
+    expect(l.availableTokens(0)).toBe(-600);
+    const a = l.tryAcquire(0, 100);
+    expect(a).toEqual({ ok: false, reason: 'tpm', waitMs: 42_000 });
+  });
+
+  it('an upstream 429 pauses until retry-after and halves the rate for a while', () => {
+    const l = new RateLimiter({ rpm: 100, maxConcurrent: 10 }, 60_000, 0);
+    l.onUpstreamRateLimited(0, 2000);
+    expect(l.tryAcquire(1000, 0)).toEqual({ ok: false, reason: 'cooldown', waitMs: 1000 });
+    expect(l.effectiveRpm(2000)).toBe(50);
+    l.onUpstreamRateLimited(2000, undefined);
+    expect(l.effectiveRpm(3000)).toBe(25);
+    expect(l.effectiveRpm(2000 + 60_000)).toBe(100);
+  });
+});
+
+describe('LimiterGate', () => {
+  const never = new AbortController().signal;
+
+  it('queues in FIFO order and admits as the window frees', async () => {
+    const clock = new FakeClock();
+    const g = new LimiterGate({ rpm: 2, maxConcurrent: 100 }, clock);
+    const order: number[] = [];
+    const opts = { tokens: 0, signal: never, maxWaitMs: 120_000, maxQueue: 10, deployment: 'd' };
+    const all = [0, 1, 2, 3].map((i) => g.acquire(opts).then(() => order.push(i)));
+    await clock.advance(0);
+    expect(order).toEqual([0, 1]);
+    expect(g.waiting).toBe(2);
+    await clock.advance(60_000);
+    await Promise.all(all);
+    expect(order).toEqual([0, 1, 2, 3]);
+  });
+
+  it('refuses past the queue bound and at the deadline, with retry-after and a capacity mark', async () => {
+    const clock = new FakeClock();
+    const g = new LimiterGate({ maxConcurrent: 1 }, clock);
+    const opts = { tokens: 0, signal: never, maxWaitMs: 5000, maxQueue: 1, deployment: 'd' };
+    await g.acquire(opts);
+    const waiting = g.acquire(opts);
+    const full = await g.acquire(opts).catch((e: unknown) => e);
+    expect(full).toBeInstanceOf(InferenceError);
+    expect((full as InferenceError).kind).toBe('overloaded');
+    expect((full as InferenceError).capacity).toBe(true);
+    expect((full as InferenceError).retryAfterMs).toBeGreaterThan(0);
+    await clock.advance(5000);
+    const late = await waiting.catch((e: unknown) => e);
+    expect((late as InferenceError).kind).toBe('overloaded');
+    expect(g.waiting).toBe(0);
+  });
+
+  it('maxWaitMs 0 refuses at once with rate_limited when the rpm window is full', async () => {
+    const clock = new FakeClock();
+    const g = new LimiterGate({ rpm: 1, maxConcurrent: 100 }, clock);
+    const opts = { tokens: 0, signal: never, maxWaitMs: 0, maxQueue: 10, deployment: 'd' };
+    await g.acquire(opts);
+    const e = await g.acquire(opts).catch((x: unknown) => x);
+    expect((e as InferenceError).kind).toBe('rate_limited');
+    expect((e as InferenceError).retryAfterMs).toBe(60_000);
+  });
+
+  it('a waiter whose wait cannot fit its deadline leaves early; an aborted waiter leaves at once', async () => {
+    const clock = new FakeClock();
+    const g = new LimiterGate({ rpm: 1, maxConcurrent: 100 }, clock);
+    await g.acquire({ tokens: 0, signal: never, maxWaitMs: 0, maxQueue: 10, deployment: 'd' });
+    const early = await g.acquire({ tokens: 0, signal: never, maxWaitMs: 1000, maxQueue: 10, deployment: 'd' }).catch((x: unknown) => x);
+    expect((early as InferenceError).kind).toBe('rate_limited');
+    const ac = new AbortController();
+    const p = g.acquire({ tokens: 0, signal: ac.signal, maxWaitMs: 120_000, maxQueue: 10, deployment: 'd' });
+    ac.abort(new InferenceError('internal', 'gone'));
+    expect(((await p.catch((x: unknown) => x)) as InferenceError).message).toBe('gone');
+    expect(g.waiting).toBe(0);
+  });
+
+  it('property: admitted count never exceeds concurrency; every waiter settles', async () => {
+    await fc.assert(fc.asyncProperty(fc.integer({ min: 1, max: 4 }), fc.array(fc.tuple(fc.integer({ min: 0, max: 2000 }), fc.integer({ min: 1, max: 3000 })), { minLength: 1, maxLength: 30 }), async (max, reqs) => {
+      const clock = new FakeClock();
+      const g = new LimiterGate({ maxConcurrent: max, rpm: 5 }, clock);
+      let active = 0;
+      let peak = 0;
+      let settled = 0;
+      const jobs: Promise<void>[] = [];
+      for (const [gap, hold] of reqs) {
+        await clock.advance(gap);
+        jobs.push(g.acquire({ tokens: 1, signal: never, maxWaitMs: 10_000, maxQueue: 8, deployment: 'd' }).then(
+          () => {
+            active++;
+            peak = Math.max(peak, active);
+            clock.setTimeout(() => { active--; settled++; g.release(1); }, hold);
+          },
+          () => { settled++; },
+        ));
+      }
+      await clock.advance(200_000);
+      await Promise.all(jobs);
+      await clock.advance(200_000);
+      expect(peak).toBeLessThanOrEqual(max);
+      expect(settled).toBe(reqs.length);
+    }), { numRuns: 50 });
+  });
+});

@@ -1,0 +1,136 @@
+// The rate limiter of one (provider, API key, model), as plain state over an
+// injected clock. Three limits: requests per minute (an exact sliding window, so
+// the upstream never sees more than `rpm` in any minute), tokens per minute (a
+// bucket refilled continuously, charged with an estimate before a request and
+// settled with the reported usage after) and concurrent requests. An upstream 429
+// pauses the key until its retry-after and lowers the local rpm for a while.
+
+export interface LimiterConfig {
+  readonly rpm?: number | undefined;
+  readonly tpm?: number | undefined;
+  readonly maxConcurrent: number;
+}
+
+export type LimitReason = 'rpm' | 'tpm' | 'concurrency' | 'cooldown';
+
+/** Admitted, or refused with the limit that bit and when it may pass (undefined: when a request ends). */
+export type Admission = { readonly ok: true } | { readonly ok: false; readonly reason: LimitReason; readonly waitMs: number | undefined };
+
+/** How long a lowered rate lasts after the last upstream 429. */
+export const PENALTY_MS = 60_000;
+/** Pause after a 429 that carried no retry-after. */
+export const DEFAULT_COOLDOWN_MS = 1_000;
+const MIN_FACTOR = 0.125;
+
+export class RateLimiter {
+  private stamps: Float64Array = new Float64Array(0);
+  /** Next slot to write; admissions are stored in order, oldest at `next`. */
+  private next = 0;
+  private tokens = 0;
+  private tokensAt = 0;
+  private inFlight = 0;
+  private pausedUntil = 0;
+  private factor = 1;
+  private lastPenalty = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private config: LimiterConfig,
+    readonly windowMs = 60_000,
+    now = 0,
+  ) {
+    this.reconfigure(config, now);
+  }
+
+  reconfigure(config: LimiterConfig, now = 0): void {
+    const rpm = config.rpm ?? 0;
+    if (rpm !== this.stamps.length) {
+      const old = this.ordered();
+      this.stamps = new Float64Array(rpm).fill(Number.NEGATIVE_INFINITY);
+      this.next = 0;
+      for (const t of old.slice(-rpm)) this.record(t);
+    }
+    if (config.tpm !== this.config.tpm || this.tokensAt === 0) {
+      this.tokens = config.tpm ?? 0;
+      this.tokensAt = now;
+    }
+    this.config = config;
+  }
+
+  get active(): number {
+    return this.inFlight;
+  }
+
+  /** The rpm in force now: the configured one, lowered after upstream 429s. */
+  effectiveRpm(now: number): number | undefined {
+    const rpm = this.config.rpm;
+    if (rpm === undefined) return undefined;
+    if (now - this.lastPenalty >= PENALTY_MS) this.factor = 1;
+    return Math.max(1, Math.floor(rpm * this.factor));
+  }
+
+  /** Tokens available now (may be negative after usage beyond the estimate). */
+  availableTokens(now: number): number {
+    const tpm = this.config.tpm;
+    if (tpm === undefined) return Number.POSITIVE_INFINITY;
+    this.tokens = Math.min(tpm, this.tokens + ((now - this.tokensAt) * tpm) / this.windowMs);
+    this.tokensAt = now;
+    return this.tokens;
+  }
+
+  /** Admits one request estimated at `tokens`, or says what holds it back. Admission charges every limit. */
+  tryAcquire(now: number, tokens: number): Admission {
+    if (now < this.pausedUntil) return { ok: false, reason: 'cooldown', waitMs: this.pausedUntil - now };
+    if (this.inFlight >= this.config.maxConcurrent) return { ok: false, reason: 'concurrency', waitMs: undefined };
+    const rpm = this.effectiveRpm(now);
+    if (rpm !== undefined) {
+      // The rpm-th most recent admission must have left the window.
+      const cap = this.stamps.length;
+      const kth = this.stamps[(this.next - rpm + cap * 2) % cap] ?? Number.NEGATIVE_INFINITY;
+      const wait = kth + this.windowMs - now;
+      if (wait > 0) return { ok: false, reason: 'rpm', waitMs: wait };
+    }
+    const tpm = this.config.tpm;
+    if (tpm !== undefined) {
+      // A request larger than the whole budget waits for a full bucket, then goes alone.
+      const need = Math.min(tokens, tpm);
+      const have = this.availableTokens(now);
+      if (have < need) return { ok: false, reason: 'tpm', waitMs: Math.ceil(((need - have) * this.windowMs) / tpm) };
+      this.tokens -= tokens;
+    }
+    if (rpm !== undefined) this.record(now);
+    this.inFlight++;
+    return { ok: true };
+  }
+
+  /** A request admitted with `estimated` tokens ended; `actual` is the usage the upstream reported. */
+  release(now: number, estimated: number, actual?: number): void {
+    if (this.inFlight > 0) this.inFlight--;
+    if (actual !== undefined && this.config.tpm !== undefined) {
+      this.availableTokens(now);
+      this.tokens = Math.min(this.config.tpm, this.tokens - (actual - estimated));
+    }
+  }
+
+  /** The upstream answered 429: pause until its retry-after, and halve the rate for a while. */
+  onUpstreamRateLimited(now: number, retryAfterMs: number | undefined): void {
+    this.pausedUntil = Math.max(this.pausedUntil, now + (retryAfterMs ?? DEFAULT_COOLDOWN_MS));
+    if (now - this.lastPenalty >= PENALTY_MS) this.factor = 1;
+    this.factor = Math.max(MIN_FACTOR, this.factor / 2);
+    this.lastPenalty = now;
+  }
+
+  private record(t: number): void {
+    if (this.stamps.length === 0) return;
+    this.stamps[this.next] = t;
+    this.next = (this.next + 1) % this.stamps.length;
+  }
+
+  private ordered(): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.stamps.length; i++) {
+      const t = this.stamps[(this.next + i) % this.stamps.length] ?? Number.NEGATIVE_INFINITY;
+      if (t !== Number.NEGATIVE_INFINITY) out.push(t);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,71 @@
+// Where the shared reliability state lives: one limiter gate per (provider, API key,
+// model) and one breaker per (provider, endpoint), shared by every replica that
+// talks to the same upstream with the same key. A runtime owns one registry and
+// hands it to its remote replicas. The API key is never stored: keys are hashed.
+
+import { createHash } from 'node:crypto';
+import type { DeploymentSpec } from '@inference/core';
+import { type BreakerState, CircuitBreaker } from './breaker.js';
+import { type Clock, LimiterGate, SYSTEM_CLOCK } from './gate.js';
+
+export interface BreakerListener {
+  (key: string, from: BreakerState, to: BreakerState): void;
+}
+
+function keyHash(apiKey: string | undefined): string {
+  return apiKey === undefined ? 'none' : createHash('sha256').update(apiKey).digest('hex').slice(0, 16);
+}
+
+function origin(spec: DeploymentSpec): string {
+  try {
+    return new URL(spec.endpoint ?? '').origin + new URL(spec.endpoint ?? '').pathname;
+  } catch {
+    return spec.endpoint ?? '';
+  }
+}
+
+export class ReliabilityRegistry {
+  private readonly gates = new Map<string, LimiterGate>();
+  private readonly breakers = new Map<string, CircuitBreaker>();
+  private readonly listeners = new Set<BreakerListener>();
+
+  constructor(readonly clock: Clock = SYSTEM_CLOCK) {}
+
+  /** The limiter of (provider, key, model); its limits follow the latest spec that asked. */
+  gate(spec: DeploymentSpec, apiKey: string | undefined): LimiterGate {
+    const key = `${spec.runtime}|${keyHash(apiKey)}|${origin(spec)}|${spec.model ?? spec.name}`;
+    const config = { rpm: spec.remote.rpm, tpm: spec.remote.tpm, maxConcurrent: spec.remote.maxConcurrent };
+    let g = this.gates.get(key);
+    if (g === undefined) {
+      g = new LimiterGate(config, this.clock);
+      this.gates.set(key, g);
+    } else {
+      g.limiter.reconfigure(config, this.clock.now());
+    }
+    return g;
+  }
+
+  /** The breaker of (provider, endpoint). */
+  breaker(spec: DeploymentSpec): { key: string; breaker: CircuitBreaker } {
+    const key = `${spec.runtime}|${origin(spec)}`;
+    let b = this.breakers.get(key);
+    if (b === undefined) {
+      b = new CircuitBreaker(spec.remote.breaker, (from, to) => {
+        for (const l of this.listeners) l(key, from, to);
+      });
+      this.breakers.set(key, b);
+    } else {
+      b.reconfigure(spec.remote.breaker);
+    }
+    return { key, breaker: b };
+  }
+
+  /** Tells `l` about every breaker transition; returns the unsubscribe function. */
+  onBreakerChange(l: BreakerListener): () => void {
+    this.listeners.add(l);
+    return () => { this.listeners.delete(l); };
+  }
+}
+
+/** The registry used when a runtime passes none: process-wide, so replicas still share. */
+export const DEFAULT_REGISTRY = new ReliabilityRegistry();
