@@ -34,6 +34,11 @@ export interface RemoteSpec {
   rpm?: number;
   tpm?: number;
   maxRetries: number;
+  /** How long a request may wait for the rate limiter when onCapacityExhausted is `queue`. */
+  queueTimeoutMs: number;
+  /** Backoff before retry n is a uniform draw in [0, min(retryMaxMs, retryBaseMs * 2^n)]. */
+  retryBaseMs: number;
+  retryMaxMs: number;
   timeouts: TimeoutSpec;
   breaker: { failureThreshold: number; openMs: number };
 }
@@ -89,7 +94,7 @@ function parseEngine(v: Json | undefined, path: string): EngineSpec {
 
 function parseRemote(v: Json | undefined, path: string): RemoteSpec {
   const o = v ?? {};
-  noUnknownKeys(o, ['maxConcurrent', 'maxQueue', 'rpm', 'tpm', 'maxRetries', 'timeouts', 'breaker'], path);
+  noUnknownKeys(o, ['maxConcurrent', 'maxQueue', 'rpm', 'tpm', 'maxRetries', 'queueTimeoutMs', 'retryBaseMs', 'retryMaxMs', 'timeouts', 'breaker'], path);
   const tPath = join(path, 'timeouts');
   const t = optObject(o, 'timeouts', path) ?? {};
   noUnknownKeys(t, ['connectMs', 'firstByteMs', 'idleMs', 'totalMs'], tPath);
@@ -101,6 +106,9 @@ function parseRemote(v: Json | undefined, path: string): RemoteSpec {
     maxConcurrent: optNumber(o, 'maxConcurrent', path, { min: 1, max: 100000, integer: true }) ?? 64,
     maxQueue: optNumber(o, 'maxQueue', path, { min: 0, max: 1_000_000, integer: true }) ?? 1024,
     maxRetries: optNumber(o, 'maxRetries', path, { min: 0, max: 10, integer: true }) ?? 2,
+    queueTimeoutMs: optNumber(o, 'queueTimeoutMs', path, { min: 0, max: 3_600_000, integer: true }) ?? 30_000,
+    retryBaseMs: optNumber(o, 'retryBaseMs', path, { min: 1, max: 600_000, integer: true }) ?? 200,
+    retryMaxMs: optNumber(o, 'retryMaxMs', path, { min: 1, max: 600_000, integer: true }) ?? 10_000,
     timeouts: {
       connectMs: optNumber(t, 'connectMs', tPath, ms) ?? DEFAULT_TIMEOUTS.connectMs,
       firstByteMs: optNumber(t, 'firstByteMs', tPath, ms) ?? DEFAULT_TIMEOUTS.firstByteMs,

@@ -5,7 +5,7 @@
 // waiter whose request is aborted leaves at once.
 
 import { InferenceError } from '@inference/core';
-import { type Admission, type LimiterConfig, RateLimiter } from './rateLimiter.js';
+import { type Admission, type LimitReason, type LimiterConfig, RateLimiter } from './rateLimiter.js';
 
 export interface Clock {
   now(): number;
@@ -27,7 +27,12 @@ export interface AcquireOptions {
   readonly maxQueue: number;
   /** Names the deployment in the client-safe message. */
   readonly deployment: string;
+  /** Told which limit refused the request, when it is refused for capacity. */
+  readonly onRefused?: ((reason: RefusalReason) => void) | undefined;
 }
+
+/** The limit that refused a request; `queue` when the waiting room was full. */
+export type RefusalReason = LimitReason | 'queue';
 
 interface Waiter {
   readonly tokens: number;
@@ -37,12 +42,17 @@ interface Waiter {
   readonly reject: (e: InferenceError) => void;
   readonly signal: AbortSignal;
   readonly onAbort: () => void;
+  readonly onRefused: ((reason: RefusalReason) => void) | undefined;
   last: Admission | undefined;
+}
+
+function reasonOf(a: Admission | undefined): LimitReason {
+  return a === undefined || a.ok ? 'concurrency' : a.reason;
 }
 
 /** The capacity error for a request that cannot (or can no longer) wait. */
 export function capacityError(deployment: string, a: Admission | undefined, queueFull: boolean): InferenceError {
-  const reason = a === undefined || a.ok ? 'concurrency' : a.reason;
+  const reason = reasonOf(a);
   const retryAfterMs = Math.max(1000, Math.ceil(a !== undefined && !a.ok && a.waitMs !== undefined ? a.waitMs : 1000));
   const diagnostic = `limiter: ${reason}${queueFull ? ', queue full' : ''}`;
   if (reason === 'concurrency') {
@@ -72,9 +82,15 @@ export class LimiterGate {
     if (this.waiters.length === 0) {
       const a = this.limiter.tryAcquire(now, o.tokens);
       if (a.ok) return Promise.resolve();
-      if (o.maxWaitMs <= 0 || o.maxQueue <= 0 || (a.waitMs !== undefined && a.waitMs > o.maxWaitMs)) return Promise.reject(capacityError(o.deployment, a, false));
+      if (o.maxWaitMs <= 0 || o.maxQueue <= 0 || (a.waitMs !== undefined && a.waitMs > o.maxWaitMs)) {
+        o.onRefused?.(a.reason);
+        return Promise.reject(capacityError(o.deployment, a, false));
+      }
     } else if (o.maxWaitMs <= 0 || this.waiters.length >= o.maxQueue) {
-      return Promise.reject(capacityError(o.deployment, this.waiters[0]?.last, this.waiters.length >= o.maxQueue));
+      const full = this.waiters.length >= o.maxQueue;
+      const last = this.waiters[0]?.last;
+      o.onRefused?.(full ? 'queue' : reasonOf(last));
+      return Promise.reject(capacityError(o.deployment, last, full));
     }
     return new Promise<void>((resolve, reject) => {
       const w: Waiter = {
@@ -84,6 +100,7 @@ export class LimiterGate {
         resolve,
         reject,
         signal: o.signal,
+        onRefused: o.onRefused,
         onAbort: () => {
           const i = this.waiters.indexOf(w);
           if (i >= 0) this.waiters.splice(i, 1);
@@ -129,6 +146,7 @@ export class LimiterGate {
       if (w.deadline <= now || (headReady > w.deadline && head?.last?.ok === false && head.last.reason !== 'concurrency')) {
         this.waiters.splice(i, 1);
         w.signal.removeEventListener('abort', w.onAbort);
+        w.onRefused?.(reasonOf(head?.last));
         w.reject(capacityError(w.deployment, head?.last, false));
       } else {
         i++;
