@@ -10,7 +10,7 @@ import {
 } from '@inference/core';
 import { Actor, type ActorRef, type Reply } from '@inference/actors';
 import { DEFAULT_STRATEGY, WorkerActor, WorkerHandle, type WorkerMsg, remoteSessionDecider } from '@inference/supervision';
-import * as openai from './providers/openai.js';
+import { providerFor } from './providers/index.js';
 import { type CredentialSource, type RemoteSession, type SessionOptions, closeSession, openSession } from './session.js';
 
 type Work =
@@ -115,9 +115,9 @@ export class RemoteEngineCoreActor extends Actor<RemoteEngineMsg> {
         emitted = true;
         w.sink(c);
       };
-      p = this.worker.withContext((session) => openai.generate({ ...call, session }, w.req, sink), () => !emitted).then(w.reply.resolve);
+      p = this.worker.withContext((session) => providerFor(this.spec.runtime).generate({ ...call, session }, w.req, sink), () => !emitted).then(w.reply.resolve);
     } else {
-      p = this.worker.withContext((session) => openai.embed({ ...call, session }, w.req)).then(w.reply.resolve);
+      p = this.worker.withContext((session) => providerFor(this.spec.runtime).embed({ ...call, session }, w.req)).then(w.reply.resolve);
     }
     p.catch((e: unknown) => { w.reply.reject(toInferenceError(e)); }).finally(() => self.tell({ type: 'done' }));
   }
