@@ -141,6 +141,9 @@ function parseBudget(o: Json, path: string): BudgetSpec {
   return spec;
 }
 
+/** Where an anthropic deployment goes when it names no endpoint. */
+export const ANTHROPIC_ENDPOINT = 'https://api.anthropic.com/v1';
+
 export const DEPLOYMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
 
 /** Parses one deployment (config file entry or admin PUT body). */
@@ -179,7 +182,8 @@ export function parseDeployment(raw: unknown, path = ''): DeploymentSpec {
   }
   if (apiKeyEnv !== undefined) spec.apiKeyEnv = apiKeyEnv;
   if (runtime === 'llama' && model === undefined) invalid(join(path, 'model'), 'is required for runtime llama (a GGUF file)');
-  if (runtime !== 'llama' && endpoint === undefined) invalid(join(path, 'endpoint'), `is required for runtime ${runtime}`);
+  if (runtime === 'anthropic' && endpoint === undefined) spec.endpoint = ANTHROPIC_ENDPOINT;
+  if (runtime === 'openai' && endpoint === undefined) invalid(join(path, 'endpoint'), `is required for runtime ${runtime}`);
   if (spec.fallbacks.includes(name)) invalid(join(path, 'fallbacks'), 'a deployment cannot fall back to itself');
   const price = optObject(o, 'price', path);
   if (price !== undefined) {

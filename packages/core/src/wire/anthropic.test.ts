@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ANTHROPIC_ENDPOINT, parseDeployment } from '../deployment.js';
 import { InferenceError } from '../errors.js';
 import { parseMessagesRequest } from './anthropic.js';
 import { AnthropicEventWriter, anthropicErrorEvent, anthropicStatus, anthropicUsage, renderAnthropicMessage } from './anthropicRender.js';
@@ -160,5 +161,13 @@ describe('AnthropicEventWriter', () => {
     const evs = events(w.start() + w.finish({ index: 0, text: '', finishReason: 'length' }, { promptTokens: 1, completionTokens: 0 }));
     expect(evs.map((e) => e.event)).toEqual(['message_start', 'content_block_start', 'ping', 'content_block_stop', 'message_delta', 'message_stop']);
     expect((evs[4]?.data.delta as Record<string, unknown>).stop_reason).toBe('max_tokens');
+  });
+});
+
+describe('anthropic deployments', () => {
+  it('default to the Anthropic API endpoint; openai ones still need an endpoint', () => {
+    expect(parseDeployment({ name: 'claude', runtime: 'anthropic', apiKeyEnv: 'ANTHROPIC_API_KEY' }).endpoint).toBe(ANTHROPIC_ENDPOINT);
+    expect(parseDeployment({ name: 'claude', runtime: 'anthropic', endpoint: 'http://127.0.0.1:9/v1/' }).endpoint).toBe('http://127.0.0.1:9/v1');
+    expect(paramOf(() => parseDeployment({ name: 'gpt', runtime: 'openai' }))).toBe('endpoint');
   });
 });
