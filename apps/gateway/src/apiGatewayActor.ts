@@ -14,6 +14,7 @@ import {
   parseEmbeddingRequest, renderChatCompletion, renderEmbeddings, renderTextCompletion, retryAfterSeconds, toInferenceError,
 } from '@inference/core';
 import type { Runtime } from './runtime.js';
+import { modelEntry } from './models.js';
 import { OpenAIStream } from './streaming.js';
 
 export interface GatewayOptions {
@@ -96,7 +97,8 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
   }
 
   private dispatch(requestId: string, job: RequestJob, onCancel: (cancel: () => void) => void): Promise<RequestResult> {
-    const deps = { coordinator: this.runtime.coordinator, metrics: this.runtime.metrics };
+    const rt = this.runtime;
+    const deps = { coordinator: rt.coordinator, metrics: rt.metrics, policyOf: (name: string) => rt.spec(name) };
     const ref: ActorRef<RequestMsg> = this.context.spawn(`req-${++this.reqSeq}`, () => new RequestActor(deps, requestId, job), { mailbox: 4 });
     onCancel(() => ref.tell({ type: 'cancel', reason: 'client disconnected' }));
     return ref.ask<RequestResult>((reply) => ({ type: 'run', reply }), 24 * 3600_000);
@@ -119,14 +121,15 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
       }
       if (out.kind !== 'generate') throw new InferenceError('internal', 'internal error');
       const created = Math.floor(Date.now() / 1000);
+      // `model` names the deployment that answered: the requested one or a fallback.
       const body = parsed.kind === 'chat'
-        ? renderChatCompletion(id, created, parsed.model, out.tokens.choices, out.tokens.usage)
-        : renderTextCompletion(id, created, parsed.model, out.tokens.choices, out.tokens.usage);
+        ? renderChatCompletion(id, created, out.deployment, out.tokens.choices, out.tokens.usage)
+        : renderTextCompletion(id, created, out.deployment, out.tokens.choices, out.tokens.usage);
       return reply.type('application/json').send(body);
     }
     const stream = new OpenAIStream(res, req.id, parsed.kind, id, parsed.model, parsed.includeUsage);
     try {
-      const out = await this.dispatch(req.id, { kind: 'generate', endpoint, req: parsed, sink: stream.push }, whenGone);
+      const out = await this.dispatch(req.id, { kind: 'generate', endpoint, req: parsed, sink: stream.push, onDeployment: stream.setModel }, whenGone);
       if (out.kind !== 'generate') throw new InferenceError('internal', 'internal error');
       reply.hijack();
       stream.end(out.tokens);
@@ -153,7 +156,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
       const all = await rt.list();
       return {
         object: 'list',
-        data: all.map((d) => ({ id: d.spec.name, object: 'model', created: 0, owned_by: d.spec.runtime })),
+        data: all.map((d) => modelEntry(d)),
       };
     });
     app.get('/health', () => ({ status: 'ok' }));

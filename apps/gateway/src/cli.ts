@@ -2,6 +2,7 @@
 // The `inference` command line: `inference serve [--config FILE] [--port N]`.
 // Without --config it serves the embedded default (see defaultConfig.ts).
 
+import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { InferenceError } from '@inference/core';
 import { loadConfigFile } from './config.js';
@@ -40,7 +41,17 @@ async function main(argv: string[]): Promise<void> {
   }
   const embedded = values.config === undefined ? await embeddedDefault() : undefined;
   const config = embedded?.config ?? (await loadConfigFile(values.config ?? ''));
+  // Model loading prints one line per quarter, per replica.
+  const shown = new Map<string, number>();
+  const onLoadProgress = (deployment: string, replica: string, model: string, fraction: number): void => {
+    const key = `${deployment}/${replica}`;
+    const step = Math.floor(fraction * 4);
+    if ((shown.get(key) ?? -1) >= step) return;
+    shown.set(key, step);
+    process.stdout.write(`inference: loading ${basename(model)} for ${key}: ${String(step * 25)}%\n`);
+  };
   const server = await serve(config, {
+    onLoadProgress,
     ...(port === undefined ? {} : { port }),
     ...(values.host === undefined ? {} : { host: values.host }),
     logger: values.quiet !== true,

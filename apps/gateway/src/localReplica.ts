@@ -6,11 +6,18 @@ import type { ActorRef, ActorSystem, CreatedReplica, MetricsMsg, ReplicaEvents }
 import type { DeploymentSpec } from '@inference/core';
 import { createLocalReplica as create } from '@inference/engine-local';
 
-export function createLocalReplica(system: ActorSystem, name: string, spec: DeploymentSpec, id: string, events: ReplicaEvents, metrics: ActorRef<MetricsMsg>): CreatedReplica {
+/** Model-load progress of one replica: fraction 0..1. */
+export type LoadProgress = (deployment: string, replica: string, model: string, fraction: number) => void;
+
+export function createLocalReplica(system: ActorSystem, name: string, spec: DeploymentSpec, id: string, events: ReplicaEvents, metrics: ActorRef<MetricsMsg>, progress?: LoadProgress): CreatedReplica {
   const replica = create(system, name, spec, id, {
     restarted: (reason) => { events.restarted(reason); },
     failed: (reason) => { events.failed(reason); },
     stats: (s) => metrics.tell({ type: 'engineStats', deployment: spec.name, replica: id, active: s.activeSequences, lastStepSequences: s.lastStepSequences, maxStepSequences: s.maxStepSequences, kvCellsUsed: s.kvCellsUsed }),
-  }, { statsIntervalMs: 250 });
+  }, {
+    statsIntervalMs: 250,
+    label: `${spec.name}/${id}`,
+    ...(progress === undefined ? {} : { onProgress: (f: number) => { progress(spec.name, id, spec.model ?? '', f); } }),
+  });
   return { runner: replica, ready: replica.ready };
 }

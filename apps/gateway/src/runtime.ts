@@ -8,9 +8,11 @@ import {
   DpCoordinatorActor, type ManagerMsg, MetricsActor, type MetricsMsg, type ReplicaEvents, type ReplicaFactory,
 } from '@inference/actors';
 import { type DeploymentSpec, InferenceError } from '@inference/core';
-import { type CredentialSource, RemoteEngineCoreActor, RemoteReplica, type SessionOptions } from '@inference/engine-remote';
+import {
+  BREAKER_STATES, type CredentialSource, ReliabilityRegistry, RemoteEngineCoreActor, type RemoteEngineEvent, RemoteReplica, type SessionOptions,
+} from '@inference/engine-remote';
 import { type RuntimeConfig, envCredentials } from './config.js';
-import { createLocalReplica } from './localReplica.js';
+import { type LoadProgress, createLocalReplica } from './localReplica.js';
 
 export interface RuntimeOptions {
   /** Where remote credentials come from (default: the environment). */
@@ -19,6 +21,8 @@ export interface RuntimeOptions {
   readonly session?: SessionOptions;
   /** Seconds a removed replica may take to finish its in-flight work. */
   readonly drainTimeoutMs?: number;
+  /** Model-load progress of local replicas (the CLI prints it). */
+  readonly onLoadProgress?: LoadProgress;
 }
 
 export interface Runtime {
@@ -27,6 +31,10 @@ export interface Runtime {
   readonly coordinator: ActorRef<CoordinatorMsg>;
   readonly metrics: ActorRef<MetricsMsg>;
   readonly manager: ActorRef<ManagerMsg>;
+  /** Remote limiters and breakers, shared by replicas with the same upstream and key. */
+  readonly reliability: ReliabilityRegistry;
+  /** The last applied spec of a deployment (synchronous, for the request path). */
+  spec(name: string): DeploymentSpec | undefined;
   apply(spec: DeploymentSpec): Promise<DeploymentStatus>;
   remove(name: string): Promise<void>;
   get(name: string): Promise<DeploymentStatus>;
@@ -43,15 +51,42 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
   const coordinator = system.spawn('coordinator', () => new DpCoordinatorActor(), { mailbox: 65536 });
   const metrics = system.spawn('metrics', () => new MetricsActor(), { mailbox: 65536 });
   const credentials = options.credentials ?? envCredentials();
+  const reliability = new ReliabilityRegistry();
+  const specs = new Map<string, DeploymentSpec>();
   let replicaSeq = 0;
+
+  const remoteEvent = (deployment: string, e: RemoteEngineEvent): void => {
+    switch (e.type) {
+      case 'breaker':
+        metrics.tell({ type: 'breakerState', deployment, state: e.state, states: BREAKER_STATES });
+        return;
+      case 'retry':
+        metrics.tell({ type: 'remote', deployment, event: 'retry', label: e.kind });
+        return;
+      case 'limited':
+        metrics.tell({ type: 'remote', deployment, event: 'limited', label: e.reason });
+        return;
+      case 'upstreamRateLimited':
+      case 'breakerRejected':
+        metrics.tell({ type: 'remote', deployment, event: e.type });
+        return;
+      default: {
+        const never: never = e;
+        throw new Error(`unknown remote event ${JSON.stringify(never)}`);
+      }
+    }
+  };
 
   const factory: ReplicaFactory = (spec: DeploymentSpec, id: string, events: ReplicaEvents): CreatedReplica => {
     switch (spec.runtime) {
-      case 'openai': {
+      case 'openai':
+      case 'anthropic': {
         const engineOpts = {
           credentials,
           onRestart: (reason: string) => { events.restarted(reason); },
           onFailed: (reason: string) => { events.failed(reason); },
+          registry: reliability,
+          onEvent: (e: RemoteEngineEvent) => { remoteEvent(spec.name, e); },
           ...(options.session === undefined ? {} : { session: options.session }),
         };
         const core = new RemoteEngineCoreActor(spec, engineOpts);
@@ -59,9 +94,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
         return { runner: new RemoteReplica(id, spec.name, ref, core), ready: ref.started() };
       }
       case 'llama':
-        return createLocalReplica(system, `replica-${++replicaSeq}`, spec, id, events, metrics);
-      case 'anthropic':
-        throw new InferenceError('invalid_request', "runtime 'anthropic' is not available in this build", { param: 'runtime' });
+        return createLocalReplica(system, `replica-${++replicaSeq}`, spec, id, events, metrics, options.onLoadProgress);
       default: {
         const never: never = spec.runtime;
         throw new InferenceError('invalid_request', `unknown runtime ${String(never)}`, { param: 'runtime' });
@@ -70,7 +103,11 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
   };
 
   const manager = system.spawn('manager', () => new DeploymentManagerActor(coordinator, metrics, factory, options.drainTimeoutMs), { mailbox: 1024 });
-  const apply = (spec: DeploymentSpec): Promise<DeploymentStatus> => manager.ask((reply) => ({ type: 'apply', spec, reply }));
+  const apply = async (spec: DeploymentSpec): Promise<DeploymentStatus> => {
+    const status = await manager.ask<DeploymentStatus>((reply) => ({ type: 'apply', spec, reply }));
+    specs.set(spec.name, spec);
+    return status;
+  };
   const list = (): Promise<DeploymentStatus[]> => manager.ask((reply) => ({ type: 'list', reply }));
 
   for (const spec of config.deployments) await apply(spec);
@@ -81,8 +118,13 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
     coordinator,
     metrics,
     manager,
+    reliability,
+    spec: (name) => specs.get(name),
     apply,
-    remove: (name) => manager.ask((reply) => ({ type: 'remove', name, reply })),
+    remove: async (name) => {
+      await manager.ask<void>((reply) => ({ type: 'remove', name, reply }));
+      specs.delete(name);
+    },
     get: (name) => manager.ask((reply) => ({ type: 'get', name, reply })),
     list,
     async settled(timeoutMs = 120_000) {

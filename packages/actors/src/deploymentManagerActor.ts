@@ -4,7 +4,7 @@
 // (new requests get not_found) and drains: replicas stop only when their last
 // in-flight request has finished. Nothing in flight is ever dropped.
 
-import { type DeploymentSpec, InferenceError, type ModelRunner, type ReplicaLoad } from '@inference/core';
+import { type DeploymentSpec, InferenceError, type ModelDetails, type ModelRunner, type ReplicaLoad } from '@inference/core';
 import type { CoordinatorMsg } from './dpCoordinatorActor.js';
 import { Actor, type ActorRef, type Reply } from './kernel.js';
 import type { MetricsMsg } from './metricsActor.js';
@@ -31,6 +31,7 @@ export interface ReplicaStatus {
   reason?: string;
   restarts: number;
   load: ReplicaLoad;
+  details?: ModelDetails;
 }
 
 export interface DeploymentStatus {
@@ -118,6 +119,8 @@ export class DeploymentManagerActor extends Actor<ManagerMsg> {
       replicas: (this.replicas.get(name) ?? []).map((r) => {
         const s: ReplicaStatus = { id: r.entry.id, state: r.entry.state, restarts: r.restarts, load: r.entry.runner.load() };
         if (r.reason !== undefined) s.reason = r.reason;
+        const details = r.entry.runner.details?.();
+        if (details !== undefined) s.details = details;
         return s;
       }),
     };

@@ -150,9 +150,22 @@ export interface ReplicaLoad {
  * InferenceError. A rejection says through `InferenceError` whether any chunk was
  * emitted before it (the caller tracks that itself).
  */
+/** What a replica can say about the model it serves (shown in /v1/models and admin status). */
+export interface ModelDetails {
+  /** Where the chat template comes from: the model's metadata, or the documented fallback. */
+  readonly templateSource?: 'model' | 'fallback';
+  /** Tokens one sequence may hold (prompt + completion). */
+  readonly contextLength?: number;
+  readonly backend?: string;
+  /** The OS process that runs the model, for local replicas. */
+  readonly pid?: number;
+}
+
 export interface ModelRunner {
   readonly id: string;
   readonly deployment: string;
+  /** Present once the replica has loaded its model (local replicas). */
+  details?(): ModelDetails | undefined;
   generate(req: GenerateRequest, ctx: RunContext, sink: ChunkSink): Promise<Tokens>;
   embed(req: EmbeddingRequest, ctx: RunContext): Promise<EmbeddingResult>;
   load(): ReplicaLoad;

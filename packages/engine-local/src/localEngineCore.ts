@@ -8,12 +8,12 @@
 
 import {
   type ChunkSink, type DeploymentSpec, type EmbeddingRequest, type EmbeddingResult, type GenerateRequest, InferenceError,
-  type ModelRunner, type ReplicaLoad, type RunContext, type Tokens, toInferenceError,
+  type ModelDetails, type ModelRunner, type ReplicaLoad, type RunContext, type Tokens, toInferenceError,
 } from '@inference/core';
 import { Actor, type ActorRef, type ActorSystem } from '@inference/actors';
 import { DEFAULT_STRATEGY, WorkerActor, WorkerHandle, type WorkerMsg, localEngineDecider } from '@inference/supervision';
 import { EngineHost, type EngineHostOptions } from './hostClient.js';
-import type { NativeStats } from './native.js';
+import type { InjectableFault, NativeStats } from './native.js';
 import type { GenerateInput, GenerateParams } from './protocol.js';
 
 export interface LocalReplicaEvents {
@@ -28,6 +28,8 @@ export interface LocalReplicaOptions {
   readonly onProgress?: (fraction: number) => void;
   readonly statsIntervalMs?: number;
   readonly restartBudget?: { maxRestarts: number; windowMs: number };
+  /** Shown in the engine host's command line. */
+  readonly label?: string;
 }
 
 function hostOptions(spec: DeploymentSpec, o: LocalReplicaOptions): EngineHostOptions {
@@ -41,6 +43,7 @@ function hostOptions(spec: DeploymentSpec, o: LocalReplicaOptions): EngineHostOp
   };
   if (o.env !== undefined) opts.env = o.env;
   if (o.onProgress !== undefined) opts.onProgress = o.onProgress;
+  if (o.label !== undefined) opts.label = o.label;
   return opts;
 }
 
@@ -194,7 +197,9 @@ export class LocalReplica implements ModelRunner {
             text += t;
             sink({ index, text: t, tokens });
           }),
-          () => text === '',
+          // Never on this replica's next host: a request without output is retried
+          // on another replica by the request path, which does not wait for a reload.
+          () => false,
         );
         sink({ index, text: '', tokens: 0, finishReason: r.finishReason });
         return { text, finish: r.finishReason, prompt: r.promptTokens, completion: r.completionTokens, cached: r.cachedTokens };
@@ -220,6 +225,18 @@ export class LocalReplica implements ModelRunner {
     } finally {
       this.release();
     }
+  }
+
+  details(): ModelDetails | undefined {
+    const host = this.core.handle.peek();
+    if (host === undefined) return undefined;
+    return { templateSource: host.info.templateSource, contextLength: host.info.sequenceContext, backend: host.info.backend, pid: host.pid };
+  }
+
+  /** Test hook: the engine's next decode step fails with this native fault (see EngineHost.injectFault). */
+  async injectFault(kind: InjectableFault): Promise<void> {
+    const { resource } = await this.core.handle.context();
+    resource.injectFault(kind);
   }
 
   load(): ReplicaLoad {

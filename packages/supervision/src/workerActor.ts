@@ -202,6 +202,11 @@ export class WorkerHandle<R> {
     private readonly decider: Decider,
   ) {}
 
+  /** The current context if one is open and known, without asking. */
+  peek(): R | undefined {
+    return this.ref.alive ? this.cached?.resource : undefined;
+  }
+
   async context(timeoutMs = 120_000): Promise<{ resource: R; generation: number }> {
     if (this.cached !== undefined && this.ref.alive) return this.cached;
     const c = await this.ref.ask<{ resource: R; generation: number }>((reply) => ({ type: 'context', reply }), timeoutMs);
