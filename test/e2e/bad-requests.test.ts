@@ -7,7 +7,8 @@ import { type Harness, startHarness } from '../support/harness.js';
 let h: Harness;
 
 beforeAll(async () => {
-  h = await startHarness({ replicas: 1, bodyLimitBytes: 64 * 1024 });
+  // One retry and no waiting, so the upstream failures below reach the client as they are.
+  h = await startHarness({ replicas: 1, bodyLimitBytes: 64 * 1024, gpt: { remote: { maxRetries: 1 }, onCapacityExhausted: 'reject' } });
 });
 afterAll(async () => {
   await h.close();

@@ -13,11 +13,11 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(opts: { replicas?: number; mock?: MockUpstreamOptions; extraDeployments?: unknown[]; credentials?: () => string | undefined; bodyLimitBytes?: number } = {}): Promise<Harness> {
+export async function startHarness(opts: { replicas?: number; gpt?: Record<string, unknown>; mock?: MockUpstreamOptions; extraDeployments?: unknown[] | ((mockUrl: string) => unknown[]); credentials?: () => string | undefined; bodyLimitBytes?: number } = {}): Promise<Harness> {
   const mock = await startMockUpstream({ port: 0, ...opts.mock });
   const config = parseConfig({
     server: { port: 0, ...(opts.bodyLimitBytes === undefined ? {} : { bodyLimitBytes: opts.bodyLimitBytes }) },
-    deployments: [{ name: 'gpt', runtime: 'openai', endpoint: mock.url, model: 'gpt-4o-mini', replicas: opts.replicas ?? 2 }, ...(opts.extraDeployments ?? [])],
+    deployments: [{ name: 'gpt', runtime: 'openai', endpoint: mock.url, model: 'gpt-4o-mini', replicas: opts.replicas ?? 2, ...opts.gpt }, ...(typeof opts.extraDeployments === 'function' ? opts.extraDeployments(mock.url) : (opts.extraDeployments ?? []))],
   });
   const credentials = opts.credentials;
   const server = await serve(config, credentials === undefined ? {} : { credentials: () => ({ apiKey: credentials() }) });
@@ -49,4 +49,14 @@ export async function metricValue(url: string, name: string, labels: Record<stri
     if (want.every((w) => line.includes(w))) total += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return total;
+}
+
+/** Reads an SSE response body and returns its named events with parsed data. */
+export async function sseEvents(res: Response): Promise<{ event: string; data: Record<string, unknown> }[]> {
+  const text = await res.text();
+  return text.split('\n\n').filter((b) => b.startsWith('event: ')).map((b) => {
+    const lines = b.split('\n');
+    const data = lines.filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+    return { event: (lines[0] ?? '').slice(7), data: JSON.parse(data) as Record<string, unknown> };
+  });
 }

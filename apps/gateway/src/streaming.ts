@@ -11,7 +11,7 @@ import {
 } from '@inference/core';
 
 export class OpenAIStream {
-  private readonly writer: ChunkWriter;
+  private writer: ChunkWriter;
   private readonly roleSent: boolean[] = [];
   private readonly finished: boolean[] = [];
   private started = false;
@@ -19,13 +19,18 @@ export class OpenAIStream {
   constructor(
     private readonly res: ServerResponse,
     private readonly requestId: string,
-    kind: 'chat' | 'completion',
-    id: string,
+    private readonly kind: 'chat' | 'completion',
+    private readonly id: string,
     model: string,
     private readonly includeUsage: boolean,
   ) {
     this.writer = new ChunkWriter(kind, id, Math.floor(Date.now() / 1000), model);
   }
+
+  /** Before the first byte: the deployment that answers (a fallback may replace the requested one). */
+  readonly setModel = (model: string): void => {
+    if (!this.started) this.writer = new ChunkWriter(this.kind, this.id, Math.floor(Date.now() / 1000), model);
+  };
 
   get headersSent(): boolean {
     return this.started;

@@ -17,4 +17,10 @@ export const METRIC = {
   maxStepSequences: 'inference_engine_step_sequences_max',
   kvCellsUsed: 'inference_engine_kv_cells_used',
   engineActive: 'inference_engine_active_sequences',
+  fallbacks: 'inference_request_fallbacks_total',
+  remoteRetries: 'inference_remote_retries_total',
+  remoteLimited: 'inference_remote_limiter_refusals_total',
+  remoteUpstream429: 'inference_remote_upstream_rate_limited_total',
+  breakerState: 'inference_remote_breaker_state',
+  breakerRejections: 'inference_remote_breaker_rejections_total',
 } as const;

@@ -28,6 +28,10 @@ export type MetricsMsg =
   | { type: 'restart'; deployment: string; replica: string }
   | { type: 'replicaState'; deployment: string; replica: string; state: string; on: boolean }
   | { type: 'engineStats'; deployment: string; replica: string; active: number; lastStepSequences: number; maxStepSequences: number; kvCellsUsed: number }
+  | { type: 'fallback'; deployment: string; to: string }
+  /** From a remote replica's reliability layer; `label` is the error kind (retry) or the limit (limited). */
+  | { type: 'remote'; deployment: string; event: 'retry' | 'limited' | 'upstreamRateLimited' | 'breakerRejected'; label?: string }
+  | { type: 'breakerState'; deployment: string; state: string; states: readonly string[] }
   | { type: 'render'; reply: Reply<{ contentType: string; body: string }> };
 
 const TTFT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -50,6 +54,13 @@ export class MetricsActor extends Actor<MetricsMsg> {
   private readonly maxStepSequences = new Gauge({ name: METRIC.maxStepSequences, help: 'Most sequences that shared one decode step since the engine started', labelNames: ['deployment', 'replica'], registers: [this.registry] });
   private readonly engineActive = new Gauge({ name: METRIC.engineActive, help: 'Sequences active in the engine', labelNames: ['deployment', 'replica'], registers: [this.registry] });
   private readonly kvCells = new Gauge({ name: METRIC.kvCellsUsed, help: 'KV cache cells in use', labelNames: ['deployment', 'replica'], registers: [this.registry] });
+
+  private readonly fallbacks = new Counter({ name: METRIC.fallbacks, help: 'Requests sent to a fallback deployment before the first token', labelNames: ['deployment', 'to'], registers: [this.registry] });
+  private readonly remoteRetries = new Counter({ name: METRIC.remoteRetries, help: 'Upstream calls retried on the same replica, by the error that caused it', labelNames: ['deployment', 'kind'], registers: [this.registry] });
+  private readonly remoteLimited = new Counter({ name: METRIC.remoteLimited, help: 'Requests refused by the local rate limiter, by the limit', labelNames: ['deployment', 'reason'], registers: [this.registry] });
+  private readonly upstream429 = new Counter({ name: METRIC.remoteUpstream429, help: 'Upstream 429 answers (each lowers the local rate for a while)', labelNames: ['deployment'], registers: [this.registry] });
+  private readonly breakerState = new Gauge({ name: METRIC.breakerState, help: "Circuit breaker state of the deployment's endpoint (1 for the current state)", labelNames: ['deployment', 'state'], registers: [this.registry] });
+  private readonly breakerRejections = new Counter({ name: METRIC.breakerRejections, help: 'Requests failed fast by an open circuit', labelNames: ['deployment'], registers: [this.registry] });
 
   constructor(defaultMetrics = true) {
     super();
@@ -90,6 +101,31 @@ export class MetricsActor extends Actor<MetricsMsg> {
         this.kvCells.set(l, m.kvCellsUsed);
         return;
       }
+      case 'fallback':
+        this.fallbacks.inc({ deployment: m.deployment, to: m.to });
+        return;
+      case 'remote':
+        switch (m.event) {
+          case 'retry':
+            this.remoteRetries.inc({ deployment: m.deployment, kind: m.label ?? 'unknown' });
+            return;
+          case 'limited':
+            this.remoteLimited.inc({ deployment: m.deployment, reason: m.label ?? 'unknown' });
+            return;
+          case 'upstreamRateLimited':
+            this.upstream429.inc({ deployment: m.deployment });
+            return;
+          case 'breakerRejected':
+            this.breakerRejections.inc({ deployment: m.deployment });
+            return;
+          default: {
+            const never: never = m.event;
+            throw new Error(`unknown remote event ${String(never)}`);
+          }
+        }
+      case 'breakerState':
+        for (const s of m.states) this.breakerState.set({ deployment: m.deployment, state: s }, s === m.state ? 1 : 0);
+        return;
       case 'render':
         m.reply.resolve({ contentType: this.registry.contentType, body: await this.registry.metrics() });
         return;

@@ -1,11 +1,12 @@
 // RequestActor: one per request. It routes (asks the coordinator for a replica),
 // dispatches to the replica's runner, aggregates chunks into Tokens while the sink
 // streams them, and cancels the work when the client goes away. A failure before
-// the first chunk reached the client is retried once on another replica; after
-// the first chunk, nothing is retried (the client already has partial output).
+// the first chunk reached the client is retried once on another replica, then the
+// deployment's `fallbacks` are tried in order (each with the same replica retry);
+// after the first chunk, nothing is retried (the client already has partial output).
 
 import {
-  type ChunkSink, type EmbeddingRequest, type EmbeddingResult, type ErrorKind, type GenerateRequest, InferenceError,
+  type CapacityPolicy, type ChunkSink, type EmbeddingRequest, type EmbeddingResult, type ErrorKind, type GenerateRequest, InferenceError,
   type ModelRunner, type RunContext, type Tokens, toInferenceError,
 } from '@inference/core';
 import type { CoordinatorMsg } from './dpCoordinatorActor.js';
@@ -16,17 +17,25 @@ import type { ReplicaEntry } from './routing.js';
 export interface RequestDeps {
   readonly coordinator: ActorRef<CoordinatorMsg>;
   readonly metrics: ActorRef<MetricsMsg>;
-  /** Replicas tried per request before giving up (first try included). */
+  /** Replicas tried per deployment before giving up (first try included). */
   readonly maxAttempts?: number;
+  /** A deployment's fallbacks and capacity policy (absent: no fallbacks). */
+  readonly policyOf?: (deployment: string) => DeploymentPolicy | undefined;
+}
+
+export interface DeploymentPolicy {
+  readonly fallbacks: readonly string[];
+  readonly onCapacityExhausted: CapacityPolicy;
 }
 
 export type RequestJob =
-  | { kind: 'generate'; endpoint: Endpoint; req: GenerateRequest; sink: ChunkSink }
+  | { kind: 'generate'; endpoint: Endpoint; req: GenerateRequest; sink: ChunkSink; onDeployment?: (deployment: string) => void }
   | { kind: 'embed'; req: EmbeddingRequest };
 
+/** `deployment` is the one that served: the requested one or a fallback. */
 export type RequestResult =
-  | { kind: 'generate'; tokens: Tokens; replica: string }
-  | { kind: 'embed'; result: EmbeddingResult; replica: string };
+  | { kind: 'generate'; tokens: Tokens; replica: string; deployment: string }
+  | { kind: 'embed'; result: EmbeddingResult; replica: string; deployment: string };
 
 export type RequestMsg = { type: 'run'; reply: Reply<RequestResult> } | { type: 'cancel'; reason: string };
 
@@ -34,9 +43,31 @@ function pick(deps: RequestDeps, deployment: string, exclude: ReadonlySet<string
   return deps.coordinator.ask<ReplicaEntry>((reply) => ({ type: 'pick', deployment, exclude, reply }), 10_000);
 }
 
-/** Whether a failure before any output may be tried on another replica. */
+/**
+ * Whether a failure before any output may be tried on another replica. Not a rate
+ * limit or an open circuit: replicas of one deployment share both.
+ */
 function retryElsewhere(e: InferenceError): boolean {
-  return e.retryable && e.kind !== 'rate_limited';
+  return e.retryable && e.kind !== 'rate_limited' && e.kind !== 'circuit_open';
+}
+
+/**
+ * Whether a failure before any output sends the request to the next fallback:
+ * transient failures (breaker open, retries spent, upstream down) always; a local
+ * capacity refusal only when the deployment says `onCapacityExhausted: fallback`.
+ */
+export function fallBack(e: InferenceError, policy: CapacityPolicy): boolean {
+  if (e.capacity) return policy === 'fallback';
+  return e.retryable;
+}
+
+interface RunState {
+  readonly t0: number;
+  ttftMs: number | undefined;
+  retries: number;
+  counted: boolean;
+  replicaId: string | undefined;
+  emitted: boolean;
 }
 
 export class RequestActor extends Actor<RequestMsg> {
@@ -83,71 +114,93 @@ export class RequestActor extends Actor<RequestMsg> {
 
   private async run(): Promise<RequestResult> {
     const job = this.job;
-    const deployment = job.req.model;
-    const t0 = performance.now();
-    let ttftMs: number | undefined;
-    let retries = 0;
-    let counted = false;
-    let replicaId: string | undefined;
-    const ctx: RunContext = { requestId: this.requestId, signal: this.abort.signal };
-    const exclude = new Set<string>();
-    const maxAttempts = this.deps.maxAttempts ?? 2;
+    const primary = job.req.model;
+    const policy = this.deps.policyOf?.(primary);
+    const chain = [primary, ...(policy?.fallbacks ?? [])];
+    const st: RunState = { t0: performance.now(), ttftMs: undefined, retries: 0, counted: false, replicaId: undefined, emitted: false };
     const endpoint: Endpoint = job.kind === 'generate' ? job.endpoint : 'embedding';
-    let lastError: InferenceError | undefined;
+    let firstError: InferenceError | undefined;
     try {
-      for (;;) {
-        // After a failure, no other replica to try means the failure stands.
-        const replica = await pick(this.deps, deployment, exclude).catch((e: unknown) => {
-          throw lastError ?? e;
-        });
-        replicaId = replica.id;
-        if (!counted) {
-          counted = true;
-          this.deps.metrics.tell({ type: 'started', deployment });
-        }
-        const runner: ModelRunner = replica.runner;
-        let emitted = false;
-        const release = (): void => {
-          this.deps.coordinator.tell({ type: 'release', replicaId: replica.id });
-        };
+      for (let i = 0; ; i++) {
+        const deployment = chain[i] ?? primary;
         try {
-          if (job.kind === 'embed') {
-            const result = await runner.embed(job.req, ctx).finally(release);
-            this.finish(deployment, endpoint, t0, undefined, retries, undefined, result.promptTokens, undefined, replica.id);
-            return { kind: 'embed', result, replica: replica.id };
-          }
-          const sink: ChunkSink = (c) => {
-            if (!emitted) {
-              emitted = true;
-              ttftMs = performance.now() - t0;
-            }
-            job.sink(c);
-          };
-          const tokens = await runner.generate(job.req, ctx, sink).finally(release);
-          this.finish(deployment, endpoint, t0, ttftMs, retries, undefined, undefined, tokens, replica.id);
-          return { kind: 'generate', tokens, replica: replica.id };
+          return await this.runOn(deployment, primary, endpoint, st);
         } catch (e) {
           const err = toInferenceError(e);
-          if (emitted || this.abort.signal.aborted || !retryElsewhere(err) || exclude.size + 1 >= maxAttempts) throw err;
-          exclude.add(replica.id);
-          lastError = err;
-          retries++;
+          // A fallback that no longer exists is skipped; the primary's failure is what the client hears.
+          const missing = i > 0 && err.kind === 'not_found';
+          firstError ??= err;
+          const next = chain[i + 1];
+          if (next === undefined || st.emitted || this.abort.signal.aborted || (!missing && !fallBack(err, policy?.onCapacityExhausted ?? 'queue'))) {
+            throw missing ? firstError : err;
+          }
+          this.deps.metrics.tell({ type: 'fallback', deployment: primary, to: next });
         }
       }
     } catch (e) {
       const err = toInferenceError(e);
       // A client that went away is not an error of the service.
-      if (counted) this.finish(deployment, endpoint, t0, ttftMs, retries, this.abort.signal.aborted ? 'cancelled' : err.kind, undefined, undefined, replicaId);
+      if (st.counted) this.finish(primary, endpoint, st, this.abort.signal.aborted ? 'cancelled' : err.kind);
       throw err;
     }
   }
 
-  private finish(deployment: string, endpoint: Endpoint, t0: number, ttftMs: number | undefined, retries: number, error?: ErrorKind | 'cancelled', embedTokens?: number, tokens?: Tokens, replica?: string): void {
-    const msg: MetricsMsg = { type: 'finished', deployment, endpoint, durationMs: performance.now() - t0, retries };
-    if (replica !== undefined) msg.replica = replica;
+  /** Tries `deployment` on up to maxAttempts of its replicas. */
+  private async runOn(deployment: string, primary: string, endpoint: Endpoint, st: RunState): Promise<RequestResult> {
+    const job = this.job;
+    const ctx: RunContext = { requestId: this.requestId, signal: this.abort.signal };
+    const exclude = new Set<string>();
+    const maxAttempts = this.deps.maxAttempts ?? 2;
+    let lastError: InferenceError | undefined;
+    for (;;) {
+      // After a failure, no other replica to try means the failure stands.
+      const replica = await pick(this.deps, deployment, exclude).catch((e: unknown) => {
+        throw lastError ?? e;
+      });
+      st.replicaId = replica.id;
+      if (!st.counted) {
+        st.counted = true;
+        this.deps.metrics.tell({ type: 'started', deployment: primary });
+      }
+      const runner: ModelRunner = replica.runner;
+      const release = (): void => {
+        this.deps.coordinator.tell({ type: 'release', replicaId: replica.id });
+      };
+      try {
+        if (job.kind === 'embed') {
+          const req = deployment === primary ? job.req : { ...job.req, model: deployment };
+          const result = await runner.embed(req, ctx).finally(release);
+          this.finish(primary, endpoint, st, undefined, result.promptTokens);
+          return { kind: 'embed', result, replica: replica.id, deployment };
+        }
+        job.onDeployment?.(deployment);
+        const sink: ChunkSink = (c) => {
+          if (!st.emitted) {
+            st.emitted = true;
+            st.ttftMs = performance.now() - st.t0;
+          }
+          job.sink(c);
+        };
+        const req = deployment === primary ? job.req : { ...job.req, model: deployment };
+        const tokens = await runner.generate(req, ctx, sink).finally(release);
+        this.finish(primary, endpoint, st, undefined, undefined, tokens);
+        return { kind: 'generate', tokens, replica: replica.id, deployment };
+      } catch (e) {
+        const err = toInferenceError(e);
+        if (st.emitted || this.abort.signal.aborted || !retryElsewhere(err) || exclude.size + 1 >= maxAttempts) throw err;
+        exclude.add(replica.id);
+        lastError = err;
+        st.retries++;
+      }
+    }
+  }
+
+  private finish(deployment: string, endpoint: Endpoint, st: RunState, error?: ErrorKind | 'cancelled', embedTokens?: number, tokens?: Tokens): void {
+    const msg: MetricsMsg = { type: 'finished', deployment, endpoint, durationMs: performance.now() - st.t0, retries: st.retries };
+    if (st.replicaId !== undefined) msg.replica = st.replicaId;
     if (error === 'cancelled') msg.cancelled = true;
     else if (error !== undefined) msg.error = error;
-    if (ttftMs !== undefined) msg.ttftMs = ttftMs;
+    if (st.ttftMs !== undefined) msg.ttftMs = st.ttftMs;
     if (tokens !== undefined) msg.usage = tokens.usage;
     if (embedTokens !== undefined) msg.usage = { promptTokens: embedTokens, completionTokens: 0 };
     this.deps.metrics.tell(msg);

@@ -1,8 +1,12 @@
 // RemoteEngineCoreActor: one per remote replica. Admission is a bounded queue in
 // front of a pool of `maxConcurrent` workers; a full queue answers `overloaded`
-// with retry-after instead of growing. The HTTP session (pool + credentials) is a
-// supervised context: an upstream 401 rebuilds it and the request is retried once
-// on the fresh session, provided nothing was streamed to the client yet.
+// with retry-after instead of growing. Each worker runs its request through the
+// reliability layer (reliability/call.ts): the endpoint's circuit breaker, the
+// (provider, key, model) rate limiter shared with every replica using that key,
+// and retries with backoff on this replica before the first chunk. The HTTP
+// session (pool + credentials) is a supervised context: an upstream 401 rebuilds
+// it and the request is retried once on the fresh session, provided nothing was
+// streamed to the client yet.
 
 import {
   type ChunkSink, type DeploymentSpec, type EmbeddingRequest, type EmbeddingResult, type GenerateRequest, InferenceError,
@@ -11,6 +15,10 @@ import {
 import { Actor, type ActorRef, type Reply } from '@inference/actors';
 import { DEFAULT_STRATEGY, WorkerActor, WorkerHandle, type WorkerMsg, remoteSessionDecider } from '@inference/supervision';
 import { providerFor } from './providers/index.js';
+import type { BreakerState } from './reliability/breaker.js';
+import { type RemoteEvent, type ReliableDeps, callReliably } from './reliability/call.js';
+import { DEFAULT_REGISTRY, type ReliabilityRegistry } from './reliability/registry.js';
+import { estimateRequestTokens } from './reliability/tokens.js';
 import { type CredentialSource, type RemoteSession, type SessionOptions, closeSession, openSession } from './session.js';
 
 type Work =
@@ -24,12 +32,22 @@ export interface RemoteEngineOptions {
   readonly session?: SessionOptions;
   readonly onRestart?: (reason: string) => void;
   readonly onFailed?: (reason: string) => void;
+  /** Shared limiters and breakers; replicas with the same (provider, key, model) share one limiter. */
+  readonly registry?: ReliabilityRegistry;
+  /** Retries, limiter refusals, upstream 429s and breaker transitions, for the metrics. */
+  readonly onEvent?: (e: RemoteEngineEvent) => void;
+  /** Source of jitter (tests pin it). */
+  readonly random?: () => number;
 }
+
+export type RemoteEngineEvent = RemoteEvent | { readonly type: 'breaker'; readonly state: BreakerState };
 
 export class RemoteEngineCoreActor extends Actor<RemoteEngineMsg> {
   active = 0;
   private readonly queue: Work[] = [];
   private worker!: WorkerHandle<RemoteSession>;
+  private reliable!: ReliableDeps;
+  private unsubscribe: (() => void) | undefined;
 
   constructor(
     readonly spec: DeploymentSpec,
@@ -58,6 +76,24 @@ export class RemoteEngineCoreActor extends Actor<RemoteEngineMsg> {
       },
     ));
     this.worker = new WorkerHandle(ref, remoteSessionDecider);
+    const registry = opts.registry ?? DEFAULT_REGISTRY;
+    const { key, breaker } = registry.breaker(spec);
+    const onEvent = opts.onEvent;
+    this.reliable = {
+      spec,
+      gate: registry.gate(spec, opts.credentials(spec).apiKey),
+      breaker,
+      clock: registry.clock,
+      backoff: { baseMs: spec.remote.retryBaseMs, capMs: spec.remote.retryMaxMs },
+      random: opts.random ?? Math.random,
+      onEvent,
+    };
+    if (onEvent !== undefined) {
+      onEvent({ type: 'breaker', state: breaker.state(registry.clock.now()) });
+      this.unsubscribe = registry.onBreakerChange((k, _from, to) => {
+        if (k === key) onEvent({ type: 'breaker', state: to });
+      });
+    }
   }
 
   receive(m: RemoteEngineMsg): void {
@@ -86,7 +122,7 @@ export class RemoteEngineCoreActor extends Actor<RemoteEngineMsg> {
       return;
     }
     if (this.queue.length >= this.spec.remote.maxQueue) {
-      w.reply.reject(new InferenceError('overloaded', `deployment '${this.spec.name}' is at capacity, try again`, { retryAfterMs: 1000, diagnostic: `queue of ${this.spec.remote.maxQueue} full` }));
+      w.reply.reject(new InferenceError('overloaded', `deployment '${this.spec.name}' is at capacity, try again`, { retryAfterMs: 1000, diagnostic: `queue of ${this.spec.remote.maxQueue} full`, capacity: true }));
       return;
     }
     this.queue.push(w);
@@ -108,6 +144,7 @@ export class RemoteEngineCoreActor extends Actor<RemoteEngineMsg> {
     this.active++;
     const self = this.context.self;
     const call = { spec: this.spec, ctx: w.ctx };
+    const deps = this.reliable;
     let p: Promise<unknown>;
     if (w.kind === 'generate') {
       let emitted = false;
@@ -115,14 +152,28 @@ export class RemoteEngineCoreActor extends Actor<RemoteEngineMsg> {
         emitted = true;
         w.sink(c);
       };
-      p = this.worker.withContext((session) => providerFor(this.spec.runtime).generate({ ...call, session }, w.req, sink), () => !emitted).then(w.reply.resolve);
+      // Counting tokens only matters to a tpm limit.
+      const estimate = this.spec.remote.tpm === undefined ? Promise.resolve(0) : estimateRequestTokens(w.req);
+      p = estimate.then((tokens) => callReliably(deps, w.ctx, {
+        tokens,
+        run: () => this.worker.withContext((session) => providerFor(this.spec.runtime).generate({ ...call, session }, w.req, sink), () => !emitted),
+        usage: (t: Tokens) => t.usage.promptTokens + t.usage.completionTokens,
+        emitted: () => emitted,
+      })).then(w.reply.resolve);
     } else {
-      p = this.worker.withContext((session) => providerFor(this.spec.runtime).embed({ ...call, session }, w.req)).then(w.reply.resolve);
+      const tokens = w.req.input.reduce((n, s) => n + Math.ceil(s.length / 4), 0);
+      p = callReliably(deps, w.ctx, {
+        tokens,
+        run: () => this.worker.withContext((session) => providerFor(this.spec.runtime).embed({ ...call, session }, w.req)),
+        usage: (r: EmbeddingResult) => r.promptTokens,
+        emitted: () => false,
+      }).then(w.reply.resolve);
     }
     p.catch((e: unknown) => { w.reply.reject(toInferenceError(e)); }).finally(() => self.tell({ type: 'done' }));
   }
 
   override postStop(): void {
+    this.unsubscribe?.();
     for (const w of this.queue.splice(0)) w.reply.reject(new InferenceError('engine_unavailable', 'replica stopped'));
   }
 }
