@@ -15,6 +15,7 @@ import {
 } from '@inference/core';
 import type { Runtime } from './runtime.js';
 import { modelEntry } from './models.js';
+import { registerAnthropicRoutes } from './anthropicRoutes.js';
 import { OpenAIStream } from './streaming.js';
 
 export interface GatewayOptions {
@@ -146,6 +147,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     const rt = this.runtime;
     app.post('/v1/chat/completions', (req, reply) => this.generate(req, reply, 'chat', parseChatRequest(req.body)));
     app.post('/v1/completions', (req, reply) => this.generate(req, reply, 'completion', parseCompletionRequest(req.body)));
+    registerAnthropicRoutes(app, (id, job, onCancel) => this.dispatch(id, job, onCancel), this.options.bodyLimitBytes);
     app.post('/v1/embeddings', async (req, reply) => {
       const parsed = parseEmbeddingRequest(req.body);
       const out = await this.dispatch(req.id, { kind: 'embed', req: parsed }, () => undefined);

@@ -1,0 +1,85 @@
+// POST /v1/messages: the Anthropic Messages surface. The handler validates the
+// body into the internal chat request, runs it through the same request path as
+// /v1/chat/completions (one RequestActor), and renders Anthropic's message or
+// event stream; any deployment serves it, whatever its runtime. The route lives
+// in its own Fastify scope so that every error on it, body-parser failures
+// included, renders in Anthropic's shape (overloads as 529) with `request-id`.
+
+import { randomUUID } from 'node:crypto';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { RequestJob, RequestResult } from '@inference/actors';
+import {
+  InferenceError, anthropicErrorBody, anthropicStatus, parseMessagesRequest, renderAnthropicMessage, retryAfterSeconds,
+  toInferenceError,
+} from '@inference/core';
+import { AnthropicStream } from './anthropicStreaming.js';
+
+export type Dispatch = (requestId: string, job: RequestJob, onCancel: (cancel: () => void) => void) => Promise<RequestResult>;
+
+function sendError(reply: FastifyReply, requestId: string, e: InferenceError, status = anthropicStatus(e)): FastifyReply {
+  const ra = retryAfterSeconds(e);
+  if (ra !== undefined) void reply.header('retry-after', String(ra));
+  return reply.code(status).type('application/json').send({ ...anthropicErrorBody(e), request_id: requestId });
+}
+
+/** Fastify's own failures (body parsing, size) as taxonomy errors, with the status to send. */
+function fromFastify(err: FastifyError, bodyLimitBytes: number): { e: InferenceError; status?: number } {
+  if (err instanceof InferenceError) return { e: err };
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { e: new InferenceError('invalid_request', `request body is larger than ${bodyLimitBytes} bytes`), status: 413 };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { e: new InferenceError('invalid_request', 'content-type must be application/json'), status: 415 };
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return { e: new InferenceError('invalid_request', 'request body is empty') };
+    default:
+      break;
+  }
+  if (err.statusCode === 400 || err instanceof SyntaxError) return { e: new InferenceError('invalid_request', 'request body is not valid JSON') };
+  return { e: toInferenceError(err) };
+}
+
+async function messages(dispatch: Dispatch, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const parsed = parseMessagesRequest(req.body);
+  const id = `msg_${randomUUID().replaceAll('-', '')}`;
+  const res = reply.raw;
+  const whenGone = (cancel: () => void): void => {
+    res.on('close', () => {
+      if (!res.writableFinished) cancel();
+    });
+  };
+  if (!parsed.stream) {
+    const out = await dispatch(req.id, { kind: 'generate', endpoint: 'messages', req: parsed, sink: () => undefined }, whenGone);
+    const choice = out.kind === 'generate' ? out.tokens.choices[0] : undefined;
+    if (out.kind !== 'generate' || choice === undefined) throw new InferenceError('internal', 'internal error', { diagnostic: 'no choice in result' });
+    return reply.type('application/json').send(renderAnthropicMessage(id, parsed.model, choice, out.tokens.usage));
+  }
+  const stream = new AnthropicStream(res, req.id, id, parsed.model);
+  try {
+    const out = await dispatch(req.id, { kind: 'generate', endpoint: 'messages', req: parsed, sink: stream.push }, whenGone);
+    if (out.kind !== 'generate') throw new InferenceError('internal', 'internal error');
+    reply.hijack();
+    stream.end(out.tokens);
+  } catch (e) {
+    const err = toInferenceError(e);
+    if (!stream.headersSent) return sendError(reply, req.id, err);
+    reply.hijack();
+    stream.fail(err);
+  }
+  return reply;
+}
+
+export function registerAnthropicRoutes(app: FastifyInstance, dispatch: Dispatch, bodyLimitBytes: number): void {
+  void app.register((scope, _opts, done) => {
+    scope.addHook('onRequest', (req, reply, next) => {
+      void reply.header('request-id', req.id);
+      next();
+    });
+    scope.setErrorHandler((err: FastifyError, req, reply) => {
+      const { e, status } = fromFastify(err, bodyLimitBytes);
+      return sendError(reply, req.id, e, status);
+    });
+    scope.post('/v1/messages', (req, reply) => messages(dispatch, req, reply));
+    done();
+  });
+}

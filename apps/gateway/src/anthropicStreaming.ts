@@ -1,0 +1,57 @@
+// Renders one request's chunks as an Anthropic Messages SSE stream. As with the
+// OpenAI stream, headers (with `request-id` and `x-request-id`) go out with the
+// first chunk, so a failure before any output still gets a proper HTTP status in
+// Anthropic's error shape. After the first byte, a failure is a final
+// `event: error`. The event sequence itself is AnthropicEventWriter's.
+
+import type { ServerResponse } from 'node:http';
+import { AnthropicEventWriter, type InferenceError, type TokenChunk, type Tokens, anthropicErrorEvent } from '@inference/core';
+
+export class AnthropicStream {
+  private readonly writer: AnthropicEventWriter;
+  private started = false;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly requestId: string,
+    id: string,
+    model: string,
+  ) {
+    this.writer = new AnthropicEventWriter(id, model);
+  }
+
+  get headersSent(): boolean {
+    return this.started;
+  }
+
+  private begin(): string {
+    if (this.started) return '';
+    this.started = true;
+    this.res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'request-id': this.requestId,
+      'x-request-id': this.requestId,
+      'x-accel-buffering': 'no',
+    });
+    return this.writer.start();
+  }
+
+  readonly push = (c: TokenChunk): void => {
+    if (this.res.destroyed) return;
+    const out = this.begin() + this.writer.push(c);
+    if (out !== '') this.res.write(out);
+  };
+
+  end(tokens: Tokens): void {
+    if (this.res.destroyed) return;
+    this.res.end(this.begin() + this.writer.finish(tokens.choices[0], tokens.usage));
+  }
+
+  /** After the first byte: a final error event, then the stream ends. */
+  fail(e: InferenceError): void {
+    if (this.res.destroyed) return;
+    this.res.end(anthropicErrorEvent(e));
+  }
+}
