@@ -52,11 +52,11 @@ async function messages(dispatch: Dispatch, req: FastifyRequest, reply: FastifyR
     const out = await dispatch(req.id, { kind: 'generate', endpoint: 'messages', req: parsed, sink: () => undefined }, whenGone);
     const choice = out.kind === 'generate' ? out.tokens.choices[0] : undefined;
     if (out.kind !== 'generate' || choice === undefined) throw new InferenceError('internal', 'internal error', { diagnostic: 'no choice in result' });
-    return reply.type('application/json').send(renderAnthropicMessage(id, parsed.model, choice, out.tokens.usage));
+    return reply.type('application/json').send(renderAnthropicMessage(id, out.deployment, choice, out.tokens.usage));
   }
   const stream = new AnthropicStream(res, req.id, id, parsed.model);
   try {
-    const out = await dispatch(req.id, { kind: 'generate', endpoint: 'messages', req: parsed, sink: stream.push }, whenGone);
+    const out = await dispatch(req.id, { kind: 'generate', endpoint: 'messages', req: parsed, sink: stream.push, onDeployment: stream.setModel }, whenGone);
     if (out.kind !== 'generate') throw new InferenceError('internal', 'internal error');
     reply.hijack();
     stream.end(out.tokens);

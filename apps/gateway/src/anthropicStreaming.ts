@@ -8,17 +8,22 @@ import type { ServerResponse } from 'node:http';
 import { AnthropicEventWriter, type InferenceError, type TokenChunk, type Tokens, anthropicErrorEvent } from '@inference/core';
 
 export class AnthropicStream {
-  private readonly writer: AnthropicEventWriter;
+  private writer: AnthropicEventWriter;
   private started = false;
 
   constructor(
     private readonly res: ServerResponse,
     private readonly requestId: string,
-    id: string,
+    private readonly id: string,
     model: string,
   ) {
     this.writer = new AnthropicEventWriter(id, model);
   }
+
+  /** The deployment that serves (a fallback may differ from the one asked for), before the first byte. */
+  readonly setModel = (model: string): void => {
+    if (!this.started) this.writer = new AnthropicEventWriter(this.id, model);
+  };
 
   get headersSent(): boolean {
     return this.started;
