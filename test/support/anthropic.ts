@@ -3,11 +3,11 @@
 
 import Anthropic from '@anthropic-ai/sdk';
 
-/** Two deployments on the mock's Messages API; `claude-strict` never retries, so injected faults reach the client. */
+/** Two deployments on the mock's Messages API; `claude-strict` never retries and never opens its breaker, so each injected fault reaches the client as it is. */
 export function ANTHROPIC_DEPLOYMENTS(mockUrl: string): unknown[] {
   return [
     { name: 'claude', runtime: 'anthropic', endpoint: mockUrl, model: 'claude-3-5-haiku-latest', replicas: 1 },
-    { name: 'claude-strict', runtime: 'anthropic', endpoint: mockUrl, model: 'claude-3-5-haiku-latest', replicas: 1, remote: { maxRetries: 0 } },
+    { name: 'claude-strict', runtime: 'anthropic', endpoint: mockUrl, model: 'claude-3-5-haiku-latest', replicas: 1, remote: { maxRetries: 0, breaker: { failureThreshold: 1000 } } },
   ];
 }
 
