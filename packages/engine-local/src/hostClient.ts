@@ -167,6 +167,8 @@ export class EngineHost {
     const child = fork(entry, opts.label === undefined ? [] : ['--replica', opts.label], {
       env: { ...process.env, ...opts.env },
       serialization: opts.serialization ?? 'advanced',
+      // The parent's node flags (--input-type, --inspect, loaders) are not the host's.
+      execArgv: [],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const send = (m: ParentToHost): void => {

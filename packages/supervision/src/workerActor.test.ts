@@ -92,10 +92,11 @@ describe('WorkerActor', () => {
     await a.sys.stop();
 
     const b = setup(localEngineDecider, () => true);
-    await expect(b.handle.context()).rejects.toMatchObject({ kind: 'engine_unavailable' });
+    // The caller gets the reason the context could not open, not a generic one.
+    await expect(b.handle.context()).rejects.toMatchObject({ kind: 'engine_unavailable', message: 'bad model' });
     await new Promise((r) => setTimeout(r, 5));
     expect(b.worker.state).toBe('failed');
-    expect(b.events).toEqual(['failed: context failed to open']);
+    expect(b.events).toEqual(['failed: failed to open: bad model']);
     await b.sys.stop();
   });
 

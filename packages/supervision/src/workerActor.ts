@@ -75,6 +75,8 @@ export interface WorkerEvents {
 export class WorkerActor<R> extends Actor<WorkerMsg<R>> {
   private generation = 0;
   private ctx: ActorRef<ContextMsg<R>> | undefined;
+  /** Why the context of a generation could not open, for callers waiting on it. */
+  private openError: { generation: number; error: unknown } | undefined;
   private readonly window: RestartWindow;
   state: WorkerState = 'starting';
   restarts = 0;
@@ -101,6 +103,7 @@ export class WorkerActor<R> extends Actor<WorkerMsg<R>> {
     // can never restart a healthy context.
     const self = this.context.self;
     const onOpenError = (error: unknown): void => {
+      this.openError = { generation, error };
       self.tell({ type: 'fault', error, generation, opening: true });
     };
     this.ctx = this.context.spawn(name, () => new ContextActor(this.factory, generation, onOpenError), { mailbox: 4096 });
@@ -135,7 +138,14 @@ export class WorkerActor<R> extends Actor<WorkerMsg<R>> {
     const generation = this.generation;
     // Wait outside the mailbox: a context still loading must not block faults.
     ctx.started().then(
-      () => ctx.ask<R>((r) => ({ type: 'get', reply: r }), 30_000).then((resource) => { reply.resolve({ resource, generation }); }, reply.reject),
+      () => {
+        // started() settles after preStart even when it threw: say why it failed.
+        if (this.openError?.generation === generation) {
+          reply.reject(this.openError.error);
+          return;
+        }
+        ctx.ask<R>((r) => ({ type: 'get', reply: r }), 30_000).then((resource) => { reply.resolve({ resource, generation }); }, reply.reject);
+      },
       reply.reject,
     );
     return Promise.resolve();
@@ -163,7 +173,7 @@ export class WorkerActor<R> extends Actor<WorkerMsg<R>> {
         return;
       }
       case 'Stop':
-        this.fail(error, opening ? 'context failed to open' : 'unrecoverable failure');
+        this.fail(error, `${opening ? 'failed to open' : 'unrecoverable failure'}: ${error instanceof Error ? error.message : String(error)}`);
         return;
       case 'Escalate':
         throw error;

@@ -1,0 +1,207 @@
+#!/usr/bin/env node
+// Local path benchmark: the gateway serving a GGUF model on the native engine,
+// beside llama.cpp's own llama-server built from the same source, same model, same
+// thread count and the same number of parallel sequences, measured in one run.
+// For each concurrency (default 1, 4, 16) it runs a closed loop of streamed
+// /v1/completions and prints aggregate completion tokens/s and TTFT (time to the
+// first streamed token), then the ratios gateway / llama-server. llama-bench and
+// llama-batched-bench give the engine's raw decode speed as a ceiling.
+//
+//   node test/bench/local.mjs [--seconds 10] [--concurrency 1,4,16] [--max-tokens 128]
+//                             [--threads 1] [--model models/stories260K.gguf]
+//
+// llama-server and llama-bench come from `node scripts/build-llama-tools.mjs`.
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Pool } from 'undici';
+import { percentile } from './lib.mjs';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '10' },
+    concurrency: { type: 'string', default: '1,4,16' },
+    'max-tokens': { type: 'string', default: '128' },
+    threads: { type: 'string', default: '1' },
+    model: { type: 'string', default: join(root, 'models', 'stories260K.gguf') },
+    context: { type: 'string', default: '8192' },
+  },
+});
+const seconds = Number(values.seconds);
+const levels = values.concurrency.split(',').map(Number);
+const maxTokens = Number(values['max-tokens']);
+const threads = Number(values.threads);
+const slots = Math.max(...levels);
+const contextSize = Number(values.context);
+const bin = join(root, 'native', 'vendor', 'tools-build', 'bin');
+
+function freePort() {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+  });
+}
+
+async function startServer(cmd, args, port, env = {}) {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+  let err = '';
+  child.stderr.on('data', (d) => { err = (err + d.toString()).slice(-4000); });
+  let exited = false;
+  child.once('exit', () => { exited = true; });
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (exited) throw new Error(`${cmd} exited: ${err}`);
+    if (Date.now() > deadline) throw new Error(`${cmd} did not become ready: ${err}`);
+    const ok = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false);
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { origin: `http://127.0.0.1:${port}`, stop: () => new Promise((r) => { if (exited) r(); else { child.once('exit', r); child.kill('SIGTERM'); } }) };
+}
+
+/** One streamed completion: TTFT (first non-empty text) and completion tokens. */
+async function one(pool, prompt) {
+  const t0 = performance.now();
+  const res = await pool.request({
+    path: '/v1/completions', method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'stories', prompt, max_tokens: maxTokens, temperature: 0, stream: true, stream_options: { include_usage: true } }),
+  });
+  if (res.statusCode !== 200) {
+    const text = await res.body.text();
+    throw new Error(`status ${res.statusCode}: ${text.slice(0, 200)}`);
+  }
+  let ttft;
+  let tokens = 0;
+  let chunks = 0;
+  let buf = '';
+  for await (const piece of res.body) {
+    buf += piece.toString();
+    let i;
+    while ((i = buf.indexOf('\n\n')) >= 0) {
+      const block = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      if (!block.startsWith('data: {')) continue;
+      const m = JSON.parse(block.slice(6));
+      if (m.choices?.[0]?.text) {
+        chunks++;
+        ttft ??= performance.now() - t0;
+      }
+      if (m.usage?.completion_tokens !== undefined) tokens = m.usage.completion_tokens;
+    }
+  }
+  return { ttft: ttft ?? performance.now() - t0, tokens: tokens || chunks };
+}
+
+async function load(origin, concurrency) {
+  const pool = new Pool(origin, { connections: concurrency, pipelining: 1 });
+  let seq = 0;
+  const prompt = () => `Once upon a time, there was a little ${['dog', 'cat', 'girl', 'boy', 'bird', 'fish', 'tree', 'car'][seq % 8]} number ${seq++}`;
+  await Promise.all(Array.from({ length: concurrency }, () => one(pool, prompt())));
+  const ttfts = [];
+  let tokens = 0;
+  let errors = 0;
+  const end = performance.now() + seconds * 1000;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (performance.now() < end) {
+      try {
+        const r = await one(pool, prompt());
+        ttfts.push(r.ttft);
+        tokens += r.tokens;
+      } catch (e) {
+        if (errors++ === 0) console.error(`  first error: ${e.message}`);
+      }
+    }
+  }));
+  const elapsed = (performance.now() - t0) / 1000;
+  await pool.close();
+  ttfts.sort((a, b) => a - b);
+  return { tps: tokens / elapsed, ttftP50: percentile(ttfts, 50), ttftP90: percentile(ttfts, 90), requests: ttfts.length, errors };
+}
+
+async function measure(name, start) {
+  const server = await start();
+  const out = {};
+  try {
+    for (const c of levels) out[c] = await load(server.origin, c);
+  } finally {
+    await server.stop();
+  }
+  for (const c of levels) {
+    const r = out[c];
+    console.log(`  ${name.padEnd(13)} c=${String(c).padEnd(3)} ${r.tps.toFixed(0).padStart(6)} tok/s   TTFT p50 ${r.ttftP50.toFixed(2)} ms p90 ${r.ttftP90.toFixed(2)} ms   (${r.requests} requests, ${r.errors} errors)`);
+  }
+  return out;
+}
+
+function gateway() {
+  return async () => {
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'bench-local-'));
+    const config = join(dir, 'config.json');
+    writeFileSync(config, JSON.stringify({
+      server: { host: '127.0.0.1', port },
+      deployments: [{ name: 'stories', runtime: 'llama', model: values.model, replicas: 1, engine: { contextSize, maxSequences: slots, threads } }],
+    }));
+    return startServer(process.execPath, [join(root, 'apps', 'gateway', 'dist', 'cli.js'), 'serve', '--config', config, '--quiet'], port);
+  };
+}
+
+function llamaServer() {
+  return async () => {
+    const port = await freePort();
+    return startServer(join(bin, 'llama-server'), [
+      '-m', values.model, '--host', '127.0.0.1', '--port', String(port), '-t', String(threads), '-tb', String(threads),
+      '-c', String(contextSize), '-np', String(slots), '-cb', '--no-kv-unified', '--log-disable', '-a', 'stories',
+    ], port);
+  };
+}
+
+function rawSpeeds() {
+  const out = {};
+  try {
+    const j = JSON.parse(execFileSync(join(bin, 'llama-bench'), ['-m', values.model, '-t', String(threads), '-p', '16', '-n', String(maxTokens), '-o', 'json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+    out.tg = j.find((r) => r.n_gen > 0)?.avg_ts;
+    out.pp = j.find((r) => r.n_prompt > 0)?.avg_ts;
+  } catch (e) {
+    console.error(`  llama-bench failed: ${e.message}`);
+  }
+  try {
+    const lines = execFileSync(join(bin, 'llama-batched-bench'), ['-m', values.model, '-t', String(threads), '-c', String(contextSize), '-npp', '16', '-ntg', String(maxTokens), '-npl', levels.join(','), '--output-format', 'jsonl'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    out.batched = {};
+    for (const l of lines.split('\n')) {
+      if (!l.startsWith('{')) continue;
+      const r = JSON.parse(l);
+      out.batched[r.pl] = r.speed_tg;
+    }
+  } catch (e) {
+    console.error(`  llama-batched-bench failed: ${e.message}`);
+  }
+  return out;
+}
+
+if (!existsSync(join(bin, 'llama-server'))) {
+  console.error('llama-server is not built: run `node scripts/build-llama-tools.mjs` first');
+  process.exit(2);
+}
+console.log(`local path — ${values.model.split('/').pop()}, ${threads} thread(s), ${slots} parallel sequences, context ${contextSize}, ${maxTokens} tokens per request, ${seconds}s per level, streamed /v1/completions`);
+const raw = rawSpeeds();
+console.log(`  llama-bench   tg${maxTokens} ${raw.tg?.toFixed(0)} tok/s   pp16 ${raw.pp?.toFixed(0)} tok/s (one sequence, no server)`);
+if (raw.batched) console.log(`  batched-bench decode ${levels.map((c) => `c=${c} ${raw.batched[c]?.toFixed(0)} tok/s`).join('   ')} (no server)`);
+const gw = await measure('gateway', gateway());
+const ls = await measure('llama-server', llamaServer());
+console.log('\n  ratios gateway / llama-server (tokens/s: higher is better; TTFT: lower is better)');
+for (const c of levels) {
+  const line = `  c=${String(c).padEnd(3)} tokens/s ${(gw[c].tps / ls[c].tps).toFixed(2)}x   TTFT p50 ${(gw[c].ttftP50 / ls[c].ttftP50).toFixed(2)}x`;
+  const ceiling = raw.batched?.[c] ? `   gateway at ${((gw[c].tps / raw.batched[c]) * 100).toFixed(0)}% of batched-bench decode` : '';
+  console.log(line + ceiling);
+}
