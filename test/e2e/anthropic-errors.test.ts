@@ -101,6 +101,9 @@ describe('bad requests in Anthropic shape', () => {
     const bad = await post('{"model":');
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: 'request body is not valid JSON' } });
+    const text = await fetch(`${h.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/xml' }, body: '<hi/>' });
+    expect(text.status).toBe(415);
+    expect(await text.json()).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: 'content-type must be application/json' } });
     const e404 = await apiError(anthropic.messages.create({ model: 'no-such-model', ...ASK }));
     expect(e404.status).toBe(404);
     expect(e404.type).toBe('not_found_error');

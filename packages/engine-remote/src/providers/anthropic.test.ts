@@ -18,7 +18,7 @@ describe('Anthropic request body', () => {
         { role: 'developer', content: 'use tools' },
         { role: 'user', content: 'weather in Paris?' },
         { role: 'assistant', content: null, toolCalls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
-        { role: 'tool', toolCallId: 'call_1', content: '21C' },
+        { role: 'tool', toolCallId: 'call_1', content: '21C', isError: true },
         { role: 'user', content: 'thanks' },
       ],
       tools: [{ type: 'function', function: { name: 'get_weather', description: 'd', parameters: { type: 'object' } } }],
@@ -31,7 +31,7 @@ describe('Anthropic request body', () => {
       messages: [
         { role: 'user', content: [{ type: 'text', text: 'weather in Paris?' }] },
         { role: 'assistant', content: [{ type: 'tool_use', id: 'call_1', name: 'get_weather', input: { city: 'Paris' } }] },
-        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'call_1', content: '21C' }, { type: 'text', text: 'thanks' }] },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'call_1', content: '21C', is_error: true }, { type: 'text', text: 'thanks' }] },
       ],
       tools: [{ name: 'get_weather', description: 'd', input_schema: { type: 'object' } }],
       tool_choice: { type: 'any', disable_parallel_tool_use: true },
