@@ -5,15 +5,16 @@
 // did not ask to see it.
 
 import {
-  type ChoiceResult, type ChunkSink, type DeploymentSpec, type EmbeddingRequest, type EmbeddingResult, type FinishReason,
-  type GenerateRequest, InferenceError, type RunContext, type ToolCall, type ToolCallDelta, type Tokens, type Usage,
+  type ChoiceResult, type ChunkSink, type EmbeddingRequest, type EmbeddingResult, type FinishReason,
+  type GenerateRequest, InferenceError, type ToolCall, type ToolCallDelta, type Tokens, type Usage,
 } from '@inference/core';
 import type { Dispatcher } from 'undici';
 import type { RemoteSession } from '../session.js';
 import { SseParser } from '../sse.js';
 import { classifyStatus, classifyTransport } from '../upstreamErrors.js';
+import { type CallOptions, type Json, abortReason, callSignal, failIfError, malformed, postJson, readJson } from './http.js';
 
-type Json = Record<string, unknown>;
+export type { CallOptions } from './http.js';
 
 function wireMessages(req: GenerateRequest & { kind: 'chat' }): Json[] {
   return req.messages.map((m) => {
@@ -72,82 +73,6 @@ function usageOf(v: unknown): Usage | undefined {
   return out;
 }
 
-function malformed(detail: string): InferenceError {
-  return new InferenceError('upstream_error', 'the upstream provider sent a malformed response', { diagnostic: detail });
-}
-
-export interface CallOptions {
-  readonly spec: DeploymentSpec;
-  readonly session: RemoteSession;
-  readonly ctx: RunContext;
-}
-
-async function post(o: CallOptions, path: string, body: Json, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
-  const t = o.spec.remote.timeouts;
-  try {
-    return await o.session.pool.request({
-      path: `${o.session.basePath}${path}`,
-      method: 'POST',
-      headers: headersFor(o.session, o.ctx.requestId),
-      body: JSON.stringify(body),
-      signal,
-      headersTimeout: t.firstByteMs,
-      bodyTimeout: t.idleMs,
-    });
-  } catch (e) {
-    throw abortReason(signal) ?? classifyTransport(e, 'headers');
-  }
-}
-
-/** The request's own abort reason (client gone, total deadline), if it fired. */
-function abortReason(signal: AbortSignal): InferenceError | undefined {
-  if (!signal.aborted) return undefined;
-  const r: unknown = signal.reason;
-  return r instanceof InferenceError ? r : new InferenceError('internal', 'request aborted', { diagnostic: String(r) });
-}
-
-async function readJson(res: Dispatcher.ResponseData, signal: AbortSignal): Promise<unknown> {
-  let text: string;
-  try {
-    text = await res.body.text();
-  } catch (e) {
-    throw abortReason(signal) ?? classifyTransport(e, 'body');
-  }
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
-async function failIfError(res: Dispatcher.ResponseData, signal: AbortSignal): Promise<void> {
-  if (res.statusCode >= 200 && res.statusCode < 300) return;
-  const body = await readJson(res, signal);
-  throw classifyStatus(res.statusCode, body, res.headers, 'openai');
-}
-
-/**
- * Signal for one upstream call: the request's own abort plus the total timeout.
- * One timer and one listener per call; both are released by `done()`.
- */
-function callSignal(o: CallOptions): { signal: AbortSignal; done: () => void } {
-  const ac = new AbortController();
-  const totalMs = o.spec.remote.timeouts.totalMs;
-  const onClient = (): void => { ac.abort(o.ctx.signal.reason); };
-  const timer = setTimeout(() => {
-    ac.abort(new InferenceError('upstream_timeout', 'the upstream provider took too long', { diagnostic: `total timeout ${totalMs} ms` }));
-  }, totalMs);
-  if (o.ctx.signal.aborted) onClient();
-  else o.ctx.signal.addEventListener('abort', onClient, { once: true });
-  return {
-    signal: ac.signal,
-    done: () => {
-      clearTimeout(timer);
-      o.ctx.signal.removeEventListener('abort', onClient);
-    },
-  };
-}
-
 class ChoiceAggregator {
   private readonly text: string[] = [];
   private readonly finish: (FinishReason | undefined)[] = [];
@@ -203,8 +128,8 @@ export async function generate(o: CallOptions, req: GenerateRequest, sink: Chunk
   const upstreamModel = o.spec.model ?? o.spec.name;
   const { signal, done } = callSignal(o);
   try {
-    const res = await post(o, path, buildBody(req, upstreamModel), signal);
-    await failIfError(res, signal);
+    const res = await postJson(o, path, headersFor(o.session, o.ctx.requestId), buildBody(req, upstreamModel), signal);
+    await failIfError(res, signal, 'openai');
     return await (req.stream ? readStream(o, req, res, signal, sink) : readWhole(req, res, signal, sink));
   } finally {
     done();
@@ -307,8 +232,8 @@ export async function embed(o: CallOptions, req: EmbeddingRequest): Promise<Embe
   const { signal, done } = callSignal(o);
   let json: unknown;
   try {
-    const res = await post(o, '/embeddings', body, signal);
-    await failIfError(res, signal);
+    const res = await postJson(o, '/embeddings', headersFor(o.session, o.ctx.requestId), body, signal);
+    await failIfError(res, signal, 'openai');
     json = await readJson(res, signal);
   } finally {
     done();
