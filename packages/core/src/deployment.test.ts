@@ -38,4 +38,15 @@ describe('parseDeployment', () => {
     expect(err(() => parseDeployment({ name: 'a', runtime: 'openai', endpoint: 'ftp://x' })).param).toBe('endpoint');
     expect(err(() => parseDeployment({ name: 'a b', runtime: 'openai', endpoint: 'http://x' })).param).toBe('name');
   });
+
+  it('parses placement keys: gpus defaults from gpuLayers, strategy, memory needs a GPU', () => {
+    const cpu = parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf' });
+    expect(cpu.engine).toMatchObject({ gpus: 0, gpuMemoryMiB: 0, placement: 'binpack' });
+    expect(parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', engine: { gpuLayers: -1 } }).engine.gpus).toBe(1);
+    const gpu = parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', engine: { gpus: 2, gpuMemoryMiB: 8000, placement: 'spread' } });
+    expect(gpu.engine).toMatchObject({ gpus: 2, gpuMemoryMiB: 8000, placement: 'spread' });
+    expect(err(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', engine: { placement: 'random' } })).param).toBe('engine.placement');
+    expect(err(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', engine: { gpuMemoryMiB: 10 } })).param).toBe('engine.gpuMemoryMiB');
+    expect(err(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', engine: { gpus: -1 } })).param).toBe('engine.gpus');
+  });
 });

@@ -18,7 +18,15 @@ export interface EngineSpec {
   batchTokens: number;
   /** Requests waiting for a sequence slot before `overloaded`. */
   maxQueue: number;
+  /** GPUs a replica reserves (0: CPU only). Default: 0 when gpuLayers is 0, else 1. */
+  gpus: number;
+  /** Free memory each reserved GPU must have for this replica (MiB; 0: no check). */
+  gpuMemoryMiB: number;
+  /** How replicas choose GPUs: fill the busiest GPU that fits first, or the idlest. */
+  placement: PlacementStrategy;
 }
+
+export type PlacementStrategy = 'binpack' | 'spread';
 
 export interface TimeoutSpec {
   connectMs: number;
@@ -80,12 +88,19 @@ export const DEFAULT_TIMEOUTS: TimeoutSpec = { connectMs: 5000, firstByteMs: 300
 
 function parseEngine(v: Json | undefined, path: string): EngineSpec {
   const o = v ?? {};
-  noUnknownKeys(o, ['contextSize', 'maxSequences', 'gpuLayers', 'threads', 'batchTokens', 'maxQueue'], path);
+  noUnknownKeys(o, ['contextSize', 'maxSequences', 'gpuLayers', 'threads', 'batchTokens', 'maxQueue', 'gpus', 'gpuMemoryMiB', 'placement'], path);
   const maxSequences = optNumber(o, 'maxSequences', path, { min: 1, max: 256, integer: true }) ?? 8;
+  const gpuLayers = optNumber(o, 'gpuLayers', path, { min: -1, max: 10000, integer: true }) ?? 0;
+  const gpus = optNumber(o, 'gpus', path, { min: 0, max: 64, integer: true }) ?? (gpuLayers === 0 ? 0 : 1);
+  const gpuMemoryMiB = optNumber(o, 'gpuMemoryMiB', path, { min: 0, max: 1 << 24, integer: true }) ?? 0;
+  if (gpus === 0 && gpuMemoryMiB > 0) invalid(join(path, 'gpuMemoryMiB'), 'needs gpus >= 1');
   return {
     contextSize: optNumber(o, 'contextSize', path, { min: 64, max: 1 << 20, integer: true }) ?? 4096,
     maxSequences,
-    gpuLayers: optNumber(o, 'gpuLayers', path, { min: -1, max: 10000, integer: true }) ?? 0,
+    gpuLayers,
+    gpus,
+    gpuMemoryMiB,
+    placement: optEnum(o, 'placement', path, ['binpack', 'spread'] as const) ?? 'binpack',
     threads: optNumber(o, 'threads', path, { min: 1, max: 1024, integer: true }) ?? 1,
     batchTokens: optNumber(o, 'batchTokens', path, { min: 16, max: 65536, integer: true }) ?? 512,
     maxQueue: optNumber(o, 'maxQueue', path, { min: 0, max: 100000, integer: true }) ?? 256,
