@@ -6,6 +6,7 @@
 
 import type { ServerResponse } from 'node:http';
 import { AnthropicEventWriter, type InferenceError, type TokenChunk, type Tokens, anthropicErrorEvent } from '@inference/core';
+import { writeCoalesced } from './coalesce.js';
 
 export class AnthropicStream {
   private writer: AnthropicEventWriter;
@@ -46,7 +47,7 @@ export class AnthropicStream {
   readonly push = (c: TokenChunk): void => {
     if (this.res.destroyed) return;
     const out = this.begin() + this.writer.push(c);
-    if (out !== '') this.res.write(out);
+    if (out !== '') writeCoalesced(this.res, out);
   };
 
   end(tokens: Tokens): void {

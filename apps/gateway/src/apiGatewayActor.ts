@@ -102,7 +102,8 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     const deps = { coordinator: rt.coordinator, metrics: rt.metrics, policyOf: (name: string) => rt.spec(name) };
     const ref: ActorRef<RequestMsg> = this.context.spawn(`req-${++this.reqSeq}`, () => new RequestActor(deps, requestId, job), { mailbox: 4 });
     onCancel(() => ref.tell({ type: 'cancel', reason: 'client disconnected' }));
-    return ref.ask<RequestResult>((reply) => ({ type: 'run', reply }), 24 * 3600_000);
+    // The request bounds itself (engine and upstream timeouts, client disconnect): no timer here.
+    return ref.ask<RequestResult>((reply) => ({ type: 'run', reply }), Infinity);
   }
 
   private async generate(req: FastifyRequest, reply: FastifyReply, endpoint: Endpoint, parsed: GenerateRequest): Promise<FastifyReply> {

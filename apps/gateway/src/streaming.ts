@@ -9,6 +9,7 @@ import type { ServerResponse } from 'node:http';
 import {
   ChunkWriter, type FinishReason, type InferenceError, SSE_DONE, type TokenChunk, type Tokens, openAIErrorBody,
 } from '@inference/core';
+import { writeCoalesced } from './coalesce.js';
 
 export class OpenAIStream {
   private writer: ChunkWriter;
@@ -65,7 +66,7 @@ export class OpenAIStream {
       this.finished[i] = true;
       out += this.writer.delta(i, { finishReason: c.finishReason });
     }
-    this.res.write(out);
+    writeCoalesced(this.res, out);
   };
 
   end(tokens: Tokens): void {

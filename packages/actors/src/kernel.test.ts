@@ -58,6 +58,19 @@ describe('actor kernel', () => {
     await sys.stop();
   });
 
+  it('a mailbox grows to its bound, keeps order across the wrap, and refuses past it', async () => {
+    const sys = new ActorSystem('t2b');
+    const c = sys.spawn('c', () => new Counter(), { mailbox: 50 });
+    await c.started();
+    expect(c.tell({ type: 'slow', ms: 30 })).toBe(true);
+    // The slow message is being processed; 50 more fit (the ring grows from 8), the 51st does not.
+    for (let i = 1; i <= 49; i++) expect(c.tell({ type: 'add', n: i })).toBe(true);
+    const total = c.ask<number>((reply) => ({ type: 'get', reply }));
+    expect(c.tell({ type: 'add', n: 1000 })).toBe(false);
+    expect(await total).toBe(1 + (49 * 50) / 2);
+    await sys.stop();
+  });
+
   it('times out an unanswered ask', async () => {
     const sys = new ActorSystem('t3');
     const c = sys.spawn('c', () => new Counter());

@@ -63,7 +63,9 @@ export type ActorFailureListener = (path: string, error: unknown, directive: Dir
 class Cell<M> implements ActorContext<M> {
   readonly self: ActorRef<M>;
   private instance: Actor<M>;
-  private readonly queue: (M | undefined)[];
+  /** Ring buffer; starts small and doubles up to `bound` (most actors see few messages). */
+  private queue: (M | undefined)[];
+  private readonly bound: number;
   private head = 0;
   private size = 0;
   private processing = false;
@@ -81,7 +83,8 @@ class Cell<M> implements ActorContext<M> {
     private readonly system: ActorSystem,
     readonly options: SpawnOptions,
   ) {
-    this.queue = new Array<M | undefined>(Math.max(1, options.mailbox ?? 1024));
+    this.bound = Math.max(1, options.mailbox ?? 1024);
+    this.queue = new Array<M | undefined>(Math.min(this.bound, 8));
     this.self = new ActorRef(this);
     this.stopped = new Promise((r) => (this.resolveStopped = r));
     this.instance = factory();
@@ -109,11 +112,22 @@ class Cell<M> implements ActorContext<M> {
   }
 
   enqueue(m: M): boolean {
-    if (!this.running || this.size === this.queue.length) return false;
+    if (!this.running) return false;
+    if (this.size === this.queue.length) {
+      if (this.size >= this.bound) return false;
+      this.grow();
+    }
     this.queue[(this.head + this.size) % this.queue.length] = m;
     this.size++;
     this.schedule();
     return true;
+  }
+
+  private grow(): void {
+    const next = new Array<M | undefined>(Math.min(this.bound, this.queue.length * 2));
+    for (let i = 0; i < this.size; i++) next[i] = this.queue[(this.head + i) % this.queue.length];
+    this.queue = next;
+    this.head = 0;
   }
 
   get mailboxSize(): number {
@@ -247,16 +261,17 @@ export class ActorRef<M> {
   /**
    * Sends a message carrying a reply and waits for it. Rejects with `overloaded`
    * when the mailbox is full, `engine_unavailable` when the actor is stopped, and
-   * `internal` after `timeoutMs`.
+   * `internal` after `timeoutMs`. `Infinity` sets no timer: for asks whose
+   * answer is bounded by the callee itself (a request with its own deadlines).
    */
   ask<R>(make: (reply: Reply<R>) => M, timeoutMs = 30_000): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       let done = false;
-      const timer = setTimeout(() => {
+      const timer = Number.isFinite(timeoutMs) ? setTimeout(() => {
         if (done) return;
         done = true;
         reject(new InferenceError('internal', 'internal error', { diagnostic: `ask to ${this.cell.path} timed out after ${timeoutMs} ms` }));
-      }, timeoutMs);
+      }, timeoutMs) : undefined;
       const reply: Reply<R> = {
         resolve: (v) => {
           if (done) return;
