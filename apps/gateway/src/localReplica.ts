@@ -13,7 +13,7 @@ export function createLocalReplica(system: ActorSystem, name: string, spec: Depl
   const replica = create(system, name, spec, id, {
     restarted: (reason) => { events.restarted(reason); },
     failed: (reason) => { events.failed(reason); },
-    stats: (s) => metrics.tell({ type: 'engineStats', deployment: spec.name, replica: id, active: s.activeSequences, lastStepSequences: s.lastStepSequences, maxStepSequences: s.maxStepSequences, kvCellsUsed: s.kvCellsUsed }),
+    stats: (s) => metrics.tell({ type: 'engineStats', deployment: spec.name, replica: id, active: s.activeSequences, lastStepSequences: s.lastStepSequences, maxStepSequences: s.maxStepSequences, kvCellsUsed: s.kvCellsUsed, maxSequences: spec.engine.maxSequences }),
   }, {
     statsIntervalMs: 250,
     label: `${spec.name}/${id}`,

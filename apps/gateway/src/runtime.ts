@@ -5,7 +5,7 @@
 
 import {
   type ActorRef, ActorSystem, type CoordinatorMsg, type CreatedReplica, DeploymentManagerActor, type DeploymentStatus,
-  DpCoordinatorActor, type ManagerMsg, MetricsActor, type MetricsMsg, type ReplicaEvents, type ReplicaFactory,
+  DpCoordinatorActor, type ManagerMsg, MetricsActor, type MetricsMsg, type ReplicaEntry, type ReplicaEvents, type ReplicaFactory, type ReplicaSample,
 } from '@inference/actors';
 import { type DeploymentSpec, InferenceError } from '@inference/core';
 import {
@@ -49,7 +49,10 @@ let systems = 0;
 export async function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {}): Promise<Runtime> {
   const system = new ActorSystem(`inference-${++systems}`);
   const coordinator = system.spawn('coordinator', () => new DpCoordinatorActor(), { mailbox: 65536 });
-  const metrics = system.spawn('metrics', () => new MetricsActor(), { mailbox: 65536 });
+  // A scrape samples every replica's load from the routing table.
+  const sample = async (): Promise<ReplicaSample[]> =>
+    (await coordinator.ask<ReplicaEntry[]>((reply) => ({ type: 'table', reply }), 5000)).map((r) => ({ deployment: r.deployment, replica: r.id, load: r.runner.load() }));
+  const metrics = system.spawn('metrics', () => new MetricsActor({ sample }), { mailbox: 65536 });
   const credentials = options.credentials ?? envCredentials();
   const reliability = new ReliabilityRegistry();
   const specs = new Map<string, DeploymentSpec>();

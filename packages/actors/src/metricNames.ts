@@ -1,5 +1,6 @@
 // Every metric name in one place: inference_<subsystem>_<name>_<unit>; counters
 // end in _total. Labels are bounded: deployment, replica, kind, endpoint, outcome.
+// docs/metrics.md describes each one (type, labels, meaning).
 
 export const METRIC = {
   requests: 'inference_gateway_requests_total',
@@ -23,4 +24,10 @@ export const METRIC = {
   remoteUpstream429: 'inference_remote_upstream_rate_limited_total',
   breakerState: 'inference_remote_breaker_state',
   breakerRejections: 'inference_remote_breaker_rejections_total',
+  interToken: 'inference_request_inter_token_latency_seconds',
+  replicaQueued: 'inference_replica_queued_requests',
+  replicaOutstanding: 'inference_replica_outstanding_requests',
+  replicaCapacity: 'inference_replica_capacity_requests',
+  batchOccupancy: 'inference_engine_batch_occupancy_ratio',
+  cost: 'inference_cost_usd_total',
 } as const;

@@ -1,11 +1,16 @@
 // MetricsActor: per-deployment counters and histograms, rendered in Prometheus
-// text format. Observations arrive by `tell` (fire and forget, off the request's
-// critical path); scrapes `ask` for the rendered text.
+// text format, plus the live summary the status page reads (rates over the last
+// minute, spend since start, recent errors). Observations arrive by `tell` (fire
+// and forget, off the request's critical path); scrapes `ask` for the rendered
+// text, and a scrape first samples every replica's load, so load gauges are exact
+// at scrape time and replicas that are gone leave the export.
 
-import type { ErrorKind, Usage } from '@inference/core';
+import type { ErrorKind, PriceSpec, ReplicaLoad, Usage } from '@inference/core';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { Actor, type Reply } from './kernel.js';
 import { METRIC } from './metricNames.js';
+import { type Rates, RateWindow } from './rateWindow.js';
+import { type RecentError, RecentErrors } from './recentErrors.js';
 
 export type Endpoint = 'chat' | 'completion' | 'embedding' | 'messages';
 
@@ -24,18 +29,85 @@ export type MetricsMsg =
       cancelled?: boolean;
       /** The replica that served (or last tried) the request. */
       replica?: string;
+      /** The deployment that served (a fallback, or `deployment`); cost is counted against it. */
+      served?: string;
+      /** The serving deployment's price, where it has one. */
+      price?: PriceSpec;
+      /** Gaps between consecutive chunks of a choice, ms (streamed output). */
+      interTokenMs?: readonly number[];
+      /** The client-safe message of `error` (for the recent-errors list). */
+      errorMessage?: string;
     }
+  /** Inter-token gaps of a long stream, flushed before it finishes (bounds the request's buffer). */
+  | { type: 'interToken'; deployment: string; gapsMs: readonly number[] }
   | { type: 'restart'; deployment: string; replica: string }
   | { type: 'replicaState'; deployment: string; replica: string; state: string; on: boolean }
-  | { type: 'engineStats'; deployment: string; replica: string; active: number; lastStepSequences: number; maxStepSequences: number; kvCellsUsed: number }
+  | { type: 'engineStats'; deployment: string; replica: string; active: number; lastStepSequences: number; maxStepSequences: number; kvCellsUsed: number; maxSequences?: number }
   | { type: 'fallback'; deployment: string; to: string }
   /** From a remote replica's reliability layer; `label` is the error kind (retry) or the limit (limited). */
   | { type: 'remote'; deployment: string; event: 'retry' | 'limited' | 'upstreamRateLimited' | 'breakerRejected'; label?: string }
   | { type: 'breakerState'; deployment: string; state: string; states: readonly string[] }
-  | { type: 'render'; reply: Reply<{ contentType: string; body: string }> };
+  | { type: 'render'; reply: Reply<{ contentType: string; body: string }> }
+  | { type: 'summary'; reply: Reply<MetricsSummary> };
 
-const TTFT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
-const E2E_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+/** One replica's load as the routing table sees it, sampled at scrape time. */
+export interface ReplicaSample {
+  readonly deployment: string;
+  readonly replica: string;
+  readonly load: ReplicaLoad;
+}
+
+export interface DeploymentSummary {
+  readonly rates: Rates;
+  readonly inFlight: number;
+  /** Since the process started, for requests this deployment served. */
+  readonly costUsd: number;
+  readonly tokensIn: number;
+  readonly tokensOut: number;
+  readonly restarts: number;
+}
+
+/** What the status page needs that only the metrics know. */
+export interface MetricsSummary {
+  /** Epoch ms of the summary. */
+  readonly time: number;
+  readonly windowSeconds: number;
+  readonly deployments: Record<string, DeploymentSummary>;
+  /** Newest first. */
+  readonly errors: RecentError[];
+}
+
+export interface MetricsOptions {
+  /** Process metrics (CPU, memory, event loop) under inference_process_. */
+  readonly defaultMetrics?: boolean;
+  /** Every replica's load, asked at each scrape. */
+  readonly sample?: () => Promise<readonly ReplicaSample[]>;
+  /** Epoch-ms clock (tests). */
+  readonly now?: () => number;
+  /** Recent errors kept for the status page. */
+  readonly recentErrors?: number;
+}
+
+// Bucket bounds in seconds, for LLM serving: first tokens from a few ms (cache
+// hit, tiny model) to a minute (long prompt, busy upstream); inter-token gaps from
+// sub-ms (an upstream that sends bursts) through the 10–100 ms of typical decoding
+// to multi-second stalls; whole requests up to the 600 s default total timeout.
+export const TTFT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+export const ITL_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2.5, 5];
+export const E2E_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
+
+/** USD for `usage` at `price` (per million tokens). */
+export function costUsd(usage: Usage, price: PriceSpec): number {
+  return (usage.promptTokens * price.inputPerMTok + usage.completionTokens * price.outputPerMTok) / 1e6;
+}
+
+interface Totals {
+  costUsd: number;
+  tokensIn: number;
+  tokensOut: number;
+  inFlight: number;
+  restarts: number;
+}
 
 export class MetricsActor extends Actor<MetricsMsg> {
   readonly registry = new Registry();
@@ -62,43 +134,78 @@ export class MetricsActor extends Actor<MetricsMsg> {
   private readonly breakerState = new Gauge({ name: METRIC.breakerState, help: "Circuit breaker state of the deployment's endpoint (1 for the current state)", labelNames: ['deployment', 'state'], registers: [this.registry] });
   private readonly breakerRejections = new Counter({ name: METRIC.breakerRejections, help: 'Requests failed fast by an open circuit', labelNames: ['deployment'], registers: [this.registry] });
 
-  constructor(defaultMetrics = true) {
+  private readonly interToken = new Histogram({ name: METRIC.interToken, help: 'Gap between consecutive streamed chunks of one choice', labelNames: ['deployment'], buckets: ITL_BUCKETS, registers: [this.registry] });
+  private readonly replicaQueued = new Gauge({ name: METRIC.replicaQueued, help: 'Requests waiting in the replica queue', labelNames: ['deployment', 'replica'], registers: [this.registry] });
+  private readonly replicaOutstanding = new Gauge({ name: METRIC.replicaOutstanding, help: 'Requests admitted by the replica and not finished (queued + running)', labelNames: ['deployment', 'replica'], registers: [this.registry] });
+  private readonly replicaCapacity = new Gauge({ name: METRIC.replicaCapacity, help: 'Requests the replica runs at once', labelNames: ['deployment', 'replica'], registers: [this.registry] });
+  private readonly batchOccupancy = new Gauge({ name: METRIC.batchOccupancy, help: 'Sequences in the last decode step over the engine maxSequences', labelNames: ['deployment', 'replica'], registers: [this.registry] });
+  private readonly cost = new Counter({ name: METRIC.cost, help: 'Spend at the deployment price, USD', labelNames: ['deployment'], registers: [this.registry] });
+
+  private readonly sample: (() => Promise<readonly ReplicaSample[]>) | undefined;
+  private readonly now: () => number;
+  private readonly rates: RateWindow;
+  private readonly recent: RecentErrors;
+  private readonly totals = new Map<string, Totals>();
+  /** Replicas with per-replica series, so the ones that are gone can be removed. */
+  private readonly replicaSeries = new Map<string, { deployment: string; replica: string; states: Set<string> }>();
+
+  constructor(options: MetricsOptions | boolean = {}) {
     super();
-    if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'inference_process_' });
+    const o: MetricsOptions = typeof options === 'boolean' ? { defaultMetrics: options } : options;
+    if (o.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'inference_process_' });
+    this.sample = o.sample;
+    this.now = o.now ?? Date.now;
+    this.rates = new RateWindow(60, this.now());
+    this.recent = new RecentErrors(o.recentErrors ?? 50);
+  }
+
+  private total(deployment: string): Totals {
+    let t = this.totals.get(deployment);
+    if (t === undefined) {
+      t = { costUsd: 0, tokensIn: 0, tokensOut: 0, inFlight: 0, restarts: 0 };
+      this.totals.set(deployment, t);
+    }
+    return t;
+  }
+
+  private seen(deployment: string, replica: string, state?: string): void {
+    const key = `${deployment}\u0000${replica}`;
+    let s = this.replicaSeries.get(key);
+    if (s === undefined) {
+      s = { deployment, replica, states: new Set() };
+      this.replicaSeries.set(key, s);
+    }
+    if (state !== undefined) s.states.add(state);
   }
 
   async receive(m: MetricsMsg): Promise<void> {
     switch (m.type) {
       case 'started':
         this.inFlight.inc({ deployment: m.deployment });
+        this.total(m.deployment).inFlight++;
         return;
-      case 'finished': {
-        const d = { deployment: m.deployment };
-        this.inFlight.dec(d);
-        this.requests.inc({ deployment: m.deployment, endpoint: m.endpoint, outcome: m.cancelled === true ? 'cancelled' : m.error === undefined ? 'ok' : 'error' });
-        if (m.error !== undefined) this.errors.inc({ deployment: m.deployment, kind: m.error });
-        if (m.usage !== undefined) {
-          this.tokensIn.inc(d, m.usage.promptTokens);
-          this.tokensOut.inc(d, m.usage.completionTokens);
-        }
-        if (m.ttftMs !== undefined) this.ttft.observe(d, m.ttftMs / 1000);
-        this.e2e.observe(d, m.durationMs / 1000);
-        if (m.retries > 0) this.retries.inc(d, m.retries);
-        if (m.replica !== undefined) this.replicaRequests.inc({ deployment: m.deployment, replica: m.replica });
+      case 'finished':
+        this.finished(m);
         return;
-      }
+      case 'interToken':
+        for (const g of m.gapsMs) this.interToken.observe({ deployment: m.deployment }, g / 1000);
+        return;
       case 'restart':
         this.restarts.inc({ deployment: m.deployment, replica: m.replica });
+        this.total(m.deployment).restarts++;
         return;
       case 'replicaState':
+        this.seen(m.deployment, m.replica, m.state);
         this.replicaState.set({ deployment: m.deployment, replica: m.replica, state: m.state }, m.on ? 1 : 0);
         return;
       case 'engineStats': {
         const l = { deployment: m.deployment, replica: m.replica };
+        this.seen(m.deployment, m.replica);
         this.stepSequences.set(l, m.lastStepSequences);
         this.maxStepSequences.set(l, m.maxStepSequences);
         this.engineActive.set(l, m.active);
         this.kvCells.set(l, m.kvCellsUsed);
+        if (m.maxSequences !== undefined && m.maxSequences > 0) this.batchOccupancy.set(l, m.lastStepSequences / m.maxSequences);
         return;
       }
       case 'fallback':
@@ -127,12 +234,102 @@ export class MetricsActor extends Actor<MetricsMsg> {
         for (const s of m.states) this.breakerState.set({ deployment: m.deployment, state: s }, s === m.state ? 1 : 0);
         return;
       case 'render':
+        await this.sampleReplicas();
         m.reply.resolve({ contentType: this.registry.contentType, body: await this.registry.metrics() });
+        return;
+      case 'summary':
+        m.reply.resolve(this.summary());
         return;
       default: {
         const never: never = m;
         throw new Error(`unknown message ${JSON.stringify(never)}`);
       }
     }
+  }
+
+  private finished(m: Extract<MetricsMsg, { type: 'finished' }>): void {
+    const d = { deployment: m.deployment };
+    const t = this.total(m.deployment);
+    this.inFlight.dec(d);
+    t.inFlight = Math.max(0, t.inFlight - 1);
+    const failed = m.cancelled !== true && m.error !== undefined;
+    this.requests.inc({ deployment: m.deployment, endpoint: m.endpoint, outcome: m.cancelled === true ? 'cancelled' : failed ? 'error' : 'ok' });
+    if (m.error !== undefined) this.errors.inc({ deployment: m.deployment, kind: m.error });
+    if (m.usage !== undefined) {
+      this.tokensIn.inc(d, m.usage.promptTokens);
+      this.tokensOut.inc(d, m.usage.completionTokens);
+      const served = m.served ?? m.deployment;
+      const st = this.total(served);
+      st.tokensIn += m.usage.promptTokens;
+      st.tokensOut += m.usage.completionTokens;
+      if (m.price !== undefined) {
+        const usd = costUsd(m.usage, m.price);
+        this.cost.inc({ deployment: served }, usd);
+        st.costUsd += usd;
+      }
+    }
+    if (m.ttftMs !== undefined) this.ttft.observe(d, m.ttftMs / 1000);
+    for (const g of m.interTokenMs ?? []) this.interToken.observe(d, g / 1000);
+    this.e2e.observe(d, m.durationMs / 1000);
+    if (m.retries > 0) this.retries.inc(d, m.retries);
+    if (m.replica !== undefined) this.replicaRequests.inc({ deployment: m.deployment, replica: m.replica });
+    const now = this.now();
+    this.rates.add(now, m.deployment, {
+      requests: 1,
+      errors: failed ? 1 : 0,
+      tokensIn: m.usage?.promptTokens ?? 0,
+      tokensOut: m.usage?.completionTokens ?? 0,
+    });
+    if (failed && m.error !== undefined) this.recent.add({ time: now, deployment: m.deployment, kind: m.error, message: m.errorMessage ?? m.error });
+  }
+
+  /** Sets the load gauges from the routing table and drops series of replicas that are gone. */
+  private async sampleReplicas(): Promise<void> {
+    if (this.sample === undefined) return;
+    let samples: readonly ReplicaSample[];
+    try {
+      samples = await this.sample();
+    } catch {
+      // A scrape still answers with what is known; the load gauges keep their last values.
+      return;
+    }
+    this.replicaQueued.reset();
+    this.replicaOutstanding.reset();
+    this.replicaCapacity.reset();
+    const live = new Set<string>();
+    for (const s of samples) {
+      const l = { deployment: s.deployment, replica: s.replica };
+      live.add(`${s.deployment}\u0000${s.replica}`);
+      this.replicaQueued.set(l, s.load.queued);
+      this.replicaOutstanding.set(l, s.load.outstanding);
+      this.replicaCapacity.set(l, s.load.capacity);
+    }
+    for (const [key, r] of this.replicaSeries) {
+      if (live.has(key)) continue;
+      const l = { deployment: r.deployment, replica: r.replica };
+      for (const g of [this.stepSequences, this.maxStepSequences, this.engineActive, this.kvCells, this.batchOccupancy]) g.remove(l);
+      for (const state of r.states) this.replicaState.remove({ ...l, state });
+      this.replicaSeries.delete(key);
+    }
+  }
+
+  private summary(): MetricsSummary {
+    const now = this.now();
+    const rates = this.rates.rates(now);
+    const zero: Rates = { requestsPerSec: 0, errorsPerSec: 0, tokensPerSec: 0, outputTokensPerSec: 0 };
+    const deployments: Record<string, DeploymentSummary> = {};
+    const names = new Set([...this.totals.keys(), ...rates.keys()]);
+    for (const name of names) {
+      const t = this.totals.get(name);
+      deployments[name] = {
+        rates: rates.get(name) ?? zero,
+        inFlight: t?.inFlight ?? 0,
+        costUsd: t?.costUsd ?? 0,
+        tokensIn: t?.tokensIn ?? 0,
+        tokensOut: t?.tokensOut ?? 0,
+        restarts: t?.restarts ?? 0,
+      };
+    }
+    return { time: now, windowSeconds: 60, deployments, errors: this.recent.list() };
   }
 }

@@ -7,7 +7,7 @@
 
 import {
   type CapacityPolicy, type ChunkSink, type EmbeddingRequest, type EmbeddingResult, type ErrorKind, type GenerateRequest, InferenceError,
-  type ModelRunner, type RunContext, type Tokens, toInferenceError,
+  type ModelRunner, type PriceSpec, type RunContext, type Tokens, toInferenceError,
 } from '@inference/core';
 import type { CoordinatorMsg } from './dpCoordinatorActor.js';
 import { Actor, type ActorRef, type Reply } from './kernel.js';
@@ -26,7 +26,12 @@ export interface RequestDeps {
 export interface DeploymentPolicy {
   readonly fallbacks: readonly string[];
   readonly onCapacityExhausted: CapacityPolicy;
+  /** What the deployment's tokens cost (for the cost metric). */
+  readonly price?: PriceSpec | undefined;
 }
+
+/** Inter-token gaps a request buffers before it flushes them to the metrics. */
+const MAX_GAPS = 1024;
 
 export type RequestJob =
   | { kind: 'generate'; endpoint: Endpoint; req: GenerateRequest; sink: ChunkSink; onDeployment?: (deployment: string) => void }
@@ -68,6 +73,12 @@ interface RunState {
   counted: boolean;
   replicaId: string | undefined;
   emitted: boolean;
+  /** The deployment being tried (the one that served, once it succeeded). */
+  served: string | undefined;
+  price: PriceSpec | undefined;
+  /** When each choice's last chunk arrived, and the gaps between them (ms). */
+  readonly lastChunk: Map<number, number>;
+  gaps: number[];
 }
 
 export class RequestActor extends Actor<RequestMsg> {
@@ -117,7 +128,7 @@ export class RequestActor extends Actor<RequestMsg> {
     const primary = job.req.model;
     const policy = this.deps.policyOf?.(primary);
     const chain = [primary, ...(policy?.fallbacks ?? [])];
-    const st: RunState = { t0: performance.now(), ttftMs: undefined, retries: 0, counted: false, replicaId: undefined, emitted: false };
+    const st: RunState = { t0: performance.now(), ttftMs: undefined, retries: 0, counted: false, replicaId: undefined, emitted: false, served: undefined, price: undefined, lastChunk: new Map(), gaps: [] };
     const endpoint: Endpoint = job.kind === 'generate' ? job.endpoint : 'embedding';
     let firstError: InferenceError | undefined;
     try {
@@ -140,7 +151,7 @@ export class RequestActor extends Actor<RequestMsg> {
     } catch (e) {
       const err = toInferenceError(e);
       // A client that went away is not an error of the service.
-      if (st.counted) this.finish(primary, endpoint, st, this.abort.signal.aborted ? 'cancelled' : err.kind);
+      if (st.counted) this.finish(primary, endpoint, st, this.abort.signal.aborted ? 'cancelled' : err.kind, undefined, undefined, err.message);
       throw err;
     }
   }
@@ -158,6 +169,8 @@ export class RequestActor extends Actor<RequestMsg> {
         throw lastError ?? e;
       });
       st.replicaId = replica.id;
+      st.served = deployment;
+      st.price = this.deps.policyOf?.(deployment)?.price;
       if (!st.counted) {
         st.counted = true;
         this.deps.metrics.tell({ type: 'started', deployment: primary });
@@ -175,9 +188,18 @@ export class RequestActor extends Actor<RequestMsg> {
         }
         job.onDeployment?.(deployment);
         const sink: ChunkSink = (c) => {
+          const now = performance.now();
           if (!st.emitted) {
             st.emitted = true;
-            st.ttftMs = performance.now() - st.t0;
+            st.ttftMs = now - st.t0;
+          }
+          if (c.tokens > 0) {
+            const prev = st.lastChunk.get(c.index);
+            st.lastChunk.set(c.index, now);
+            if (prev !== undefined && st.gaps.push(now - prev) >= MAX_GAPS) {
+              this.deps.metrics.tell({ type: 'interToken', deployment: primary, gapsMs: st.gaps });
+              st.gaps = [];
+            }
           }
           job.sink(c);
         };
@@ -195,11 +217,17 @@ export class RequestActor extends Actor<RequestMsg> {
     }
   }
 
-  private finish(deployment: string, endpoint: Endpoint, st: RunState, error?: ErrorKind | 'cancelled', embedTokens?: number, tokens?: Tokens): void {
+  private finish(deployment: string, endpoint: Endpoint, st: RunState, error?: ErrorKind | 'cancelled', embedTokens?: number, tokens?: Tokens, errorMessage?: string): void {
     const msg: MetricsMsg = { type: 'finished', deployment, endpoint, durationMs: performance.now() - st.t0, retries: st.retries };
     if (st.replicaId !== undefined) msg.replica = st.replicaId;
+    if (st.served !== undefined) msg.served = st.served;
+    if (st.price !== undefined) msg.price = st.price;
+    if (st.gaps.length > 0) msg.interTokenMs = st.gaps;
     if (error === 'cancelled') msg.cancelled = true;
-    else if (error !== undefined) msg.error = error;
+    else if (error !== undefined) {
+      msg.error = error;
+      if (errorMessage !== undefined) msg.errorMessage = errorMessage;
+    }
     if (st.ttftMs !== undefined) msg.ttftMs = st.ttftMs;
     if (tokens !== undefined) msg.usage = tokens.usage;
     if (embedTokens !== undefined) msg.usage = { promptTokens: embedTokens, completionTokens: 0 };
