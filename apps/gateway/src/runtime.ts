@@ -11,6 +11,7 @@ import { type DeploymentSpec, InferenceError } from '@inference/core';
 import {
   BREAKER_STATES, type CredentialSource, ReliabilityRegistry, RemoteEngineCoreActor, type RemoteEngineEvent, RemoteReplica, type SessionOptions,
 } from '@inference/engine-remote';
+import { Catalog, type Store, openStore } from '@inference/storage';
 import { type RuntimeConfig, envCredentials } from './config.js';
 import { type LoadProgress, createLocalReplica } from './localReplica.js';
 
@@ -33,6 +34,8 @@ export interface Runtime {
   readonly manager: ActorRef<ManagerMsg>;
   /** Remote limiters and breakers, shared by replicas with the same upstream and key. */
   readonly reliability: ReliabilityRegistry;
+  /** The catalog and spend (a SQLite file with `storage.path`, else memory). */
+  readonly store: Store;
   /** The last applied spec of a deployment (synchronous, for the request path). */
   spec(name: string): DeploymentSpec | undefined;
   apply(spec: DeploymentSpec): Promise<DeploymentStatus>;
@@ -47,6 +50,16 @@ export interface Runtime {
 let systems = 0;
 
 export async function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {}): Promise<Runtime> {
+  // Storage first: a bad file stops startup with a clear error before anything runs.
+  const store = openStore(config.storage);
+  const catalog = new Catalog(store);
+  let initial: DeploymentSpec[];
+  try {
+    initial = catalog.seed(config.deployments);
+  } catch (e) {
+    store.close();
+    throw e;
+  }
   const system = new ActorSystem(`inference-${++systems}`);
   const coordinator = system.spawn('coordinator', () => new DpCoordinatorActor(), { mailbox: 65536 });
   // A scrape samples every replica's load from the routing table.
@@ -113,7 +126,13 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
   };
   const list = (): Promise<DeploymentStatus[]> => manager.ask((reply) => ({ type: 'list', reply }));
 
-  for (const spec of config.deployments) await apply(spec);
+  try {
+    for (const spec of initial) await apply(spec);
+  } catch (e) {
+    await system.stop();
+    store.close();
+    throw e;
+  }
 
   return {
     config,
@@ -122,11 +141,18 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
     metrics,
     manager,
     reliability,
+    store,
     spec: (name) => specs.get(name),
-    apply,
+    // Through the runtime (the admin API) changes are persisted and win on restart.
+    apply: async (spec) => {
+      const status = await apply(spec);
+      catalog.applied(status.spec);
+      return status;
+    },
     remove: async (name) => {
       await manager.ask<void>((reply) => ({ type: 'remove', name, reply }));
       specs.delete(name);
+      catalog.removed(name);
     },
     get: (name) => manager.ask((reply) => ({ type: 'get', name, reply })),
     list,
@@ -139,6 +165,9 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
         await new Promise((r) => setTimeout(r, 50));
       }
     },
-    close: () => system.stop(),
+    close: async () => {
+      await system.stop();
+      store.close();
+    },
   };
 }

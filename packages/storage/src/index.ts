@@ -1,0 +1,3 @@
+export * from './store.js';
+export * from './sqliteStore.js';
+export * from './catalog.js';

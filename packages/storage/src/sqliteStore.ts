@@ -1,0 +1,154 @@
+// The catalog and spend in one SQLite file, through node-sqlite3-wasm (SQLite
+// compiled to WebAssembly with real file access: no native build). The schema is
+// versioned with `PRAGMA user_version`; migrations run in order inside one
+// transaction at open, and a file written by a newer schema is refused rather than
+// guessed at. A file that is not a database, or cannot be opened, is a clear
+// `invalid_request` error naming `storage.path` — the process stops once with that
+// message instead of crash-looping. Each write is one statement (SQLite makes each
+// statement its own transaction), so a crash never leaves half a change.
+
+import { createRequire } from 'node:module';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { InferenceError } from '@inference/core';
+import type { Database as SqliteDatabase } from 'node-sqlite3-wasm';
+import { type CatalogEntry, type CatalogSource, MemoryStore, type SpendRow, type SpendScope, type Store } from './store.js';
+
+// The package is CommonJS without named ESM exports.
+const require = createRequire(import.meta.url);
+const sqlite = require('node-sqlite3-wasm') as typeof import('node-sqlite3-wasm');
+
+/** Migration n takes the schema from version n to n + 1. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE catalog (
+     name TEXT PRIMARY KEY,
+     spec TEXT,
+     source TEXT NOT NULL CHECK (source IN ('config', 'admin')),
+     updated_at INTEGER NOT NULL
+   );
+   CREATE TABLE spend (
+     scope TEXT NOT NULL CHECK (scope IN ('deployment', 'key')),
+     name TEXT NOT NULL,
+     window TEXT NOT NULL,
+     window_start INTEGER NOT NULL,
+     window_end INTEGER NOT NULL,
+     tokens INTEGER NOT NULL,
+     cost_usd REAL NOT NULL,
+     PRIMARY KEY (scope, name, window, window_start)
+   );`,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+function storageError(path: string, what: string, e: unknown): InferenceError {
+  const detail = e instanceof Error ? e.message : String(e);
+  return new InferenceError('invalid_request', `storage.path: ${path} ${what}: ${detail}`, { param: 'storage.path', diagnostic: detail, cause: e });
+}
+
+function str(v: unknown, field: string): string {
+  if (typeof v !== 'string') throw new InferenceError('internal', `storage: column ${field} is not text`);
+  return v;
+}
+
+function num(v: unknown, field: string): number {
+  if (typeof v === 'bigint') return Number(v);
+  if (typeof v !== 'number') throw new InferenceError('internal', `storage: column ${field} is not a number`);
+  return v;
+}
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite';
+  private readonly db: SqliteDatabase;
+
+  /** Opens (creating if absent) and migrates the file; throws a clear error if it cannot. */
+  constructor(readonly path: string) {
+    try {
+      mkdirSync(dirname(path), { recursive: true });
+    } catch (e) {
+      throw storageError(path, 'cannot create its directory', e);
+    }
+    let db: SqliteDatabase;
+    try {
+      db = new sqlite.Database(path);
+    } catch (e) {
+      throw storageError(path, 'cannot be opened', e);
+    }
+    this.db = db;
+    try {
+      this.migrate();
+    } catch (e) {
+      db.close();
+      if (e instanceof InferenceError) throw e;
+      throw storageError(path, 'is not a readable SQLite database', e);
+    }
+  }
+
+  private migrate(): void {
+    const row = this.db.get('PRAGMA user_version');
+    const version = num(row?.user_version ?? 0, 'user_version');
+    if (version > SCHEMA_VERSION) {
+      throw new InferenceError('invalid_request', `storage.path: ${this.path} has schema version ${version}, newer than this build supports (${SCHEMA_VERSION})`, { param: 'storage.path' });
+    }
+    if (version === SCHEMA_VERSION) return;
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      for (let v = version; v < SCHEMA_VERSION; v++) this.db.exec(MIGRATIONS[v] ?? '');
+      this.db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+      this.db.exec('COMMIT');
+    } catch (e) {
+      this.db.exec('ROLLBACK');
+      throw e;
+    }
+  }
+
+  catalog(): CatalogEntry[] {
+    return this.db.all('SELECT name, spec, source, updated_at FROM catalog ORDER BY name').map((r) => {
+      const spec = r.spec === null ? null : (JSON.parse(str(r.spec, 'spec')) as unknown);
+      const source = str(r.source, 'source') as CatalogSource;
+      return { name: str(r.name, 'name'), spec, source, updatedAt: num(r.updated_at, 'updated_at') };
+    });
+  }
+
+  putCatalog(entry: CatalogEntry): void {
+    this.db.run(
+      'INSERT INTO catalog (name, spec, source, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, source = excluded.source, updated_at = excluded.updated_at',
+      [entry.name, entry.spec === null ? null : JSON.stringify(entry.spec), entry.source, entry.updatedAt],
+    );
+  }
+
+  deleteCatalog(name: string): void {
+    this.db.run('DELETE FROM catalog WHERE name = ?', [name]);
+  }
+
+  spend(now: number): SpendRow[] {
+    return this.db.all('SELECT scope, name, window, window_start, window_end, tokens, cost_usd FROM spend WHERE window_end > ?', [now]).map((r) => ({
+      scope: str(r.scope, 'scope') as SpendScope,
+      name: str(r.name, 'name'),
+      window: str(r.window, 'window'),
+      windowStart: num(r.window_start, 'window_start'),
+      windowEnd: num(r.window_end, 'window_end'),
+      tokens: num(r.tokens, 'tokens'),
+      costUsd: num(r.cost_usd, 'cost_usd'),
+    }));
+  }
+
+  putSpend(row: SpendRow): void {
+    this.db.run(
+      'INSERT INTO spend (scope, name, window, window_start, window_end, tokens, cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(scope, name, window, window_start) DO UPDATE SET tokens = excluded.tokens, cost_usd = excluded.cost_usd, window_end = excluded.window_end',
+      [row.scope, row.name, row.window, row.windowStart, row.windowEnd, row.tokens, row.costUsd],
+    );
+  }
+
+  pruneSpend(now: number): void {
+    this.db.run('DELETE FROM spend WHERE window_end <= ?', [now]);
+  }
+
+  close(): void {
+    if (this.db.isOpen) this.db.close();
+  }
+}
+
+/** The store a config asks for: a SQLite file at `path`, or memory when absent. */
+export function openStore(storage: { path: string } | undefined): Store {
+  return storage === undefined ? new MemoryStore() : new SqliteStore(storage.path);
+}
