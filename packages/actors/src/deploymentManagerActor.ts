@@ -1,13 +1,21 @@
-// DeploymentManagerActor: the catalog (desired state) and its replicas (actual
-// state). Applying a deployment creates its replicas and registers them with the
-// coordinator, so it serves at once; removing one takes it out of routing first
-// (new requests get not_found) and drains: replicas stop only when their last
-// in-flight request has finished. Nothing in flight is ever dropped.
+// DeploymentManagerActor: the catalog (desired state: each deployment's spec,
+// its replica count and a spec revision) and its replicas (actual state). It
+// reconciles the two with the pure plan of reconcile.ts on every apply, scale and
+// replica event. A replica goes pending (asks placement for GPUs/threads) ->
+// loading (created by the factory, registered with the coordinator) -> serving,
+// and ends draining (no new requests; stopped once its in-flight work finished or
+// the drain timeout passed) or failed (with the reason).
+// Invariants: state changes happen only in `receive` (async work reports back by
+// message); a replica is routable only while serving; nothing in flight is dropped
+// by a scale-down, a roll or a removal.
 
 import { type DeploymentSpec, InferenceError, type ModelDetails, type ModelRunner, type ReplicaLoad } from '@inference/core';
+import type { PlacementMsg } from './deploymentPlacementActor.js';
 import type { CoordinatorMsg } from './dpCoordinatorActor.js';
 import { Actor, type ActorRef, type Reply } from './kernel.js';
 import type { MetricsMsg } from './metricsActor.js';
+import { type PlaceResult, type Placement, type PlacementRequest, place } from './placement.js';
+import { type DeploymentState, type ReplicaView, blockingFailure, deploymentState, plan } from './reconcile.js';
 import type { ReplicaEntry, ReplicaState } from './routing.js';
 
 export interface ReplicaEvents {
@@ -23,7 +31,8 @@ export interface CreatedReplica {
   readonly ready: Promise<void>;
 }
 
-export type ReplicaFactory = (spec: DeploymentSpec, replicaId: string, events: ReplicaEvents) => CreatedReplica;
+/** Creates a replica on the resources placement gave it (GPU ids for the engine host). */
+export type ReplicaFactory = (spec: DeploymentSpec, replicaId: string, events: ReplicaEvents, placement: Placement) => CreatedReplica;
 
 export interface ReplicaStatus {
   id: string;
@@ -32,34 +41,83 @@ export interface ReplicaStatus {
   restarts: number;
   load: ReplicaLoad;
   details?: ModelDetails;
+  /** Spec revision the replica runs (the deployment's `revision` when up to date). */
+  revision: number;
+  placement?: Placement;
+  /** When the replica entered its state (ISO 8601). */
+  since: string;
 }
 
 export interface DeploymentStatus {
   spec: DeploymentSpec;
   replicas: ReplicaStatus[];
+  /** Derived from the replicas (reconcile.ts, deploymentState). */
+  state: DeploymentState;
+  reason?: string;
+  desired: number;
+  /** Replicas serving now, of any revision. */
+  serving: number;
+  /** Bumped by every apply that changes the spec other than `replicas`. */
+  revision: number;
 }
 
 export type ManagerMsg =
   | { type: 'apply'; spec: DeploymentSpec; reply: Reply<DeploymentStatus> }
+  | { type: 'scale'; name: string; replicas: number; reply: Reply<DeploymentStatus> }
   | { type: 'remove'; name: string; reply: Reply<void> }
   | { type: 'get'; name: string; reply: Reply<DeploymentStatus> }
   | { type: 'list'; reply: Reply<DeploymentStatus[]> }
-  | { type: 'replicaState'; id: string; state: ReplicaState; reason?: string; restarted?: boolean };
+  | { type: 'replicaState'; id: string; state: ReplicaState; reason?: string; restarted?: boolean }
+  | { type: 'placed'; id: string; result: PlaceResult }
+  | { type: 'drained'; id: string }
+  | { type: 'retryPending' };
 
 interface Replica {
-  entry: ReplicaEntry;
-  /** Settles when the replica serves or failed to load. */
-  ready: Promise<void>;
+  readonly id: string;
+  readonly deployment: string;
+  readonly spec: DeploymentSpec;
+  readonly revision: number;
+  readonly seq: number;
+  state: ReplicaState;
+  since: number;
   reason?: string;
   restarts: number;
+  servedOnce: boolean;
+  /** A placement request is in flight. */
+  placing: boolean;
+  placement?: Placement;
+  /** Set once the factory created it (loading onwards). */
+  entry?: ReplicaEntry;
+}
+
+interface Deployment {
+  spec: DeploymentSpec;
+  revision: number;
+  replicas: Replica[];
 }
 
 const DRAIN_POLL_MS = 25;
+const PENDING_RETRY_MS = 5000;
+export const MAX_REPLICAS = 1024;
+
+function notFound(name: string): InferenceError {
+  return new InferenceError('not_found', `deployment '${name}' does not exist`, { param: 'name' });
+}
+
+function placementRequest(spec: DeploymentSpec): PlacementRequest {
+  if (spec.runtime !== 'llama') return { gpus: 0, gpuMemoryMiB: 0, threads: 0, strategy: 'binpack' };
+  return { gpus: spec.engine.gpus, gpuMemoryMiB: spec.engine.gpuMemoryMiB, threads: spec.engine.threads, strategy: spec.engine.placement };
+}
+
+/** Placement without a placement actor: everything fits (unit tests of routing). */
+const unplaced = { node: 'local', cpuThreads: Number.MAX_SAFE_INTEGER, ramMiB: 0, gpus: [], source: 'no placement actor' };
 
 export class DeploymentManagerActor extends Actor<ManagerMsg> {
-  private readonly specs = new Map<string, DeploymentSpec>();
-  private readonly replicas = new Map<string, Replica[]>();
+  private readonly deployments = new Map<string, Deployment>();
+  /** Replicas draining after their deployment was removed. */
+  private readonly orphans = new Map<string, Replica>();
   private readonly draining = new Set<Promise<void>>();
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private seq = 0;
 
   constructor(
@@ -67,6 +125,7 @@ export class DeploymentManagerActor extends Actor<ManagerMsg> {
     private readonly metrics: ActorRef<MetricsMsg>,
     private readonly factory: ReplicaFactory,
     private readonly drainTimeoutMs = 10 * 60_000,
+    private readonly placement?: ActorRef<PlacementMsg>,
   ) {
     super();
   }
@@ -74,35 +133,60 @@ export class DeploymentManagerActor extends Actor<ManagerMsg> {
   receive(m: ManagerMsg): void {
     switch (m.type) {
       case 'apply':
-        try {
-          this.apply(m.spec);
-          m.reply.resolve(this.status(m.spec.name));
-        } catch (e) {
-          m.reply.reject(e);
-        }
+        this.apply(m.spec);
+        m.reply.resolve(this.status(m.spec.name));
         return;
-      case 'remove': {
-        const spec = this.specs.get(m.name);
-        if (spec === undefined) {
-          m.reply.reject(new InferenceError('not_found', `deployment '${m.name}' does not exist`, { param: 'name' }));
+      case 'scale': {
+        const d = this.deployments.get(m.name);
+        if (d === undefined) {
+          m.reply.reject(notFound(m.name));
           return;
         }
-        this.specs.delete(m.name);
-        const old = this.replicas.get(m.name) ?? [];
-        this.replicas.delete(m.name);
-        for (const r of old) this.drain(r);
+        if (!Number.isInteger(m.replicas) || m.replicas < 0 || m.replicas > MAX_REPLICAS) {
+          m.reply.reject(new InferenceError('invalid_request', `replicas: expected an integer 0..${MAX_REPLICAS}`, { param: 'replicas' }));
+          return;
+        }
+        d.spec = { ...d.spec, replicas: m.replicas };
+        this.forgetFailed(d);
+        this.reconcile(m.name);
+        m.reply.resolve(this.status(m.name));
+        return;
+      }
+      case 'remove': {
+        const d = this.deployments.get(m.name);
+        if (d === undefined) {
+          m.reply.reject(notFound(m.name));
+          return;
+        }
+        this.deployments.delete(m.name);
+        this.coordinator.tell({ type: 'deployment', name: m.name, present: false });
+        for (const r of d.replicas) {
+          if (r.state === 'failed') continue; // already out of routing and stopped
+          this.orphans.set(r.id, r);
+          if (r.state !== 'draining') this.drain(r);
+        }
         m.reply.resolve();
         return;
       }
       case 'get':
-        if (!this.specs.has(m.name)) m.reply.reject(new InferenceError('not_found', `deployment '${m.name}' does not exist`, { param: 'name' }));
+        if (!this.deployments.has(m.name)) m.reply.reject(notFound(m.name));
         else m.reply.resolve(this.status(m.name));
         return;
       case 'list':
-        m.reply.resolve([...this.specs.keys()].map((n) => this.status(n)));
+        m.reply.resolve([...this.deployments.keys()].map((n) => this.status(n)));
         return;
       case 'replicaState':
         this.onReplicaState(m.id, m.state, m.reason, m.restarted === true);
+        return;
+      case 'placed':
+        this.onPlaced(m.id, m.result);
+        return;
+      case 'drained':
+        this.onDrained(m.id);
+        return;
+      case 'retryPending':
+        this.retryTimer = undefined;
+        for (const d of this.deployments.values()) for (const r of d.replicas) if (r.state === 'pending') this.requestPlacement(r);
         return;
       default: {
         const never: never = m;
@@ -112,109 +196,231 @@ export class DeploymentManagerActor extends Actor<ManagerMsg> {
   }
 
   private status(name: string): DeploymentStatus {
-    const spec = this.specs.get(name);
-    if (spec === undefined) throw new InferenceError('not_found', `deployment '${name}' does not exist`, { param: 'name' });
-    return {
-      spec,
-      replicas: (this.replicas.get(name) ?? []).map((r) => {
-        const s: ReplicaStatus = { id: r.entry.id, state: r.entry.state, restarts: r.restarts, load: r.entry.runner.load() };
+    const d = this.deployments.get(name);
+    if (d === undefined) throw notFound(name);
+    const desired = { replicas: d.spec.replicas, revision: d.revision };
+    const views = d.replicas.map(view);
+    const state = deploymentState(desired, views);
+    const out: DeploymentStatus = {
+      spec: d.spec,
+      state,
+      desired: d.spec.replicas,
+      serving: d.replicas.filter((r) => r.state === 'serving').length,
+      revision: d.revision,
+      replicas: d.replicas.map((r) => {
+        const s: ReplicaStatus = {
+          id: r.id, state: r.state, restarts: r.restarts, revision: r.revision, since: new Date(r.since).toISOString(),
+          load: r.entry?.runner.load() ?? { outstanding: 0, queued: 0, capacity: 0 },
+        };
         if (r.reason !== undefined) s.reason = r.reason;
-        const details = r.entry.runner.details?.();
+        if (r.placement !== undefined) s.placement = r.placement;
+        const details = r.entry?.runner.details?.();
         if (details !== undefined) s.details = details;
         return s;
       }),
     };
+    const blocker = blockingFailure(desired, views);
+    const waiting = d.replicas.find((r) => r.state === 'pending' && r.reason !== undefined);
+    if (state === 'failed' && blocker !== undefined) {
+      const why = d.replicas.find((r) => r.id === blocker.id)?.reason ?? 'unknown';
+      out.reason = `replica ${blocker.id} failed to load (${why}); reconciling stopped until the next apply or scale`;
+    } else if (state === 'pending' && waiting !== undefined) {
+      out.reason = `replica ${waiting.id} cannot be placed: ${waiting.reason ?? ''}`;
+    }
+    return out;
   }
 
   private apply(spec: DeploymentSpec): void {
-    const prev = this.specs.get(spec.name);
-    this.specs.set(spec.name, spec);
-    const current = this.replicas.get(spec.name) ?? [];
-    if (prev !== undefined && sameExceptReplicas(prev, spec)) {
-      // Scale: add the missing replicas, drain the surplus (newest first).
-      const keep = current.slice(0, spec.replicas);
-      for (const r of current.slice(spec.replicas)) this.drain(r);
-      while (keep.length < spec.replicas) keep.push(this.startReplica(spec));
-      this.replicas.set(spec.name, keep);
-      return;
+    const prev = this.deployments.get(spec.name);
+    if (prev === undefined) {
+      this.deployments.set(spec.name, { spec, revision: 1, replicas: [] });
+      this.coordinator.tell({ type: 'deployment', name: spec.name, present: true });
+    } else {
+      if (!sameExceptReplicas(prev.spec, spec)) prev.revision++;
+      prev.spec = spec;
+      // Applying again retries what failed.
+      this.forgetFailed(prev);
     }
-    // New or changed: start the new replicas, and drain the old ones once the
-    // new ones serve (or failed), so the deployment never has a gap.
-    const fresh: Replica[] = [];
-    for (let i = 0; i < spec.replicas; i++) fresh.push(this.startReplica(spec));
-    this.replicas.set(spec.name, fresh);
-    if (current.length > 0) {
-      const settled = fresh.map((r) => r.ready.catch(() => undefined));
-      void Promise.all(settled).then(() => {
-        for (const r of current) this.drain(r);
-      });
+    this.reconcile(spec.name);
+  }
+
+  private forgetFailed(d: Deployment): void {
+    d.replicas = d.replicas.filter((r) => r.state !== 'failed');
+  }
+
+  private reconcile(name: string): void {
+    const d = this.deployments.get(name);
+    if (d === undefined) return;
+    for (const a of plan({ replicas: d.spec.replicas, revision: d.revision }, d.replicas.map(view))) {
+      switch (a.type) {
+        case 'start':
+          this.startReplica(d);
+          break;
+        case 'drain': {
+          const r = d.replicas.find((x) => x.id === a.id);
+          if (r !== undefined) this.drain(r);
+          break;
+        }
+        case 'discard':
+          d.replicas = d.replicas.filter((x) => x.id !== a.id);
+          break;
+        default: {
+          const never: never = a;
+          throw new Error(`unknown action ${JSON.stringify(never)}`);
+        }
+      }
     }
   }
 
-  private startReplica(spec: DeploymentSpec): Replica {
-    const id = `${spec.name}#${++this.seq}`;
+  private startReplica(d: Deployment): void {
+    const id = `${d.spec.name}#${++this.seq}`;
+    const r: Replica = {
+      id, deployment: d.spec.name, spec: d.spec, revision: d.revision, seq: this.seq, state: 'pending', since: Date.now(), restarts: 0, servedOnce: false, placing: false,
+    };
+    d.replicas.push(r);
+    this.metrics.tell({ type: 'replicaState', deployment: r.deployment, replica: id, state: 'pending', on: true });
+    this.requestPlacement(r);
+  }
+
+  private requestPlacement(r: Replica): void {
+    if (r.placing || r.state !== 'pending') return;
+    const request = placementRequest(r.spec);
     const self = this.context.self;
-    const created = this.factory(spec, id, {
-      restarted: (reason) => self.tell({ type: 'replicaState', id, state: 'serving', reason, restarted: true }),
-      failed: (reason) => self.tell({ type: 'replicaState', id, state: 'failed', reason }),
-    });
-    const entry: ReplicaEntry = { id, deployment: spec.name, runner: created.runner, state: 'loading' };
-    const replica: Replica = { entry, restarts: 0, ready: created.ready };
-    this.coordinator.tell({ type: 'register', replica: entry });
-    this.metrics.tell({ type: 'replicaState', deployment: spec.name, replica: id, state: 'loading', on: true });
+    if (this.placement === undefined) {
+      this.onPlaced(r.id, place(unplaced, [], request));
+      return;
+    }
+    r.placing = true;
+    this.placement.ask<PlaceResult>((reply) => ({ type: 'place', replicaId: r.id, request, reply })).then(
+      (result) => self.tell({ type: 'placed', id: r.id, result }),
+      (e: unknown) => self.tell({ type: 'placed', id: r.id, result: { ok: false, reason: `placement failed: ${e instanceof Error ? e.message : String(e)}` } }),
+    );
+  }
+
+  private onPlaced(id: string, result: PlaceResult): void {
+    const r = this.find(id);
+    if (r === undefined || r.state !== 'pending') {
+      if (result.ok) this.placement?.tell({ type: 'release', replicaId: id });
+      return;
+    }
+    r.placing = false;
+    if (!result.ok) {
+      r.reason = result.reason;
+      this.retryTimer ??= setTimeout(() => this.context.self.tell({ type: 'retryPending' }), PENDING_RETRY_MS);
+      return;
+    }
+    r.placement = result.placement;
+    delete r.reason;
+    const self = this.context.self;
+    let created: CreatedReplica;
+    try {
+      created = this.factory(r.spec, id, {
+        restarted: (reason) => self.tell({ type: 'replicaState', id, state: 'serving', reason, restarted: true }),
+        failed: (reason) => self.tell({ type: 'replicaState', id, state: 'failed', reason }),
+      }, result.placement);
+    } catch (e) {
+      this.setState(r, 'failed', e instanceof Error ? e.message : String(e));
+      this.reconcile(r.deployment);
+      return;
+    }
+    r.entry = { id, deployment: r.deployment, runner: created.runner, state: 'loading' };
+    this.coordinator.tell({ type: 'register', replica: r.entry });
+    this.setState(r, 'loading');
     created.ready.then(
       () => self.tell({ type: 'replicaState', id, state: 'serving' }),
       (e: unknown) => self.tell({ type: 'replicaState', id, state: 'failed', reason: e instanceof Error ? e.message : String(e) }),
     );
-    return replica;
   }
 
   private find(id: string): Replica | undefined {
-    for (const list of this.replicas.values()) {
-      const r = list.find((x) => x.entry.id === id);
+    for (const d of this.deployments.values()) {
+      const r = d.replicas.find((x) => x.id === id);
       if (r !== undefined) return r;
     }
     return undefined;
   }
 
+  private setState(r: Replica, state: ReplicaState, reason?: string): void {
+    if (reason !== undefined) r.reason = reason;
+    if (r.state === state) return;
+    this.metrics.tell({ type: 'replicaState', deployment: r.deployment, replica: r.id, state: r.state, on: false });
+    this.metrics.tell({ type: 'replicaState', deployment: r.deployment, replica: r.id, state, on: true });
+    r.state = state;
+    r.since = Date.now();
+    if (state === 'serving') r.servedOnce = true;
+    if (r.entry !== undefined) this.coordinator.tell({ type: 'setState', replicaId: r.id, state });
+  }
+
   private onReplicaState(id: string, state: ReplicaState, reason: string | undefined, restarted: boolean): void {
     const r = this.find(id);
-    if (r === undefined || r.entry.state === 'draining') return;
+    if (r === undefined || r.state === 'draining' || r.state === 'failed') return;
     if (restarted) {
       r.restarts++;
-      this.metrics.tell({ type: 'restart', deployment: r.entry.deployment, replica: id });
+      this.metrics.tell({ type: 'restart', deployment: r.deployment, replica: id });
     }
-    if (r.entry.state === 'failed' && state !== 'failed') return;
-    const before = r.entry.state;
-    if (reason !== undefined) r.reason = reason;
-    if (before === state) return;
-    this.coordinator.tell({ type: 'setState', replicaId: id, state });
-    r.entry.state = state;
-    this.metrics.tell({ type: 'replicaState', deployment: r.entry.deployment, replica: id, state: before, on: false });
-    this.metrics.tell({ type: 'replicaState', deployment: r.entry.deployment, replica: id, state, on: true });
+    this.setState(r, state, reason);
+    if (state === 'failed') this.release(r);
+    this.reconcile(r.deployment);
+  }
+
+  /** Takes a replica out of routing and stops it; its record stays (failed, with the reason). */
+  private release(r: Replica): void {
+    const entry = r.entry;
+    this.placement?.tell({ type: 'release', replicaId: r.id });
+    if (entry === undefined) return;
+    this.coordinator.tell({ type: 'unregister', replicaId: r.id });
+    this.track(entry.runner.stop());
   }
 
   private drain(r: Replica): void {
-    const { entry } = r;
-    this.coordinator.tell({ type: 'setState', replicaId: entry.id, state: 'draining' });
-    entry.state = 'draining';
+    this.setState(r, 'draining');
+    const entry = r.entry;
+    const self = this.context.self;
     const deadline = Date.now() + this.drainTimeoutMs;
-    const done = (async () => {
-      while (entry.runner.load().outstanding > 0 && Date.now() < deadline) {
-        await new Promise((res) => setTimeout(res, DRAIN_POLL_MS));
+    this.track((async () => {
+      if (entry !== undefined) {
+        // `assigned` covers requests routed here that have not reached the runner yet.
+        while ((entry.assigned ?? 0) + entry.runner.load().outstanding > 0 && Date.now() < deadline) {
+          await new Promise((res) => setTimeout(res, DRAIN_POLL_MS));
+        }
+        this.coordinator.tell({ type: 'unregister', replicaId: entry.id });
+        await entry.runner.stop();
       }
-      this.coordinator.tell({ type: 'unregister', replicaId: entry.id });
-      await entry.runner.stop();
-    })();
+      self.tell({ type: 'drained', id: r.id });
+    })());
+  }
+
+  private track(p: Promise<void>): void {
+    const done = p.catch(() => undefined);
     this.draining.add(done);
     void done.finally(() => this.draining.delete(done));
   }
 
-  override async postStop(): Promise<void> {
-    for (const list of this.replicas.values()) for (const r of list) this.drain(r);
-    this.replicas.clear();
-    await Promise.allSettled([...this.draining]);
+  private onDrained(id: string): void {
+    this.placement?.tell({ type: 'release', replicaId: id });
+    const r = this.find(id) ?? this.orphans.get(id);
+    if (r !== undefined) this.metrics.tell({ type: 'replicaState', deployment: r.deployment, replica: id, state: r.state, on: false });
+    this.orphans.delete(id);
+    for (const [name, d] of this.deployments) {
+      const before = d.replicas.length;
+      d.replicas = d.replicas.filter((x) => x.id !== id);
+      if (d.replicas.length !== before) this.reconcile(name);
+    }
+    // Freed resources may let a pending replica place.
+    for (const d of this.deployments.values()) for (const x of d.replicas) if (x.state === 'pending') this.requestPlacement(x);
   }
+
+  override async postStop(): Promise<void> {
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    for (const d of this.deployments.values()) for (const r of d.replicas) if (r.state !== 'draining') this.drain(r);
+    this.deployments.clear();
+    while (this.draining.size > 0) await Promise.allSettled([...this.draining]);
+  }
+}
+
+function view(r: Replica): ReplicaView {
+  const load = r.entry === undefined ? 0 : r.entry.runner.load().outstanding + r.entry.runner.load().queued;
+  return { id: r.id, revision: r.revision, state: r.state, load, seq: r.seq, servedOnce: r.servedOnce };
 }
 
 function sameExceptReplicas(a: DeploymentSpec, b: DeploymentSpec): boolean {

@@ -1,6 +1,8 @@
 // DpCoordinatorActor: the routing table. Replicas register and change state
 // through its mailbox; requests ask it for a replica of a deployment. The table is
-// the only writer of replica state seen by routing.
+// the only writer of replica state seen by routing. Deployments are declared
+// apart from their replicas, so one with no replica serving (pending placement,
+// scaled to 0) answers engine_unavailable rather than not_found.
 
 import { InferenceError } from '@inference/core';
 import { Actor, type Reply } from './kernel.js';
@@ -8,6 +10,7 @@ import { type ReplicaEntry, type ReplicaState, pickReplica } from './routing.js'
 
 export type CoordinatorMsg =
   | { type: 'register'; replica: ReplicaEntry }
+  | { type: 'deployment'; name: string; present: boolean }
   | { type: 'unregister'; replicaId: string }
   | { type: 'setState'; replicaId: string; state: ReplicaState }
   | { type: 'pick'; deployment: string; exclude?: ReadonlySet<string>; reply: Reply<ReplicaEntry> }
@@ -17,6 +20,7 @@ export type CoordinatorMsg =
 export class DpCoordinatorActor extends Actor<CoordinatorMsg> {
   private readonly byDeployment = new Map<string, ReplicaEntry[]>();
   private readonly byId = new Map<string, ReplicaEntry>();
+  private readonly declared = new Set<string>();
 
   constructor(private readonly random: () => number = Math.random) {
     super();
@@ -31,6 +35,10 @@ export class DpCoordinatorActor extends Actor<CoordinatorMsg> {
         this.byDeployment.set(m.replica.deployment, list);
         return;
       }
+      case 'deployment':
+        if (m.present) this.declared.add(m.name);
+        else this.declared.delete(m.name);
+        return;
       case 'unregister': {
         const r = this.byId.get(m.replicaId);
         if (r === undefined) return;
@@ -47,11 +55,11 @@ export class DpCoordinatorActor extends Actor<CoordinatorMsg> {
       }
       case 'pick': {
         const list = this.byDeployment.get(m.deployment);
-        if (list === undefined || list.every((r) => r.state === 'draining')) {
+        if (!this.declared.has(m.deployment) && (list === undefined || list.every((r) => r.state === 'draining'))) {
           m.reply.reject(new InferenceError('not_found', `The model '${m.deployment}' does not exist`, { param: 'model' }));
           return;
         }
-        const r = pickReplica(list, this.random, m.exclude);
+        const r = list === undefined ? undefined : pickReplica(list, this.random, m.exclude);
         if (r === undefined) {
           m.reply.reject(new InferenceError('engine_unavailable', `no replica of '${m.deployment}' is available`, { retryAfterMs: 1000 }));
           return;

@@ -75,13 +75,22 @@ describe('place', () => {
 describe('DeploymentPlacementActor', () => {
   it('reserves per replica and releases on removal', async () => {
     const sys = new ActorSystem(`placement${Math.random()}`);
-    const ref = sys.spawn('placement', () => new DeploymentPlacementActor(() => Promise.resolve(node([gpu(0, 10_000)]))));
+    let probes = 0;
+    const probe = () => {
+      probes++;
+      return Promise.resolve({ gpus: [gpu(0, 10_000)], source: 'synthetic' });
+    };
+    const ref = sys.spawn('placement', () => new DeploymentPlacementActor(node([]), probe));
+    // CPU replicas place without probing the GPUs.
+    expect(await ref.ask<PlaceResult>((reply) => ({ type: 'place', replicaId: 'cpu', request: req(0, 0), reply }))).toMatchObject({ ok: true });
+    expect(probes).toBe(0);
     const ask = (replicaId: string) => ref.ask<PlaceResult>((reply) => ({ type: 'place', replicaId, request: req(1, 8000), reply }));
     expect((await ask('a')).ok).toBe(true);
     expect(await ask('a')).toMatchObject({ ok: true, placement: { gpus: [0] } });
     expect((await ask('b')).ok).toBe(false);
     ref.tell({ type: 'release', replicaId: 'a' });
     expect(await ask('b')).toMatchObject({ ok: true, placement: { gpus: [0] } });
+    expect(probes).toBe(1);
     await sys.stop();
   });
 });
