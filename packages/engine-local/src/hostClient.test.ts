@@ -225,6 +225,28 @@ describe('EngineHost failures', () => {
     });
   });
 
+  it('messages sent to a host that is dying (EPIPE) are not errors: close still settles', async () => {
+    const host = await EngineHost.start(single);
+    let first!: () => void;
+    const started = new Promise<void>((r) => (first = r));
+    const p = host.generate(PROMPT, { maxTokens: 3000, temperature: 0.8, stop: [] }, never(), () => {
+      first();
+    });
+    await started;
+    // The host reports the fault and exits; the parent reacts at once (as a restart does) while
+    // the channel may already be broken.
+    host.injectFault('ContextPoisoned');
+    await expect(p).rejects.toMatchObject({ kind: 'engine_unavailable' });
+    const closing = host.close();
+    const until = Date.now() + 300;
+    while (Date.now() < until) {
+      host.injectFault('OutOfMemory');
+      await new Promise((r) => setImmediate(r));
+    }
+    await closing;
+    await expect(host.stats()).rejects.toMatchObject({ kind: 'engine_unavailable' });
+  });
+
   it('an injected ContextPoisoned: fault reported, host exits, in-flight generate rejects', async () => {
     const host = await EngineHost.start(single);
     const exited = exitSignal(host);

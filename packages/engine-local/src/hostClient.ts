@@ -118,6 +118,10 @@ export function sequenceError(error: WireError, param: 'prompt' | 'messages' | n
   }
 }
 
+function ignoreSendError(): void {
+  // See post().
+}
+
 export class EngineHost {
   readonly info: HostModelInfo;
   private readonly child: ChildProcess;
@@ -154,6 +158,9 @@ export class EngineHost {
     child.on('message', (m: HostToParent) => {
       this.onMessage(m);
     });
+    // A dying host's channel fails sends (EPIPE) and may emit 'error'; its death is
+    // reported once, by the exit handler, so these are not errors of their own.
+    child.on('error', () => undefined);
   }
 
   /** Forks the host and loads the model; rejects with engine_unavailable if that fails. */
@@ -321,7 +328,9 @@ export class EngineHost {
   }
 
   private post(m: ParentToHost): void {
-    if (this.child.connected) this.child.send(m);
+    // With a callback a failed send (the host just died) is not thrown or emitted;
+    // the exit handler fails whatever was in flight.
+    if (this.child.connected) this.child.send(m, undefined, undefined, ignoreSendError);
   }
 
   private request(make: (rid: number) => ParentToHost): Promise<HostToParent> {
