@@ -16,6 +16,7 @@ import {
 import type { Runtime } from './runtime.js';
 import { modelEntry } from './models.js';
 import { registerAnthropicRoutes } from './anthropicRoutes.js';
+import { registerAdminScaleRoutes } from './adminScaleRoutes.js';
 import { OpenAIStream } from './streaming.js';
 
 export interface GatewayOptions {
@@ -181,6 +182,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
       if (spec.name !== req.params.name) throw new InferenceError('invalid_request', 'name in the body differs from the path', { param: 'name' });
       return rt.apply(spec);
     });
+    registerAdminScaleRoutes(app, rt);
     app.delete<{ Params: { name: string } }>('/admin/deployments/:name', async (req) => {
       await rt.remove(req.params.name);
       return { deleted: req.params.name };

@@ -1,30 +1,56 @@
 #!/usr/bin/env node
-// The `inference` command line: `inference serve [--config FILE] [--port N]`.
-// Without --config it serves the embedded default (see defaultConfig.ts).
+// The `inference` command line: `inference serve [--config FILE] [--port N]`
+// runs the server (without --config, the embedded default: defaultConfig.ts);
+// `deploy | get | list | scale | remove` talk to a running one (cliCommands.ts).
 
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { InferenceError } from '@inference/core';
+import { CLIENT_COMMANDS_USAGE, CLIENT_OPTIONS_USAGE, isClientCommand, runClientCommand } from './cliCommands.js';
+import { CliError } from './cliClient.js';
 import { loadConfigFile } from './config.js';
 import { embeddedDefault } from './defaultConfig.js';
 import { serve } from './serve.js';
 
 const USAGE = `usage: inference serve [--config FILE] [--port N] [--host H] [--quiet]
+${CLIENT_COMMANDS_USAGE}
 
+serve options:
   --config FILE   YAML config (see README); without it, the embedded default
   --port N        listen port (overrides server.port; 0 = any free port)
   --host H        listen address (overrides server.host)
-  --quiet         no request logs`;
+  --quiet         no request logs
+
+${CLIENT_OPTIONS_USAGE}`;
 
 function fail(message: string): never {
   process.stderr.write(`inference: ${message}\n`);
   process.exit(2);
 }
 
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h') {
     process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  if (isClientCommand(command)) {
+    try {
+      const text = await runClientCommand(command, rest, readStdin);
+      process.stdout.write(`${text}\n`);
+    } catch (e) {
+      if (e instanceof CliError) {
+        process.stderr.write(`inference ${command}: ${e.message}\n`);
+        process.exit(1);
+      }
+      throw e;
+    }
     return;
   }
   if (command !== 'serve') fail(`unknown command '${command}'\n${USAGE}`);

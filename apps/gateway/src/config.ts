@@ -134,3 +134,12 @@ export async function loadConfigFile(path: string, env: Env = process.env): Prom
   checkEnv(cfg, env);
   return cfg;
 }
+
+/** Environment variable holding the admin key the CLI sends (Authorization: Bearer). */
+export const ADMIN_KEY_ENV = 'INFERENCE_ADMIN_KEY';
+
+/** The admin key for CLI calls to a running server, if set. */
+export function adminKeyFromEnv(env: Env = process.env): string | undefined {
+  const v = env[ADMIN_KEY_ENV];
+  return v === undefined || v === '' ? undefined : v;
+}

@@ -9,7 +9,7 @@ import { createLocalReplica as create } from '@inference/engine-local';
 /** Model-load progress of one replica: fraction 0..1. */
 export type LoadProgress = (deployment: string, replica: string, model: string, fraction: number) => void;
 
-export function createLocalReplica(system: ActorSystem, name: string, spec: DeploymentSpec, id: string, events: ReplicaEvents, metrics: ActorRef<MetricsMsg>, progress?: LoadProgress): CreatedReplica {
+export function createLocalReplica(system: ActorSystem, name: string, spec: DeploymentSpec, id: string, events: ReplicaEvents, metrics: ActorRef<MetricsMsg>, progress?: LoadProgress, env?: Record<string, string>): CreatedReplica {
   const replica = create(system, name, spec, id, {
     restarted: (reason) => { events.restarted(reason); },
     failed: (reason) => { events.failed(reason); },
@@ -17,6 +17,7 @@ export function createLocalReplica(system: ActorSystem, name: string, spec: Depl
   }, {
     statsIntervalMs: 250,
     label: `${spec.name}/${id}`,
+    ...(env === undefined ? {} : { env }),
     ...(progress === undefined ? {} : { onProgress: (f: number) => { progress(spec.name, id, spec.model ?? '', f); } }),
   });
   return { runner: replica, ready: replica.ready };

@@ -4,8 +4,8 @@
 // CLI and the tests use exactly these two functions.
 
 import {
-  type ActorRef, ActorSystem, type CoordinatorMsg, type CreatedReplica, DeploymentManagerActor, type DeploymentStatus,
-  DpCoordinatorActor, type ManagerMsg, MetricsActor, type MetricsMsg, type ReplicaEntry, type ReplicaEvents, type ReplicaFactory, type ReplicaSample,
+  type ActorRef, ActorSystem, type CoordinatorMsg, type CreatedReplica, DeploymentManagerActor, DeploymentPlacementActor, type DeploymentStatus,
+  DpCoordinatorActor, type Placement, type PlacementMsg, localInventory, placementEnv, type ManagerMsg, MetricsActor, type MetricsMsg, type ReplicaEntry, type ReplicaEvents, type ReplicaFactory, type ReplicaSample,
 } from '@inference/actors';
 import { type DeploymentSpec, InferenceError } from '@inference/core';
 import {
@@ -13,6 +13,7 @@ import {
 } from '@inference/engine-remote';
 import { Catalog, type Store, openStore } from '@inference/storage';
 import { type RuntimeConfig, envCredentials } from './config.js';
+import { probeGpuInventory } from '@inference/engine-local';
 import { type LoadProgress, createLocalReplica } from './localReplica.js';
 
 export interface RuntimeOptions {
@@ -32,6 +33,8 @@ export interface Runtime {
   readonly coordinator: ActorRef<CoordinatorMsg>;
   readonly metrics: ActorRef<MetricsMsg>;
   readonly manager: ActorRef<ManagerMsg>;
+  /** Node inventory and GPU/thread reservations of replicas. */
+  readonly placement: ActorRef<PlacementMsg>;
   /** Remote limiters and breakers, shared by replicas with the same upstream and key. */
   readonly reliability: ReliabilityRegistry;
   /** The catalog and spend (a SQLite file with `storage.path`, else memory). */
@@ -40,6 +43,8 @@ export interface Runtime {
   spec(name: string): DeploymentSpec | undefined;
   apply(spec: DeploymentSpec): Promise<DeploymentStatus>;
   remove(name: string): Promise<void>;
+  /** Sets a deployment's desired replica count (the spec otherwise unchanged). */
+  scale(name: string, replicas: number): Promise<DeploymentStatus>;
   get(name: string): Promise<DeploymentStatus>;
   list(): Promise<DeploymentStatus[]>;
   /** Resolves when every replica of every deployment has left loading. */
@@ -93,7 +98,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
     }
   };
 
-  const factory: ReplicaFactory = (spec: DeploymentSpec, id: string, events: ReplicaEvents): CreatedReplica => {
+  const factory: ReplicaFactory = (spec: DeploymentSpec, id: string, events: ReplicaEvents, placement: Placement): CreatedReplica => {
     switch (spec.runtime) {
       case 'openai':
       case 'anthropic': {
@@ -110,7 +115,8 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
         return { runner: new RemoteReplica(id, spec.name, ref, core), ready: ref.started() };
       }
       case 'llama':
-        return createLocalReplica(system, `replica-${++replicaSeq}`, spec, id, events, metrics, options.onLoadProgress);
+        // The engine host sees only the GPUs placement gave it (none for a CPU replica).
+        return createLocalReplica(system, `replica-${++replicaSeq}`, spec, id, events, metrics, options.onLoadProgress, placementEnv(placement));
       default: {
         const never: never = spec.runtime;
         throw new InferenceError('invalid_request', `unknown runtime ${String(never)}`, { param: 'runtime' });
@@ -118,7 +124,9 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
     }
   };
 
-  const manager = system.spawn('manager', () => new DeploymentManagerActor(coordinator, metrics, factory, options.drainTimeoutMs), { mailbox: 1024 });
+  // CPU and RAM now; the GPU list from the addon (in a probe process) on the first replica that asks for a GPU.
+  const placement = system.spawn('placement', () => new DeploymentPlacementActor(localInventory([], 'not probed'), () => probeGpuInventory()), { mailbox: 4096 });
+  const manager = system.spawn('manager', () => new DeploymentManagerActor(coordinator, metrics, factory, options.drainTimeoutMs, placement), { mailbox: 1024 });
   const apply = async (spec: DeploymentSpec): Promise<DeploymentStatus> => {
     const status = await manager.ask<DeploymentStatus>((reply) => ({ type: 'apply', spec, reply }));
     specs.set(spec.name, spec);
@@ -140,6 +148,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
     coordinator,
     metrics,
     manager,
+    placement,
     reliability,
     store,
     spec: (name) => specs.get(name),
@@ -154,13 +163,20 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
       specs.delete(name);
       catalog.removed(name);
     },
+    scale: async (name, replicas) => {
+      const status = await manager.ask<DeploymentStatus>((reply) => ({ type: 'scale', name, replicas, reply }));
+      specs.set(name, status.spec);
+      catalog.applied(status.spec);
+      return status;
+    },
     get: (name) => manager.ask((reply) => ({ type: 'get', name, reply })),
     list,
     async settled(timeoutMs = 120_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const all = await list();
-        const loading = all.some((d) => d.replicas.some((r) => r.state === 'loading' || r.state === 'pending'));
+        // A pending replica with a reason cannot be placed: it will not settle by waiting.
+        const loading = all.some((d) => d.replicas.some((r) => r.state === 'loading' || (r.state === 'pending' && r.reason === undefined)));
         if (!loading || Date.now() > deadline) return all;
         await new Promise((r) => setTimeout(r, 50));
       }
