@@ -1,0 +1,7 @@
+// Public surface of @inference/cluster: the Coordination contract, its two
+// implementations, and the key layout.
+
+export * from './types.js';
+export { PREFIX } from './keys.js';
+export { InMemoryCoordination, EtcdCoordination, parseClusterUrl, rootOf, type CloseOptions, type EtcdCoordinationOptions } from './coordination.js';
+export { MemoryStore } from './memoryKv.js';
