@@ -16,6 +16,7 @@ import {
 import type { Runtime } from './runtime.js';
 import { modelEntry } from './models.js';
 import { registerAnthropicRoutes } from './anthropicRoutes.js';
+import { registerStatusRoutes } from './statusRoutes.js';
 import { registerAdminScaleRoutes } from './adminScaleRoutes.js';
 import { OpenAIStream } from './streaming.js';
 
@@ -163,6 +164,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
         data: all.map((d) => modelEntry(d)),
       };
     });
+    registerStatusRoutes(app, rt);
     app.get('/health', () => ({ status: 'ok' }));
     app.get('/ready', async (_req, reply) => {
       const all = await rt.list();

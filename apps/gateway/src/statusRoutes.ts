@@ -1,0 +1,59 @@
+// The status page: GET / serves one self-contained HTML page (statusPage.html,
+// inline CSS and JS, no external requests) and GET /admin/status the JSON it polls.
+// The page holds no data itself, so it is public; the JSON is under /admin and so
+// behind admin auth when that is configured (the page sends a Bearer key). The
+// page's inline script and style are pinned by hash in its Content-Security-Policy.
+
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import type { MetricsSummary } from '@inference/actors';
+import type { Runtime } from './runtime.js';
+import { type WindowSpend, buildStatus } from './statusModel.js';
+
+export interface StatusPage {
+  readonly html: string;
+  readonly csp: string;
+}
+
+function inlineHashes(html: string, tag: 'script' | 'style'): string[] {
+  const re = new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`, 'g');
+  return [...html.matchAll(re)].map((m) => `'sha256-${createHash('sha256').update(m[1] ?? '').digest('base64')}'`);
+}
+
+/** Reads the page next to this module (src/ in tests, dist/ when built) and pins its inline code. */
+export function loadStatusPage(): StatusPage {
+  const html = readFileSync(new URL('./statusPage.html', import.meta.url), 'utf8');
+  const csp = [
+    "default-src 'none'",
+    `script-src ${inlineHashes(html, 'script').join(' ')}`,
+    `style-src ${inlineHashes(html, 'style').join(' ')}`,
+    "connect-src 'self'",
+    "img-src 'self' data:",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+  return { html, csp };
+}
+
+/** Spend in the budget window per deployment, when the runtime tracks budgets. */
+export type SpendSource = (deployment: string) => WindowSpend | undefined;
+
+export function registerStatusRoutes(app: FastifyInstance, rt: Runtime, spendOf?: SpendSource): void {
+  const page = loadStatusPage();
+  app.get('/', (_req, reply) => reply
+    .header('content-security-policy', page.csp)
+    .header('x-content-type-options', 'nosniff')
+    .header('referrer-policy', 'no-referrer')
+    .header('cache-control', 'no-store')
+    .type('text/html; charset=utf-8')
+    .send(page.html));
+  app.get('/admin/status', async (_req, reply) => {
+    const [list, summary] = await Promise.all([
+      rt.list(),
+      rt.metrics.ask<MetricsSummary>((r) => ({ type: 'summary', reply: r })),
+    ]);
+    return reply.header('cache-control', 'no-store').send(buildStatus(list, summary, spendOf));
+  });
+}

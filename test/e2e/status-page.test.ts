@@ -1,0 +1,161 @@
+// The status page at / in headless Chromium (Debian's chromium through
+// playwright-core): it shows the deployments and replicas with their states, and
+// follows live changes (a new deployment, a scale-up, a failed request, traffic)
+// without a reload. A screenshot is kept in test/artifacts/status-page.png.
+
+import { existsSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Browser, type Page, chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Harness, startHarness } from '../support/harness.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARTIFACT = join(dirname(fileURLToPath(import.meta.url)), '..', 'artifacts', 'status-page.png');
+const VIEWPORT = { width: 1280, height: 900 };
+/** Generous: the machine may be busy with other builds; the page polls every second. */
+const WAIT_MS = 30_000;
+
+let h: Harness;
+let browser: Browser;
+let page: Page;
+const consoleErrors: string[] = [];
+let navigations = 0;
+
+function put(name: string, body: unknown): Promise<Response> {
+  return fetch(`${h.url}/admin/deployments/${name}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+}
+
+/** Polls the page until `check` holds; fails naming what it waited for. */
+async function until(what: string, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`status page never showed: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const text = async (selector: string): Promise<string> => (await page.textContent(selector)) ?? '';
+const count = (selector: string): Promise<number> => page.locator(selector).count();
+const rows = (deployment: string, state: string): Promise<number> => count(`article[data-deployment="${deployment}"] tr[data-replica][data-state="${state}"]`);
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`Chromium not found at ${CHROMIUM}: run scripts/setup.sh (it installs Debian's chromium), or set CHROMIUM_PATH`);
+  }
+  h = await startHarness({
+    replicas: 2,
+    gpt: { price: { inputPerMTok: 2, outputPerMTok: 8 }, budget: { window: '1h', maxCostUsd: 5, maxTokens: 1_000_000 } },
+  });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+  page = await browser.newPage({ viewport: VIEWPORT, deviceScaleFactor: 1, colorScheme: 'light' });
+  page.on('console', (m) => {
+    if (m.type() === 'error') consoleErrors.push(m.text());
+  });
+  page.on('pageerror', (e) => consoleErrors.push(e.message));
+  page.on('framenavigated', (f) => {
+    if (f === page.mainFrame()) navigations++;
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await h?.close();
+});
+
+describe('status page', () => {
+  it('is one self-contained page under a strict Content-Security-Policy', async () => {
+    const res = await fetch(`${h.url}/`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+    const csp = res.headers.get('content-security-policy') ?? '';
+    expect(csp).toMatch(/default-src 'none'/);
+    expect(csp).toMatch(/script-src 'sha256-[A-Za-z0-9+/=]+'/);
+    expect(csp).not.toMatch(/unsafe-inline|unsafe-eval/);
+    const html = await res.text();
+    // No external resources, and nothing rendered through the HTML parser.
+    expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);
+    expect(html).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write/);
+  });
+
+  it('shows the deployments and their replicas with their states', async () => {
+    await page.goto(`${h.url}/`);
+    await until('two serving replicas of gpt', async () => (await rows('gpt', 'serving')) === 2);
+    const trs = page.locator('article[data-deployment="gpt"] tr[data-replica]');
+    const ids = await Promise.all(Array.from({ length: await trs.count() }, (_, i) => trs.nth(i).getAttribute('data-replica')));
+    expect(ids).toHaveLength(2);
+    expect(ids.every((id) => id?.startsWith('gpt#'))).toBe(true);
+    expect(await page.textContent('article[data-deployment="gpt"] [data-field="replicas"]')).toBe('2 / 2');
+    expect(await page.getAttribute('article[data-deployment="gpt"] .badge', 'data-state')).toBe('serving');
+    expect(await page.textContent('[data-total="deployments"]')).toBe('1');
+    expect(await page.textContent('#conn')).toMatch(/^Live/);
+    expect(await page.isVisible('#no-errors')).toBe(true);
+    // No admin auth configured: no key is asked for.
+    expect(await page.isVisible('#auth')).toBe(false);
+    expect(await page.textContent('#summary')).toBe('1 deployment, 2 of 2 replicas serving');
+  });
+
+  it('follows traffic, a new deployment, a scale-up and a failed request without a reload', async () => {
+    const loadedOnce = navigations;
+
+    // Traffic: rates and spend move.
+    for (let i = 0; i < 4; i++) await h.client.chat.completions.create({ model: 'gpt', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 });
+    await until('requests/s and spend of gpt above zero', async () => {
+      const spend = await text('article[data-deployment="gpt"] [data-field="spend"]');
+      const rps = Number(await text('article[data-deployment="gpt"] [data-field="rps"]'));
+      return rps > 0 && /^\$0\.0\d*[1-9]/.test(spend) && spend.includes('of $5');
+    });
+    expect(Number(await page.textContent('[data-total="tps"]'))).toBeGreaterThan(0);
+    expect(await page.getAttribute('article[data-deployment="gpt"] .spend [role="meter"]', 'aria-valuemax')).toBe('5');
+
+    // A deployment applied through the admin API appears and serves.
+    expect((await put('fresh', { runtime: 'openai', endpoint: h.mock.url, replicas: 1, remote: { maxRetries: 0 } })).status).toBe(200);
+    await until('the new deployment with one serving replica', async () => (await rows('fresh', 'serving')) === 1);
+    expect(await page.textContent('[data-total="deployments"]')).toBe('2');
+
+    // Scaled up to three replicas.
+    expect((await put('fresh', { runtime: 'openai', endpoint: h.mock.url, replicas: 3, remote: { maxRetries: 0 } })).status).toBe(200);
+    await until('three serving replicas of fresh', async () => (await rows('fresh', 'serving')) === 3);
+    expect(await page.textContent('article[data-deployment="fresh"] [data-field="replicas"]')).toBe('3 / 3');
+
+    // A failed request shows up in the recent errors with its client-safe message.
+    h.mock.setDefault({ status: 500 });
+    try {
+      await expect(h.client.chat.completions.create({ model: 'fresh', messages: [{ role: 'user', content: 'private words' }], max_tokens: 5 })).rejects.toMatchObject({ status: 502 });
+    } finally {
+      h.mock.setDefault({});
+    }
+    await until('the failed request in the recent errors', async () => {
+      const first = await page.locator('#error-rows tr[data-error]').first().textContent({ timeout: 1000 }).catch(() => '');
+      return (first ?? '').includes('fresh') && (first ?? '').includes('upstream_error');
+    });
+    expect(await page.isVisible('#no-errors')).toBe(false);
+    expect(await page.textContent('#error-rows')).not.toContain('private words');
+    expect(await page.textContent('#summary')).toMatch(/latest error: fresh upstream_error/);
+
+    // Removed: the deployment leaves the page.
+    expect((await fetch(`${h.url}/admin/deployments/fresh`, { method: 'DELETE' })).status).toBe(200);
+    await until('fresh gone', async () => (await count('article[data-deployment="fresh"]')) === 0);
+
+    // All of it without a reload.
+    expect(navigations).toBe(loadedOnce);
+  });
+
+  it('keeps a screenshot of the page', async () => {
+    await mkdir(dirname(ARTIFACT), { recursive: true });
+    await page.screenshot({ path: ARTIFACT });
+    const png = await readFile(ARTIFACT);
+    expect(png.subarray(0, 8).toString('hex')).toBe('89504e470d0a1a0a');
+    expect(png.subarray(12, 16).toString('ascii')).toBe('IHDR');
+    expect(png.readUInt32BE(16)).toBe(VIEWPORT.width);
+    expect(png.readUInt32BE(20)).toBe(VIEWPORT.height);
+    // A blank page compresses to a few hundred bytes; a rendered one does not.
+    expect(png.length).toBeGreaterThan(10_000);
+  });
+
+  it('ran without script errors or CSP violations', () => {
+    expect(consoleErrors).toEqual([]);
+  });
+});
