@@ -255,8 +255,8 @@ export function coordinationContract(makeEnv: () => Promise<ContractEnv>): void 
       if (remaining > 0) await new Promise((r) => setTimeout(r, remaining));
       expect(catalog.entries().get('smollm')?.value).toEqual({ replicas: 2 });
 
-      const t0 = performance.now();
       await e.restore();
+      const t0 = performance.now();
       await waitFor(() => members.every((m) => m.state() === 'live'), 30_000, 'sessions live again');
       timing(e.name, 'sessions live again after the store returned', performance.now() - t0);
       await waitFor(() => !catalog.stale() && !table.stale(), 30_000, 'watches live again');

@@ -128,63 +128,47 @@ export class EtcdKv implements KvBackend {
   }
 
   watch(prefix: string, fromRevision: number, handler: KvWatchHandler): KvWatch {
-    let watcher: Watcher | undefined;
+    // watcher() rather than create(): listeners are attached before the stream
+    // connects, so a drop that happens while it is still connecting is seen.
+    const w = this.client.watch().prefix(prefix).startRevision(String(fromRevision)).watcher();
     let closed = false;
     const close = (): void => {
+      if (closed) return;
       closed = true;
-      if (watcher !== undefined) {
-        this.watchers.delete(watcher);
-        watcher.removeAllListeners();
-        void watcher.cancel().catch(() => undefined);
-      }
+      this.watchers.delete(w);
+      void w.cancel().catch(() => undefined);
     };
-    this.client
-      .watch()
-      .prefix(prefix)
-      .startRevision(String(fromRevision))
-      .create()
-      .then(
-        (w) => {
-          watcher = w;
-          if (closed) {
-            close();
-            return;
-          }
-          this.watchers.add(w);
-          w.on('data', (res: IWatchResponse) => {
-            if (res.events.length > 0) handler.onEvents(res.events.map(toEvent));
-          });
-          w.on('disconnected', () => {
-            handler.onConnection(false);
-          });
-          w.on('connected', (res: IWatchResponse) => {
-            if (closed) return;
-            if (res.compact_revision !== '0' && res.compact_revision !== '') {
-              close();
-              handler.onBroken(`revision ${fromRevision} is compacted (compact revision ${res.compact_revision})`);
-              return;
-            }
-            handler.onConnection(true);
-          });
-          w.on('error', (e: Error) => {
-            if (closed) return;
-            close();
-            handler.onBroken(e.message);
-          });
-        },
-        (e: unknown) => {
-          if (!closed) handler.onBroken(e instanceof Error ? e.message : String(e));
-        },
-      );
+    this.watchers.add(w);
+    w.on('data', (res: IWatchResponse) => {
+      if (!closed && res.events.length > 0) handler.onEvents(res.events.map(toEvent));
+    });
+    w.on('disconnected', () => {
+      if (!closed) handler.onConnection(false);
+    });
+    w.on('connected', (res: IWatchResponse) => {
+      if (closed) return;
+      if (res.compact_revision !== '0' && res.compact_revision !== '') {
+        close();
+        handler.onBroken(`revision ${fromRevision} is compacted (compact revision ${res.compact_revision})`);
+        return;
+      }
+      handler.onConnection(true);
+    });
+    w.on('error', (e: Error) => {
+      if (closed) return;
+      close();
+      handler.onBroken(e.message);
+    });
     return { close };
   }
 
   async close(): Promise<void> {
-    for (const w of [...this.watchers]) {
-      w.removeAllListeners();
-      await w.cancel().catch(() => undefined);
-    }
+    // A cancel waits for etcd's answer; an unreachable etcd never gives one.
+    const cancels = [...this.watchers].map((w) => w.cancel().catch(() => undefined));
     this.watchers.clear();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(cancels), new Promise((r) => (timer = setTimeout(r, this.callTimeoutMs)))]);
+    clearTimeout(timer);
     this.client.close();
   }
 
