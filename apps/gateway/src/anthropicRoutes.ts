@@ -14,7 +14,7 @@ import {
 } from '@inference/core';
 import { AnthropicStream } from './anthropicStreaming.js';
 
-export type Dispatch = (requestId: string, job: RequestJob, onCancel: (cancel: () => void) => void) => Promise<RequestResult>;
+export type Dispatch = (req: FastifyRequest, job: RequestJob, onCancel: (cancel: () => void) => void) => Promise<RequestResult>;
 
 function sendError(reply: FastifyReply, requestId: string, e: InferenceError, status = anthropicStatus(e)): FastifyReply {
   const ra = retryAfterSeconds(e);
@@ -49,14 +49,14 @@ async function messages(dispatch: Dispatch, req: FastifyRequest, reply: FastifyR
     });
   };
   if (!parsed.stream) {
-    const out = await dispatch(req.id, { kind: 'generate', endpoint: 'messages', req: parsed, sink: () => undefined }, whenGone);
+    const out = await dispatch(req, { kind: 'generate', endpoint: 'messages', req: parsed, sink: () => undefined }, whenGone);
     const choice = out.kind === 'generate' ? out.tokens.choices[0] : undefined;
     if (out.kind !== 'generate' || choice === undefined) throw new InferenceError('internal', 'internal error', { diagnostic: 'no choice in result' });
     return reply.type('application/json').send(renderAnthropicMessage(id, out.deployment, choice, out.tokens.usage));
   }
   const stream = new AnthropicStream(res, req.id, id, parsed.model);
   try {
-    const out = await dispatch(req.id, { kind: 'generate', endpoint: 'messages', req: parsed, sink: stream.push, onDeployment: stream.setModel }, whenGone);
+    const out = await dispatch(req, { kind: 'generate', endpoint: 'messages', req: parsed, sink: stream.push, onDeployment: stream.setModel }, whenGone);
     if (out.kind !== 'generate') throw new InferenceError('internal', 'internal error');
     reply.hijack();
     stream.end(out.tokens);

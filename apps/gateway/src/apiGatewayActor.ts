@@ -19,12 +19,15 @@ import { registerAnthropicRoutes } from './anthropicRoutes.js';
 import { registerStatusRoutes } from './statusRoutes.js';
 import { registerAdminScaleRoutes } from './adminScaleRoutes.js';
 import { OpenAIStream } from './streaming.js';
+import { type AuthKeys, mayUse, principalOf, registerAuth } from './auth.js';
 
 export interface GatewayOptions {
   readonly host: string;
   readonly port: number;
   readonly bodyLimitBytes: number;
   readonly logger?: boolean;
+  /** API and admin keys (absent or empty: no auth). */
+  readonly auth?: AuthKeys;
 }
 
 export type GatewayMsg = { type: 'address'; reply: { resolve: (a: { host: string; port: number }) => void; reject: (e: unknown) => void } };
@@ -68,6 +71,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
       void reply.header('x-request-id', req.id);
       done();
     });
+    if (this.options.auth !== undefined) registerAuth(app, this.options.auth);
     app.setErrorHandler((err: FastifyError, _req, reply) => {
       if (err instanceof InferenceError) return sendError(reply, err);
       switch (err.code) {
@@ -99,10 +103,11 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     else m.reply.resolve({ host: addr.address, port: addr.port });
   }
 
-  private dispatch(requestId: string, job: RequestJob, onCancel: (cancel: () => void) => void): Promise<RequestResult> {
+  private dispatch(req: FastifyRequest, job: RequestJob, onCancel: (cancel: () => void) => void): Promise<RequestResult> {
     const rt = this.runtime;
-    const deps = { coordinator: rt.coordinator, metrics: rt.metrics, policyOf: (name: string) => rt.spec(name) };
-    const ref: ActorRef<RequestMsg> = this.context.spawn(`req-${++this.reqSeq}`, () => new RequestActor(deps, requestId, job), { mailbox: 4 });
+    const deps = { coordinator: rt.coordinator, metrics: rt.metrics, policyOf: (name: string) => rt.spec(name), budget: rt.budgetGate };
+    const withKey: RequestJob = { ...job, principal: principalOf(req) };
+    const ref: ActorRef<RequestMsg> = this.context.spawn(`req-${++this.reqSeq}`, () => new RequestActor(deps, req.id, withKey), { mailbox: 4 });
     onCancel(() => ref.tell({ type: 'cancel', reason: 'client disconnected' }));
     // The request bounds itself (engine and upstream timeouts, client disconnect): no timer here.
     return ref.ask<RequestResult>((reply) => ({ type: 'run', reply }), Infinity);
@@ -119,7 +124,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     if (!parsed.stream) {
       let out: RequestResult;
       try {
-        out = await this.dispatch(req.id, { kind: 'generate', endpoint, req: parsed, sink: () => undefined }, whenGone);
+        out = await this.dispatch(req, { kind: 'generate', endpoint, req: parsed, sink: () => undefined }, whenGone);
       } catch (e) {
         return sendError(reply, toInferenceError(e));
       }
@@ -133,7 +138,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     }
     const stream = new OpenAIStream(res, req.id, parsed.kind, id, parsed.model, parsed.includeUsage);
     try {
-      const out = await this.dispatch(req.id, { kind: 'generate', endpoint, req: parsed, sink: stream.push, onDeployment: stream.setModel }, whenGone);
+      const out = await this.dispatch(req, { kind: 'generate', endpoint, req: parsed, sink: stream.push, onDeployment: stream.setModel }, whenGone);
       if (out.kind !== 'generate') throw new InferenceError('internal', 'internal error');
       reply.hijack();
       stream.end(out.tokens);
@@ -150,18 +155,19 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     const rt = this.runtime;
     app.post('/v1/chat/completions', (req, reply) => this.generate(req, reply, 'chat', parseChatRequest(req.body)));
     app.post('/v1/completions', (req, reply) => this.generate(req, reply, 'completion', parseCompletionRequest(req.body)));
-    registerAnthropicRoutes(app, (id, job, onCancel) => this.dispatch(id, job, onCancel), this.options.bodyLimitBytes);
+    registerAnthropicRoutes(app, (r, job, onCancel) => this.dispatch(r, job, onCancel), this.options.bodyLimitBytes);
     app.post('/v1/embeddings', async (req, reply) => {
       const parsed = parseEmbeddingRequest(req.body);
-      const out = await this.dispatch(req.id, { kind: 'embed', req: parsed }, () => undefined);
+      const out = await this.dispatch(req, { kind: 'embed', req: parsed }, () => undefined);
       if (out.kind !== 'embed') throw new InferenceError('internal', 'internal error');
       return reply.send(renderEmbeddings(parsed.model, out.result.vectors, out.result.promptTokens, parsed.encodingFormat));
     });
-    app.get('/v1/models', async () => {
+    app.get('/v1/models', async (req) => {
       const all = await rt.list();
+      const principal = principalOf(req);
       return {
         object: 'list',
-        data: all.map((d) => modelEntry(d)),
+        data: all.filter((d) => mayUse(principal, d.spec.name)).map((d) => modelEntry(d)),
       };
     });
     registerStatusRoutes(app, rt);
@@ -173,7 +179,8 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     });
     app.get('/metrics', async (_req, reply) => {
       const m = await rt.metrics.ask<{ contentType: string; body: string }>((r) => ({ type: 'render', reply: r }));
-      return reply.type(m.contentType).send(m.body);
+      const budgets = await rt.budget.ask<string>((r) => ({ type: 'render', reply: r }));
+      return reply.type(m.contentType).send(`${m.body}${budgets}`);
     });
     app.get('/admin/deployments', async () => ({ deployments: await rt.list() }));
     app.get<{ Params: { name: string } }>('/admin/deployments/:name', (req) => rt.get(req.params.name));

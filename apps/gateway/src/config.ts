@@ -6,8 +6,8 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import {
-  type DeploymentSpec, InferenceError, type Json, asObject, invalid, join, noUnknownKeys, optArray, optNumber, optObject,
-  optString, parseDeployment, reqString,
+  type BudgetSpec, type DeploymentSpec, InferenceError, asObject, invalid, join, noUnknownKeys, optArray, optNumber, optObject,
+  optString, parseBudget, parseDeployment, reqString,
 } from '@inference/core';
 import type { Credentials } from '@inference/engine-remote';
 
@@ -15,7 +15,8 @@ export interface ApiKeyConfig {
   name: string;
   keyEnv: string;
   deployments?: string[];
-  budget?: { window: string; maxTokens?: number; maxCostUsd?: number };
+  /** Always `onExceeded: reject`. */
+  budget?: BudgetSpec;
 }
 
 export interface AdminKeyConfig {
@@ -32,12 +33,17 @@ export interface RuntimeConfig {
 
 export const DEFAULT_SERVER = { host: '127.0.0.1', port: 8080, bodyLimitBytes: 4 * 1024 * 1024 };
 
-function parseKeys(list: unknown[] | undefined, path: string, withDeployments: boolean): { name: string; keyEnv: string; deployments?: string[] }[] {
+function parseKeys(list: unknown[] | undefined, path: string, withDeployments: boolean): ApiKeyConfig[] {
+  const names = new Set<string>();
   return (list ?? []).map((raw, i) => {
     const p = join(path, i);
     const o = asObject(raw, p);
     noUnknownKeys(o, withDeployments ? ['name', 'keyEnv', 'deployments', 'budget'] : ['name', 'keyEnv'], p);
-    const k: { name: string; keyEnv: string; deployments?: string[]; budget?: Json } = { name: reqString(o, 'name', p, { nonEmpty: true }), keyEnv: reqString(o, 'keyEnv', p, { nonEmpty: true }) };
+    const k: ApiKeyConfig = { name: reqString(o, 'name', p, { nonEmpty: true }), keyEnv: reqString(o, 'keyEnv', p, { nonEmpty: true }) };
+    // Names label metrics and spend rows: unique, and safe as a label value.
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(k.name)) invalid(join(p, 'name'), 'may hold letters, digits and . _ - (at most 64)');
+    if (names.has(k.name)) invalid(join(p, 'name'), `duplicate key name '${k.name}'`);
+    names.add(k.name);
     const deps = optArray(o, 'deployments', p);
     if (deps !== undefined) {
       k.deployments = deps.map((d, j) => {
@@ -46,10 +52,7 @@ function parseKeys(list: unknown[] | undefined, path: string, withDeployments: b
       });
     }
     const budget = optObject(o, 'budget', p);
-    if (budget !== undefined) {
-      noUnknownKeys(budget, ['window', 'maxTokens', 'maxCostUsd'], join(p, 'budget'));
-      k.budget = budget;
-    }
+    if (budget !== undefined) k.budget = parseBudget(budget, join(p, 'budget'), 'key');
     return k;
   });
 }

@@ -12,6 +12,8 @@ import {
   BREAKER_STATES, type CredentialSource, ReliabilityRegistry, RemoteEngineCoreActor, type RemoteEngineEvent, RemoteReplica, type SessionOptions,
 } from '@inference/engine-remote';
 import { Catalog, type Store, openStore } from '@inference/storage';
+import { ActorBudgetGate, BudgetActor, type BudgetGate, type BudgetMsg } from '@inference/actors';
+import { estimateTokens } from './budgetEstimate.js';
 import { type RuntimeConfig, envCredentials } from './config.js';
 import { probeGpuInventory } from '@inference/engine-local';
 import { type LoadProgress, createLocalReplica } from './localReplica.js';
@@ -39,6 +41,9 @@ export interface Runtime {
   readonly reliability: ReliabilityRegistry;
   /** The catalog and spend (a SQLite file with `storage.path`, else memory). */
   readonly store: Store;
+  /** Budget ledgers and spend (BudgetActor), and the request path's gate to them. */
+  readonly budget: ActorRef<BudgetMsg>;
+  readonly budgetGate: BudgetGate;
   /** The last applied spec of a deployment (synchronous, for the request path). */
   spec(name: string): DeploymentSpec | undefined;
   apply(spec: DeploymentSpec): Promise<DeploymentStatus>;
@@ -134,6 +139,10 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
   };
   const list = (): Promise<DeploymentStatus[]> => manager.ask((reply) => ({ type: 'list', reply }));
 
+  const keyBudgets = new Map(config.auth.apiKeys.flatMap((k) => (k.budget === undefined ? [] : [[k.name, k.budget] as const])));
+  const budget = system.spawn('budget', () => new BudgetActor({ store, deployment: (name) => specs.get(name), keys: keyBudgets }), { mailbox: 65536 });
+  const budgetGate = new ActorBudgetGate(budget, estimateTokens, (d, key) => specs.get(d)?.budget !== undefined || (key !== undefined && keyBudgets.has(key)));
+
   try {
     for (const spec of initial) await apply(spec);
   } catch (e) {
@@ -151,6 +160,8 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
     placement,
     reliability,
     store,
+    budget,
+    budgetGate,
     spec: (name) => specs.get(name),
     // Through the runtime (the admin API) changes are persisted and win on restart.
     apply: async (spec) => {

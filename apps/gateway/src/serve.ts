@@ -4,6 +4,7 @@
 import type { ActorRef } from '@inference/actors';
 import { ApiGatewayActor, type GatewayMsg } from './apiGatewayActor.js';
 import type { RuntimeConfig } from './config.js';
+import { loadAuthKeys } from './auth.js';
 import { type Runtime, type RuntimeOptions, createRuntime } from './runtime.js';
 
 export interface ServeOptions extends RuntimeOptions {
@@ -23,6 +24,8 @@ export interface Server {
 }
 
 export async function serve(config: RuntimeConfig, options: ServeOptions = {}): Promise<Server> {
+  // Keys first: an unset key variable stops startup with the key named.
+  const auth = loadAuthKeys(config.auth);
   const runtime = await createRuntime(config, options);
   const host = options.host ?? config.server.host;
   const gateway = runtime.system.spawn('gateway', () => new ApiGatewayActor(runtime, {
@@ -30,6 +33,7 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
     port: options.port ?? config.server.port,
     bodyLimitBytes: config.server.bodyLimitBytes,
     logger: options.logger ?? false,
+    auth,
   }), { mailbox: 16 });
   await gateway.started();
   if (!gateway.alive) {

@@ -8,3 +8,5 @@ export * from './deploymentManagerActor.js';
 export * from './reconcile.js';
 export * from './placement.js';
 export * from './deploymentPlacementActor.js';
+export * from './budget.js';
+export * from './budgetActor.js';

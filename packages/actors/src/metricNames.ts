@@ -30,4 +30,9 @@ export const METRIC = {
   replicaCapacity: 'inference_replica_capacity_requests',
   batchOccupancy: 'inference_engine_batch_occupancy_ratio',
   cost: 'inference_cost_usd_total',
+  // Budgets (BudgetActor; label `name` is a deployment or an API key's configured name).
+  budgetSpendTokens: 'inference_budget_spend_tokens',
+  budgetSpendUsd: 'inference_budget_spend_usd',
+  budgetReservedTokens: 'inference_budget_reserved_tokens',
+  budgetRefusals: 'inference_budget_refusals_total',
 } as const;

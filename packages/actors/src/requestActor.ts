@@ -9,6 +9,7 @@ import {
   type CapacityPolicy, type ChunkSink, type EmbeddingRequest, type EmbeddingResult, type ErrorKind, type GenerateRequest, InferenceError,
   type ModelRunner, type PriceSpec, type RunContext, type Tokens, toInferenceError,
 } from '@inference/core';
+import { type BudgetGate, type BudgetHold, BudgetRefusal } from './budget.js';
 import type { CoordinatorMsg } from './dpCoordinatorActor.js';
 import { Actor, type ActorRef, type Reply } from './kernel.js';
 import type { Endpoint, MetricsMsg } from './metricsActor.js';
@@ -21,6 +22,8 @@ export interface RequestDeps {
   readonly maxAttempts?: number;
   /** A deployment's fallbacks and capacity policy (absent: no fallbacks). */
   readonly policyOf?: (deployment: string) => DeploymentPolicy | undefined;
+  /** Budgets: each deployment tried reserves the request's estimate first (absent: no budgets). */
+  readonly budget?: BudgetGate;
 }
 
 export interface DeploymentPolicy {
@@ -33,9 +36,16 @@ export interface DeploymentPolicy {
 /** Inter-token gaps a request buffers before it flushes them to the metrics. */
 const MAX_GAPS = 1024;
 
+/** Who sent the request (an API key, by name): its budget and the deployments it may use. */
+export interface Principal {
+  readonly name: string;
+  /** Absent: every deployment. */
+  readonly deployments?: readonly string[] | undefined;
+}
+
 export type RequestJob =
-  | { kind: 'generate'; endpoint: Endpoint; req: GenerateRequest; sink: ChunkSink; onDeployment?: (deployment: string) => void }
-  | { kind: 'embed'; req: EmbeddingRequest };
+  | { kind: 'generate'; endpoint: Endpoint; req: GenerateRequest; sink: ChunkSink; onDeployment?: (deployment: string) => void; principal?: Principal | undefined }
+  | { kind: 'embed'; req: EmbeddingRequest; principal?: Principal | undefined };
 
 /** `deployment` is the one that served: the requested one or a fallback. */
 export type RequestResult =
@@ -62,6 +72,8 @@ function retryElsewhere(e: InferenceError): boolean {
  * capacity refusal only when the deployment says `onCapacityExhausted: fallback`.
  */
 export function fallBack(e: InferenceError, policy: CapacityPolicy): boolean {
+  // A deployment's exhausted budget falls back only under its `budget.onExceeded: fallback`.
+  if (e instanceof BudgetRefusal) return e.fallback;
   if (e.capacity) return policy === 'fallback';
   return e.retryable;
 }
@@ -135,11 +147,11 @@ export class RequestActor extends Actor<RequestMsg> {
       for (let i = 0; ; i++) {
         const deployment = chain[i] ?? primary;
         try {
-          return await this.runOn(deployment, primary, endpoint, st);
+          return await this.runAllowed(deployment, primary, endpoint, st);
         } catch (e) {
           const err = toInferenceError(e);
           // A fallback that no longer exists is skipped; the primary's failure is what the client hears.
-          const missing = i > 0 && err.kind === 'not_found';
+          const missing = i > 0 && (err.kind === 'not_found' || err.kind === 'forbidden');
           firstError ??= err;
           const next = chain[i + 1];
           if (next === undefined || st.emitted || this.abort.signal.aborted || (!missing && !fallBack(err, policy?.onCapacityExhausted ?? 'queue'))) {
@@ -153,6 +165,29 @@ export class RequestActor extends Actor<RequestMsg> {
       // A client that went away is not an error of the service.
       if (st.counted) this.finish(primary, endpoint, st, this.abort.signal.aborted ? 'cancelled' : err.kind, undefined, undefined, err.message);
       throw err;
+    }
+  }
+
+  /**
+   * Checks the caller may use `deployment`, reserves the request's estimate on its
+   * budgets (and the key's), runs it, and settles the reservation however it ends.
+   */
+  private async runAllowed(deployment: string, primary: string, endpoint: Endpoint, st: RunState): Promise<RequestResult> {
+    const principal = this.job.principal;
+    if (principal?.deployments !== undefined && !principal.deployments.includes(deployment)) {
+      throw new InferenceError('forbidden', `API key '${principal.name}' may not use deployment '${deployment}'`, { param: 'model' });
+    }
+    const gate = this.deps.budget;
+    if (gate === undefined || !gate.covers(deployment, principal?.name)) return this.runOn(deployment, primary, endpoint, st);
+    const hold: BudgetHold = await gate.reserve(deployment, principal?.name, this.job.req);
+    try {
+      const out = await this.runOn(deployment, primary, endpoint, st);
+      hold.settle({ usage: out.kind === 'generate' ? out.tokens.usage : { promptTokens: out.result.promptTokens, completionTokens: 0 } });
+      return out;
+    } catch (e) {
+      // Output already sent but no usage known: charged at the estimate.
+      hold.settle(st.emitted ? 'estimate' : 'none');
+      throw e;
     }
   }
 

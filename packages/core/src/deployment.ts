@@ -142,12 +142,17 @@ function parseRemote(v: Json | undefined, path: string): RemoteSpec {
   return spec;
 }
 
-const WINDOW = /^\d+(m|h|d|mo)$/;
+/** `<n><unit>` (m minute, h hour, d day, mo month; n from 1) or one of the unit words. */
+export const BUDGET_WINDOW = /^(?:[1-9]\d{0,5}(?:m|h|d|mo)|minute|hour|day|month)$/;
 
-function parseBudget(o: Json, path: string): BudgetSpec {
-  noUnknownKeys(o, ['window', 'maxTokens', 'maxCostUsd', 'onExceeded'], path);
+/**
+ * Parses a budget: a deployment's (`onExceeded` allowed) or an API key's (always
+ * rejects: a key's budget spans every deployment, so another one would not help).
+ */
+export function parseBudget(o: Json, path: string, owner: 'deployment' | 'key' = 'deployment'): BudgetSpec {
+  noUnknownKeys(o, owner === 'deployment' ? ['window', 'maxTokens', 'maxCostUsd', 'onExceeded'] : ['window', 'maxTokens', 'maxCostUsd'], path);
   const window = reqString(o, 'window', path);
-  if (!WINDOW.test(window)) invalid(join(path, 'window'), "expected a window like '1m', '1h', '1d' or '1mo'");
+  if (!BUDGET_WINDOW.test(window)) invalid(join(path, 'window'), "expected a window like '1m', '1h', '1d', '1mo' or minute, hour, day, month");
   const spec: BudgetSpec = { window, onExceeded: optEnum(o, 'onExceeded', path, ['reject', 'fallback'] as const) ?? 'reject' };
   const maxTokens = optNumber(o, 'maxTokens', path, { min: 0, integer: true });
   const maxCostUsd = optNumber(o, 'maxCostUsd', path, { min: 0 });

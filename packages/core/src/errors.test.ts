@@ -5,7 +5,7 @@ describe('error taxonomy', () => {
   it('fixes the status of every kind as DESIGN.md lists it', () => {
     const statuses = Object.fromEntries(ERROR_KINDS.map((k) => [k, ERROR_TABLE[k].status]));
     expect(statuses).toEqual({
-      invalid_request: 400, unauthorized: 401, budget_exceeded: 429, not_found: 404, rate_limited: 429,
+      invalid_request: 400, unauthorized: 401, forbidden: 403, budget_exceeded: 429, not_found: 404, rate_limited: 429,
       overloaded: 503, context_length_exceeded: 400, content_filtered: 400, upstream_error: 502,
       upstream_timeout: 504, circuit_open: 503, engine_unavailable: 503, internal: 500,
     });

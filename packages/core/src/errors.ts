@@ -5,6 +5,7 @@
 export const ERROR_KINDS = [
   'invalid_request',
   'unauthorized',
+  'forbidden',
   'budget_exceeded',
   'not_found',
   'rate_limited',
@@ -35,6 +36,7 @@ export interface ErrorKindInfo {
 export const ERROR_TABLE: Readonly<Record<ErrorKind, ErrorKindInfo>> = {
   invalid_request: { status: 400, type: 'invalid_request_error', code: 'invalid_request', retryable: false, anthropicType: 'invalid_request_error' },
   unauthorized: { status: 401, type: 'authentication_error', code: 'invalid_api_key', retryable: false, anthropicType: 'authentication_error' },
+  forbidden: { status: 403, type: 'permission_error', code: 'forbidden', retryable: false, anthropicType: 'permission_error' },
   budget_exceeded: { status: 429, type: 'insufficient_quota', code: 'budget_exceeded', retryable: false, anthropicType: 'rate_limit_error' },
   not_found: { status: 404, type: 'invalid_request_error', code: 'model_not_found', retryable: false, anthropicType: 'not_found_error' },
   rate_limited: { status: 429, type: 'rate_limit_error', code: 'rate_limit_exceeded', retryable: true, anthropicType: 'rate_limit_error' },

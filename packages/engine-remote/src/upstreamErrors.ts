@@ -46,6 +46,7 @@ export function retryAfterMs(headers: Record<string, string | string[] | undefin
 const SAFE_MESSAGE: Readonly<Record<ErrorKind, string>> = {
   invalid_request: 'the upstream rejected the request',
   unauthorized: 'the upstream provider rejected our credentials',
+  forbidden: 'the upstream provider does not allow this model for our credentials',
   budget_exceeded: "the upstream provider's quota for this deployment is exhausted",
   not_found: 'the upstream provider does not serve this model',
   rate_limited: 'the upstream provider is rate limiting requests, try again later',

@@ -35,6 +35,7 @@ export function shouldRetry(e: InferenceError, retriesDone: number, maxRetries: 
       return !e.capacity;
     case 'invalid_request':
     case 'unauthorized':
+    case 'forbidden':
     case 'budget_exceeded':
     case 'not_found':
     case 'context_length_exceeded':

@@ -1,0 +1,145 @@
+// Authentication at the HTTP edge (a Fastify onRequest hook, before any body is
+// read). When `auth.apiKeys` is configured, /v1/* needs one of those keys
+// (`Authorization: Bearer <key>`; /v1/messages also takes `x-api-key`, as
+// Anthropic clients send it); when `auth.adminKeys` is configured, /admin/* and
+// /metrics need an admin key. The two sets never stand in for each other. /health,
+// /ready and the status page's HTML at / stay open (its data comes from /admin).
+// Keys are compared as SHA-256 digests with crypto.timingSafeEqual, against every
+// configured key (no early exit), so timing reveals neither a key nor which one
+// matched. A key is known here only as its digest and its configured name; it is
+// never logged, rendered or put in a metric.
+
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Principal } from '@inference/actors';
+import { InferenceError, anthropicErrorBody, anthropicStatus, invalid, openAIErrorBody } from '@inference/core';
+import { type AdminKeyConfig, type ApiKeyConfig, type Env, resolveKeys } from './config.js';
+
+interface Entry {
+  readonly digest: Buffer;
+  readonly principal: Principal;
+}
+
+function digest(key: string): Buffer {
+  return createHash('sha256').update(key, 'utf8').digest();
+}
+
+/** A set of keys, matched in constant time. */
+export class KeyRing {
+  private readonly entries: Entry[];
+
+  constructor(keys: readonly { name: string; value: string; deployments?: readonly string[] | undefined }[]) {
+    this.entries = keys.map((k) => ({ digest: digest(k.value), principal: { name: k.name, deployments: k.deployments } }));
+  }
+
+  get size(): number {
+    return this.entries.length;
+  }
+
+  /** The principal whose key this is, or undefined. Compares against every key. */
+  match(presented: string): Principal | undefined {
+    const d = digest(presented);
+    let found: Principal | undefined;
+    for (const e of this.entries) {
+      if (timingSafeEqual(d, e.digest) && found === undefined) found = e.principal;
+    }
+    return found;
+  }
+}
+
+export interface AuthKeys {
+  readonly api: KeyRing;
+  readonly admin: KeyRing;
+}
+
+/** Reads the configured keys from the environment; an unset variable, or one key in two places, is a startup error. */
+export function loadAuthKeys(auth: { apiKeys: ApiKeyConfig[]; adminKeys: AdminKeyConfig[] }, env?: Env): AuthKeys {
+  const api = resolveKeys(auth.apiKeys, env);
+  const admin = resolveKeys(auth.adminKeys, env);
+  const seen = new Map<string, string>();
+  const check = (list: { keyEnv: string; value: string }[], path: string): void => {
+    list.forEach((k, i) => {
+      const at = `${path}[${i}].keyEnv`;
+      if (k.value === '') invalid(at, `environment variable ${k.keyEnv} is not set`);
+      const h = digest(k.value).toString('hex');
+      const other = seen.get(h);
+      if (other !== undefined) invalid(at, `holds the same key as ${other}; every key must be distinct`);
+      seen.set(h, at);
+    });
+  };
+  check(api, 'auth.apiKeys');
+  check(admin, 'auth.adminKeys');
+  return { api: new KeyRing(api), admin: new KeyRing(admin) };
+}
+
+const principals = new WeakMap<FastifyRequest, Principal>();
+
+/** The API key (by name) that authenticated this request; undefined without auth. */
+export function principalOf(req: FastifyRequest): Principal | undefined {
+  return principals.get(req);
+}
+
+/** Whether the request's key may use a deployment. */
+export function mayUse(principal: Principal | undefined, deployment: string): boolean {
+  return principal?.deployments === undefined || principal.deployments.includes(deployment);
+}
+
+type Area = 'api' | 'admin' | 'open';
+
+function areaOf(path: string): Area {
+  if (path === '/v1' || path.startsWith('/v1/')) return 'api';
+  if (path === '/admin' || path.startsWith('/admin/') || path === '/metrics') return 'admin';
+  return 'open';
+}
+
+function bearer(req: FastifyRequest): string | undefined {
+  const h = req.headers.authorization;
+  if (typeof h !== 'string') return undefined;
+  const m = /^Bearer[ ]+(\S+)\s*$/i.exec(h);
+  return m?.[1];
+}
+
+function refuse(req: FastifyRequest, reply: FastifyReply, path: string, message: string): FastifyReply {
+  const e = new InferenceError('unauthorized', message);
+  void reply.header('www-authenticate', 'Bearer');
+  if (path === '/v1/messages') {
+    void reply.header('request-id', req.id);
+    return reply.code(anthropicStatus(e)).type('application/json').send({ ...anthropicErrorBody(e), request_id: req.id });
+  }
+  return reply.code(e.status).type('application/json').send(openAIErrorBody(e));
+}
+
+/** Installs the hook; with no keys configured it lets everything through. */
+export function registerAuth(app: FastifyInstance, keys: AuthKeys): void {
+  if (keys.api.size === 0 && keys.admin.size === 0) return;
+  app.addHook('onRequest', async (req, reply) => {
+    const path = req.url.split('?')[0] ?? '';
+    const area = areaOf(path);
+    switch (area) {
+      case 'open':
+        return;
+      case 'api': {
+        if (keys.api.size === 0) return;
+        const presented = bearer(req) ?? (path === '/v1/messages' && typeof req.headers['x-api-key'] === 'string' ? req.headers['x-api-key'] : undefined);
+        const principal = presented === undefined ? undefined : keys.api.match(presented);
+        if (principal === undefined) {
+          return refuse(req, reply, path, presented === undefined ? 'an API key is required (Authorization: Bearer <key>)' : 'invalid API key');
+        }
+        principals.set(req, principal);
+        return;
+      }
+      case 'admin': {
+        if (keys.admin.size === 0) return;
+        const presented = bearer(req);
+        if (presented === undefined || keys.admin.match(presented) === undefined) {
+          return refuse(req, reply, path, presented === undefined ? 'an admin key is required (Authorization: Bearer <key>)' : 'invalid admin key');
+        }
+        return;
+      }
+      default: {
+        const never: never = area;
+        throw new Error(`unknown area ${String(never)}`);
+      }
+    }
+  });
+}
