@@ -14,13 +14,13 @@ export interface AdminClientOptions {
   readonly timeoutMs?: number;
 }
 
-function causeCode(e: unknown): string | undefined {
-  const cause = e instanceof Error ? (e as Error & { cause?: unknown }).cause : undefined;
-  if (typeof cause === 'object' && cause !== null && 'code' in cause) {
-    const code = cause.code;
-    return typeof code === 'string' ? code : undefined;
-  }
-  return undefined;
+/** The network error under fetch's 'fetch failed': its code (ECONNREFUSED, ...) or message. */
+function cause(e: unknown): { code?: string; message?: string } {
+  const c = e instanceof Error ? (e as Error & { cause?: unknown }).cause : undefined;
+  if (typeof c !== 'object' || c === null) return {};
+  const code = 'code' in c && typeof c.code === 'string' ? c.code : undefined;
+  const message = c instanceof Error ? c.message : undefined;
+  return { ...(code === undefined ? {} : { code }), ...(message === undefined ? {} : { message }) };
 }
 
 export class AdminClient {
@@ -68,10 +68,10 @@ export class AdminClient {
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
     } catch (e) {
-      const code = causeCode(e);
+      const { code, message } = cause(e);
       if (code === 'ECONNREFUSED') throw new CliError(`cannot connect to ${this.base}: connection refused (is \`inference serve\` running there? see --server)`);
       if (e instanceof Error && e.name === 'TimeoutError') throw new CliError(`${this.base} did not answer ${method} ${path} in time`);
-      throw new CliError(`cannot reach ${this.base}: ${code ?? (e instanceof Error ? e.message : String(e))}`);
+      throw new CliError(`cannot reach ${this.base}: ${code ?? message ?? (e instanceof Error ? e.message : String(e))}`);
     }
     const text = await res.text();
     let doc: unknown;
