@@ -6,6 +6,8 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CloseOptions } from './coordination.js';
+import { leaderOf } from './election.js';
+import { electionPrefix } from './keys.js';
 import type { Coordination, Json, Leadership, Membership, WatchUpdate } from './types.js';
 import { FencedError } from './types.js';
 
@@ -106,6 +108,9 @@ export function coordinationContract(makeEnv: () => Promise<ContractEnv>): void 
       timing(e.name, 'leader takeover after resign', performance.now() - t0);
       const second = won[1]!;
       expect(second.node).not.toBe(first.node);
+      const candidates = e.node().watchPrefix(electionPrefix('manager'));
+      await candidates.ready;
+      expect(leaderOf(candidates.entries().values())).toEqual({ node: second.node, fencingToken: second.fencingToken });
       expect(second.fencingToken).toBeGreaterThan(first.fencingToken);
 
       t0 = performance.now();
@@ -255,8 +260,10 @@ export function coordinationContract(makeEnv: () => Promise<ContractEnv>): void 
       if (remaining > 0) await new Promise((r) => setTimeout(r, remaining));
       expect(catalog.entries().get('smollm')?.value).toEqual({ replicas: 2 });
 
+      const tRestore = performance.now();
       await e.restore();
       const t0 = performance.now();
+      timing(e.name, 'store restart until it answers health checks', t0 - tRestore);
       await waitFor(() => members.every((m) => m.state() === 'live'), 30_000, 'sessions live again');
       timing(e.name, 'sessions live again after the store returned', performance.now() - t0);
       await waitFor(() => !catalog.stale() && !table.stale(), 30_000, 'watches live again');

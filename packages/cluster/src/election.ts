@@ -12,7 +12,7 @@ import { candidateKey, checkLeaderKey, electionPrefix } from './keys.js';
 import type { KvBackend, KvWatch } from './kv.js';
 import { sleep } from './listeners.js';
 import type { Session } from './session.js';
-import { FencedError, type Json, type Leadership, type LossReason, UnavailableError } from './types.js';
+import { type Entry, FencedError, type Json, type Leadership, type LossReason, UnavailableError } from './types.js';
 
 /** Re-check the candidates at least this often even if no change arrives. */
 const RECHECK_MS = 2_000;
@@ -138,4 +138,19 @@ class KvLeadership implements Leadership {
     this.controller.abort(reason);
     this.resolveLost(reason);
   }
+}
+
+/**
+ * Who leads `role`, from a watch of `electionPrefix(role)` (its entries: one
+ * per candidate): the candidate with the lowest create revision. For routing
+ * a write to the leader (e.g. forwarding an admin request), not for deciding
+ * whether to write: only a Leadership's fenced write is safe for that.
+ */
+export function leaderOf(candidates: Iterable<Entry>): { node: string; fencingToken: number } | undefined {
+  let best: Entry | undefined;
+  for (const e of candidates) if (best === undefined || e.createRevision < best.createRevision) best = e;
+  if (best === undefined) return undefined;
+  const v = best.value;
+  const node = v !== null && typeof v === 'object' && !Array.isArray(v) ? v.node : undefined;
+  return typeof node === 'string' ? { node, fencingToken: best.createRevision } : undefined;
 }

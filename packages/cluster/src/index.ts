@@ -2,6 +2,7 @@
 // implementations, and the key layout.
 
 export * from './types.js';
-export { PREFIX } from './keys.js';
+export { PREFIX, electionPrefix } from './keys.js';
+export { leaderOf } from './election.js';
 export { InMemoryCoordination, EtcdCoordination, parseClusterUrl, rootOf, type CloseOptions, type EtcdCoordinationOptions } from './coordination.js';
 export { MemoryStore } from './memoryKv.js';
