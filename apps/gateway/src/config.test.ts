@@ -89,6 +89,28 @@ describe('config contract', () => {
     expect((await errorOf(loadConfigFile(write('a: 1\na: 2\n')))).message).toMatch(/not valid YAML/);
   });
 
+  it('validates budgets and key names: windows <n>m|h|d|mo or the unit words; a key budget has no onExceeded', () => {
+    const cfg = parseConfig({
+      auth: { apiKeys: [{ name: 'team-a', keyEnv: 'K', budget: { window: 'month', maxCostUsd: 10 } }] },
+      deployments: [{ name: 'a', runtime: 'openai', endpoint: 'http://x', budget: { window: '15m', maxTokens: 10, onExceeded: 'fallback' } }],
+    });
+    expect(cfg.auth.apiKeys[0]?.budget).toEqual({ window: 'month', maxCostUsd: 10, onExceeded: 'reject' });
+    expect(cfg.deployments[0]?.budget).toEqual({ window: '15m', maxTokens: 10, onExceeded: 'fallback' });
+    const param = (doc: unknown): string | null => {
+      try {
+        parseConfig(doc);
+      } catch (e) {
+        if (e instanceof InferenceError) return e.param;
+      }
+      return 'no error';
+    };
+    expect(param({ deployments: [{ name: 'a', runtime: 'openai', endpoint: 'http://x', budget: { window: '0h' } }] })).toBe('deployments[0].budget.window');
+    expect(param({ deployments: [{ name: 'a', runtime: 'openai', endpoint: 'http://x', budget: { window: '1w' } }] })).toBe('deployments[0].budget.window');
+    expect(param({ auth: { apiKeys: [{ name: 'k', keyEnv: 'K', budget: { window: '1d', onExceeded: 'fallback' } }] } })).toBe('auth.apiKeys[0].budget.onExceeded');
+    expect(param({ auth: { apiKeys: [{ name: 'k', keyEnv: 'K' }, { name: 'k', keyEnv: 'L' }] } })).toBe('auth.apiKeys[1].name');
+    expect(param({ auth: { apiKeys: [{ name: 'has space', keyEnv: 'K' }] } })).toBe('auth.apiKeys[0].name');
+  });
+
   it('checkEnv passes when everything is set', () => {
     expect(() => { checkEnv(parseConfig({ deployments: [{ name: 'a', runtime: 'openai', endpoint: 'http://x', apiKeyEnv: 'K' }] }), { K: 'v' }); }).not.toThrow();
   });
