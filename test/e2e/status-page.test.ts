@@ -3,38 +3,22 @@
 // follows live changes (a new deployment, a scale-up, a failed request, traffic)
 // without a reload. A screenshot is kept in test/artifacts/status-page.png.
 
-import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Browser, type Page, chromium } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type BrowserPage, VIEWPORT, openBrowser, until } from '../support/browser.js';
 import { type Harness, startHarness } from '../support/harness.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACT = join(dirname(fileURLToPath(import.meta.url)), '..', 'artifacts', 'status-page.png');
-const VIEWPORT = { width: 1280, height: 900 };
-/** Generous: the machine may be busy with other builds; the page polls every second. */
-const WAIT_MS = 30_000;
 
 let h: Harness;
-let browser: Browser;
+let b: BrowserPage;
 let page: Page;
-const consoleErrors: string[] = [];
-let navigations = 0;
 
 function put(name: string, body: unknown): Promise<Response> {
   return fetch(`${h.url}/admin/deployments/${name}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-}
-
-/** Polls the page until `check` holds; fails naming what it waited for. */
-async function until(what: string, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`status page never showed: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 const text = async (selector: string): Promise<string> => (await page.textContent(selector)) ?? '';
@@ -42,26 +26,16 @@ const count = (selector: string): Promise<number> => page.locator(selector).coun
 const rows = (deployment: string, state: string): Promise<number> => count(`article[data-deployment="${deployment}"] tr[data-replica][data-state="${state}"]`);
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium not found at ${CHROMIUM}: run scripts/setup.sh (it installs Debian's chromium), or set CHROMIUM_PATH`);
-  }
   h = await startHarness({
     replicas: 2,
     gpt: { price: { inputPerMTok: 2, outputPerMTok: 8 }, budget: { window: '1h', maxCostUsd: 5, maxTokens: 1_000_000 } },
   });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
-  page = await browser.newPage({ viewport: VIEWPORT, deviceScaleFactor: 1, colorScheme: 'light' });
-  page.on('console', (m) => {
-    if (m.type() === 'error') consoleErrors.push(m.text());
-  });
-  page.on('pageerror', (e) => consoleErrors.push(e.message));
-  page.on('framenavigated', (f) => {
-    if (f === page.mainFrame()) navigations++;
-  });
+  b = await openBrowser();
+  page = b.page;
 });
 
 afterAll(async () => {
-  await browser?.close();
+  await b?.browser.close();
   await h?.close();
 });
 
@@ -98,7 +72,7 @@ describe('status page', () => {
   });
 
   it('follows traffic, a new deployment, a scale-up and a failed request without a reload', async () => {
-    const loadedOnce = navigations;
+    const loadedOnce = b.navigations();
 
     // Traffic: rates and spend move.
     for (let i = 0; i < 4; i++) await h.client.chat.completions.create({ model: 'gpt', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 });
@@ -140,7 +114,7 @@ describe('status page', () => {
     await until('fresh gone', async () => (await count('article[data-deployment="fresh"]')) === 0);
 
     // All of it without a reload.
-    expect(navigations).toBe(loadedOnce);
+    expect(b.navigations()).toBe(loadedOnce);
   });
 
   it('keeps a screenshot of the page', async () => {
@@ -156,6 +130,6 @@ describe('status page', () => {
   });
 
   it('ran without script errors or CSP violations', () => {
-    expect(consoleErrors).toEqual([]);
+    expect(b.errors).toEqual([]);
   });
 });

@@ -1,9 +1,9 @@
 // The status view the status page renders (GET /admin/status): deployments with
 // desired and actual replicas, each replica's state, placement, load and restarts,
 // last-minute rates, spend against budget, and the recent errors. Built by a pure
-// function from the deployment manager's list and the metrics summary. Fields the
-// catalog may or may not carry (deployment state, placement, spend in the budget
-// window) are read defensively, so the view works with whatever the catalog says.
+// function from the deployment manager's list, the metrics summary and the budget
+// ledgers. Fields a replica may or may not carry (placement, details) are read
+// defensively. API keys appear by their configured name only, never a key.
 
 import type { MetricsSummary } from '@inference/actors';
 import type { ModelDetails, PriceSpec, ReplicaLoad } from '@inference/core';
@@ -37,15 +37,29 @@ export interface DeploymentIn {
   readonly desired?: number | undefined;
   readonly serving?: number | undefined;
   readonly revision?: number | undefined;
-  readonly spend?: unknown;
 }
 
-/** Spend in a deployment's current budget window, where budgets are tracked. */
-export interface WindowSpend {
+export interface BudgetLimits {
+  readonly window: string;
+  readonly maxTokens?: number | undefined;
+  readonly maxCostUsd?: number | undefined;
+}
+
+/** One budget window's spend, as the budget ledgers report it. */
+export interface SpendIn {
+  readonly scope: string;
+  readonly name: string;
+  readonly window: string;
+  readonly windowEnd: number;
   readonly tokens: number;
   readonly costUsd: number;
-  readonly window?: string | undefined;
-  readonly windowEnd?: number | undefined;
+}
+
+/** The budget ledgers at `now`, and the budgets of API keys by key name. */
+export interface BudgetsIn {
+  readonly now: number;
+  readonly spend: readonly SpendIn[];
+  readonly keys: ReadonlyMap<string, BudgetLimits>;
 }
 
 export interface StatusReplica {
@@ -68,6 +82,13 @@ export interface StatusSpend {
   scope: 'window' | 'start';
   window?: string;
   windowEnd?: number;
+}
+
+/** An API key's budget (by the key's configured name) and its spend in the current window. */
+export interface StatusKey {
+  name: string;
+  spend: StatusSpend;
+  budget: { window: string; maxTokens?: number; maxCostUsd?: number };
 }
 
 export interface StatusDeployment {
@@ -93,6 +114,7 @@ export interface StatusView {
   time: number;
   windowSeconds: number;
   deployments: StatusDeployment[];
+  keys: StatusKey[];
   errors: MetricsSummary['errors'];
 }
 
@@ -115,16 +137,19 @@ export function describePlacement(p: unknown): string | undefined {
   return parts.length === 0 ? undefined : parts.join(' · ');
 }
 
-/** A window spend from the catalog's `spend` field, when it has that shape. */
-function catalogSpend(v: unknown): WindowSpend | undefined {
-  const s = Array.isArray(v) ? v.find(isRecord) : v;
-  if (!isRecord(s) || typeof s.costUsd !== 'number' || typeof s.tokens !== 'number') return undefined;
-  return {
-    costUsd: s.costUsd,
-    tokens: s.tokens,
-    window: typeof s.window === 'string' ? s.window : undefined,
-    windowEnd: typeof s.windowEnd === 'number' ? s.windowEnd : undefined,
-  };
+/** Spend in the current window of a budget; a window that has ended (no request since) spent nothing yet. */
+function windowSpend(budgets: BudgetsIn, scope: string, name: string, window: string): StatusSpend {
+  const r = budgets.spend.find((x) => x.scope === scope && x.name === name && x.window === window && x.windowEnd > budgets.now);
+  const out: StatusSpend = { costUsd: r?.costUsd ?? 0, tokens: r?.tokens ?? 0, scope: 'window', window };
+  if (r !== undefined) out.windowEnd = r.windowEnd;
+  return out;
+}
+
+function limits(b: BudgetLimits): { window: string; maxTokens?: number; maxCostUsd?: number } {
+  const out: { window: string; maxTokens?: number; maxCostUsd?: number } = { window: b.window };
+  if (b.maxTokens !== undefined) out.maxTokens = b.maxTokens;
+  if (b.maxCostUsd !== undefined) out.maxCostUsd = b.maxCostUsd;
+  return out;
 }
 
 function derivedState(replicas: readonly ReplicaIn[], desired: number): string {
@@ -154,21 +179,19 @@ function replicaView(r: ReplicaIn): StatusReplica {
 }
 
 /**
- * The status view. `spendOf` gives a deployment's spend in its budget window where
- * budgets are tracked; otherwise the catalog's own `spend` field is used, and
- * failing both, the spend since start that the metrics counted.
+ * The status view. A deployment with a budget shows its spend in the budget's
+ * current window (from the ledgers); one without shows what the metrics counted
+ * since the process started.
  */
-export function buildStatus(list: readonly DeploymentIn[], summary: MetricsSummary, spendOf?: (deployment: string) => WindowSpend | undefined): StatusView {
+export function buildStatus(list: readonly DeploymentIn[], summary: MetricsSummary, budgets?: BudgetsIn): StatusView {
   const deployments = list.map((d): StatusDeployment => {
     const name = d.spec.name;
     const m = summary.deployments[name];
     const desired = d.desired ?? d.spec.replicas;
-    const window = spendOf?.(name) ?? catalogSpend(d.spend);
-    const spend: StatusSpend = window === undefined
-      ? { costUsd: m?.costUsd ?? 0, tokens: (m?.tokensIn ?? 0) + (m?.tokensOut ?? 0), scope: 'start' }
-      : { costUsd: window.costUsd, tokens: window.tokens, scope: 'window' };
-    if (window?.window !== undefined) spend.window = window.window;
-    if (window?.windowEnd !== undefined) spend.windowEnd = window.windowEnd;
+    const b = d.spec.budget;
+    const spend: StatusSpend = b !== undefined && budgets !== undefined
+      ? windowSpend(budgets, 'deployment', name, b.window)
+      : { costUsd: m?.costUsd ?? 0, tokens: (m?.tokensIn ?? 0) + (m?.tokensOut ?? 0), scope: 'start' };
     const out: StatusDeployment = {
       name,
       runtime: d.spec.runtime,
@@ -184,14 +207,14 @@ export function buildStatus(list: readonly DeploymentIn[], summary: MetricsSumma
     if (d.spec.model !== undefined) out.model = d.spec.model;
     if (d.reason !== undefined) out.reason = d.reason;
     if (d.revision !== undefined) out.revision = d.revision;
-    const b = d.spec.budget;
-    if (b !== undefined) {
-      out.budget = { window: b.window };
-      if (b.maxTokens !== undefined) out.budget.maxTokens = b.maxTokens;
-      if (b.maxCostUsd !== undefined) out.budget.maxCostUsd = b.maxCostUsd;
-    }
+    if (b !== undefined) out.budget = limits(b);
     if (d.spec.price !== undefined) out.price = d.spec.price;
     return out;
   });
-  return { time: summary.time, windowSeconds: summary.windowSeconds, deployments, errors: summary.errors };
+  const keys = [...(budgets?.keys ?? new Map<string, BudgetLimits>())].map(([name, b]): StatusKey => ({
+    name,
+    spend: budgets === undefined ? { costUsd: 0, tokens: 0, scope: 'window', window: b.window } : windowSpend(budgets, 'key', name, b.window),
+    budget: limits(b),
+  }));
+  return { time: summary.time, windowSeconds: summary.windowSeconds, deployments, keys, errors: summary.errors };
 }

@@ -7,9 +7,9 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
-import type { MetricsSummary } from '@inference/actors';
+import type { MetricsSummary, SpendRecord } from '@inference/actors';
 import type { Runtime } from './runtime.js';
-import { type WindowSpend, buildStatus } from './statusModel.js';
+import { type BudgetLimits, buildStatus } from './statusModel.js';
 
 export interface StatusPage {
   readonly html: string;
@@ -37,11 +37,9 @@ export function loadStatusPage(): StatusPage {
   return { html, csp };
 }
 
-/** Spend in the budget window per deployment, when the runtime tracks budgets. */
-export type SpendSource = (deployment: string) => WindowSpend | undefined;
-
-export function registerStatusRoutes(app: FastifyInstance, rt: Runtime, spendOf?: SpendSource): void {
+export function registerStatusRoutes(app: FastifyInstance, rt: Runtime): void {
   const page = loadStatusPage();
+  const keyBudgets = new Map<string, BudgetLimits>(rt.config.auth.apiKeys.flatMap((k) => (k.budget === undefined ? [] : [[k.name, k.budget] as const])));
   app.get('/', (_req, reply) => reply
     .header('content-security-policy', page.csp)
     .header('x-content-type-options', 'nosniff')
@@ -50,10 +48,11 @@ export function registerStatusRoutes(app: FastifyInstance, rt: Runtime, spendOf?
     .type('text/html; charset=utf-8')
     .send(page.html));
   app.get('/admin/status', async (_req, reply) => {
-    const [list, summary] = await Promise.all([
+    const [list, summary, spend] = await Promise.all([
       rt.list(),
       rt.metrics.ask<MetricsSummary>((r) => ({ type: 'summary', reply: r })),
+      rt.budget.ask<SpendRecord[]>((r) => ({ type: 'spend', reply: r })),
     ]);
-    return reply.header('cache-control', 'no-store').send(buildStatus(list, summary, spendOf));
+    return reply.header('cache-control', 'no-store').send(buildStatus(list, summary, { now: Date.now(), spend, keys: keyBudgets }));
   });
 }
