@@ -161,7 +161,10 @@ export class DeploymentManagerActor extends Actor<ManagerMsg> {
         this.deployments.delete(m.name);
         this.coordinator.tell({ type: 'deployment', name: m.name, present: false });
         for (const r of d.replicas) {
-          if (r.state === 'failed') continue; // already out of routing and stopped
+          if (r.state === 'failed') {
+            this.forget(r); // already stopped
+            continue;
+          }
           this.orphans.set(r.id, r);
           if (r.state !== 'draining') this.drain(r);
         }
@@ -245,6 +248,7 @@ export class DeploymentManagerActor extends Actor<ManagerMsg> {
   }
 
   private forgetFailed(d: Deployment): void {
+    for (const r of d.replicas) if (r.state === 'failed') this.forget(r);
     d.replicas = d.replicas.filter((r) => r.state !== 'failed');
   }
 
@@ -261,9 +265,12 @@ export class DeploymentManagerActor extends Actor<ManagerMsg> {
           if (r !== undefined) this.drain(r);
           break;
         }
-        case 'discard':
+        case 'discard': {
+          const r = d.replicas.find((x) => x.id === a.id);
+          if (r !== undefined) this.forget(r);
           d.replicas = d.replicas.filter((x) => x.id !== a.id);
           break;
+        }
         default: {
           const never: never = a;
           throw new Error(`unknown action ${JSON.stringify(never)}`);
@@ -363,13 +370,20 @@ export class DeploymentManagerActor extends Actor<ManagerMsg> {
     this.reconcile(r.deployment);
   }
 
-  /** Takes a replica out of routing and stops it; its record stays (failed, with the reason). */
+  /**
+   * Stops a failed replica and frees its resources. Its record (and its routing
+   * entry, marked failed so it is never picked) stays until forgotten, so status
+   * and metrics show the failure.
+   */
   private release(r: Replica): void {
-    const entry = r.entry;
     this.placement?.tell({ type: 'release', replicaId: r.id });
-    if (entry === undefined) return;
-    this.coordinator.tell({ type: 'unregister', replicaId: r.id });
-    this.track(entry.runner.stop());
+    if (r.entry !== undefined) this.track(r.entry.runner.stop());
+  }
+
+  /** Drops a failed replica's routing entry and state gauge. */
+  private forget(r: Replica): void {
+    if (r.entry !== undefined) this.coordinator.tell({ type: 'unregister', replicaId: r.id });
+    this.metrics.tell({ type: 'replicaState', deployment: r.deployment, replica: r.id, state: r.state, on: false });
   }
 
   private drain(r: Replica): void {

@@ -69,9 +69,11 @@ describe('plan', () => {
     expect(deploymentState(d, reps)).toBe('failed');
   });
 
-  it('replaces a replica that failed after serving, and discards failed old ones', () => {
+  it('replaces a replica that failed after serving, keeps the newest such failure listed, discards older ones', () => {
     const a = plan({ replicas: 2, revision: 1 }, [r('r1', 1, 'serving'), r('r2', 1, 'failed', { servedOnce: true })]);
-    expect(a).toEqual([{ type: 'discard', id: 'r2' }, { type: 'start' }]);
+    expect(a).toEqual([{ type: 'start' }]);
+    const b = plan({ replicas: 2, revision: 2 }, [r('r1', 2, 'serving'), r('r3', 2, 'serving'), r('r2', 2, 'failed', { servedOnce: true }), r('r4', 2, 'failed', { servedOnce: true }), r('r5', 1, 'failed')]);
+    expect(b).toEqual([{ type: 'discard', id: 'r2' }, { type: 'discard', id: 'r5' }]);
   });
 
   it('derives the deployment state', () => {

@@ -9,7 +9,9 @@
 // - at most one replica of the new revision is loading during a roll;
 // - a replica of the current revision that failed to load blocks starting more
 //   (no crash loop); it stays listed with its reason until the next apply/scale;
-// - a replica that failed after it served is discarded and replaced.
+// - a replica that failed after it served is replaced at once; the newest such
+//   failure stays listed (with its reason) until the next apply/scale, older
+//   ones and failed replicas of older revisions are discarded.
 
 import type { ReplicaState } from './routing.js';
 
@@ -60,8 +62,9 @@ export function blockingFailure(desired: Desired, replicas: readonly ReplicaView
 
 export function plan(desired: Desired, replicas: readonly ReplicaView[]): ReconcileAction[] {
   const actions: ReconcileAction[] = [];
+  const newestCrash = replicas.filter((r) => r.state === 'failed' && r.revision === desired.revision && r.servedOnce).reduce<ReplicaView | undefined>((a, r) => (a === undefined || r.seq > a.seq ? r : a), undefined);
   for (const r of replicas) {
-    if (r.state === 'failed' && (r.revision !== desired.revision || r.servedOnce)) actions.push({ type: 'discard', id: r.id });
+    if (r.state === 'failed' && r !== newestCrash && (r.revision !== desired.revision || r.servedOnce)) actions.push({ type: 'discard', id: r.id });
   }
   const want = desired.replicas;
   const live = replicas.filter(isLive);
