@@ -31,6 +31,7 @@ function config(path: string, fileReplicas: number): RuntimeConfig {
       { name: 'gpt', runtime: 'openai', endpoint: mock.url, model: 'gpt-4o-mini', replicas: 1 },
       { name: 'doomed', runtime: 'openai', endpoint: mock.url, replicas: 1 },
       { name: 'plain', runtime: 'openai', endpoint: mock.url, replicas: fileReplicas },
+      { name: 'scaled', runtime: 'openai', endpoint: mock.url, replicas: 1 },
     ],
   });
 }
@@ -55,14 +56,15 @@ describe('catalog persistence', () => {
       expect((await admin(first, 'PUT', 'added', { runtime: 'openai', endpoint: mock.url, replicas: 2 })).status).toBe(200);
       expect((await admin(first, 'PUT', 'gpt', { runtime: 'openai', endpoint: mock.url, model: 'gpt-4o-mini', replicas: 3 })).status).toBe(200);
       expect((await admin(first, 'DELETE', 'doomed')).status).toBe(200);
-      expect(await desired(first)).toEqual({ gpt: 3, plain: 1, added: 2 });
+      expect((await admin(first, 'POST', 'scaled/scale', { replicas: 2 })).status).toBe(200);
+      expect(await desired(first)).toEqual({ gpt: 3, plain: 1, scaled: 2, added: 2 });
     } finally {
       await first.close();
     }
     // The file now asks for 2 replicas of `plain`, which the admin API never touched.
     const second = await serve(config(path, 2));
     try {
-      expect(await desired(second)).toEqual({ gpt: 3, plain: 2, added: 2 });
+      expect(await desired(second)).toEqual({ gpt: 3, plain: 2, scaled: 2, added: 2 });
       const client = new OpenAI({ baseURL: `${second.url}/v1`, apiKey: 'unused', maxRetries: 0 });
       const r = await client.chat.completions.create({ model: 'added', messages: [{ role: 'user', content: 'x' }], max_tokens: 2 });
       expect(r.choices[0]?.message.content).toBe('The quick');
