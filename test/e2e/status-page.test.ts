@@ -109,6 +109,13 @@ describe('status page', () => {
     expect(await page.textContent('#error-rows')).not.toContain('private words');
     expect(await page.textContent('#summary')).toMatch(/latest error: fresh upstream_error/);
 
+    // A deployment that cannot load shows as failed, with the reason (it stays for the screenshot).
+    expect((await put('broken', { runtime: 'llama', model: 'models/no-such-model.gguf', replicas: 1 })).status).toBe(200);
+    await until('broken failed with a reason', async () => (await rows('broken', 'failed')) === 1);
+    expect(await page.getAttribute('article[data-deployment="broken"] .badge', 'data-state')).toBe('failed');
+    expect(await text('article[data-deployment="broken"] tr[data-replica] [data-field="reason"]')).not.toBe('');
+    expect(await text('#summary')).toMatch(/broken failed/);
+
     // Removed: the deployment leaves the page.
     expect((await fetch(`${h.url}/admin/deployments/fresh`, { method: 'DELETE' })).status).toBe(200);
     await until('fresh gone', async () => (await count('article[data-deployment="fresh"]')) === 0);

@@ -10,6 +10,7 @@ describe('status view', () => {
     expect(describePlacement({ node: 'gpu-1', gpus: [0, 1], gpuMemoryMiB: 8000, threads: 4 })).toBe('gpu-1 · GPU 0,1 · 4 threads');
     expect(describePlacement({ node: 'vm', gpus: [], threads: 0 })).toBe('vm · CPU');
     expect(describePlacement({ node: 'vm', gpus: [], warning: 'no GPU free' })).toBe('vm · CPU · (no GPU free)');
+    expect(describePlacement({ node: 'vm', gpus: [], threads: 1 })).toBe('vm · CPU · 1 thread');
     expect(describePlacement('n2')).toBe('n2');
     expect(describePlacement(undefined)).toBeUndefined();
     expect(describePlacement({})).toBeUndefined();

@@ -132,7 +132,7 @@ export function describePlacement(p: unknown): string | undefined {
     const ids = p.gpus.filter((g): g is number | string => typeof g === 'number' || typeof g === 'string');
     parts.push(ids.length === 0 ? 'CPU' : `GPU ${ids.join(',')}`);
   }
-  if (typeof p.threads === 'number' && p.threads > 0) parts.push(`${p.threads} threads`);
+  if (typeof p.threads === 'number' && p.threads > 0) parts.push(`${p.threads} thread${p.threads === 1 ? '' : 's'}`);
   if (typeof p.warning === 'string' && p.warning !== '') parts.push(`(${p.warning})`);
   return parts.length === 0 ? undefined : parts.join(' · ');
 }
