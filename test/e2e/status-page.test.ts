@@ -89,8 +89,9 @@ describe('status page', () => {
     await until('the new deployment with one serving replica', async () => (await rows('fresh', 'serving')) === 1);
     expect(await page.textContent('[data-total="deployments"]')).toBe('2');
 
-    // Scaled up to three replicas.
-    expect((await put('fresh', { runtime: 'openai', endpoint: h.mock.url, replicas: 3, remote: { maxRetries: 0 } })).status).toBe(200);
+    // Scaled up to three replicas through the scale endpoint.
+    const scaled = await fetch(`${h.url}/admin/deployments/fresh/scale`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ replicas: 3 }) });
+    expect(scaled.status).toBe(200);
     await until('three serving replicas of fresh', async () => (await rows('fresh', 'serving')) === 3);
     expect(await page.textContent('article[data-deployment="fresh"] [data-field="replicas"]')).toBe('3 / 3');
 
