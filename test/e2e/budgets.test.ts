@@ -79,6 +79,8 @@ describe('budgets', () => {
     expect(spent).toBe(o.usedTokens);
     expect(overspend).toBeLessThanOrEqual(ESTIMATE_TOKENS);
     expect(await metricValue(server.url, 'inference_budget_refusals_total', { scope: 'deployment', name: 'capped' })).toBe(o.refused);
+    const view = (await (await fetch(`${server.url}/admin/budgets`)).json()) as { budgets: unknown[] };
+    expect(view.budgets).toEqual([expect.objectContaining({ scope: 'deployment', name: 'capped', window: '1d', spent: { tokens: spent, costUsd: 0 }, reserved: { tokens: 0, costUsd: 0 }, limits: { maxTokens: limit, maxCostUsd: null } })]);
   });
 
   it('64 concurrent requests against an API key USD budget overspend by at most one estimate', async () => {

@@ -20,6 +20,7 @@ import { registerStatusRoutes } from './statusRoutes.js';
 import { registerAdminScaleRoutes } from './adminScaleRoutes.js';
 import { OpenAIStream } from './streaming.js';
 import { type AuthKeys, mayUse, principalOf, registerAuth } from './auth.js';
+import { registerBudgetRoutes } from './budgetRoutes.js';
 
 export interface GatewayOptions {
   readonly host: string;
@@ -182,6 +183,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
       const budgets = await rt.budget.ask<string>((r) => ({ type: 'render', reply: r }));
       return reply.type(m.contentType).send(`${m.body}${budgets}`);
     });
+    registerBudgetRoutes(app, rt);
     app.get('/admin/deployments', async () => ({ deployments: await rt.list() }));
     app.get<{ Params: { name: string } }>('/admin/deployments/:name', (req) => rt.get(req.params.name));
     app.put<{ Params: { name: string } }>('/admin/deployments/:name', async (req) => {

@@ -3,7 +3,7 @@
 import type { BudgetSpec, ChatRequest, PriceSpec } from '@inference/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BudgetRefusal } from './budget.js';
-import { ActorBudgetGate, BudgetActor, type BudgetMsg, type SpendRecord, type SpendStore } from './budgetActor.js';
+import { ActorBudgetGate, BudgetActor, type BudgetMsg, type BudgetStatus, type SpendRecord, type SpendStore } from './budgetActor.js';
 import { type ActorRef, ActorSystem } from './kernel.js';
 
 class ArrayStore implements SpendStore {
@@ -40,7 +40,7 @@ function gate(ref: ActorRef<BudgetMsg>, prompt: number, completion: number): Act
 
 const req = (): ChatRequest => ({ kind: 'chat', model: 'd', messages: [{ role: 'user', content: 'hi' }], sampling: { n: 1 }, stream: false, includeUsage: false } as unknown as ChatRequest);
 
-async function spend(ref: ActorRef<BudgetMsg>): Promise<SpendRecord[]> {
+async function spend(ref: ActorRef<BudgetMsg>): Promise<BudgetStatus[]> {
   return ref.ask((reply) => ({ type: 'spend', reply }));
 }
 
@@ -56,7 +56,7 @@ describe('BudgetActor', () => {
     a.settle({ usage: { promptTokens: 2, completionTokens: 0 } }); // $2 real
     b.settle('none');
     a.settle('none'); // a second settle is ignored
-    expect(await spend(ref)).toEqual([{ scope: 'deployment', name: 'd', window: '1h', windowStart: Date.UTC(2025, 3, 10, 9), windowEnd: Date.UTC(2025, 3, 10, 10), tokens: 2, costUsd: 2 }]);
+    expect(await spend(ref)).toEqual([{ scope: 'deployment', name: 'd', window: '1h', windowStart: Date.UTC(2025, 3, 10, 9), windowEnd: Date.UTC(2025, 3, 10, 10), tokens: 2, costUsd: 2, reservedTokens: 0, reservedUsd: 0, maxTokens: undefined, maxCostUsd: 10 }]);
     const c = await g.reserve('d', undefined, req());
     const d = await g.reserve('d', undefined, req());
     await expect(g.reserve('d', undefined, req())).rejects.toBeInstanceOf(BudgetRefusal);
@@ -100,5 +100,10 @@ describe('BudgetActor', () => {
     const text = await ref.ask<string>((reply) => ({ type: 'render', reply }));
     expect(text).toContain('inference_budget_spend_tokens{scope="deployment",name="d"} 3');
     expect(text).toContain('inference_budget_spend_usd{scope="key",name="team-a"} 5');
+    // The hour ends with no traffic: the deployment's spend shows 0; the key's day goes on.
+    clock += 60 * 60_000;
+    const later = await ref.ask<string>((reply) => ({ type: 'render', reply }));
+    expect(later).toContain('inference_budget_spend_tokens{scope="deployment",name="d"} 0');
+    expect(later).toContain('inference_budget_spend_usd{scope="key",name="team-a"} 5');
   });
 });

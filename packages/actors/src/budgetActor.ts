@@ -26,6 +26,14 @@ export interface SpendRecord {
   readonly costUsd: number;
 }
 
+/** A budget's current window as the admin API shows it. */
+export interface BudgetStatus extends SpendRecord {
+  readonly reservedTokens: number;
+  readonly reservedUsd: number;
+  readonly maxTokens?: number | undefined;
+  readonly maxCostUsd?: number | undefined;
+}
+
 export interface SpendStore {
   spend(now: number): SpendRecord[];
   putSpend(row: SpendRecord): void;
@@ -44,7 +52,7 @@ export interface BudgetActorOptions {
 export type BudgetMsg =
   | { type: 'reserve'; deployment: string; key: string | undefined; estimate: TokenEstimate; reply: Reply<number> }
   | { type: 'settle'; id: number; outcome: Settlement }
-  | { type: 'spend'; reply: Reply<SpendRecord[]> }
+  | { type: 'spend'; reply: Reply<BudgetStatus[]> }
   | { type: 'render'; reply: Reply<string> };
 
 interface Hold {
@@ -94,12 +102,26 @@ export class BudgetActor extends Actor<BudgetMsg> {
       case 'settle':
         this.settle(m.id, m.outcome);
         return;
-      case 'spend':
-        m.reply.resolve([...this.ledgers.entries()].map(([k, l]) => this.record(k, l)));
+      case 'spend': {
+        const now = this.now();
+        m.reply.resolve([...this.ledgers.entries()].map(([k, l]) => {
+          l.roll(now);
+          return { ...this.record(k, l), reservedTokens: l.reserved.tokens, reservedUsd: l.reserved.costUsd, maxTokens: l.limits.maxTokens, maxCostUsd: l.limits.maxCostUsd };
+        }));
         return;
-      case 'render':
+      }
+      case 'render': {
+        // A window that ended without traffic shows zero, not the last window's spend.
+        const now = this.now();
+        for (const [k, l] of this.ledgers) {
+          if (!l.roll(now)) continue;
+          const r = this.record(k, l);
+          this.spendTokens.set({ scope: r.scope, name: r.name }, 0);
+          this.spendUsd.set({ scope: r.scope, name: r.name }, 0);
+        }
         this.registry.metrics().then(m.reply.resolve, m.reply.reject);
         return;
+      }
       default: {
         const never: never = m;
         throw new Error(`unknown message ${JSON.stringify(never)}`);
