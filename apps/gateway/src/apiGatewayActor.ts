@@ -90,7 +90,9 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     });
     app.setNotFoundHandler((req, reply) => sendError(reply, new InferenceError('not_found', `no route for ${req.method} ${req.url.split('?')[0] ?? ''}`)));
     this.routes(app);
-    await app.listen({ host: this.options.host, port: this.options.port });
+    // A burst of new connections (thousands of clients opening streams at once) must not overflow
+    // the accept queue; the kernel caps this at net.core.somaxconn.
+    await app.listen({ host: this.options.host, port: this.options.port, backlog: 4096 });
     this.app = app;
   }
 
