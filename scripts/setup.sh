@@ -7,24 +7,18 @@ PNPM_VERSION=10.34.8
 if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm -v)" != "$PNPM_VERSION" ]; then
   npm install -g "pnpm@$PNPM_VERSION"
 fi
-# Headless Chromium (Debian's package) for the status-page browser test; skipped
-# when it is already there.
-if ! command -v chromium >/dev/null 2>&1; then
-  SUDO=""
-  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+# Debian packages the tests use, each skipped when its command is already there:
+# headless Chromium for the status-page browser test, etcd for the cluster tests.
+apt_install() { # command package
+  command -v "$1" >/dev/null 2>&1 && return 0
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
   export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get install -y --no-install-recommends chromium \
-    || { $SUDO apt-get update && $SUDO apt-get install -y --no-install-recommends chromium; }
-fi
-# etcd (Debian's etcd-server) for the cluster tests, which start real etcd
-# servers of their own; skipped when it is already there.
-if ! command -v etcd >/dev/null 2>&1; then
-  SUDO=""
-  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get install -y --no-install-recommends etcd-server \
-    || { $SUDO apt-get update && $SUDO apt-get install -y --no-install-recommends etcd-server; }
-fi
+  $sudo apt-get install -y --no-install-recommends "$2" \
+    || { $sudo apt-get update && $sudo apt-get install -y --no-install-recommends "$2"; }
+}
+apt_install chromium chromium
+apt_install etcd etcd-server
 pnpm install --frozen-lockfile
 if [ -f scripts/build-native.mjs ] && [ "${INFERENCE_REMOTE_ONLY:-0}" != "1" ]; then
   node scripts/build-native.mjs
