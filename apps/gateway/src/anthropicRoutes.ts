@@ -13,6 +13,7 @@ import {
   toInferenceError,
 } from '@inference/core';
 import { AnthropicStream } from './anthropicStreaming.js';
+import { fromFastify } from './fastifyErrors.js';
 
 export type Dispatch = (req: FastifyRequest, job: RequestJob, onCancel: (cancel: () => void) => void) => Promise<RequestResult>;
 
@@ -20,23 +21,6 @@ function sendError(reply: FastifyReply, requestId: string, e: InferenceError, st
   const ra = retryAfterSeconds(e);
   if (ra !== undefined) void reply.header('retry-after', String(ra));
   return reply.code(status).type('application/json').send({ ...anthropicErrorBody(e), request_id: requestId });
-}
-
-/** Fastify's own failures (body parsing, size) as taxonomy errors, with the status to send. */
-function fromFastify(err: FastifyError, bodyLimitBytes: number): { e: InferenceError; status?: number } {
-  if (err instanceof InferenceError) return { e: err };
-  switch (err.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return { e: new InferenceError('invalid_request', `request body is larger than ${bodyLimitBytes} bytes`), status: 413 };
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return { e: new InferenceError('invalid_request', 'content-type must be application/json'), status: 415 };
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return { e: new InferenceError('invalid_request', 'request body is empty') };
-    default:
-      break;
-  }
-  if (err.statusCode === 400 || err instanceof SyntaxError) return { e: new InferenceError('invalid_request', 'request body is not valid JSON') };
-  return { e: toInferenceError(err) };
 }
 
 async function messages(dispatch: Dispatch, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {

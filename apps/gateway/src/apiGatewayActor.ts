@@ -21,6 +21,7 @@ import { registerAdminScaleRoutes } from './adminScaleRoutes.js';
 import { OpenAIStream } from './streaming.js';
 import { type AuthKeys, mayUse, principalOf, registerAuth } from './auth.js';
 import { registerBudgetRoutes } from './budgetRoutes.js';
+import { fromFastify } from './fastifyErrors.js';
 
 export interface GatewayOptions {
   readonly host: string;
@@ -66,6 +67,12 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
         return typeof h === 'string' && REQUEST_ID.test(h) ? h : `req_${randomUUID().replaceAll('-', '')}`;
       },
       keepAliveTimeout: 65_000,
+      // Malformed URLs fail before routing (and before the onRequest hook): render them in the envelope too.
+      frameworkErrors: (err, req, reply) => {
+        const { e, status } = fromFastify(err, this.options.bodyLimitBytes);
+        void reply.header('x-request-id', req.id);
+        return sendError(reply, e, status);
+      },
       return503OnClosing: true,
     });
     app.addHook('onRequest', (req, reply, done) => {
@@ -74,20 +81,11 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     });
     if (this.options.auth !== undefined) registerAuth(app, this.options.auth);
     app.setErrorHandler((err: FastifyError, _req, reply) => {
-      if (err instanceof InferenceError) return sendError(reply, err);
-      switch (err.code) {
-        case 'FST_ERR_CTP_BODY_TOO_LARGE':
-          return sendError(reply, new InferenceError('invalid_request', `request body is larger than ${this.options.bodyLimitBytes} bytes`), 413);
-        case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-          return sendError(reply, new InferenceError('invalid_request', 'content-type must be application/json'), 415);
-        case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-          return sendError(reply, new InferenceError('invalid_request', 'request body is empty'));
-        default:
-          break;
-      }
-      if (err.statusCode === 400 || err instanceof SyntaxError) return sendError(reply, new InferenceError('invalid_request', 'request body is not valid JSON'));
-      return sendError(reply, toInferenceError(err));
+      const { e, status } = fromFastify(err, this.options.bodyLimitBytes);
+      return sendError(reply, e, status);
     });
+    // Only JSON bodies are API input: without this, text/plain bodies would parse as strings.
+    app.removeContentTypeParser('text/plain');
     app.setNotFoundHandler((req, reply) => sendError(reply, new InferenceError('not_found', `no route for ${req.method} ${req.url.split('?')[0] ?? ''}`)));
     this.routes(app);
     // A burst of new connections (thousands of clients opening streams at once) must not overflow

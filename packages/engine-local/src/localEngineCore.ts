@@ -185,6 +185,10 @@ export class LocalReplica implements ModelRunner {
 
   async generate(req: GenerateRequest, ctx: RunContext, sink: ChunkSink): Promise<Tokens> {
     if (req.tools !== undefined && req.tools.length > 0) throw new InferenceError('invalid_request', 'tools are not supported by local deployments', { param: 'tools' });
+    // The engine has no constrained decoding: a JSON answer cannot be guaranteed, so it is refused, not faked.
+    if (req.responseFormat !== undefined && req.responseFormat.type !== 'text') {
+      throw new InferenceError('invalid_request', `response_format '${String(req.responseFormat.type)}' is not supported by local deployments`, { param: 'response_format' });
+    }
     const input = toInput(req);
     const params = toParams(req, this.spec.engine.contextSize);
     const n = req.sampling.n;

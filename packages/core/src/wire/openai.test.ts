@@ -42,6 +42,15 @@ describe('OpenAI chat request parsing', () => {
     [{ model: 'm', messages: [{ role: 'user', content: 'x' }], stream: 'yes' }, 'stream'],
     [{ model: 'm', messages: [{ role: 'user', content: 'x' }], stop: [1] }, 'stop[0]'],
     [{ model: 5, messages: [{ role: 'user', content: 'x' }] }, 'model'],
+    [{ model: 'm', messages: [{ role: 'user', content: 'x' }], stop: ['a', 'b', 'c', 'd', 'e'] }, 'stop'],
+    [{ model: 'm', messages: [{ role: 'user', content: 'x' }], logprobs: true }, 'logprobs'],
+    [{ model: 'm', messages: [{ role: 'user', content: 'x' }], logprobs: 'yes' }, 'logprobs'],
+    [{ model: 'm', messages: [{ role: 'user', content: 'x' }], top_logprobs: 3 }, 'top_logprobs'],
+    [{ model: 'm', messages: [{ role: 'user', content: 'x' }], response_format: 'json' }, 'response_format'],
+    [{ model: 'm', messages: [{ role: 'user', content: 'x' }], response_format: { type: 'xml' } }, 'response_format.type'],
+    [{ model: 'm', messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_schema' } }, 'response_format.json_schema'],
+    [{ model: 'm', messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_schema', json_schema: { schema: {} } } }, 'response_format.json_schema.name'],
+    [{ model: 'm', messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_schema', json_schema: { name: 'a', schema: [] } } }, 'response_format.json_schema.schema'],
   ])('rejects %j naming param %s', (body, param) => {
     expect(paramOf(() => parseChatRequest(body))).toBe(param);
   });
@@ -56,6 +65,9 @@ describe('completions and embeddings', () => {
   it('parses prompt and input forms', () => {
     expect(parseCompletionRequest({ model: 'm', prompt: ['once'] }).prompt).toBe('once');
     expect(paramOf(() => parseCompletionRequest({ model: 'm' }))).toBe('prompt');
+    expect(paramOf(() => parseCompletionRequest({ model: 'm', prompt: 'x', logprobs: 2 }))).toBe('logprobs');
+    expect(parseCompletionRequest({ model: 'm', prompt: 'x', logprobs: 0 }).passthrough).toEqual({});
+    expect(parseChatRequest({ model: 'm', messages: [{ role: 'user', content: 'x' }], logprobs: false, top_logprobs: 0 }).passthrough).toEqual({});
     expect(parseEmbeddingRequest({ model: 'e', input: 'a' }).input).toEqual(['a']);
     expect(paramOf(() => parseEmbeddingRequest({ model: 'e', input: [] }))).toBe('input');
   });

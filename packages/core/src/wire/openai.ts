@@ -17,8 +17,12 @@ const ROLES: readonly Role[] = ['system', 'developer', 'user', 'assistant', 'too
 const CHAT_KEYS = new Set([
   'model', 'messages', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'top_k', 'min_p', 'seed',
   'presence_penalty', 'frequency_penalty', 'stop', 'n', 'stream', 'stream_options', 'tools', 'tool_choice',
-  'response_format', 'user',
+  'response_format', 'user', 'logprobs', 'top_logprobs',
 ]);
+
+/** OpenAI's documented limit on `stop` sequences; every OpenAI-compatible upstream accepts this many. */
+const MAX_STOP = 4;
+const RESPONSE_FORMATS = ['text', 'json_object', 'json_schema'] as const;
 const COMPLETION_KEYS = new Set([...CHAT_KEYS, 'prompt'].filter((k) => k !== 'messages'));
 
 function textContent(v: unknown, path: string): string | null {
@@ -76,7 +80,7 @@ function parseStop(v: unknown): string[] {
   if (v === undefined || v === null) return [];
   if (typeof v === 'string') return v === '' ? [] : [v];
   if (!Array.isArray(v)) invalid('stop', `expected a string or an array of strings, got ${describe(v)}`);
-  if (v.length > 16) invalid('stop', 'at most 16 stop sequences');
+  if (v.length > MAX_STOP) invalid('stop', `at most ${MAX_STOP} stop sequences`);
   return v.map((s, i) => {
     if (typeof s !== 'string' || s === '') invalid(join('stop', i), 'expected a non-empty string');
     return s;
@@ -120,7 +124,46 @@ function parseSampling(o: Json): SamplingParams {
   return s;
 }
 
-function parseCommon(o: Json, known: Set<string>): Omit<ChatRequest, 'kind' | 'messages'> {
+/**
+ * `response_format`: `{type: 'text' | 'json_object'}` or `{type: 'json_schema', json_schema: {name, schema?,
+ * strict?, description?}}`. Checked here so a malformed one is a 400 naming the field on every deployment,
+ * not an upstream's error (or nothing) later.
+ */
+function parseResponseFormat(o: Json): Json | undefined {
+  const rf = optObject(o, 'response_format', '');
+  if (rf === undefined) return undefined;
+  const type = reqString(rf, 'type', 'response_format');
+  if (!(RESPONSE_FORMATS as readonly string[]).includes(type)) invalid('response_format.type', `must be one of ${RESPONSE_FORMATS.join(', ')}`);
+  if (type !== 'json_schema') return rf;
+  const js = optObject(rf, 'json_schema', 'response_format');
+  if (js === undefined) invalid('response_format.json_schema', "is required when type is 'json_schema'");
+  reqString(js, 'name', 'response_format.json_schema', { nonEmpty: true });
+  optObject(js, 'schema', 'response_format.json_schema');
+  optBool(js, 'strict', 'response_format.json_schema');
+  optString(js, 'description', 'response_format.json_schema');
+  return rf;
+}
+
+/**
+ * Token log-probabilities: no engine behind this gateway reports them (responses carry
+ * `logprobs: null`), so asking for them is refused rather than silently answered without.
+ * Chat spells it `logprobs: true` / `top_logprobs: N`; legacy completions `logprobs: N`.
+ */
+function refuseLogprobs(o: Json, chat: boolean): void {
+  const unsupported = 'token log-probabilities are not supported by this gateway';
+  if (chat) {
+    if (optBool(o, 'logprobs', '') === true) invalid('logprobs', unsupported);
+    const top = optNumber(o, 'top_logprobs', '', { min: 0, max: 20, integer: true });
+    if (top !== undefined && top > 0) invalid('top_logprobs', unsupported);
+    return;
+  }
+  if (o.top_logprobs !== undefined && o.top_logprobs !== null) invalid('top_logprobs', 'is a chat completions parameter; use logprobs');
+  const n = optNumber(o, 'logprobs', '', { min: 0, max: 5, integer: true });
+  if (n !== undefined && n > 0) invalid('logprobs', unsupported);
+}
+
+function parseCommon(o: Json, kind: 'chat' | 'completion'): Omit<ChatRequest, 'kind' | 'messages'> {
+  const known = kind === 'chat' ? CHAT_KEYS : COMPLETION_KEYS;
   const model = reqString(o, 'model', '', { nonEmpty: true });
   const stream = optBool(o, 'stream', '') ?? false;
   const streamOptions = optObject(o, 'stream_options', '');
@@ -131,7 +174,8 @@ function parseCommon(o: Json, known: Set<string>): Omit<ChatRequest, 'kind' | 'm
   const tools = parseTools(o);
   if (tools !== undefined) req.tools = tools;
   if (o.tool_choice !== undefined && o.tool_choice !== null) req.toolChoice = o.tool_choice;
-  const rf = optObject(o, 'response_format', '');
+  refuseLogprobs(o, kind === 'chat');
+  const rf = parseResponseFormat(o);
   if (rf !== undefined) req.responseFormat = rf;
   const user = optString(o, 'user', '');
   if (user !== undefined) req.user = user;
@@ -141,7 +185,7 @@ function parseCommon(o: Json, known: Set<string>): Omit<ChatRequest, 'kind' | 'm
 export function parseChatRequest(body: unknown): ChatRequest {
   const o = asObject(body, '');
   const messages = parseMessages(o.messages);
-  return { kind: 'chat', ...parseCommon(o, CHAT_KEYS), messages };
+  return { kind: 'chat', ...parseCommon(o, 'chat'), messages };
 }
 
 export function parseCompletionRequest(body: unknown): CompletionRequest {
@@ -152,7 +196,7 @@ export function parseCompletionRequest(body: unknown): CompletionRequest {
   else if (Array.isArray(p) && p.length === 1 && typeof p[0] === 'string') prompt = p[0];
   else if (p === undefined || p === null) invalid('prompt', 'is required');
   else invalid('prompt', 'expected a string (or an array of one string)');
-  return { kind: 'completion', ...parseCommon(o, COMPLETION_KEYS), prompt };
+  return { kind: 'completion', ...parseCommon(o, 'completion'), prompt };
 }
 
 export function parseEmbeddingRequest(body: unknown): EmbeddingRequest {
