@@ -25,9 +25,9 @@ export function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-async function once(pool, path, body, stream) {
+async function once(pool, path, body, stream, headers = {}) {
   const t0 = performance.now();
-  const res = await pool.request({ path, method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const res = await pool.request({ path, method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
   let ttfb;
   let bytes = 0;
   for await (const chunk of res.body) {
@@ -39,18 +39,18 @@ async function once(pool, path, body, stream) {
 }
 
 /** Closed loop: `concurrency` workers back to back for `seconds`. */
-export async function maxRps(origin, path, body, { concurrency = 64, seconds = 5, stream = false } = {}) {
+export async function maxRps(origin, path, body, { concurrency = 64, seconds = 5, stream = false, headers = {} } = {}) {
   const pool = new Pool(origin, { connections: concurrency, pipelining: 1 });
   const lat = [];
   let errors = 0;
   const end = performance.now() + seconds * 1000;
   // warm-up
-  await Promise.all(Array.from({ length: concurrency }, () => once(pool, path, body, stream).catch(() => undefined)));
+  await Promise.all(Array.from({ length: concurrency }, () => once(pool, path, body, stream, headers).catch(() => undefined)));
   const t0 = performance.now();
   await Promise.all(Array.from({ length: concurrency }, async () => {
     while (performance.now() < end) {
       try {
-        lat.push((await once(pool, path, body, stream)).ms);
+        lat.push((await once(pool, path, body, stream, headers)).ms);
       } catch {
         errors++;
       }
@@ -63,7 +63,7 @@ export async function maxRps(origin, path, body, { concurrency = 64, seconds = 5
 }
 
 /** Open loop: requests started at a fixed rate whatever the answers do. */
-export async function fixedRate(origin, path, body, { rps = 500, seconds = 5, stream = false } = {}) {
+export async function fixedRate(origin, path, body, { rps = 500, seconds = 5, stream = false, headers = {} } = {}) {
   const pool = new Pool(origin, { connections: 256, pipelining: 1 });
   const lat = [];
   const ttfb = [];
@@ -76,7 +76,7 @@ export async function fixedRate(origin, path, body, { rps = 500, seconds = 5, st
     const due = t0 + i * interval;
     const wait = due - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    pending.push(once(pool, path, body, stream).then((r) => { lat.push(r.ms); ttfb.push(r.ttfb); }, () => { errors++; }));
+    pending.push(once(pool, path, body, stream, headers).then((r) => { lat.push(r.ms); ttfb.push(r.ttfb); }, () => { errors++; }));
   }
   await Promise.all(pending);
   await pool.close();
