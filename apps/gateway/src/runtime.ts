@@ -71,7 +71,10 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
     throw e;
   }
   const system = new ActorSystem(`inference-${++systems}`);
-  const coordinator = system.spawn('coordinator', () => new DpCoordinatorActor(), { mailbox: 65536 });
+  // Routing decisions feed the metrics (declared below; picks start after both exist).
+  const coordinator = system.spawn('coordinator', () => new DpCoordinatorActor(Math.random, {
+    onDecision: (d) => { metrics.tell({ type: 'routed', ...d }); },
+  }), { mailbox: 65536 });
   // A scrape samples every replica's load from the routing table.
   const sample = async (): Promise<ReplicaSample[]> =>
     (await coordinator.ask<ReplicaEntry[]>((reply) => ({ type: 'table', reply }), 5000)).map((r) => ({ deployment: r.deployment, replica: r.id, load: r.runner.load() }));

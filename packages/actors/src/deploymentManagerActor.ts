@@ -237,9 +237,10 @@ export class DeploymentManagerActor extends Actor<ManagerMsg> {
     const prev = this.deployments.get(spec.name);
     if (prev === undefined) {
       this.deployments.set(spec.name, { spec, revision: 1, replicas: [] });
-      this.coordinator.tell({ type: 'deployment', name: spec.name, present: true });
+      this.coordinator.tell({ type: 'deployment', name: spec.name, present: true, routing: spec.routing });
     } else {
       if (!sameExceptReplicas(prev.spec, spec)) prev.revision++;
+      this.coordinator.tell({ type: 'deployment', name: spec.name, present: true, routing: spec.routing });
       prev.spec = spec;
       // Applying again retries what failed.
       this.forgetFailed(prev);
@@ -437,6 +438,7 @@ function view(r: Replica): ReplicaView {
   return { id: r.id, revision: r.revision, state: r.state, load, seq: r.seq, servedOnce: r.servedOnce };
 }
 
+/** Whether replicas can keep running: the replica count and routing are not theirs. */
 function sameExceptReplicas(a: DeploymentSpec, b: DeploymentSpec): boolean {
-  return JSON.stringify({ ...a, replicas: 0 }) === JSON.stringify({ ...b, replicas: 0 });
+  return JSON.stringify({ ...a, replicas: 0, routing: null }) === JSON.stringify({ ...b, replicas: 0, routing: null });
 }

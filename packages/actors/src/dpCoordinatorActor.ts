@@ -3,27 +3,65 @@
 // the only writer of replica state seen by routing. Deployments are declared
 // apart from their replicas, so one with no replica serving (pending placement,
 // scaled to 0) answers engine_unavailable rather than not_found.
+//
+// Each deployment routes under its policy (prefixRouting.ts): a deployment declared
+// without one, or not declared (replicas registered alone), routes least-load. The
+// prefix index forgets a replica as soon as it stops serving.
 
-import { InferenceError } from '@inference/core';
+import { type GenerateRequest, InferenceError, type RoutingPolicy, type RoutingSpec } from '@inference/core';
 import { Actor, type Reply } from './kernel.js';
-import { type ReplicaEntry, type ReplicaState, pickReplica } from './routing.js';
+import { type DeploymentRouting, type PrefixIndexOptions, type RouteOutcome, prefixKey, route, routingState } from './prefixRouting.js';
+import type { ReplicaEntry, ReplicaState } from './routing.js';
 
 export type CoordinatorMsg =
   | { type: 'register'; replica: ReplicaEntry }
-  | { type: 'deployment'; name: string; present: boolean }
+  /** `routing` absent: least-load. */
+  | { type: 'deployment'; name: string; present: boolean; routing?: RoutingSpec }
   | { type: 'unregister'; replicaId: string }
   | { type: 'setState'; replicaId: string; state: ReplicaState }
-  | { type: 'pick'; deployment: string; exclude?: ReadonlySet<string>; reply: Reply<ReplicaEntry> }
+  /** `request`: the generate request being routed, for prefix affinity (absent: no key). */
+  | { type: 'pick'; deployment: string; exclude?: ReadonlySet<string>; request?: GenerateRequest; reply: Reply<ReplicaEntry> }
   | { type: 'release'; replicaId: string }
   | { type: 'table'; reply: Reply<ReplicaEntry[]> };
+
+/** One routing decision, for the metrics (labels: deployment, policy, outcome). */
+export interface RoutingDecision {
+  readonly deployment: string;
+  readonly policy: RoutingPolicy;
+  readonly outcome: RouteOutcome;
+}
+
+export interface CoordinatorOptions {
+  /** Called once per successful pick. */
+  readonly onDecision?: (d: RoutingDecision) => void;
+  readonly prefixIndex?: PrefixIndexOptions;
+  /** Epoch-ms clock for the prefix index's expiry (tests). */
+  readonly now?: () => number;
+}
+
+const LEAST_LOAD: RoutingSpec = { policy: 'least_load', prefixLoadSlack: 0 };
 
 export class DpCoordinatorActor extends Actor<CoordinatorMsg> {
   private readonly byDeployment = new Map<string, ReplicaEntry[]>();
   private readonly byId = new Map<string, ReplicaEntry>();
   private readonly declared = new Set<string>();
+  private readonly routing = new Map<string, DeploymentRouting>();
 
-  constructor(private readonly random: () => number = Math.random) {
+  constructor(private readonly random: () => number = Math.random, private readonly options: CoordinatorOptions = {}) {
     super();
+  }
+
+  private routingOf(deployment: string): DeploymentRouting {
+    let st = this.routing.get(deployment);
+    if (st === undefined) {
+      st = routingState(LEAST_LOAD);
+      this.routing.set(deployment, st);
+    }
+    return st;
+  }
+
+  private forgetCache(replicaId: string, deployment: string): void {
+    this.routing.get(deployment)?.index?.forget(replicaId);
   }
 
   receive(m: CoordinatorMsg): void {
@@ -36,13 +74,19 @@ export class DpCoordinatorActor extends Actor<CoordinatorMsg> {
         return;
       }
       case 'deployment':
-        if (m.present) this.declared.add(m.name);
-        else this.declared.delete(m.name);
+        if (m.present) {
+          this.declared.add(m.name);
+          this.routing.set(m.name, routingState(m.routing ?? LEAST_LOAD, this.routing.get(m.name), this.options.prefixIndex));
+        } else {
+          this.declared.delete(m.name);
+          this.routing.delete(m.name);
+        }
         return;
       case 'unregister': {
         const r = this.byId.get(m.replicaId);
         if (r === undefined) return;
         this.byId.delete(m.replicaId);
+        this.forgetCache(r.id, r.deployment);
         const list = (this.byDeployment.get(r.deployment) ?? []).filter((x) => x.id !== m.replicaId);
         if (list.length === 0) this.byDeployment.delete(r.deployment);
         else this.byDeployment.set(r.deployment, list);
@@ -50,7 +94,9 @@ export class DpCoordinatorActor extends Actor<CoordinatorMsg> {
       }
       case 'setState': {
         const r = this.byId.get(m.replicaId);
-        if (r !== undefined) r.state = m.state;
+        if (r === undefined) return;
+        r.state = m.state;
+        if (m.state !== 'serving') this.forgetCache(r.id, r.deployment);
         return;
       }
       case 'pick': {
@@ -59,12 +105,17 @@ export class DpCoordinatorActor extends Actor<CoordinatorMsg> {
           m.reply.reject(new InferenceError('not_found', `The model '${m.deployment}' does not exist`, { param: 'model' }));
           return;
         }
-        const r = list === undefined ? undefined : pickReplica(list, this.random, m.exclude);
-        if (r === undefined) {
+        const st = this.routingOf(m.deployment);
+        const request = m.request;
+        const key = request === undefined ? undefined : () => prefixKey(request);
+        const choice = list === undefined ? undefined : route(st, list, key, (this.options.now ?? Date.now)(), this.random, m.exclude);
+        if (choice === undefined) {
           m.reply.reject(new InferenceError('engine_unavailable', `no replica of '${m.deployment}' is available`, { retryAfterMs: 1000 }));
           return;
         }
+        const r = choice.replica;
         r.assigned = (r.assigned ?? 0) + 1;
+        this.options.onDecision?.({ deployment: m.deployment, policy: st.spec.policy, outcome: choice.outcome });
         m.reply.resolve(r);
         return;
       }

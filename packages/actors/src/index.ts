@@ -1,5 +1,6 @@
 export * from './kernel.js';
 export * from './routing.js';
+export * from './prefixRouting.js';
 export * from './metricNames.js';
 export * from './metricsActor.js';
 export * from './dpCoordinatorActor.js';

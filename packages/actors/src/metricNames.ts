@@ -7,6 +7,7 @@ export const METRIC = {
   errors: 'inference_gateway_errors_total',
   tokensIn: 'inference_tokens_input_total',
   tokensOut: 'inference_tokens_output_total',
+  tokensCached: 'inference_tokens_input_cached_total',
   ttft: 'inference_request_ttft_seconds',
   e2e: 'inference_request_duration_seconds',
   inFlight: 'inference_gateway_in_flight_requests',
@@ -30,6 +31,9 @@ export const METRIC = {
   replicaCapacity: 'inference_replica_capacity_requests',
   batchOccupancy: 'inference_engine_batch_occupancy_ratio',
   cost: 'inference_cost_usd_total',
+  // Routing (DpCoordinatorActor; policy and outcome are closed sets, see prefixRouting.ts).
+  routingDecisions: 'inference_routing_decisions_total',
+  routingPrefixHits: 'inference_routing_prefix_hits_total',
   // Budgets (BudgetActor; label `name` is a deployment or an API key's configured name).
   budgetSpendTokens: 'inference_budget_spend_tokens',
   budgetSpendUsd: 'inference_budget_spend_usd',

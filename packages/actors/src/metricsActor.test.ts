@@ -33,6 +33,25 @@ const finished = (o: Partial<Extract<MetricsMsg, { type: 'finished' }>> = {}): M
 });
 
 describe('MetricsActor accounting', () => {
+  it('counts routing decisions by policy and outcome, prefix hits, and cached prompt tokens', async () => {
+    const t = setup();
+    t.metrics.tell({ type: 'routed', deployment: 'm', policy: 'prefix', outcome: 'hit' });
+    t.metrics.tell({ type: 'routed', deployment: 'm', policy: 'prefix', outcome: 'hit' });
+    t.metrics.tell({ type: 'routed', deployment: 'm', policy: 'prefix', outcome: 'spill' });
+    t.metrics.tell({ type: 'routed', deployment: 'r', policy: 'round_robin', outcome: 'none' });
+    t.metrics.tell(finished({ usage: { promptTokens: 300, completionTokens: 5, cachedTokens: 250 } }));
+    t.metrics.tell(finished({ usage: { promptTokens: 300, completionTokens: 5, cachedTokens: 0 } }));
+    const body = await t.render();
+    expect(series(body, METRIC.routingDecisions, { deployment: 'm', policy: 'prefix', outcome: 'hit' })).toBe(2);
+    expect(series(body, METRIC.routingDecisions, { deployment: 'm', policy: 'prefix', outcome: 'spill' })).toBe(1);
+    expect(series(body, METRIC.routingDecisions, { deployment: 'r', policy: 'round_robin', outcome: 'none' })).toBe(1);
+    expect(series(body, METRIC.routingPrefixHits, { deployment: 'm' })).toBe(2);
+    expect(series(body, METRIC.routingPrefixHits, { deployment: 'r' })).toBeUndefined();
+    expect(series(body, METRIC.tokensCached, { deployment: 'm' })).toBe(250);
+    expect(series(body, METRIC.tokensIn, { deployment: 'm' })).toBe(600);
+    await t.sys.stop();
+  });
+
   it('prices usage per million tokens', () => {
     expect(costUsd({ promptTokens: 1_000_000, completionTokens: 500_000 }, { inputPerMTok: 0.15, outputPerMTok: 0.6 })).toBeCloseTo(0.45, 12);
     expect(costUsd({ promptTokens: 0, completionTokens: 0 }, { inputPerMTok: 3, outputPerMTok: 15 })).toBe(0);

@@ -5,10 +5,11 @@
 // text, and a scrape first samples every replica's load, so load gauges are exact
 // at scrape time and replicas that are gone leave the export.
 
-import type { ErrorKind, PriceSpec, ReplicaLoad, Usage } from '@inference/core';
+import type { ErrorKind, PriceSpec, ReplicaLoad, RoutingPolicy, Usage } from '@inference/core';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { Actor, type Reply } from './kernel.js';
 import { METRIC } from './metricNames.js';
+import type { RouteOutcome } from './prefixRouting.js';
 import { type Rates, RateWindow } from './rateWindow.js';
 import { type RecentError, RecentErrors } from './recentErrors.js';
 
@@ -44,6 +45,8 @@ export type MetricsMsg =
   | { type: 'replicaState'; deployment: string; replica: string; state: string; on: boolean }
   | { type: 'engineStats'; deployment: string; replica: string; active: number; lastStepSequences: number; maxStepSequences: number; kvCellsUsed: number; maxSequences?: number }
   | { type: 'fallback'; deployment: string; to: string }
+  /** One pick of the routing table (DpCoordinatorActor). */
+  | { type: 'routed'; deployment: string; policy: RoutingPolicy; outcome: RouteOutcome }
   /** From a remote replica's reliability layer; `label` is the error kind (retry) or the limit (limited). */
   | { type: 'remote'; deployment: string; event: 'retry' | 'limited' | 'upstreamRateLimited' | 'breakerRejected'; label?: string }
   | { type: 'breakerState'; deployment: string; state: string; states: readonly string[] }
@@ -115,6 +118,9 @@ export class MetricsActor extends Actor<MetricsMsg> {
   private readonly errors = new Counter({ name: METRIC.errors, help: 'Requests failed, by error kind', labelNames: ['deployment', 'kind'], registers: [this.registry] });
   private readonly tokensIn = new Counter({ name: METRIC.tokensIn, help: 'Prompt tokens', labelNames: ['deployment'], registers: [this.registry] });
   private readonly tokensOut = new Counter({ name: METRIC.tokensOut, help: 'Completion tokens', labelNames: ['deployment'], registers: [this.registry] });
+  private readonly tokensCached = new Counter({ name: METRIC.tokensCached, help: 'Prompt tokens the engine reused from its prefix cache (included in the prompt tokens)', labelNames: ['deployment'], registers: [this.registry] });
+  private readonly routingDecisions = new Counter({ name: METRIC.routingDecisions, help: 'Replica picks, by routing policy and outcome (hit, miss, spill: prefix policy; none: others)', labelNames: ['deployment', 'policy', 'outcome'], registers: [this.registry] });
+  private readonly routingPrefixHits = new Counter({ name: METRIC.routingPrefixHits, help: 'Picks sent to a replica taken to hold part of the prompt in its cache', labelNames: ['deployment'], registers: [this.registry] });
   private readonly ttft = new Histogram({ name: METRIC.ttft, help: 'Time to first token', labelNames: ['deployment'], buckets: TTFT_BUCKETS, registers: [this.registry] });
   private readonly e2e = new Histogram({ name: METRIC.e2e, help: 'Request duration, end to end', labelNames: ['deployment'], buckets: E2E_BUCKETS, registers: [this.registry] });
   private readonly inFlight = new Gauge({ name: METRIC.inFlight, help: 'Requests in flight', labelNames: ['deployment'], registers: [this.registry] });
@@ -211,6 +217,10 @@ export class MetricsActor extends Actor<MetricsMsg> {
       case 'fallback':
         this.fallbacks.inc({ deployment: m.deployment, to: m.to });
         return;
+      case 'routed':
+        this.routingDecisions.inc({ deployment: m.deployment, policy: m.policy, outcome: m.outcome });
+        if (m.outcome === 'hit') this.routingPrefixHits.inc({ deployment: m.deployment });
+        return;
       case 'remote':
         switch (m.event) {
           case 'retry':
@@ -258,6 +268,7 @@ export class MetricsActor extends Actor<MetricsMsg> {
     if (m.usage !== undefined) {
       this.tokensIn.inc(d, m.usage.promptTokens);
       this.tokensOut.inc(d, m.usage.completionTokens);
+      if (m.usage.cachedTokens !== undefined) this.tokensCached.inc(d, m.usage.cachedTokens);
       const served = m.served ?? m.deployment;
       const st = this.total(served);
       st.tokensIn += m.usage.promptTokens;

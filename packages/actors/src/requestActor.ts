@@ -54,8 +54,8 @@ export type RequestResult =
 
 export type RequestMsg = { type: 'run'; reply: Reply<RequestResult> } | { type: 'cancel'; reason: string };
 
-function pick(deps: RequestDeps, deployment: string, exclude: ReadonlySet<string>): Promise<ReplicaEntry> {
-  return deps.coordinator.ask<ReplicaEntry>((reply) => ({ type: 'pick', deployment, exclude, reply }), 10_000);
+function pick(deps: RequestDeps, deployment: string, exclude: ReadonlySet<string>, request: GenerateRequest | undefined): Promise<ReplicaEntry> {
+  return deps.coordinator.ask<ReplicaEntry>((reply) => ({ type: 'pick', deployment, exclude, request, reply }), 10_000);
 }
 
 /**
@@ -200,7 +200,7 @@ export class RequestActor extends Actor<RequestMsg> {
     let lastError: InferenceError | undefined;
     for (;;) {
       // After a failure, no other replica to try means the failure stands.
-      const replica = await pick(this.deps, deployment, exclude).catch((e: unknown) => {
+      const replica = await pick(this.deps, deployment, exclude, job.kind === 'generate' ? job.req : undefined).catch((e: unknown) => {
         throw lastError ?? e;
       });
       st.replicaId = replica.id;

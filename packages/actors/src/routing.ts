@@ -18,7 +18,8 @@ export interface ReplicaEntry {
   assigned?: number;
 }
 
-function loadOf(r: ReplicaEntry): number {
+/** What routing compares: picks not yet finished, or what the replica reports, whichever is more. */
+export function loadOf(r: ReplicaEntry): number {
   return Math.max(r.assigned ?? 0, r.runner.load().outstanding);
 }
 

@@ -49,4 +49,15 @@ describe('parseDeployment', () => {
     expect(err(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', engine: { gpuMemoryMiB: 10 } })).param).toBe('engine.gpuMemoryMiB');
     expect(err(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', engine: { gpus: -1 } })).param).toBe('engine.gpus');
   });
+
+  it('parses routing: prefix for local and least_load for remote by default, unknown keys named', () => {
+    expect(parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf' }).routing).toEqual({ policy: 'prefix', prefixLoadSlack: 4 });
+    expect(parseDeployment({ name: 'a', runtime: 'openai', endpoint: 'http://x' }).routing.policy).toBe('least_load');
+    expect(parseDeployment({ name: 'a', runtime: 'anthropic' }).routing.policy).toBe('least_load');
+    expect(parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', routing: { policy: 'round_robin', prefixLoadSlack: 0 } }).routing)
+      .toEqual({ policy: 'round_robin', prefixLoadSlack: 0 });
+    expect(err(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', routing: { policy: 'random' } })).param).toBe('routing.policy');
+    expect(err(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', routing: { slack: 1 } })).param).toBe('routing.slack');
+    expect(err(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', routing: { prefixLoadSlack: -1 } })).param).toBe('routing.prefixLoadSlack');
+  });
 });

@@ -63,6 +63,23 @@ export interface BudgetSpec {
   onExceeded: 'reject' | 'fallback';
 }
 
+/** How the DpCoordinatorActor chooses among a deployment's replicas (docs/config.md, "Routing"). */
+export type RoutingPolicy = 'prefix' | 'least_load' | 'round_robin';
+
+export interface RoutingSpec {
+  policy: RoutingPolicy;
+  /**
+   * Prefix policy: the most requests (outstanding) a replica holding the prompt's
+   * prefix may carry above the least-loaded replica and still be chosen.
+   */
+  prefixLoadSlack: number;
+}
+
+/** Local replicas keep a prompt cache worth aiming at; remote ones do not expose theirs. */
+export function defaultRouting(runtime: RuntimeKind): RoutingSpec {
+  return { policy: runtime === 'llama' ? 'prefix' : 'least_load', prefixLoadSlack: 4 };
+}
+
 export interface DeploymentSpec {
   name: string;
   runtime: RuntimeKind;
@@ -77,12 +94,23 @@ export interface DeploymentSpec {
   onCapacityExhausted: CapacityPolicy;
   price?: PriceSpec;
   budget?: BudgetSpec;
+  routing: RoutingSpec;
 }
 
 const DEPLOYMENT_KEYS = [
   'name', 'runtime', 'model', 'endpoint', 'apiKeyEnv', 'replicas', 'engine', 'remote', 'fallbacks',
-  'onCapacityExhausted', 'price', 'budget',
+  'onCapacityExhausted', 'price', 'budget', 'routing',
 ] as const;
+
+function parseRouting(v: Json | undefined, path: string, runtime: RuntimeKind): RoutingSpec {
+  const o = v ?? {};
+  noUnknownKeys(o, ['policy', 'prefixLoadSlack'], path);
+  const d = defaultRouting(runtime);
+  return {
+    policy: optEnum(o, 'policy', path, ['prefix', 'least_load', 'round_robin'] as const) ?? d.policy,
+    prefixLoadSlack: optNumber(o, 'prefixLoadSlack', path, { min: 0, max: 1_000_000, integer: true }) ?? d.prefixLoadSlack,
+  };
+}
 
 export const DEFAULT_TIMEOUTS: TimeoutSpec = { connectMs: 5000, firstByteMs: 30000, idleMs: 30000, totalMs: 600000 };
 
@@ -185,6 +213,7 @@ export function parseDeployment(raw: unknown, path = ''): DeploymentSpec {
       return f;
     }),
     onCapacityExhausted: optEnum(o, 'onCapacityExhausted', path, ['reject', 'queue', 'fallback'] as const) ?? 'queue',
+    routing: parseRouting(optObject(o, 'routing', path), join(path, 'routing'), runtime),
   };
   const model = optString(o, 'model', path);
   const endpoint = optString(o, 'endpoint', path);
