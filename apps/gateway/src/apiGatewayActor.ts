@@ -176,7 +176,8 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     app.get('/ready', async (_req, reply) => {
       const all = await rt.list();
       const notReady = all.filter((d) => d.spec.replicas > 0 && !d.replicas.some((r) => r.state === 'serving')).map((d) => d.spec.name);
-      return reply.code(notReady.length === 0 ? 200 : 503).send({ ready: notReady.length === 0, waiting: notReady });
+      const cluster = rt.cluster?.();
+      return reply.code(notReady.length === 0 ? 200 : 503).send({ ready: notReady.length === 0, waiting: notReady, ...(cluster === undefined ? {} : { cluster }) });
     });
     app.get('/metrics', async (_req, reply) => {
       const m = await rt.metrics.ask<{ contentType: string; body: string }>((r) => ({ type: 'render', reply: r }));
@@ -184,6 +185,11 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
       return reply.type(m.contentType).send(`${m.body}${budgets}`);
     });
     registerBudgetRoutes(app, rt);
+    app.get('/admin/cluster', (_req, reply) => {
+      const cluster = rt.cluster?.();
+      if (cluster === undefined) return sendError(reply, new InferenceError('not_found', 'this node does not run in cluster mode'));
+      return reply.send(cluster);
+    });
     app.get('/admin/deployments', async () => ({ deployments: await rt.list() }));
     app.get<{ Params: { name: string } }>('/admin/deployments/:name', (req) => rt.get(req.params.name));
     app.put<{ Params: { name: string } }>('/admin/deployments/:name', async (req) => {

@@ -9,10 +9,12 @@ import { InferenceError } from '@inference/core';
 import { CLIENT_COMMANDS_USAGE, CLIENT_OPTIONS_USAGE, isClientCommand, runClientCommand } from './cliCommands.js';
 import { CliError } from './cliClient.js';
 import { loadConfigFile } from './config.js';
+import { type ClusterConfig, resolveCluster } from './cluster/clusterConfig.js';
 import { embeddedDefault } from './defaultConfig.js';
 import { serve } from './serve.js';
 
 const USAGE = `usage: inference serve [--config FILE] [--port N] [--host H] [--quiet]
+                       [--cluster etcd://HOST:PORT[,HOST:PORT] --node-name NAME --advertise HOST:PORT]
 ${CLIENT_COMMANDS_USAGE}
 
 serve options:
@@ -20,6 +22,9 @@ serve options:
   --port N        listen port (overrides server.port; 0 = any free port)
   --host H        listen address (overrides server.host)
   --quiet         no request logs
+  --cluster URL   join a cluster through etcd (overrides cluster.etcd; docs/cluster.md)
+  --node-name N   this node's unique name in the cluster (overrides cluster.nodeName)
+  --advertise A   HOST:PORT other nodes forward requests to (overrides cluster.advertise)
 
 ${CLIENT_OPTIONS_USAGE}`;
 
@@ -54,9 +59,16 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command !== 'serve') fail(`unknown command '${command}'\n${USAGE}`);
-  let values: { config?: string; port?: string; host?: string; quiet?: boolean };
+  let values: { config?: string; port?: string; host?: string; quiet?: boolean; cluster?: string; 'node-name'?: string; advertise?: string };
   try {
-    ({ values } = parseArgs({ args: rest, options: { config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, quiet: { type: 'boolean' } }, strict: true }));
+    ({ values } = parseArgs({
+      args: rest,
+      options: {
+        config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, quiet: { type: 'boolean' },
+        cluster: { type: 'string' }, 'node-name': { type: 'string' }, advertise: { type: 'string' },
+      },
+      strict: true,
+    }));
   } catch (e) {
     fail(`${e instanceof Error ? e.message : String(e)}\n${USAGE}`);
   }
@@ -67,6 +79,12 @@ async function main(argv: string[]): Promise<void> {
   }
   const embedded = values.config === undefined ? await embeddedDefault() : undefined;
   const config = embedded?.config ?? (await loadConfigFile(values.config ?? ''));
+  let cluster: ClusterConfig | undefined;
+  try {
+    cluster = resolveCluster(config.cluster, { cluster: values.cluster, nodeName: values['node-name'], advertise: values.advertise });
+  } catch (e) {
+    fail(e instanceof Error ? e.message : String(e));
+  }
   // Model loading prints one line per quarter, per replica.
   const shown = new Map<string, number>();
   const onLoadProgress = (deployment: string, replica: string, model: string, fraction: number): void => {
@@ -81,7 +99,9 @@ async function main(argv: string[]): Promise<void> {
     ...(port === undefined ? {} : { port }),
     ...(values.host === undefined ? {} : { host: values.host }),
     logger: values.quiet !== true,
+    ...(cluster === undefined ? {} : { cluster }),
   });
+  if (cluster !== undefined) process.stdout.write(`inference: node ${cluster.nodeName} joined cluster '${cluster.name}' (advertise ${cluster.advertise})\n`);
   process.stdout.write(`inference: serving ${config.deployments.map((d) => d.name).join(', ') || 'no deployments'} on ${server.url}\n`);
   if (embedded?.note !== undefined) process.stdout.write(`inference: ${embedded.note}\n`);
   let closing = false;

@@ -10,6 +10,7 @@ import {
   optString, parseBudget, parseDeployment, reqString,
 } from '@inference/core';
 import type { Credentials } from '@inference/engine-remote';
+import { type ClusterConfig, type ClusterFileConfig, parseClusterBlock } from './cluster/clusterConfig.js';
 
 export interface ApiKeyConfig {
   name: string;
@@ -29,6 +30,8 @@ export interface RuntimeConfig {
   storage?: { path: string };
   auth: { apiKeys: ApiKeyConfig[]; adminKeys: AdminKeyConfig[] };
   deployments: DeploymentSpec[];
+  /** The `cluster:` block as the file gives it (flags may complete it: cluster/clusterConfig.ts). */
+  cluster?: ClusterFileConfig;
 }
 
 export const DEFAULT_SERVER = { host: '127.0.0.1', port: 8080, bodyLimitBytes: 4 * 1024 * 1024 };
@@ -60,7 +63,7 @@ function parseKeys(list: unknown[] | undefined, path: string, withDeployments: b
 /** Validates a parsed config document (no environment access). */
 export function parseConfig(doc: unknown): RuntimeConfig {
   const o = asObject(doc ?? {}, '');
-  noUnknownKeys(o, ['server', 'storage', 'auth', 'deployments'], '');
+  noUnknownKeys(o, ['server', 'storage', 'auth', 'deployments', 'cluster'], '');
   const server = optObject(o, 'server', '') ?? {};
   noUnknownKeys(server, ['host', 'port', 'bodyLimitBytes'], 'server');
   const cfg: RuntimeConfig = {
@@ -77,6 +80,8 @@ export function parseConfig(doc: unknown): RuntimeConfig {
     noUnknownKeys(storage, ['path'], 'storage');
     cfg.storage = { path: reqString(storage, 'path', 'storage', { nonEmpty: true }) };
   }
+  const cluster = optObject(o, 'cluster', '');
+  if (cluster !== undefined) cfg.cluster = parseClusterBlock(cluster);
   const auth = optObject(o, 'auth', '');
   if (auth !== undefined) {
     noUnknownKeys(auth, ['apiKeys', 'adminKeys'], 'auth');
@@ -104,6 +109,7 @@ export function checkEnv(cfg: RuntimeConfig, env: Env = process.env): void {
   });
   cfg.auth.apiKeys.forEach((k, i) => need.push([`auth.apiKeys[${i}].keyEnv`, k.keyEnv]));
   cfg.auth.adminKeys.forEach((k, i) => need.push([`auth.adminKeys[${i}].keyEnv`, k.keyEnv]));
+  if (cfg.cluster?.secretEnv !== undefined) need.push(['cluster.secretEnv', cfg.cluster.secretEnv]);
   for (const [key, name] of need) {
     const v = env[name];
     if (v === undefined || v === '') invalid(key, `environment variable ${name} is not set`);
@@ -113,6 +119,14 @@ export function checkEnv(cfg: RuntimeConfig, env: Env = process.env): void {
 /** Reads a deployment's credentials from the environment, at session open (so rotations apply). */
 export function envCredentials(env: Env = process.env): (spec: DeploymentSpec) => Credentials {
   return (spec) => ({ apiKey: spec.apiKeyEnv === undefined ? undefined : env[spec.apiKeyEnv] });
+}
+
+/** The shared node-to-node secret, when the cluster config names its variable. */
+export function clusterSecret(cfg: ClusterConfig, env: Env = process.env): string | undefined {
+  if (cfg.secretEnv === undefined) return undefined;
+  const v = env[cfg.secretEnv];
+  if (v === undefined || v === '') invalid('cluster.secretEnv', `environment variable ${cfg.secretEnv} is not set`);
+  return v;
 }
 
 /** Resolves auth key values from the environment. */

@@ -12,7 +12,7 @@ import {
   BREAKER_STATES, type CredentialSource, ReliabilityRegistry, RemoteEngineCoreActor, type RemoteEngineEvent, RemoteReplica, type SessionOptions,
 } from '@inference/engine-remote';
 import { Catalog, type Store, openStore } from '@inference/storage';
-import { ActorBudgetGate, BudgetActor, type BudgetGate, type BudgetMsg } from '@inference/actors';
+import { ActorBudgetGate, BudgetActor, type BudgetGate, type BudgetMsg, type BudgetShare } from '@inference/actors';
 import { estimateTokens } from './budgetEstimate.js';
 import { type RuntimeConfig, envCredentials } from './config.js';
 import { probeGpuInventory } from '@inference/engine-local';
@@ -27,6 +27,23 @@ export interface RuntimeOptions {
   readonly drainTimeoutMs?: number;
   /** Model-load progress of local replicas (the CLI prints it). */
   readonly onLoadProgress?: LoadProgress;
+  /**
+   * Cluster mode: the catalog lives in the cluster (cluster/), so this runtime
+   * neither seeds from config/storage nor persists admin writes; budgets count
+   * the other nodes' spend through `budgetShare`.
+   */
+  readonly clusterManaged?: { readonly budgetShare: BudgetShare };
+}
+
+/** What /ready and /admin/cluster show of the node's cluster membership. */
+export interface ClusterStatus {
+  readonly node: string;
+  readonly session: string;
+  readonly leader: string | undefined;
+  readonly leading: boolean;
+  readonly members: readonly { readonly name: string; readonly advertise: string }[];
+  /** True while etcd is unreachable and the tables may be behind. */
+  readonly stale: boolean;
 }
 
 export interface Runtime {
@@ -54,6 +71,8 @@ export interface Runtime {
   list(): Promise<DeploymentStatus[]>;
   /** Resolves when every replica of every deployment has left loading. */
   settled(timeoutMs?: number): Promise<DeploymentStatus[]>;
+  /** Present in cluster mode. */
+  readonly cluster?: () => ClusterStatus;
   close(): Promise<void>;
 }
 
@@ -65,7 +84,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
   const catalog = new Catalog(store);
   let initial: DeploymentSpec[];
   try {
-    initial = catalog.seed(config.deployments);
+    initial = options.clusterManaged === undefined ? catalog.seed(config.deployments) : [];
   } catch (e) {
     store.close();
     throw e;
@@ -143,7 +162,8 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
   const list = (): Promise<DeploymentStatus[]> => manager.ask((reply) => ({ type: 'list', reply }));
 
   const keyBudgets = new Map(config.auth.apiKeys.flatMap((k) => (k.budget === undefined ? [] : [[k.name, k.budget] as const])));
-  const budget = system.spawn('budget', () => new BudgetActor({ store, deployment: (name) => specs.get(name), keys: keyBudgets }), { mailbox: 65536 });
+  const share = options.clusterManaged?.budgetShare;
+  const budget = system.spawn('budget', () => new BudgetActor({ store, deployment: (name) => specs.get(name), keys: keyBudgets, share }), { mailbox: 65536 });
   const budgetGate = new ActorBudgetGate(budget, estimateTokens, (d, key) => specs.get(d)?.budget !== undefined || (key !== undefined && keyBudgets.has(key)));
 
   try {
@@ -169,18 +189,18 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
     // Through the runtime (the admin API) changes are persisted and win on restart.
     apply: async (spec) => {
       const status = await apply(spec);
-      catalog.applied(status.spec);
+      if (options.clusterManaged === undefined) catalog.applied(status.spec);
       return status;
     },
     remove: async (name) => {
       await manager.ask<void>((reply) => ({ type: 'remove', name, reply }));
       specs.delete(name);
-      catalog.removed(name);
+      if (options.clusterManaged === undefined) catalog.removed(name);
     },
     scale: async (name, replicas) => {
       const status = await manager.ask<DeploymentStatus>((reply) => ({ type: 'scale', name, replicas, reply }));
       specs.set(name, status.spec);
-      catalog.applied(status.spec);
+      if (options.clusterManaged === undefined) catalog.applied(status.spec);
       return status;
     },
     get: (name) => manager.ask((reply) => ({ type: 'get', name, reply })),

@@ -3,15 +3,20 @@
 
 import type { ActorRef } from '@inference/actors';
 import { ApiGatewayActor, type GatewayMsg } from './apiGatewayActor.js';
-import type { RuntimeConfig } from './config.js';
+import { type RuntimeConfig, clusterSecret } from './config.js';
 import { loadAuthKeys } from './auth.js';
 import { type Runtime, type RuntimeOptions, createRuntime } from './runtime.js';
+import { ClusterBudgetShare } from './cluster/clusterBudget.js';
+import { type ClusterConfig, resolveCluster } from './cluster/clusterConfig.js';
+import { type ClusterNode, startClusterNode } from './cluster/clusterNode.js';
 
 export interface ServeOptions extends RuntimeOptions {
   /** Overrides config.server.port (0: any free port). */
   readonly port?: number;
   readonly host?: string;
   readonly logger?: boolean;
+  /** Cluster mode (the CLI resolves it from flags and the file); default: from config.cluster. */
+  readonly cluster?: ClusterConfig;
 }
 
 export interface Server {
@@ -26,7 +31,23 @@ export interface Server {
 export async function serve(config: RuntimeConfig, options: ServeOptions = {}): Promise<Server> {
   // Keys first: an unset key variable stops startup with the key named.
   const auth = loadAuthKeys(config.auth);
-  const runtime = await createRuntime(config, options);
+  const clusterCfg = options.cluster ?? resolveCluster(config.cluster);
+  const secret = clusterCfg === undefined ? undefined : clusterSecret(clusterCfg);
+  const share = new ClusterBudgetShare();
+  const base = await createRuntime(config, clusterCfg === undefined ? options : { ...options, clusterManaged: { budgetShare: share } });
+  let node: ClusterNode | undefined;
+  if (clusterCfg !== undefined) {
+    try {
+      node = await startClusterNode({
+        config: clusterCfg, base, budgetShare: share, seed: config.deployments, bodyLimitBytes: config.server.bodyLimitBytes, secret,
+        log: (m) => { process.stderr.write(`inference: ${m}\n`); },
+      });
+    } catch (e) {
+      await base.close();
+      throw e;
+    }
+  }
+  const runtime: Runtime = node?.runtime ?? base;
   const host = options.host ?? config.server.host;
   const gateway = runtime.system.spawn('gateway', () => new ApiGatewayActor(runtime, {
     host,
@@ -37,7 +58,8 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
   }), { mailbox: 16 });
   await gateway.started();
   if (!gateway.alive) {
-    await runtime.close();
+    await node?.close();
+    await base.close();
     throw new Error(`could not listen on ${host}:${options.port ?? config.server.port}`);
   }
   const addr = await gateway.ask<{ host: string; port: number }>((reply) => ({ type: 'address', reply }));
@@ -49,7 +71,8 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
     port: addr.port,
     close: async () => {
       await gateway.stop();
-      await runtime.close();
+      await node?.close();
+      await base.close();
     },
   };
 }

@@ -98,11 +98,11 @@ export class Ledger {
     return true;
   }
 
-  /** Which limit `estimate` would pass, if any. */
-  wouldExceed(estimate: Amount): 'tokens' | 'cost' | undefined {
+  /** Which limit `estimate` would pass, if any; `elsewhere` is what other nodes of a cluster spent in this window. */
+  wouldExceed(estimate: Amount, elsewhere: Amount = ZERO): 'tokens' | 'cost' | undefined {
     const { maxTokens, maxCostUsd } = this.limits;
-    if (maxTokens !== undefined && this.spent.tokens + this.reserved.tokens + estimate.tokens > maxTokens) return 'tokens';
-    if (maxCostUsd !== undefined && this.spent.costUsd + this.reserved.costUsd + estimate.costUsd > maxCostUsd + USD_EPSILON) return 'cost';
+    if (maxTokens !== undefined && this.spent.tokens + elsewhere.tokens + this.reserved.tokens + estimate.tokens > maxTokens) return 'tokens';
+    if (maxCostUsd !== undefined && this.spent.costUsd + elsewhere.costUsd + this.reserved.costUsd + estimate.costUsd > maxCostUsd + USD_EPSILON) return 'cost';
     return undefined;
   }
 
@@ -144,10 +144,13 @@ export interface Refusal {
  * refused by its key's budget holds nothing on its deployment's). Each ledger
  * first rolls to the window holding `now`.
  */
-export function reserveAll(ledgers: readonly { scope: BudgetScope; name: string; ledger: Ledger }[], estimate: Amount, now: number): Refusal | undefined {
+export function reserveAll(
+  ledgers: readonly { scope: BudgetScope; name: string; ledger: Ledger }[], estimate: Amount, now: number,
+  elsewhere?: (scope: BudgetScope, name: string, windowStart: number) => Amount,
+): Refusal | undefined {
   for (const { scope, name, ledger } of ledgers) {
     ledger.roll(now);
-    const limit = ledger.wouldExceed(estimate);
+    const limit = ledger.wouldExceed(estimate, elsewhere?.(scope, name, ledger.start));
     if (limit !== undefined) return { scope, name, limit, retryAfterMs: Math.max(0, ledger.end - now) };
   }
   for (const { ledger } of ledgers) ledger.reserve(estimate);
@@ -187,6 +190,16 @@ export interface BudgetGate {
  * mid-stream), charged at the estimate; `none` — nothing ran, nothing charged.
  */
 export type Settlement = { usage: Pick<Usage, 'promptTokens' | 'completionTokens'> } | 'estimate' | 'none';
+
+/**
+ * A budget shared by the nodes of a cluster: each node reports what it settled
+ * and sees what the others did (their last synced totals, so late by at most a
+ * sync interval: the overspend bound in docs/cluster.md).
+ */
+export interface BudgetShare {
+  elsewhere(scope: BudgetScope, name: string, windowStart: number): Amount;
+  spent(scope: BudgetScope, name: string, windowStart: number, amount: Amount): void;
+}
 
 export interface BudgetHold {
   settle(outcome: Settlement): void;

@@ -9,7 +9,7 @@
 import type { BudgetSpec, EmbeddingRequest, GenerateRequest, PriceSpec } from '@inference/core';
 import { Counter, Gauge, Registry } from 'prom-client';
 import {
-  type Amount, type BudgetGate, type BudgetHold, BudgetRefusal, type BudgetScope, Ledger, type Settlement, type TokenEstimate, ZERO,
+  type Amount, type BudgetGate, type BudgetHold, BudgetRefusal, type BudgetShare, type BudgetScope, Ledger, type Settlement, type TokenEstimate, ZERO,
   amountOf, limitsOf, reserveAll,
 } from './budget.js';
 import { Actor, type ActorRef, type Reply } from './kernel.js';
@@ -47,6 +47,8 @@ export interface BudgetActorOptions {
   /** Budgets by API key name. */
   readonly keys: ReadonlyMap<string, BudgetSpec>;
   readonly now?: () => number;
+  /** Cluster mode: what other nodes spent counts against every budget too. */
+  readonly share?: BudgetShare | undefined;
 }
 
 export type BudgetMsg =
@@ -154,7 +156,8 @@ export class BudgetActor extends Actor<BudgetMsg> {
     const kb = key === undefined ? undefined : this.options.keys.get(key);
     if (key !== undefined && kb !== undefined) budgets.push({ scope: 'key', name: key, ledger: this.ledger('key', key, kb, now) });
     const amount = amountOf(estimate, price);
-    const refusal = reserveAll(budgets, amount, now);
+    const share = this.options.share;
+    const refusal = reserveAll(budgets, amount, now, share === undefined ? undefined : (scope, name, start) => share.elsewhere(scope, name, start));
     if (refusal !== undefined) {
       this.refusals.inc({ scope: refusal.scope, name: refusal.name, limit: refusal.limit });
       reply.reject(new BudgetRefusal(refusal, refusal.scope === 'deployment' && d?.budget?.onExceeded === 'fallback'));
@@ -183,7 +186,10 @@ export class BudgetActor extends Actor<BudgetMsg> {
       this.spendTokens.set(labels, l.spent.tokens);
       this.spendUsd.set(labels, l.spent.costUsd);
       this.reservedTokens.set(labels, l.reserved.tokens);
-      if (actual !== ZERO) this.options.store.putSpend(this.record(key, l));
+      if (actual !== ZERO) {
+        this.options.store.putSpend(this.record(key, l));
+        this.options.share?.spent(scope, name, l.start, actual);
+      }
     }
     if (rolled) this.options.store.pruneSpend(now);
   }

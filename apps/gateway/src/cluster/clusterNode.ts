@@ -1,0 +1,128 @@
+// One node of a cluster: joins etcd (membership with its inventory, lease-bound),
+// opens the node-to-node listener, and wires the parts: the manager leader
+// campaign (leader.ts), the local share of the catalog (localApplier.ts), this
+// node's replicas published (replicaPublisher.ts), the other nodes' replicas in
+// the routing table (remoteReplicas.ts), cluster budgets (clusterBudget.ts) and
+// the cluster-wide admin view (clusterAdmin.ts).
+// Start order: listener first (peers can reach a node as soon as it is a member),
+// then join, then watches. Close order is the reverse; leaving revokes the lease,
+// so this node's entries vanish at once and the leader re-places its replicas.
+
+import type { ActorRef, NodeInventory, Placement, ReplicaEntry } from '@inference/actors';
+import { EtcdCoordination, PREFIX, electionPrefix, leaderOf } from '@inference/cluster';
+import type { DeploymentSpec } from '@inference/core';
+import type { ClusterStatus, Runtime } from '../runtime.js';
+import { ClusterAdmin, parseAdminOp } from './clusterAdmin.js';
+import type { ClusterBudgetShare } from './clusterBudget.js';
+import type { ClusterConfig } from './clusterConfig.js';
+import { MANAGER_ROLE } from './clusterKeys.js';
+import { ForwardingRunner, PeerPool } from './forwardClient.js';
+import { ForwardServer } from './forwardServer.js';
+import { ManagerLeader } from './leader.js';
+import { LocalApplier } from './localApplier.js';
+import { parseHostPort } from './clusterConfig.js';
+import { RemoteReplicas } from './remoteReplicas.js';
+import { ReplicaPublisher } from './replicaPublisher.js';
+
+export interface ClusterNodeOptions {
+  readonly config: ClusterConfig;
+  /** The node's own runtime, started with `clusterManaged`. */
+  readonly base: Runtime;
+  readonly budgetShare: ClusterBudgetShare;
+  /** Deployments from this node's config file (seeded by whichever node leads). */
+  readonly seed: readonly DeploymentSpec[];
+  readonly bodyLimitBytes: number;
+  readonly secret: string | undefined;
+  /** Where cluster errors are reported (never with request content or secrets). */
+  readonly log: (message: string) => void;
+}
+
+export interface ClusterNode {
+  /** The runtime the gateway serves: cluster-wide admin, local request path. */
+  readonly runtime: Runtime;
+  close(): Promise<void>;
+}
+
+async function inventoryOf(placement: ActorRef<import('@inference/actors').PlacementMsg>): Promise<{ gpus: number; cpuThreads: number; ramMiB: number }> {
+  const inv = await placement.ask<{ inventory: NodeInventory; reservations: Record<string, Placement> }>((reply) => ({ type: 'inventory', reply }));
+  return { gpus: inv.inventory.gpus.length, cpuThreads: inv.inventory.cpuThreads, ramMiB: inv.inventory.ramMiB };
+}
+
+export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNode> {
+  const cfg = o.config;
+  const self = cfg.nodeName;
+  const onError = (e: unknown): void => { o.log(`cluster: ${e instanceof Error ? e.message : String(e)}`); };
+  let leader: ManagerLeader | undefined;
+  // Only this node's own, non-forwarding replicas may serve a forwarded request.
+  const localReplica = async (id: string): Promise<ReplicaEntry | undefined> => {
+    const table = await o.base.coordinator.ask<ReplicaEntry[]>((reply) => ({ type: 'table', reply }), 5000);
+    return table.find((r) => r.id === id && !(r.runner instanceof ForwardingRunner));
+  };
+  const server = await ForwardServer.listen({
+    host: cfg.listenHost,
+    port: parseHostPort(cfg.advertise, '--advertise').port,
+    bodyLimitBytes: o.bodyLimitBytes,
+    secret: o.secret,
+    localReplica,
+    admin: async (body) => {
+      const op = parseAdminOp(body);
+      if (leader === undefined) throw new Error('not started');
+      return { revision: await leader.admin(op) };
+    },
+  });
+  const coordination = new EtcdCoordination({ hosts: cfg.etcd, cluster: cfg.name });
+  try {
+    const membership = await coordination.join(
+      { name: self, advertise: cfg.advertise, inventory: await inventoryOf(o.base.placement) },
+      { ttlSeconds: cfg.leaseTtlSeconds, counterSyncMs: cfg.counterSyncMs },
+    );
+    o.budgetShare.attach(membership.counters);
+    const catalog = coordination.watchPrefix(PREFIX.catalog);
+    const placement = coordination.watchPrefix(PREFIX.placement);
+    const replicas = coordination.watchPrefix(PREFIX.replicas);
+    const election = coordination.watchPrefix(electionPrefix(MANAGER_ROLE));
+    await Promise.all([catalog.ready, placement.ready, replicas.ready, election.ready]);
+    const peers = new PeerPool(o.secret);
+    const remote = new RemoteReplicas(self, o.base.coordinator, membership, replicas, peers);
+    const applier = new LocalApplier(self, o.base, catalog, placement, onError);
+    const publisher = new ReplicaPublisher(o.base, membership, onError);
+    const mgr = new ManagerLeader({
+      membership, catalog, placement, specs: () => applier.specs(), seed: o.seed, ttlSeconds: cfg.leaseTtlSeconds, onError,
+      onLeading: (leading) => { o.log(`cluster: node ${self} ${leading ? 'leads' : 'no longer leads'} the cluster`); },
+    });
+    leader = mgr;
+    const leaderName = (): string | undefined => leaderOf(election.entries().values())?.node;
+    const admin = new ClusterAdmin({
+      self, base: o.base, leader: mgr, catalog, specs: () => applier.specs(), remote, peers, applied: () => applier.settled(),
+      leaderAddress: () => {
+        const name = leaderName();
+        return membership.members().find((m) => m.name === name)?.advertise;
+      },
+    });
+    const status = (): ClusterStatus => ({
+      node: self,
+      session: membership.state(),
+      leader: leaderName(),
+      leading: mgr.leading(),
+      members: membership.members().map((m) => ({ name: m.name, advertise: m.advertise })),
+      stale: catalog.stale() || replicas.stale(),
+    });
+    const runtime: Runtime = { ...admin.runtime(), cluster: status };
+    return {
+      runtime,
+      close: async () => {
+        await mgr.close();
+        await publisher.close();
+        applier.close();
+        remote.close();
+        peers.close();
+        await server.close();
+        await coordination.close();
+      },
+    };
+  } catch (e) {
+    await server.close();
+    await coordination.close();
+    throw e;
+  }
+}

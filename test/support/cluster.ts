@@ -1,0 +1,184 @@
+// Cluster test support: a real etcd (@inference/cluster/testing), a mock
+// upstream, and gateway nodes run by the real CLI (`inference serve --cluster`)
+// on loopback, each a child process that can be killed with SIGKILL and started
+// again under the same name. `destroy()` kills every process it started, and a
+// process exit hook kills any left, so no gateway or etcd outlives the tests.
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EtcdServer } from '@inference/cluster/testing';
+import { type MockUpstream, startMockUpstream } from '@inference/mock-upstream';
+
+const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'apps', 'gateway', 'dist', 'cli.js');
+
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of live) c.kill('SIGKILL');
+});
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a !== null ? a.port : 0;
+      s.close(() => { resolve(port); });
+    });
+  });
+}
+
+export interface Node {
+  readonly name: string;
+  readonly advertisePort: number;
+  url: string;
+  proc: ChildProcess;
+  output: string;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` every `everyMs` until it returns a value (not undefined) or `timeoutMs` passes (then throws with `what`). */
+export async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : `: ${String(last)}`}`);
+    await sleep(everyMs);
+  }
+}
+
+export class TestCluster {
+  readonly nodes = new Map<string, Node>();
+
+  private constructor(
+    readonly etcd: EtcdServer,
+    readonly mock: MockUpstream,
+    private readonly dir: string,
+    readonly clusterName: string,
+  ) {}
+
+  static async start(): Promise<TestCluster> {
+    const etcd = await EtcdServer.start();
+    const mock = await startMockUpstream({ port: 0 });
+    const dir = mkdtempSync(join(tmpdir(), 'inference-e2e-cluster-'));
+    return new TestCluster(etcd, mock, dir, `t${String(process.pid)}-${String(Date.now())}`);
+  }
+
+  /** Writes the node config: short lease (2 s) and counter sync (200 ms) for the tests. */
+  private configFile(extra: string[]): string {
+    const path = join(this.dir, `inference-${String(Math.random()).slice(2)}.yaml`);
+    writeFileSync(path, [
+      'server: { host: 127.0.0.1, port: 0 }',
+      `cluster: { name: ${this.clusterName}, leaseTtlSeconds: 2, counterSyncMs: 200 }`,
+      ...extra,
+      '',
+    ].join('\n'));
+    return path;
+  }
+
+  /** Starts (or restarts, same name and advertise port) a node; resolves when it serves. */
+  async startNode(name: string, extraConfig: string[] = [], advertisePort?: number): Promise<Node> {
+    const port = advertisePort ?? this.nodes.get(name)?.advertisePort ?? (await freePort());
+    const config = this.configFile(extraConfig);
+    const proc = spawn(process.execPath, [
+      CLI, 'serve', '--config', config, '--quiet',
+      '--cluster', `etcd://${this.etcd.endpoint}`, '--node-name', name, '--advertise', `127.0.0.1:${String(port)}`,
+    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    live.add(proc);
+    proc.on('exit', () => live.delete(proc));
+    const node: Node = { name, advertisePort: port, url: '', proc, output: '' };
+    this.nodes.set(name, node);
+    node.url = await new Promise<string>((resolve, reject) => {
+      const onData = (b: Buffer): void => {
+        node.output = (node.output + b.toString('utf8')).slice(-20_000);
+        const m = /serving .* on (http:\/\/\S+)/.exec(node.output);
+        if (m?.[1] !== undefined) resolve(m[1]);
+      };
+      proc.stdout.on('data', onData);
+      proc.stderr.on('data', onData);
+      proc.once('exit', (code) => { reject(new Error(`node ${name} exited with ${String(code)}: ${node.output}`)); });
+    });
+    return node;
+  }
+
+  node(name: string): Node {
+    const n = this.nodes.get(name);
+    if (n === undefined) throw new Error(`no node ${name}`);
+    return n;
+  }
+
+  /** kill -9: no lease revoke, no drain. Resolves when the process is gone. */
+  async kill(name: string): Promise<void> {
+    const n = this.node(name);
+    if (n.proc.exitCode !== null || n.proc.signalCode !== null) return;
+    const gone = new Promise<void>((r) => { n.proc.once('exit', () => { r(); }); });
+    n.proc.kill('SIGKILL');
+    await gone;
+  }
+
+  async destroy(): Promise<void> {
+    for (const n of this.nodes.values()) {
+      if (n.proc.exitCode === null && n.proc.signalCode === null) {
+        const gone = new Promise<void>((r) => { n.proc.once('exit', () => { r(); }); });
+        n.proc.kill('SIGKILL');
+        await gone;
+      }
+    }
+    await this.mock.close();
+    await this.etcd.destroy();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export interface ClusterView {
+  node: string;
+  session: string;
+  leader: string | undefined;
+  leading: boolean;
+  members: { name: string; advertise: string }[];
+  stale: boolean;
+}
+
+export async function clusterView(url: string): Promise<ClusterView> {
+  const res = await fetch(`${url}/admin/cluster`, { signal: AbortSignal.timeout(5000) });
+  if (res.status !== 200) throw new Error(`GET /admin/cluster: ${String(res.status)}`);
+  return (await res.json()) as ClusterView;
+}
+
+export interface ReplicaView { id: string; state: string; node: string }
+export interface DeploymentView { spec: { name: string; replicas: number }; replicas: ReplicaView[]; serving: number; desired: number }
+
+export async function deploymentView(url: string, name: string): Promise<DeploymentView | undefined> {
+  const res = await fetch(`${url}/admin/deployments/${encodeURIComponent(name)}`, { signal: AbortSignal.timeout(5000) });
+  if (res.status === 404) return undefined;
+  if (res.status !== 200) throw new Error(`GET deployment: ${String(res.status)} ${await res.text()}`);
+  return (await res.json()) as DeploymentView;
+}
+
+/** A non-streamed chat completion; resolves with the status and the body. */
+export async function chat(url: string, model: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 4, ...extra }),
+    signal: AbortSignal.timeout(15_000),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+export async function putDeployment(url: string, name: string, spec: Record<string, unknown>): Promise<Response> {
+  return fetch(`${url}/admin/deployments/${encodeURIComponent(name)}`, {
+    method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec), signal: AbortSignal.timeout(20_000),
+  });
+}
