@@ -40,14 +40,21 @@ class BlockHasher {
   }
 
   push(text: string): void {
-    for (let i = 0; i < text.length; i++) {
-      this.h = Math.imul(this.h ^ text.charCodeAt(i), 0x01000193);
-      if (++this.n === this.blockChars) {
-        this.n = 0;
-        this.key.push(fmix32(this.h));
-        if (this.full) return;
+    // Locals in the loop: this runs once per prompt character.
+    let h = this.h;
+    let n = this.n;
+    const len = text.length;
+    const block = this.blockChars;
+    for (let i = 0; i < len; i++) {
+      h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+      if (++n === block) {
+        n = 0;
+        this.key.push(fmix32(h));
+        if (this.key.length >= this.maxBlocks) break;
       }
     }
+    this.h = h;
+    this.n = n;
   }
 }
 

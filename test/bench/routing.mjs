@@ -1,0 +1,238 @@
+#!/usr/bin/env node
+// Routing policies on a shared-prefix workload: the gateway serving a GGUF model
+// on N local replicas (1 thread each), started once per policy (round_robin,
+// least_load, prefix) with the same request sequence, measured in one run.
+//
+// Workload: G groups, each with its own long "system prompt" (~300 tokens of the
+// model's kind of text); every request is one group's system prompt plus a short
+// user suffix of its own; groups are interleaved in a fixed shuffled order, run as
+// a closed loop at concurrency C. Engines cache prompt prefixes per sequence slot
+// (maxSequences slots per replica), so a replica that keeps seeing the same groups
+// reuses their prefixes and one that sees every group evicts them.
+//
+// Prints per policy: TTFT p50/p90, completion tokens/s, cache-hit ratio (prompt
+// tokens reused / prompt tokens, from each response's usage), requests per
+// replica and routing outcomes (from /metrics); then the ratios against
+// least_load, and what the routing key costs on the request path.
+//
+//   node test/bench/routing.mjs [--replicas 2] [--groups 8] [--requests 192]
+//        [--concurrency 8] [--max-tokens 16] [--slots 4] [--slack 4]
+//        [--model models/stories260K.gguf]
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Pool } from 'undici';
+import { fmt, percentile } from './lib.mjs';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const { values } = parseArgs({
+  options: {
+    replicas: { type: 'string', default: '2' },
+    groups: { type: 'string', default: '8' },
+    requests: { type: 'string', default: '192' },
+    concurrency: { type: 'string', default: '8' },
+    'max-tokens': { type: 'string', default: '16' },
+    slots: { type: 'string', default: '8' },
+    slack: { type: 'string', default: '4' },
+    policies: { type: 'string', default: 'round_robin,least_load,prefix' },
+    model: { type: 'string', default: join(root, 'models', 'stories260K.gguf') },
+  },
+});
+const replicas = Number(values.replicas);
+const groups = Number(values.groups);
+const total = Number(values.requests);
+const concurrency = Number(values.concurrency);
+const maxTokens = Number(values['max-tokens']);
+const slots = Number(values.slots);
+const slack = Number(values.slack);
+const policies = values.policies.split(',');
+
+// A deterministic generator, so every policy sees the same prompts in the same order.
+function rng(seed) {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+const WORDS = ['little', 'girl', 'named', 'Lily', 'saw', 'big', 'red', 'ball', 'in', 'the', 'park', 'she', 'wanted', 'to', 'play', 'with', 'her', 'friend',
+  'Tom', 'dog', 'happy', 'sun', 'tree', 'bird', 'sang', 'song', 'mom', 'said', 'went', 'home', 'and', 'they', 'were', 'very', 'day', 'one', 'a', 'cat'];
+function text(r, words) {
+  const out = [];
+  for (let i = 0; i < words; i++) out.push(WORDS[Math.floor(r() * WORDS.length)]);
+  return `${out.join(' ')}.`;
+}
+const r = rng(42);
+const systems = Array.from({ length: groups }, (_, g) => `Story ${g}. Once upon a time, ${text(r, 230)}`);
+const order = Array.from({ length: total }, (_, i) => i % groups);
+for (let i = order.length - 1; i > 0; i--) {
+  const j = Math.floor(r() * (i + 1));
+  [order[i], order[j]] = [order[j], order[i]];
+}
+const workload = order.map((g, i) => ({ group: g, messages: [{ role: 'system', content: systems[g] }, { role: 'user', content: `Then ${text(r, 4)} (${i})` }] }));
+
+function freePort() {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+  });
+}
+
+async function startGateway(policy) {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'bench-routing-'));
+  const config = join(dir, 'config.json');
+  writeFileSync(config, JSON.stringify({
+    server: { host: '127.0.0.1', port },
+    deployments: [{
+      name: 'stories', runtime: 'llama', model: values.model, replicas,
+      engine: { contextSize: 512 * slots, maxSequences: slots, threads: 1 },
+      routing: { policy, prefixLoadSlack: slack },
+    }],
+  }));
+  const child = spawn(process.execPath, [join(root, 'apps', 'gateway', 'dist', 'cli.js'), 'serve', '--config', config, '--quiet'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d) => { err = (err + d.toString()).slice(-4000); });
+  let exited = false;
+  child.once('exit', () => { exited = true; });
+  const origin = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (exited) throw new Error(`gateway exited: ${err}`);
+    if (Date.now() > deadline) throw new Error(`gateway did not become ready: ${err}`);
+    const ok = await fetch(`${origin}/ready`).then((x) => x.ok, () => false);
+    if (ok) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  return { origin, stop: () => new Promise((res) => { if (exited) res(); else { child.once('exit', res); child.kill('SIGTERM'); } }) };
+}
+
+/** One streamed chat completion: TTFT, completion tokens, prompt and cached prompt tokens. */
+async function one(pool, messages) {
+  const t0 = performance.now();
+  const res = await pool.request({
+    path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'stories', messages, max_tokens: maxTokens, temperature: 0, stream: true, stream_options: { include_usage: true } }),
+  });
+  if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}: ${(await res.body.text()).slice(0, 200)}`);
+  let ttft;
+  let usage;
+  let buf = '';
+  for await (const piece of res.body) {
+    buf += piece.toString();
+    let i;
+    while ((i = buf.indexOf('\n\n')) >= 0) {
+      const block = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      if (!block.startsWith('data: {')) continue;
+      const m = JSON.parse(block.slice(6));
+      if (m.choices?.[0]?.delta?.content) ttft ??= performance.now() - t0;
+      if (m.usage) usage = m.usage;
+    }
+  }
+  return {
+    ttft: ttft ?? performance.now() - t0,
+    completion: usage?.completion_tokens ?? 0,
+    prompt: usage?.prompt_tokens ?? 0,
+    cached: usage?.prompt_tokens_details?.cached_tokens ?? 0,
+  };
+}
+
+function metricLines(body, name) {
+  const out = [];
+  for (const line of body.split('\n')) {
+    if (!line.startsWith(`${name}{`)) continue;
+    out.push({ labels: line.slice(name.length + 1, line.indexOf('}')), value: Number(line.slice(line.lastIndexOf(' ') + 1)) });
+  }
+  return out;
+}
+
+async function measure(policy) {
+  const gw = await startGateway(policy);
+  try {
+    const pool = new Pool(gw.origin, { connections: concurrency, pipelining: 1 });
+    // Warm-up with text no group shares: loads pages, leaves no useful cache.
+    await Promise.all(Array.from({ length: replicas * 2 }, (_, i) => one(pool, [{ role: 'user', content: `Warm up ${i}` }])));
+    const ttfts = [];
+    let completion = 0;
+    let prompt = 0;
+    let cached = 0;
+    let errors = 0;
+    let next = 0;
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: concurrency }, async () => {
+      while (next < workload.length) {
+        const w = workload[next++];
+        try {
+          const x = await one(pool, w.messages);
+          ttfts.push(x.ttft);
+          completion += x.completion;
+          prompt += x.prompt;
+          cached += x.cached;
+        } catch (e) {
+          if (errors++ === 0) console.error(`  first error: ${e.message}`);
+        }
+      }
+    }));
+    const elapsed = (performance.now() - t0) / 1000;
+    await pool.close();
+    const metrics = await (await fetch(`${gw.origin}/metrics`)).text();
+    const perReplica = metricLines(metrics, 'inference_replica_requests_total').map((l) => l.value).sort((a, b) => b - a);
+    const outcomes = Object.fromEntries(metricLines(metrics, 'inference_routing_decisions_total').map((l) => [/outcome="([^"]+)"/.exec(l.labels)?.[1], l.value]));
+    ttfts.sort((a, b) => a - b);
+    return {
+      ttftP50: percentile(ttfts, 50), ttftP90: percentile(ttfts, 90), tps: completion / elapsed, rps: ttfts.length / elapsed,
+      hit: prompt === 0 ? 0 : cached / prompt, prompt, requests: ttfts.length, errors, perReplica, outcomes, elapsed,
+    };
+  } finally {
+    await gw.stop();
+  }
+}
+
+/** What the routing key and the prefix pick cost on the request path (µs per call). */
+async function keyCost() {
+  const { prefixKey, route, routingState } = await import(join(root, 'packages', 'actors', 'dist', 'index.js'));
+  const reqs = workload.map((w) => ({ kind: 'chat', model: 'stories', messages: w.messages, sampling: { stop: [], n: 1 }, stream: true, includeUsage: false, passthrough: {} }));
+  const n = 200_000;
+  let sink = 0;
+  for (let i = 0; i < 20_000; i++) sink += prefixKey(reqs[i % reqs.length]).length;
+  let t = performance.now();
+  for (let i = 0; i < n; i++) sink += prefixKey(reqs[i % reqs.length]).length;
+  const keyUs = ((performance.now() - t) * 1000) / n;
+  const entries = Array.from({ length: replicas }, (_, i) => ({
+    id: `r${i}`, deployment: 'stories', state: 'serving', runner: { healthy: () => true, load: () => ({ outstanding: i, queued: 0, capacity: slots }) },
+  }));
+  const st = routingState({ policy: 'prefix', prefixLoadSlack: slack });
+  t = performance.now();
+  for (let i = 0; i < n; i++) sink += route(st, entries, () => prefixKey(reqs[i % reqs.length]), i).depth;
+  const routeUs = ((performance.now() - t) * 1000) / n;
+  const chars = reqs[0].messages.reduce((a, m) => a + m.content.length, 0);
+  return { keyUs, routeUs, chars, blocks: prefixKey(reqs[0]).length, sink };
+}
+
+console.log(`routing policies — ${values.model.split('/').pop()}, ${replicas} replicas x 1 thread, ${slots} slots each, ${groups} prefix groups, ${total} requests, concurrency ${concurrency}, ${maxTokens} tokens per request, prefixLoadSlack ${slack}, streamed /v1/chat/completions`);
+const cost = await keyCost();
+console.log(`  routing key: ${fmt(cost.keyUs, 2)} µs per request (${cost.chars} chars, ${cost.blocks} blocks); key + prefix pick + index update: ${fmt(cost.routeUs, 2)} µs`);
+const results = {};
+for (const p of policies) {
+  const x = await measure(p);
+  results[p] = x;
+  const outcomes = Object.entries(x.outcomes).map(([k, v]) => `${k} ${v}`).join(', ');
+  console.log(`  ${p.padEnd(12)} TTFT p50 ${fmt(x.ttftP50, 1).padStart(7)} ms p90 ${fmt(x.ttftP90, 1).padStart(7)} ms   ${fmt(x.tps, 0).padStart(5)} tok/s   ${fmt(x.rps, 1)} req/s   cache hit ${fmt(x.hit * 100, 1).padStart(5)}%   per replica [${x.perReplica.join(', ')}]   decisions: ${outcomes}   (${x.requests} requests, ${x.errors} errors, ${fmt(x.elapsed, 1)} s)`);
+}
+const base = results.least_load;
+if (base !== undefined) {
+  console.log('\n  ratios vs least_load (TTFT: lower is better; tokens/s and cache hit: higher is better)');
+  for (const p of policies) {
+    const x = results[p];
+    console.log(`  ${p.padEnd(12)} TTFT p50 ${fmt(x.ttftP50 / base.ttftP50)}x   p90 ${fmt(x.ttftP90 / base.ttftP90)}x   tokens/s ${fmt(x.tps / base.tps)}x   cache hit ${fmt(x.hit / base.hit)}x`);
+  }
+}
