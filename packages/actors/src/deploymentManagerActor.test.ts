@@ -62,7 +62,9 @@ function setup(options: { gpus?: number } = {}) {
     }
     throw new Error(`condition not reached: ${JSON.stringify(await get(name))}`);
   };
-  return { sys, gates, placements, apply, scale, get, table, until };
+  const pick = (deployment: string) => coordinator.ask<ReplicaEntry>((reply) => ({ type: 'pick', deployment, reply }));
+  const release = (replicaId: string) => coordinator.tell({ type: 'release', replicaId });
+  return { sys, gates, placements, apply, scale, get, table, until, pick, release };
 }
 
 const remote = (extra: Record<string, unknown> = {}) => parseDeployment({ name: 'm', runtime: 'openai', endpoint: 'http://127.0.0.1:1/v1', replicas: 2, ...extra });
@@ -79,6 +81,28 @@ describe('DeploymentManagerActor', () => {
     s = await t.until((x) => x.state === 'serving');
     expect(s.serving).toBe(2);
     expect(s.replicas[0]?.placement).toMatchObject({ gpus: [], threads: 0 });
+    await t.sys.stop();
+  });
+
+  it('a routing change keeps the replicas (same revision) and reaches the routing table', async () => {
+    const t = setup();
+    await t.apply(remote());
+    await t.until((x) => x.replicas.length === 2 && x.replicas.every((r) => r.state === 'loading'));
+    for (const g of t.gates.values()) g.resolve();
+    const before = await t.until((x) => x.state === 'serving');
+    const s = await t.apply(remote({ routing: { policy: 'round_robin' } }));
+    expect(s.revision).toBe(before.revision);
+    expect(s.spec.routing.policy).toBe('round_robin');
+    expect(s.replicas.map((r) => [r.id, r.state])).toEqual(before.replicas.map((r) => [r.id, r.state]));
+    // Round robin from the table: four picks alternate over the two replicas.
+    const picks: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await t.pick('m');
+      picks.push(r.id);
+      t.release(r.id);
+    }
+    expect(new Set(picks.slice(0, 2)).size).toBe(2);
+    expect(picks.slice(2)).toEqual(picks.slice(0, 2));
     await t.sys.stop();
   });
 
