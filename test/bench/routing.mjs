@@ -13,10 +13,12 @@
 // Prints per policy: TTFT p50/p90, completion tokens/s, cache-hit ratio (prompt
 // tokens reused / prompt tokens, from each response's usage), requests per
 // replica and routing outcomes (from /metrics); then the ratios against
-// least_load, and what the routing key costs on the request path.
+// least_load, and what the routing key costs on the request path. With --rounds N
+// each policy runs N times, in a rotated order each round (a machine shared with
+// other work slows whichever policy runs at the time), and the rounds are pooled.
 //
 //   node test/bench/routing.mjs [--replicas 2] [--groups 8] [--requests 192]
-//        [--concurrency 8] [--max-tokens 16] [--slots 4] [--slack 4]
+//        [--concurrency 8] [--max-tokens 16] [--slots 8] [--slack 4] [--rounds 2]
 //        [--model models/stories260K.gguf]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -39,6 +41,7 @@ const { values } = parseArgs({
     slots: { type: 'string', default: '8' },
     slack: { type: 'string', default: '4' },
     policies: { type: 'string', default: 'round_robin,least_load,prefix' },
+    rounds: { type: 'string', default: '2' },
     model: { type: 'string', default: join(root, 'models', 'stories260K.gguf') },
   },
 });
@@ -50,6 +53,7 @@ const maxTokens = Number(values['max-tokens']);
 const slots = Number(values.slots);
 const slack = Number(values.slack);
 const policies = values.policies.split(',');
+const rounds = Number(values.rounds);
 
 // A deterministic generator, so every policy sees the same prompts in the same order.
 function rng(seed) {
@@ -187,14 +191,24 @@ async function measure(policy) {
     const metrics = await (await fetch(`${gw.origin}/metrics`)).text();
     const perReplica = metricLines(metrics, 'inference_replica_requests_total').map((l) => l.value).sort((a, b) => b - a);
     const outcomes = Object.fromEntries(metricLines(metrics, 'inference_routing_decisions_total').map((l) => [/outcome="([^"]+)"/.exec(l.labels)?.[1], l.value]));
-    ttfts.sort((a, b) => a - b);
-    return {
-      ttftP50: percentile(ttfts, 50), ttftP90: percentile(ttfts, 90), tps: completion / elapsed, rps: ttfts.length / elapsed,
-      hit: prompt === 0 ? 0 : cached / prompt, prompt, requests: ttfts.length, errors, perReplica, outcomes, elapsed,
-    };
+    return { ttfts, completion, prompt, cached, errors, elapsed, perReplica, outcomes };
   } finally {
     await gw.stop();
   }
+}
+
+function pooled(runs) {
+  const ttfts = runs.flatMap((x) => x.ttfts).sort((a, b) => a - b);
+  const sum = (f) => runs.reduce((a, x) => a + f(x), 0);
+  const elapsed = sum((x) => x.elapsed);
+  const outcomes = {};
+  for (const x of runs) for (const [k, v] of Object.entries(x.outcomes)) outcomes[k] = (outcomes[k] ?? 0) + v;
+  const prompt = sum((x) => x.prompt);
+  return {
+    ttftP50: percentile(ttfts, 50), ttftP90: percentile(ttfts, 90), tps: sum((x) => x.completion) / elapsed, rps: ttfts.length / elapsed,
+    hit: prompt === 0 ? 0 : sum((x) => x.cached) / prompt, requests: ttfts.length, errors: sum((x) => x.errors), elapsed, outcomes,
+    perReplica: runs.map((x) => `[${x.perReplica.join(', ')}]`).join(' '),
+  };
 }
 
 /** What the routing key and the prefix pick cost on the request path (µs per call). */
@@ -218,15 +232,22 @@ async function keyCost() {
   return { keyUs, routeUs, chars, blocks: prefixKey(reqs[0]).length, sink };
 }
 
-console.log(`routing policies — ${values.model.split('/').pop()}, ${replicas} replicas x 1 thread, ${slots} slots each, ${groups} prefix groups, ${total} requests, concurrency ${concurrency}, ${maxTokens} tokens per request, prefixLoadSlack ${slack}, streamed /v1/chat/completions`);
+console.log(`routing policies — ${values.model.split('/').pop()}, ${replicas} replicas x 1 thread, ${slots} slots each, ${groups} prefix groups, ${total} requests x ${rounds} round(s), concurrency ${concurrency}, ${maxTokens} tokens per request, prefixLoadSlack ${slack}, streamed /v1/chat/completions`);
 const cost = await keyCost();
 console.log(`  routing key: ${fmt(cost.keyUs, 2)} µs per request (${cost.chars} chars, ${cost.blocks} blocks); key + prefix pick + index update: ${fmt(cost.routeUs, 2)} µs`);
+const runs = Object.fromEntries(policies.map((p) => [p, []]));
+for (let round = 0; round < rounds; round++) {
+  for (let k = 0; k < policies.length; k++) {
+    const p = policies[(k + round) % policies.length];
+    runs[p].push(await measure(p));
+  }
+}
 const results = {};
 for (const p of policies) {
-  const x = await measure(p);
+  const x = pooled(runs[p]);
   results[p] = x;
   const outcomes = Object.entries(x.outcomes).map(([k, v]) => `${k} ${v}`).join(', ');
-  console.log(`  ${p.padEnd(12)} TTFT p50 ${fmt(x.ttftP50, 1).padStart(7)} ms p90 ${fmt(x.ttftP90, 1).padStart(7)} ms   ${fmt(x.tps, 0).padStart(5)} tok/s   ${fmt(x.rps, 1)} req/s   cache hit ${fmt(x.hit * 100, 1).padStart(5)}%   per replica [${x.perReplica.join(', ')}]   decisions: ${outcomes}   (${x.requests} requests, ${x.errors} errors, ${fmt(x.elapsed, 1)} s)`);
+  console.log(`  ${p.padEnd(12)} TTFT p50 ${fmt(x.ttftP50, 1).padStart(7)} ms p90 ${fmt(x.ttftP90, 1).padStart(7)} ms   ${fmt(x.tps, 0).padStart(5)} tok/s   ${fmt(x.rps, 1)} req/s   cache hit ${fmt(x.hit * 100, 1).padStart(5)}%   per replica ${x.perReplica}   decisions: ${outcomes}   (${x.requests} requests, ${x.errors} errors, ${fmt(x.elapsed, 1)} s)`);
 }
 const base = results.least_load;
 if (base !== undefined) {
