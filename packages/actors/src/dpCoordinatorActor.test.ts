@@ -1,3 +1,6 @@
+// The routing table under each policy through its mailbox: prefix affinity, what
+// it forgets, the default policy and a policy changed in place; decisions reported.
+
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CompletionRequest, ModelRunner, RoutingSpec } from '@inference/core';
 import { type CoordinatorMsg, DpCoordinatorActor, type RoutingDecision } from './dpCoordinatorActor.js';

@@ -1,3 +1,6 @@
+// Prefix routing as pure functions: the routing key, the bounded index, and the
+// pick properties (routable only, within the load slack, holder first at equal load).
+
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { ChatRequest, CompletionRequest, ModelRunner } from '@inference/core';
