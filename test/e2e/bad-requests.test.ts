@@ -1,8 +1,10 @@
 // Bad requests get a 4xx OpenAI envelope naming the param, and the gateway keeps serving.
+// The corpus (bad-requests-corpus.ts) holds one entry per invalid shape of every route.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
 import { type Harness, startHarness } from '../support/harness.js';
+import { CORPUS } from './bad-requests-corpus.js';
 
 let h: Harness;
 
@@ -76,5 +78,31 @@ describe('bad requests', () => {
     expect(res.status).toBe(429);
     expect(res.headers.get('retry-after')).toBe('3');
     h.mock.reset();
+  });
+});
+
+describe('the corpus of invalid requests', () => {
+  it.each(CORPUS)('$name: $status, param $param', async (entry) => {
+    const body = typeof entry.body === 'string' ? entry.body : JSON.stringify(entry.body);
+    const res = await fetch(`${h.url}${entry.path}`, { method: entry.method ?? 'POST', headers: { 'content-type': entry.contentType ?? 'application/json' }, body });
+    expect(res.status).toBe(entry.status);
+    expect(res.headers.get('x-request-id')).toBeTruthy();
+    const json = (await res.json()) as { type?: string; error: { message: string; type: string; param?: string | null; code?: string } };
+    expect(typeof json.error.message).toBe('string');
+    expect(typeof json.error.type).toBe('string');
+    if (entry.path === '/v1/messages') {
+      // Anthropic's shape: no param or code; the message leads with the field's path.
+      expect(json.type).toBe('error');
+      if (entry.param !== null) expect(json.error.message.startsWith(`${entry.param}:`)).toBe(true);
+    } else {
+      expect(json.error.param).toBe(entry.param);
+      expect(typeof json.error.code).toBe('string');
+    }
+  });
+
+  it('left nothing behind: no deployment was created or scaled', async () => {
+    const list = (await (await fetch(`${h.url}/admin/deployments`)).json()) as { deployments: { spec: { name: string; replicas: number } }[] };
+    expect(list.deployments.map((d) => [d.spec.name, d.spec.replicas])).toEqual([['gpt', 1]]);
+    expect((await fetch(`${h.url}/health`)).status).toBe(200);
   });
 });

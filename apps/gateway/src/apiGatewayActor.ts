@@ -71,7 +71,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
       frameworkErrors: (err, req, reply) => {
         const { e, status } = fromFastify(err, this.options.bodyLimitBytes);
         void reply.header('x-request-id', req.id);
-        return sendError(reply, e, status);
+        void sendError(reply, e, status);
       },
       return503OnClosing: true,
     });
