@@ -189,14 +189,14 @@ void Engine::run() {
                 EmbeddingResult r;
                 r.requestId = requestId;
                 if (!opts_.embeddings) {
-                    r.error = SequenceError{"invalid_request", "embeddings are disabled for this engine"};
+                    r.error = SequenceError{"invalid_request", "embeddings are disabled for this engine", {}};
                 } else if (scheduler_->faulted()) {
-                    r.error = SequenceError{"Unrecoverable", "the engine context faulted"};
+                    r.error = SequenceError{"Unrecoverable", "the engine context faulted", {}};
                 } else {
                     if (!embedder_) embedder_ = std::make_unique<Embedder>(model_.get(), opts_.contextSize, opts_.threads);
                     Embedder::Result er = embedder_->embed(tokens);
                     if (er.errorKind.empty()) r.vector = std::move(er.vector);
-                    else r.error = SequenceError{er.errorKind, er.message};
+                    else r.error = SequenceError{er.errorKind, er.message, {}};
                 }
                 sink_.onEmbedding(std::move(r));
             }

@@ -22,6 +22,13 @@ int32_t intOption(const Napi::Object & o, const char * key, int32_t fallback, in
     return static_cast<int32_t>(d);
 }
 
+std::string stringOption(const Napi::Object & o, const char * key) {
+    Napi::Value v = o.Get(key);
+    if (v.IsUndefined() || v.IsNull()) return {};
+    if (!v.IsString()) throw Napi::TypeError::New(o.Env(), std::string(key) + " must be a string");
+    return v.As<Napi::String>().Utf8Value();
+}
+
 float floatOption(const Napi::Object & o, const char * key, float fallback) {
     Napi::Value v = o.Get(key);
     if (v.IsUndefined() || v.IsNull()) return fallback;
@@ -61,6 +68,7 @@ Napi::Object itemToJs(Napi::Env env, const StepItem & it) {
         Napi::Object e = Napi::Object::New(env);
         e.Set("kind", Napi::String::New(env, it.error->kind));
         e.Set("message", Napi::String::New(env, it.error->message));
+        if (!it.error->field.empty()) e.Set("field", Napi::String::New(env, it.error->field));
         o.Set("error", e);
     }
     if (it.promptTokens) o.Set("promptTokens", Napi::Number::New(env, *it.promptTokens));
@@ -321,6 +329,9 @@ Napi::Value EngineWrap::Submit(const Napi::CallbackInfo & info) {
     } else if (!stop.IsUndefined() && !stop.IsNull()) {
         throw Napi::TypeError::New(env, "stop must be an array of strings");
     }
+    r.grammar = stringOption(o, "grammar");
+    r.jsonSchema = stringOption(o, "jsonSchema");
+    if (!r.grammar.empty() && !r.jsonSchema.empty()) throw Napi::TypeError::New(env, "grammar and jsonSchema are exclusive");
     e.submit(std::move(r));
     return env.Undefined();
 }

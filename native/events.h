@@ -23,6 +23,7 @@ const char * finishReasonName(FinishReason r);
 struct SequenceError {
     std::string kind;
     std::string message;
+    std::string field;  // the request field at fault ("grammar" | "jsonSchema"); empty: none named
 };
 
 /** What one sequence produced in one step. */

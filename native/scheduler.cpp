@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <string>
+#include <variant>
 
+#include "grammar.h"
 #include "vocab_ops.h"
 
 namespace inference {
@@ -40,10 +42,10 @@ Scheduler::Scheduler(const llama_model * model, llama_context * ctx, SchedulerCo
 }
 
 void Scheduler::submit(GenerateRequest req) {
-    auto reject = [&](const char * kind, std::string message) {
+    auto reject = [&](const char * kind, std::string message, std::string field = {}) {
         StepItem it;
         it.id = req.id;
-        it.error = SequenceError{kind, std::move(message)};
+        it.error = SequenceError{kind, std::move(message), std::move(field)};
         it.promptTokens = static_cast<int32_t>(req.prompt.size());
         pending_.push_back(std::move(it));
     };
@@ -65,7 +67,18 @@ void Scheduler::submit(GenerateRequest req) {
         return reject("invalid_request", "sequence id " + std::to_string(req.id) + " is already in use");
     }
     if (queue_.size() >= cfg_.maxQueued) return reject("overloaded", "the engine queue is full");
-    queue_.push_back(std::make_unique<Sequence>(std::move(req), vocab_, ++order_));
+    if (!req.jsonSchema.empty()) {
+        auto g = jsonSchemaToGrammar(req.jsonSchema);
+        if (auto * err = std::get_if<GrammarError>(&g)) return reject("invalid_request", err->message, err->field);
+        req.grammar = std::move(std::get<std::string>(g));
+    }
+    SamplerPtr grammar;
+    if (!req.grammar.empty()) {
+        auto g = makeGrammarSampler(vocab_, req.grammar);
+        if (auto * err = std::get_if<GrammarError>(&g)) return reject("invalid_request", err->message, err->field);
+        grammar = std::move(std::get<SamplerPtr>(g));
+    }
+    queue_.push_back(std::make_unique<Sequence>(std::move(req), vocab_, ++order_, std::move(grammar)));
 }
 
 void Scheduler::cancel(uint32_t id) {
@@ -223,7 +236,7 @@ bool Scheduler::makeRoom(int32_t needed) {
 void Scheduler::failSequence(Sequence & seq, const char * kind, const std::string & message) {
     StepItem item;
     item.id = seq.req.id;
-    item.error = SequenceError{kind, message};
+    item.error = SequenceError{kind, message, {}};
     item.promptTokens = seq.promptTokens();
     item.cachedTokens = seq.cached;
     item.completionTokens = seq.generated;
@@ -240,7 +253,7 @@ StepEvent Scheduler::fail(const Fault & fault) {
     while (!queue_.empty()) {
         StepItem item;
         item.id = queue_.front()->req.id;
-        item.error = SequenceError{faultKindName(fault.kind), fault.message};
+        item.error = SequenceError{faultKindName(fault.kind), fault.message, {}};
         pending_.push_back(std::move(item));
         queue_.pop_front();
     }

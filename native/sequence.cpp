@@ -3,11 +3,12 @@
 
 namespace inference {
 
-SamplerPtr makeSamplerChain(const GenerateRequest & req, const llama_vocab * vocab) {
+SamplerPtr makeSamplerChain(const GenerateRequest & req, const llama_vocab * vocab, SamplerPtr grammar) {
     llama_sampler_chain_params cp = llama_sampler_chain_default_params();
     cp.no_perf = true;
     SamplerPtr chain(llama_sampler_chain_init(cp));
     // The chain takes ownership of every sampler added to it.
+    if (grammar) llama_sampler_chain_add(chain.get(), grammar.release());
     if (req.presencePenalty != 0.0f || req.frequencyPenalty != 0.0f) {
         llama_sampler_chain_add(chain.get(), llama_sampler_init_penalties(llama_vocab_n_tokens(vocab), 64, 1.0f,
                                                                           req.frequencyPenalty, req.presencePenalty));
@@ -24,7 +25,7 @@ SamplerPtr makeSamplerChain(const GenerateRequest & req, const llama_vocab * voc
     return chain;
 }
 
-Sequence::Sequence(GenerateRequest r, const llama_vocab * vocab, uint64_t ord)
-    : req(std::move(r)), sampler(makeSamplerChain(req, vocab)), text(req.stop), order(ord) {}
+Sequence::Sequence(GenerateRequest r, const llama_vocab * vocab, uint64_t ord, SamplerPtr grammar)
+    : req(std::move(r)), sampler(makeSamplerChain(req, vocab, std::move(grammar))), text(req.stop), order(ord) {}
 
 }  // namespace inference

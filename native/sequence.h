@@ -24,14 +24,20 @@ struct GenerateRequest {
     float presencePenalty = 0.0f;
     float frequencyPenalty = 0.0f;
     std::vector<std::string> stop;
+    std::string grammar;     // GBNF, root rule "root"; empty: unconstrained
+    std::string jsonSchema;  // JSON text, converted to `grammar` at submit; empty: none
 };
 
-/** penalties -> top_k -> top_p -> min_p -> temperature -> seeded dist (or greedy). */
-SamplerPtr makeSamplerChain(const GenerateRequest & req, const llama_vocab * vocab);
+/**
+ * grammar (when given) -> penalties -> top_k -> top_p -> min_p -> temperature -> seeded
+ * dist (or greedy). The grammar comes first so every later stage sees only tokens the
+ * grammar allows (EOG only once the grammar is complete).
+ */
+SamplerPtr makeSamplerChain(const GenerateRequest & req, const llama_vocab * vocab, SamplerPtr grammar);
 
 class Sequence {
   public:
-    Sequence(GenerateRequest req, const llama_vocab * vocab, uint64_t order);
+    Sequence(GenerateRequest req, const llama_vocab * vocab, uint64_t order, SamplerPtr grammar = nullptr);
 
     const GenerateRequest req;
     SamplerPtr sampler;

@@ -1,8 +1,9 @@
 // OpenAI wire conformance on the local engine (stories260K.gguf through the native
 // addon): the same raw SSE invariants as the remote suite, n, stop as a string and
-// an array, max_completion_tokens, and the parameters the engine cannot honour
-// (response_format json_object/json_schema: no constrained decoding; logprobs)
-// refused with a 400 naming the param instead of being silently ignored.
+// an array, max_completion_tokens, response_format json_object/json_schema enforced by
+// grammar-constrained decoding (a schema that cannot be converted is a 400 naming it),
+// and what the engine cannot honour (logprobs) refused with a 400 naming the param
+// instead of being silently ignored.
 
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,26 +75,73 @@ describe('local engine: sampling parameters', () => {
   });
 });
 
-describe('local engine: what it cannot honour is refused', () => {
-  it('response_format json_schema and json_object: 400 naming response_format; text is fine', async () => {
-    for (const format of [
-      { type: 'json_schema' as const, json_schema: { name: 'a', schema: { type: 'object' } } },
-      { type: 'json_object' as const },
-    ]) {
-      const err = await client.chat.completions.create({ ...BASE, max_tokens: 4, response_format: format }).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(OpenAI.BadRequestError);
-      expect((err as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('response_format');
+describe('local engine: response_format is enforced', () => {
+  const person = {
+    type: 'object',
+    properties: { name: { type: 'string' }, age: { type: 'integer' } },
+    required: ['name', 'age'],
+  };
+
+  it('json_schema: the reply parses and has the required keys with their types (temperature 1, three seeds)', async () => {
+    // maxLength keeps the story model's string inside this deployment's 256-cell sequence context.
+    const bounded = { ...person, properties: { ...person.properties, name: { type: 'string', maxLength: 40 } } };
+    for (const seed of [1, 2, 3]) {
+      const r = await client.chat.completions.create({
+        ...BASE, temperature: 1, seed, max_tokens: 200,
+        response_format: { type: 'json_schema', json_schema: { name: 'person', schema: bounded, strict: true } },
+      });
+      expect(r.choices[0]?.finish_reason).toBe('stop');
+      const v = JSON.parse(r.choices[0]?.message.content ?? '') as Record<string, unknown>;
+      expect(Object.keys(v).sort()).toEqual(['age', 'name']);
+      expect(typeof v['name'] === 'string' && v['name'].length <= 40).toBe(true);
+      expect(Number.isInteger(v['age'])).toBe(true);
     }
+  });
+
+  it('json_object: a JSON object, streamed or not (cut JSON only when max_tokens ends it); text is unconstrained', async () => {
+    const isObject = (text: string): boolean => {
+      const v: unknown = JSON.parse(text);
+      return typeof v === 'object' && v !== null && !Array.isArray(v);
+    };
+    let finished = 0;
+    for (const seed of [4, 5, 6]) {
+      const r = await client.chat.completions.create({ ...BASE, temperature: 1, seed, max_tokens: 200, response_format: { type: 'json_object' } });
+      const text = r.choices[0]?.message.content ?? '';
+      if (r.choices[0]?.finish_reason === 'length') {
+        expect(text).toMatch(/^\s*\{/);
+        continue;
+      }
+      expect(isObject(text)).toBe(true);
+      finished++;
+    }
+    expect(finished).toBeGreaterThan(0);
+    const s = await rawStream(`${server.url}/v1/chat/completions`, { ...BASE, temperature: 1, seed: 5, max_tokens: 200, stream: true, response_format: { type: 'json_object' } });
+    const sum = checkOpenAIStream(s, { kind: 'chat', n: 1, includeUsage: false, model: 'llama' });
+    const streamed = sum.text.get(0) ?? '';
+    if (sum.finish.get(0) === 'stop') expect(isObject(streamed)).toBe(true);
+    else expect(streamed).toMatch(/^\s*\{/);
     const ok = await client.chat.completions.create({ ...BASE, max_tokens: 4, response_format: { type: 'text' } });
     expect(ok.usage?.completion_tokens).toBe(4);
   });
 
-  it('a refused stream is a plain 400, not an SSE stream', async () => {
-    const s = await rawStream(`${server.url}/v1/chat/completions`, { ...BASE, stream: true, response_format: { type: 'json_object' } });
-    expect(s.status).toBe(400);
-    expect(expectEnvelope(JSON.parse(s.data[0] ?? '')).error.param).toBe('response_format');
+  it('max_tokens still bounds a constrained reply: an unfinished JSON ends with length', async () => {
+    const r = await client.chat.completions.create({ ...BASE, max_tokens: 3, response_format: { type: 'json_schema', json_schema: { name: 'person', schema: person } } });
+    expect(r.choices[0]?.finish_reason).toBe('length');
+    expect(r.choices[0]?.message.content).toMatch(/^\s*\{/);
   });
 
+  it('a schema that cannot be converted: 400 naming response_format.json_schema.schema; streamed, a plain 400', async () => {
+    const format = { type: 'json_schema' as const, json_schema: { name: 'bad', schema: { type: 'frobnicate' } } };
+    const err = await client.chat.completions.create({ ...BASE, max_tokens: 4, response_format: format }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((err as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('response_format.json_schema.schema');
+    const s = await rawStream(`${server.url}/v1/chat/completions`, { ...BASE, max_tokens: 4, stream: true, response_format: format });
+    expect(s.status).toBe(400);
+    expect(expectEnvelope(JSON.parse(s.data[0] ?? '')).error.param).toBe('response_format.json_schema.schema');
+  });
+});
+
+describe('local engine: what it cannot honour is refused', () => {
   it('logprobs: 400 naming logprobs', async () => {
     const err = await client.chat.completions.create({ ...BASE, max_tokens: 4, logprobs: true }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.BadRequestError);

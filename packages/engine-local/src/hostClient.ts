@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InferenceError, type EngineFaultKind } from '@inference/core';
-import type { InjectableFault, NativeStats, NativeStepItem } from './native.js';
+import type { InjectableFault, NativeErrorField, NativeSequenceError, NativeStats, NativeStepItem } from './native.js';
 import {
   EXIT_UNRECOVERABLE,
   type GenerateInput,
@@ -93,13 +93,27 @@ function defaultHostEntry(): string {
   return existsSync(sibling) ? sibling : join(here, '..', 'dist', 'host.js');
 }
 
+/** The request field (OpenAI `error.param`) behind a constrained-decoding submit field. */
+function fieldParam(field: NativeErrorField): string {
+  switch (field) {
+    case 'jsonSchema':
+      return 'response_format.json_schema.schema';
+    case 'grammar':
+      return 'response_format';
+    default: {
+      const never: never = field;
+      return String(never);
+    }
+  }
+}
+
 /** A sequence's failure as a taxonomy error. */
-export function sequenceError(error: WireError, param: 'prompt' | 'messages' | null): InferenceError {
+export function sequenceError(error: WireError | NativeSequenceError, param: 'prompt' | 'messages' | null): InferenceError {
   switch (error.kind) {
     case 'context_length_exceeded':
       return new InferenceError('context_length_exceeded', error.message, { param });
     case 'invalid_request':
-      return new InferenceError('invalid_request', error.message, { param });
+      return new InferenceError('invalid_request', error.message, { param: 'field' in error && error.field !== undefined ? fieldParam(error.field) : param });
     case 'overloaded':
       return new InferenceError('overloaded', 'the local engine is overloaded', { retryAfterMs: RETRY_AFTER_MS, diagnostic: error.message });
     case 'OutOfMemory':

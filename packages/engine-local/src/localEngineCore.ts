@@ -62,7 +62,29 @@ function toParams(req: GenerateRequest, contextSize: number): GenerateParams {
   if (s.seed !== undefined) p.seed = s.seed;
   if (s.presencePenalty !== undefined) p.presencePenalty = s.presencePenalty;
   if (s.frequencyPenalty !== undefined) p.frequencyPenalty = s.frequencyPenalty;
+  const schema = jsonSchemaOf(req.responseFormat);
+  if (schema !== undefined) p.jsonSchema = schema;
   return p;
+}
+
+/**
+ * The JSON schema (as JSON text) that a response_format enforces, or undefined for
+ * plain text. json_object is any JSON object; a json_schema without a schema is any
+ * JSON value. The wire layer has validated the shape (type, json_schema.schema an object).
+ */
+export function jsonSchemaOf(rf: Record<string, unknown> | undefined): string | undefined {
+  if (rf === undefined) return undefined;
+  switch (rf['type']) {
+    case 'json_object':
+      return '{"type":"object"}';
+    case 'json_schema': {
+      const js = rf['json_schema'];
+      const schema = typeof js === 'object' && js !== null ? (js as Record<string, unknown>)['schema'] : undefined;
+      return JSON.stringify(schema ?? {});
+    }
+    default:
+      return undefined;
+  }
 }
 
 type CoreMsg = { type: 'tick' };
@@ -185,10 +207,6 @@ export class LocalReplica implements ModelRunner {
 
   async generate(req: GenerateRequest, ctx: RunContext, sink: ChunkSink): Promise<Tokens> {
     if (req.tools !== undefined && req.tools.length > 0) throw new InferenceError('invalid_request', 'tools are not supported by local deployments', { param: 'tools' });
-    // The engine has no constrained decoding: a JSON answer cannot be guaranteed, so it is refused, not faked.
-    if (req.responseFormat !== undefined && req.responseFormat.type !== 'text') {
-      throw new InferenceError('invalid_request', `response_format '${String(req.responseFormat.type)}' is not supported by local deployments`, { param: 'response_format' });
-    }
     const input = toInput(req);
     const params = toParams(req, this.spec.engine.contextSize);
     const n = req.sampling.n;

@@ -84,6 +84,15 @@ export interface NativeSubmit {
   presencePenalty?: number;
   frequencyPenalty?: number;
   stop: string[];
+  /**
+   * Constrained decoding (exclusive): a GBNF grammar (root rule `root`), or a JSON schema
+   * as JSON text that the engine converts to one. Sampling then only picks tokens the
+   * grammar allows, and end-of-generation only once it is complete. A grammar that does
+   * not parse or a schema that cannot be converted fails the sequence with
+   * invalid_request naming the field.
+   */
+  grammar?: string;
+  jsonSchema?: string;
 }
 
 export type NativeFinish = 'stop' | 'length' | 'cancelled';
@@ -97,6 +106,15 @@ export type NativeSequenceErrorKind =
   | 'overloaded'
   | EngineFaultKind;
 
+/** The submit field an invalid_request names, when one is at fault. */
+export type NativeErrorField = 'grammar' | 'jsonSchema';
+
+export interface NativeSequenceError {
+  kind: NativeSequenceErrorKind;
+  message: string;
+  field?: NativeErrorField;
+}
+
 export interface NativeStepItem {
   id: number;
   /** Text safe to emit (complete UTF-8, no stop string or possible stop-string prefix). */
@@ -104,7 +122,7 @@ export interface NativeStepItem {
   /** Tokens sampled for this sequence in this step. */
   n: number;
   done?: NativeFinish;
-  error?: { kind: NativeSequenceErrorKind; message: string };
+  error?: NativeSequenceError;
   /** On the first item of a sequence and at its end. */
   promptTokens?: number;
   cachedTokens?: number;
