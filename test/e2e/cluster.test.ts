@@ -216,8 +216,15 @@ describe('cluster of three nodes on etcd', () => {
     console.log(`[cluster] etcd down 10 s: ${requests} requests on 3 nodes, ${failures.length} failed; sessions at the end of the outage: ${sessions.join(', ')}; etcd back in ${etcdUp.toFixed(0)} ms, all nodes live again ${rejoin.toFixed(0)} ms after restart (${during} more requests meanwhile)`);
     expect(sessions.every((s) => s === 'lost')).toBe(true);
     expect(failures).toEqual([]);
-    // Placement works again after the outage.
-    expect((await putDeployment(urlOf('c'), 'after-etcd', remote(1))).status).toBe(200);
+    // Placement works again after the outage. Until the leader has its new session an admin
+    // write answers 503 (retryable), so it is retried within the wait.
+    const statuses: number[] = [];
+    await until('after-etcd accepted', async () => {
+      const st = (await putDeployment(urlOf('c'), 'after-etcd', remote(1))).status;
+      statuses.push(st);
+      return st === 200 ? true : undefined;
+    });
+    expect(statuses.every((st) => st === 200 || st === 503)).toBe(true);
     await until('after-etcd serving everywhere', () => servesFromAll('after-etcd', NAMES));
   });
 
@@ -260,4 +267,54 @@ describe('cluster of three nodes on etcd', () => {
     await sleep(2 * SYNC_S * 1000 + WATCH_S * 1000);
     for (const n of NAMES) expect((await chat(urlOf(n), 'budgeted', { max_tokens: 16 })).status).toBe(429);
   });
+
+  it('a rate limit holds across nodes within the sync bound', async () => {
+    const RPM = 12;
+    const SYNC_S = 0.2;
+    const WATCH_S = 0.1;
+    const LATENCY_S = 0.2;
+    expect((await putDeployment(urlOf('a'), 'limited', remote(3, { onCapacityExhausted: 'reject', remote: { rpm: RPM, maxRetries: 0 } }))).status).toBe(200);
+    let admitted = 0;
+    let refused = 0;
+    // Wait until every node serves it; these probes count against the minute too.
+    await until('limited on all nodes', async () => {
+      for (const n of NAMES) {
+        const r = await chat(urlOf(n), 'limited');
+        if (r.status === 200) admitted++;
+        else if (r.status === 429) return true;
+        else return undefined;
+      }
+      return true;
+    });
+    cluster.mock.setDefault({ latencyMs: LATENCY_S * 1000 });
+    const t0 = performance.now();
+    try {
+      // One client per node, each sending until its node refuses twice in a row with a rate limit.
+      await Promise.all(NAMES.map(async (n) => {
+        let streak = 0;
+        while (streak < 2) {
+          const r = await chat(urlOf(n), 'limited');
+          if (r.status === 200) {
+            admitted++;
+            streak = 0;
+          } else {
+            expect(r.status).toBe(429);
+            expect(r.headers.get('retry-after')).not.toBeNull();
+            refused++;
+            streak++;
+          }
+        }
+      }));
+    } finally {
+      cluster.mock.setDefault({});
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    // One client per node, each request at least LATENCY_S long: at most 1 / LATENCY_S admissions per second per node.
+    const bound = RPM + (SYNC_S + WATCH_S) * (1 / LATENCY_S) * (NAMES.length - 1);
+    console.log(`[cluster] rpm ${RPM} on 3 nodes (sync ${SYNC_S * 1000} ms): ${admitted} admitted, ${refused} refused in ${seconds.toFixed(1)} s; bound ${bound.toFixed(1)}`);
+    expect(admitted).toBeLessThanOrEqual(bound);
+    // Each node alone would admit RPM: sharing is what keeps the cluster near one RPM.
+    expect(admitted).toBeLessThan(2 * RPM);
+    expect(refused).toBeGreaterThan(0);
+  }, 120_000);
 });

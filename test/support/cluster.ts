@@ -167,14 +167,14 @@ export async function deploymentView(url: string, name: string): Promise<Deploym
 }
 
 /** A non-streamed chat completion; resolves with the status and the body. */
-export async function chat(url: string, model: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+export async function chat(url: string, model: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
   const res = await fetch(`${url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 4, ...extra }),
     signal: AbortSignal.timeout(15_000),
   });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  return { status: res.status, body: (await res.json()) as Record<string, unknown>, headers: res.headers };
 }
 
 export async function putDeployment(url: string, name: string, spec: Record<string, unknown>): Promise<Response> {

@@ -7,6 +7,7 @@ import { type RuntimeConfig, clusterSecret } from './config.js';
 import { loadAuthKeys } from './auth.js';
 import { type Runtime, type RuntimeOptions, createRuntime } from './runtime.js';
 import { ClusterBudgetShare } from './cluster/clusterBudget.js';
+import { ClusterRateShare } from './cluster/clusterRate.js';
 import { type ClusterConfig, resolveCluster } from './cluster/clusterConfig.js';
 import { type ClusterNode, startClusterNode } from './cluster/clusterNode.js';
 
@@ -34,12 +35,14 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
   const clusterCfg = options.cluster ?? resolveCluster(config.cluster);
   const secret = clusterCfg === undefined ? undefined : clusterSecret(clusterCfg);
   const share = new ClusterBudgetShare();
+  const rateShare = new ClusterRateShare();
   const base = await createRuntime(config, clusterCfg === undefined ? options : { ...options, clusterManaged: { budgetShare: share } });
+  if (clusterCfg !== undefined) base.reliability.shareRates(rateShare);
   let node: ClusterNode | undefined;
   if (clusterCfg !== undefined) {
     try {
       node = await startClusterNode({
-        config: clusterCfg, base, budgetShare: share, seed: config.deployments, bodyLimitBytes: config.server.bodyLimitBytes, secret,
+        config: clusterCfg, base, budgetShare: share, rateShare, seed: config.deployments, bodyLimitBytes: config.server.bodyLimitBytes, secret,
         log: (m) => { process.stderr.write(`inference: ${m}\n`); },
       });
     } catch (e) {

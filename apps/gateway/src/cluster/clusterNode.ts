@@ -2,7 +2,7 @@
 // opens the node-to-node listener, and wires the parts: the manager leader
 // campaign (leader.ts), the local share of the catalog (localApplier.ts), this
 // node's replicas published (replicaPublisher.ts), the other nodes' replicas in
-// the routing table (remoteReplicas.ts), cluster budgets (clusterBudget.ts) and
+// the routing table (remoteReplicas.ts), cluster budgets (clusterBudget.ts), rate limits (clusterRate.ts) and
 // the cluster-wide admin view (clusterAdmin.ts).
 // Start order: listener first (peers can reach a node as soon as it is a member),
 // then join, then watches. Close order is the reverse; leaving revokes the lease,
@@ -14,6 +14,7 @@ import type { DeploymentSpec } from '@inference/core';
 import type { ClusterStatus, Runtime } from '../runtime.js';
 import { ClusterAdmin, parseAdminOp } from './clusterAdmin.js';
 import type { ClusterBudgetShare } from './clusterBudget.js';
+import type { ClusterRateShare } from './clusterRate.js';
 import type { ClusterConfig } from './clusterConfig.js';
 import { MANAGER_ROLE } from './clusterKeys.js';
 import { ForwardingRunner, PeerPool } from './forwardClient.js';
@@ -29,6 +30,7 @@ export interface ClusterNodeOptions {
   /** The node's own runtime, started with `clusterManaged`. */
   readonly base: Runtime;
   readonly budgetShare: ClusterBudgetShare;
+  readonly rateShare: ClusterRateShare;
   /** Deployments from this node's config file (seeded by whichever node leads). */
   readonly seed: readonly DeploymentSpec[];
   readonly bodyLimitBytes: number;
@@ -77,6 +79,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       { ttlSeconds: cfg.leaseTtlSeconds, counterSyncMs: cfg.counterSyncMs },
     );
     o.budgetShare.attach(membership.counters);
+    o.rateShare.attach(membership.counters);
     const catalog = coordination.watchPrefix(PREFIX.catalog);
     const placement = coordination.watchPrefix(PREFIX.placement);
     const replicas = coordination.watchPrefix(PREFIX.replicas);

@@ -194,3 +194,57 @@ describe('LimiterGate', () => {
     }), { numRuns: 50 });
   });
 });
+
+describe('RateLimiter with a cluster RateShare', () => {
+  /** Three nodes sharing one window: each node's admissions are visible to the others at once. */
+  function cluster(rpm: number): { limiters: RateLimiter[]; seen: number[] } {
+    const seen = [0, 0, 0];
+    const byNode: number[][] = [[], [], []];
+    const limiters = [0, 1, 2].map((node) => {
+      const l = new RateLimiter({ rpm, maxConcurrent: 1000 });
+      l.attachShare('k', {
+        elsewhere: (_key, now, windowMs) => byNode.filter((_, i) => i !== node).reduce((a, ts) => a + ts.filter((t) => t > now - windowMs).length, 0),
+        admitted: (_key, now) => {
+          byNode[node]?.push(now);
+          seen[node] = (seen[node] ?? 0) + 1;
+        },
+      });
+      return l;
+    });
+    return { limiters, seen };
+  }
+
+  it('holds rpm across nodes: every admission in any window counts, wherever it happened', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 30 }), fc.array(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 5000 })), { maxLength: 300 }), (rpm, steps) => {
+      const { limiters } = cluster(rpm);
+      let now = 0;
+      const admitted: number[] = [];
+      for (const [node, dt] of steps) {
+        now += dt;
+        const l = limiters[node];
+        if (l === undefined) continue;
+        const a = l.tryAcquire(now, 0);
+        if (a.ok) {
+          admitted.push(now);
+          l.release(now, 0);
+        } else {
+          expect(a.reason).toBe('rpm');
+          expect(a.waitMs).toBeGreaterThan(0);
+        }
+        expect(admitted.filter((t) => t > now - 60_000).length).toBeLessThanOrEqual(rpm);
+      }
+    }));
+  });
+
+  it('without a share each node would admit its own rpm', () => {
+    const alone = [0, 1, 2].map(() => new RateLimiter({ rpm: 5, maxConcurrent: 1000 }));
+    let admitted = 0;
+    for (let i = 0; i < 30; i++) if (alone[i % 3]?.tryAcquire(i, 0).ok === true) admitted++;
+    expect(admitted).toBe(15);
+    const { limiters, seen } = cluster(5);
+    let shared = 0;
+    for (let i = 0; i < 30; i++) if (limiters[i % 3]?.tryAcquire(i, 0).ok === true) shared++;
+    expect(shared).toBe(5);
+    expect(seen.reduce((a, b) => a + b, 0)).toBe(5);
+  });
+});

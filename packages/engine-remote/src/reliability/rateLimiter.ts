@@ -4,6 +4,8 @@
 // bucket refilled continuously, charged with an estimate before a request and
 // settled with the reported usage after) and concurrent requests. An upstream 429
 // pauses the key until its retry-after and lowers the local rpm for a while.
+// In a cluster a RateShare adds the other nodes' admissions to the rpm window, so
+// the limit holds across nodes up to what the share has not synced yet.
 
 export interface LimiterConfig {
   readonly rpm?: number | undefined;
@@ -15,6 +17,17 @@ export type LimitReason = 'rpm' | 'tpm' | 'concurrency' | 'cooldown';
 
 /** Admitted, or refused with the limit that bit and when it may pass (undefined: when a request ends). */
 export type Admission = { readonly ok: true } | { readonly ok: false; readonly reason: LimitReason; readonly waitMs: number | undefined };
+
+/** Other nodes' admissions for the same limiter key (cluster mode). */
+export interface RateShare {
+  /** Requests the other nodes admitted for `key` in the `windowMs` before `now`, as far as known. */
+  elsewhere(key: string, now: number, windowMs: number): number;
+  /** This node admitted one request for `key` at `now`. */
+  admitted(key: string, now: number): void;
+}
+
+/** When the cluster's window is full, look again after this long (the others' counts only move at their sync). */
+export const SHARED_RETRY_MS = 1_000;
 
 /** How long a lowered rate lasts after the last upstream 429. */
 export const PENALTY_MS = 60_000;
@@ -32,6 +45,7 @@ export class RateLimiter {
   private pausedUntil = 0;
   private factor = 1;
   private lastPenalty = Number.NEGATIVE_INFINITY;
+  private share: { key: string; share: RateShare } | undefined;
 
   constructor(
     private config: LimiterConfig,
@@ -54,6 +68,11 @@ export class RateLimiter {
       this.tokensAt = now;
     }
     this.config = config;
+  }
+
+  /** Counts the other nodes' admissions against rpm from now on. */
+  attachShare(key: string, share: RateShare): void {
+    this.share = { key, share };
   }
 
   get active(): number {
@@ -88,6 +107,10 @@ export class RateLimiter {
       const kth = this.stamps[(this.next - rpm + cap * 2) % cap] ?? Number.NEGATIVE_INFINITY;
       const wait = kth + this.windowMs - now;
       if (wait > 0) return { ok: false, reason: 'rpm', waitMs: wait };
+      const share = this.share;
+      if (share !== undefined && this.countSince(now - this.windowMs) + share.share.elsewhere(share.key, now, this.windowMs) >= rpm) {
+        return { ok: false, reason: 'rpm', waitMs: SHARED_RETRY_MS };
+      }
     }
     const tpm = this.config.tpm;
     if (tpm !== undefined) {
@@ -97,7 +120,10 @@ export class RateLimiter {
       if (have < need) return { ok: false, reason: 'tpm', waitMs: Math.ceil(((need - have) * this.windowMs) / tpm) };
       this.tokens -= tokens;
     }
-    if (rpm !== undefined) this.record(now);
+    if (rpm !== undefined) {
+      this.record(now);
+      this.share?.share.admitted(this.share.key, now);
+    }
     this.inFlight++;
     return { ok: true };
   }
@@ -123,6 +149,13 @@ export class RateLimiter {
     if (this.stamps.length === 0) return;
     this.stamps[this.next] = t;
     this.next = (this.next + 1) % this.stamps.length;
+  }
+
+  /** Local admissions after `since`. */
+  private countSince(since: number): number {
+    let n = 0;
+    for (const t of this.stamps) if (t > since) n++;
+    return n;
   }
 
   private ordered(): number[] {

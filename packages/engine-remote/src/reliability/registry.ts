@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import type { DeploymentSpec } from '@inference/core';
 import { type BreakerState, CircuitBreaker } from './breaker.js';
 import { type Clock, LimiterGate, SYSTEM_CLOCK } from './gate.js';
+import type { RateShare } from './rateLimiter.js';
 
 export interface BreakerListener {
   (key: string, from: BreakerState, to: BreakerState): void;
@@ -28,6 +29,7 @@ export class ReliabilityRegistry {
   private readonly gates = new Map<string, LimiterGate>();
   private readonly breakers = new Map<string, CircuitBreaker>();
   private readonly listeners = new Set<BreakerListener>();
+  private share: RateShare | undefined;
 
   constructor(readonly clock: Clock = SYSTEM_CLOCK) {}
 
@@ -38,11 +40,18 @@ export class ReliabilityRegistry {
     let g = this.gates.get(key);
     if (g === undefined) {
       g = new LimiterGate(config, this.clock);
+      if (this.share !== undefined) g.limiter.attachShare(key, this.share);
       this.gates.set(key, g);
     } else {
       g.limiter.reconfigure(config, this.clock.now());
     }
     return g;
+  }
+
+  /** Cluster mode: every limiter (present and future) counts the other nodes' admissions. */
+  shareRates(share: RateShare): void {
+    this.share = share;
+    for (const [key, g] of this.gates) g.limiter.attachShare(key, share);
   }
 
   /** The breaker of (provider, endpoint). */

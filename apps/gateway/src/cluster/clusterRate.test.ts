@@ -1,0 +1,53 @@
+// ClusterRateShare over fake counters: the other nodes' admissions in the sliding
+// minute, this node's own never counted twice, and nothing before joining.
+import { describe, expect, it } from 'vitest';
+import type { Counters } from '@inference/cluster';
+import { ClusterRateShare } from './clusterRate.js';
+
+/** Counters of one node in a cluster whose other nodes' totals are set by the test. */
+class FakeCounters implements Counters {
+  readonly own = new Map<string, number>();
+  readonly others = new Map<string, number>();
+  readonly syncIntervalMs = 200;
+  add(scope: string, n: number): void {
+    this.own.set(scope, (this.own.get(scope) ?? 0) + n);
+  }
+  sum(scope: string): number {
+    return (this.own.get(scope) ?? 0) + (this.others.get(scope) ?? 0);
+  }
+  flush(): Promise<void> {
+    return Promise.resolve();
+  }
+  /** Sets the others' count for the bucket of `key` that holds `at`, whatever the scope's name. */
+  setOthers(prefixOf: (bucket: number) => string, at: number, n: number): void {
+    this.others.set(prefixOf(Math.floor(at / 60_000) * 60_000), n);
+  }
+}
+
+describe('ClusterRateShare', () => {
+  it('counts nothing before the node has joined', () => {
+    const share = new ClusterRateShare();
+    share.admitted('k', 1_000);
+    expect(share.elsewhere('k', 1_000, 60_000)).toBe(0);
+  });
+
+  it("adds the other nodes' current bucket and the part of the previous one still in the window, never its own", () => {
+    const share = new ClusterRateShare();
+    const c = new FakeCounters();
+    share.attach(c);
+    const t = 10 * 60_000 + 15_000; // 15 s into a bucket
+    share.admitted('k', t);
+    share.admitted('k', t);
+    const [scope] = [...c.own.keys()];
+    if (scope === undefined) throw new Error('no scope written');
+    const base = scope.slice(0, scope.lastIndexOf(':') + 1);
+    // Own admissions only: nothing elsewhere.
+    expect(share.elsewhere('k', t, 60_000)).toBe(0);
+    c.setOthers((b) => `${base}${String(b)}`, t, 5);
+    c.setOthers((b) => `${base}${String(b)}`, t - 60_000, 8);
+    // 5 now + 8 x (45 s of the previous bucket still inside the minute) / 60 s = 5 + 6.
+    expect(share.elsewhere('k', t, 60_000)).toBe(11);
+    // Another limiter key is another scope.
+    expect(share.elsewhere('other', t, 60_000)).toBe(0);
+  });
+});
