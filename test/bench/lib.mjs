@@ -1,6 +1,7 @@
 // Shared load-generation helpers for the benchmarks: child processes that print
 // their URL, a closed-loop max-throughput run and an open-loop fixed-rate run.
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { Pool } from 'undici';
 
 export function startProcess(cmd, args, match, env = {}) {
@@ -18,6 +19,37 @@ export function startProcess(cmd, args, match, env = {}) {
     });
     child.once('exit', (code) => reject(new Error(`${cmd} exited ${code}`)));
   });
+}
+
+/** A free TCP port on loopback. */
+export function freePort() {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+  });
+}
+
+/** Spawns a server on `port` and waits until GET `readyPath` answers 2xx (its stderr tail in the error if it never does). */
+export async function startServer(cmd, args, port, { env = {}, readyPath = '/health' } = {}) {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+  let err = '';
+  child.stderr.on('data', (d) => { err = (err + d.toString()).slice(-4000); });
+  let exited = false;
+  child.once('exit', () => { exited = true; });
+  const origin = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (exited) throw new Error(`${cmd} exited: ${err}`);
+    if (Date.now() > deadline) throw new Error(`${cmd} did not become ready: ${err}`);
+    const ok = await fetch(`${origin}${readyPath}`).then((r) => r.ok, () => false);
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { origin, stop: () => new Promise((r) => { if (exited) r(); else { child.once('exit', r); child.kill('SIGTERM'); } }) };
 }
 
 export function percentile(sorted, p) {

@@ -11,15 +11,14 @@
 //                             [--threads 1] [--model models/stories260K.gguf]
 //
 // llama-server and llama-bench come from `node scripts/build-llama-tools.mjs`.
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
-import { percentile } from './lib.mjs';
+import { freePort, percentile, startServer } from './lib.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { values } = parseArgs({
@@ -39,34 +38,6 @@ const threads = Number(values.threads);
 const slots = Math.max(...levels);
 const contextSize = Number(values.context);
 const bin = join(root, 'native', 'vendor', 'tools-build', 'bin');
-
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
-
-async function startServer(cmd, args, port, env = {}) {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
-  let err = '';
-  child.stderr.on('data', (d) => { err = (err + d.toString()).slice(-4000); });
-  let exited = false;
-  child.once('exit', () => { exited = true; });
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    if (exited) throw new Error(`${cmd} exited: ${err}`);
-    if (Date.now() > deadline) throw new Error(`${cmd} did not become ready: ${err}`);
-    const ok = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false);
-    if (ok) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { origin: `http://127.0.0.1:${port}`, stop: () => new Promise((r) => { if (exited) r(); else { child.once('exit', r); child.kill('SIGTERM'); } }) };
-}
 
 /** One streamed completion: TTFT (first non-empty text) and completion tokens. */
 async function one(pool, prompt) {

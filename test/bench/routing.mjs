@@ -20,15 +20,13 @@
 //   node test/bench/routing.mjs [--replicas 2] [--groups 8] [--requests 192]
 //        [--concurrency 8] [--max-tokens 16] [--slots 8] [--slack 4] [--rounds 2]
 //        [--model models/stories260K.gguf]
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
-import { fmt, percentile } from './lib.mjs';
+import { fmt, freePort, percentile, startServer } from './lib.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { values } = parseArgs({
@@ -79,17 +77,6 @@ for (let i = order.length - 1; i > 0; i--) {
 }
 const workload = order.map((g, i) => ({ group: g, messages: [{ role: 'system', content: systems[g] }, { role: 'user', content: `Then ${text(r, 4)} (${i})` }] }));
 
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
-
 async function startGateway(policy) {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'bench-routing-'));
@@ -102,21 +89,7 @@ async function startGateway(policy) {
       routing: { policy, prefixLoadSlack: slack },
     }],
   }));
-  const child = spawn(process.execPath, [join(root, 'apps', 'gateway', 'dist', 'cli.js'), 'serve', '--config', config, '--quiet'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr.on('data', (d) => { err = (err + d.toString()).slice(-4000); });
-  let exited = false;
-  child.once('exit', () => { exited = true; });
-  const origin = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    if (exited) throw new Error(`gateway exited: ${err}`);
-    if (Date.now() > deadline) throw new Error(`gateway did not become ready: ${err}`);
-    const ok = await fetch(`${origin}/ready`).then((x) => x.ok, () => false);
-    if (ok) break;
-    await new Promise((res) => setTimeout(res, 100));
-  }
-  return { origin, stop: () => new Promise((res) => { if (exited) res(); else { child.once('exit', res); child.kill('SIGTERM'); } }) };
+  return startServer(process.execPath, [join(root, 'apps', 'gateway', 'dist', 'cli.js'), 'serve', '--config', config, '--quiet'], port, { readyPath: '/ready' });
 }
 
 /** One streamed chat completion: TTFT, completion tokens, prompt and cached prompt tokens. */
