@@ -12,31 +12,22 @@ import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InferenceError, type EngineFaultKind } from '@inference/core';
-import type { InjectableFault, NativeErrorField, NativeSequenceError, NativeStats, NativeStepItem } from './native.js';
+import type { InjectableFault, NativeEngineOptions, NativeErrorField, NativeSequenceError, NativeStats, NativeStepItem } from './native.js';
 import {
   EXIT_UNRECOVERABLE,
   type GenerateInput,
   type GenerateParams,
+  type HostConfig,
   type HostModelInfo,
   type HostToParent,
   type ParentToHost,
   type WireError,
 } from './protocol.js';
 
-export interface EngineHostOptions {
-  modelPath: string;
-  contextSize: number;
-  maxSequences: number;
-  gpuLayers: number;
-  threads: number;
-  batchTokens: number;
-  embeddings?: boolean;
-  /** See NativeEngineOptions.kvUnified (default false: contextSize / maxSequences cells per sequence). */
-  kvUnified?: boolean;
-  flashAttention?: 'auto' | 'on' | 'off';
+/** The engine's options (native.ts) plus how the host process is run. */
+export interface EngineHostOptions extends NativeEngineOptions {
   /** Extra environment of the host process (e.g. CUDA_VISIBLE_DEVICES, INFERENCE_NATIVE_ADDON). */
   env?: Record<string, string>;
-  onProgress?: (fraction: number) => void;
   /** Shown in the host's command line (ps) so operators can tell replicas apart. */
   label?: string;
   /** How long loading may take before start() gives up (default 120 s). */
@@ -130,6 +121,22 @@ export function sequenceError(error: WireError | NativeSequenceError, param: 'pr
       return new InferenceError('internal', 'internal error', { diagnostic: String(never) });
     }
   }
+}
+
+/** The engine's options alone: nothing about the process, no callbacks (they cannot cross IPC). */
+function hostConfig(opts: EngineHostOptions): HostConfig {
+  const config: HostConfig = {
+    modelPath: opts.modelPath,
+    contextSize: opts.contextSize,
+    maxSequences: opts.maxSequences,
+    gpuLayers: opts.gpuLayers,
+    threads: opts.threads,
+    batchTokens: opts.batchTokens,
+    embeddings: opts.embeddings ?? true,
+  };
+  if (opts.kvUnified !== undefined) config.kvUnified = opts.kvUnified;
+  if (opts.flashAttention !== undefined) config.flashAttention = opts.flashAttention;
+  return config;
 }
 
 function ignoreSendError(): void {
@@ -236,17 +243,7 @@ export class EngineHost {
       child.once('error', onError);
       send({
         t: 'init',
-        config: {
-          modelPath: opts.modelPath,
-          contextSize: opts.contextSize,
-          maxSequences: opts.maxSequences,
-          gpuLayers: opts.gpuLayers,
-          threads: opts.threads,
-          batchTokens: opts.batchTokens,
-          embeddings: opts.embeddings ?? true,
-          ...(opts.kvUnified === undefined ? {} : { kvUnified: opts.kvUnified }),
-          ...(opts.flashAttention === undefined ? {} : { flashAttention: opts.flashAttention }),
-        },
+        config: hostConfig(opts),
       });
     });
   }

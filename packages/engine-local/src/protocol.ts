@@ -4,7 +4,7 @@
 // for every step; each union is discriminated by `t`.
 
 import type { EngineFaultKind } from '@inference/core';
-import type { InjectableFault, NativeModelInfo, NativeSequenceErrorKind, NativeStats, NativeStepItem, NativeSubmit } from './native.js';
+import type { InjectableFault, NativeEngineOptions, NativeModelInfo, NativeSequenceErrorKind, NativeStats, NativeStepItem, NativeSubmit } from './native.js';
 
 /** Exit codes of the host; anything else (or a signal) counts as ContextPoisoned. */
 export const EXIT_CLOSED = 0;
@@ -12,17 +12,8 @@ export const EXIT_LOAD_FAILED = 78;
 export const EXIT_CONTEXT_POISONED = 86;
 export const EXIT_UNRECOVERABLE = 87;
 
-export interface HostConfig {
-  modelPath: string;
-  contextSize: number;
-  maxSequences: number;
-  gpuLayers: number;
-  threads: number;
-  batchTokens: number;
-  embeddings: boolean;
-  kvUnified?: boolean;
-  flashAttention?: 'auto' | 'on' | 'off';
-}
+/** The engine's options as sent to the host (progress comes back as messages). */
+export type HostConfig = Omit<NativeEngineOptions, 'onProgress' | 'embeddings'> & { embeddings: boolean };
 
 export interface ChatInputMessage {
   role: string;
