@@ -4,10 +4,13 @@
 // InferenceError (invalid_request) — never another exception type — and a
 // rejected object document names the offending key in `param`.
 
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
+import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InferenceError } from '@inference/core';
 import { loadConfigFile, parseConfig } from '@inference/gateway';
@@ -15,36 +18,8 @@ import { type JsonValue, mutatedBody } from '../support/fuzz.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
 
-const VALID_YAML = `server: { host: 127.0.0.1, port: 8080 }
-storage: { path: data/inference.db }
-auth:
-  apiKeys:
-    - { name: team-a, keyEnv: TEAM_A_KEY, deployments: [smollm], budget: { window: 1d, maxCostUsd: 10 } }
-  adminKeys:
-    - { name: ops, keyEnv: ADMIN_KEY }
-deployments:
-  - name: smollm
-    runtime: llama
-    model: models/stories260K.gguf
-    replicas: 2
-    engine: { contextSize: 4096, maxSequences: 8, gpuLayers: 0, threads: 1 }
-  - name: gpt-4o-mini
-    runtime: openai
-    endpoint: https://api.openai.com/v1
-    apiKeyEnv: OPENAI_API_KEY
-    replicas: 1
-    remote:
-      maxConcurrent: 64
-      rpm: 500
-      tpm: 200000
-      maxRetries: 2
-      timeouts: { connectMs: 5000, firstByteMs: 30000, idleMs: 30000, totalMs: 600000 }
-      breaker: { failureThreshold: 5, openMs: 30000 }
-    fallbacks: [smollm]
-    onCapacityExhausted: fallback
-    price: { inputPerMTok: 0.15, outputPerMTok: 0.60 }
-    budget: { window: 1h, maxTokens: 1000000, maxCostUsd: 5, onExceeded: reject }
-`;
+/** The contract example shipped with the project: every key of docs/config.md. */
+const VALID_YAML = readFileSync(fileURLToPath(new URL('../../examples/config.yaml', import.meta.url)), 'utf8');
 
 const ENV = { TEAM_A_KEY: 'a', ADMIN_KEY: 'b', OPENAI_API_KEY: 'c' };
 
@@ -58,15 +33,7 @@ beforeAll(async () => {
   // The sample is valid as it stands; its parsed form is the seed of the object mutations.
   const cfg = await loadConfigFile(path, ENV);
   expect(cfg.deployments.map((d) => d.name)).toEqual(['smollm', 'gpt-4o-mini']);
-  validDoc = JSON.parse(JSON.stringify({
-    server: { host: '127.0.0.1', port: 8080 },
-    storage: { path: 'data/inference.db' },
-    auth: { apiKeys: [{ name: 'team-a', keyEnv: 'TEAM_A_KEY', deployments: ['smollm'], budget: { window: '1d', maxCostUsd: 10 } }], adminKeys: [{ name: 'ops', keyEnv: 'ADMIN_KEY' }] },
-    deployments: [
-      { name: 'smollm', runtime: 'llama', model: 'models/stories260K.gguf', replicas: 2, engine: { contextSize: 4096, maxSequences: 8, gpuLayers: 0, threads: 1 } },
-      { name: 'gpt-4o-mini', runtime: 'openai', endpoint: 'https://api.openai.com/v1', apiKeyEnv: 'OPENAI_API_KEY', replicas: 1, remote: { maxConcurrent: 64, rpm: 500, tpm: 200000, maxRetries: 2, timeouts: { connectMs: 5000, firstByteMs: 30000, idleMs: 30000, totalMs: 600000 }, breaker: { failureThreshold: 5, openMs: 30000 } }, fallbacks: ['smollm'], onCapacityExhausted: 'fallback', price: { inputPerMTok: 0.15, outputPerMTok: 0.6 }, budget: { window: '1h', maxTokens: 1000000, maxCostUsd: 5, onExceeded: 'reject' } },
-    ],
-  })) as JsonValue;
+  validDoc = parseYaml(VALID_YAML) as JsonValue;
   expect(parseConfig(validDoc).deployments).toHaveLength(2);
 });
 afterAll(async () => {

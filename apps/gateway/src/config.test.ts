@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { InferenceError } from '@inference/core';
 import { checkEnv, loadConfigFile, parseConfig } from './config.js';
@@ -22,48 +23,19 @@ async function errorOf(p: Promise<unknown>): Promise<InferenceError> {
   throw new Error('expected an error');
 }
 
-const CONTRACT = `
-server: { host: 127.0.0.1, port: 8080 }
-storage: { path: data/inference.db }
-auth:
-  apiKeys:
-    - { name: team-a, keyEnv: TEAM_A_KEY, deployments: [smollm], budget: { window: 1d, maxCostUsd: 10 } }
-  adminKeys:
-    - { name: ops, keyEnv: ADMIN_KEY }
-deployments:
-  - name: smollm
-    runtime: llama
-    model: models/x.gguf
-    replicas: 2
-    engine: { contextSize: 4096, maxSequences: 8, gpuLayers: 0, threads: 1 }
-  - name: gpt-4o-mini
-    runtime: openai
-    endpoint: https://api.openai.com/v1
-    apiKeyEnv: OPENAI_API_KEY
-    replicas: 1
-    remote:
-      maxConcurrent: 64
-      rpm: 500
-      tpm: 200000
-      maxRetries: 2
-      timeouts: { connectMs: 5000, firstByteMs: 30000, idleMs: 30000, totalMs: 600000 }
-      breaker: { failureThreshold: 5, openMs: 30000 }
-    fallbacks: [smollm]
-    onCapacityExhausted: fallback
-    price: { inputPerMTok: 0.15, outputPerMTok: 0.60 }
-    budget: { window: 1h, maxTokens: 1000000, maxCostUsd: 5, onExceeded: reject }
-`;
+/** The contract example shipped with the project (every key of docs/config.md). */
+const CONTRACT_FILE = fileURLToPath(new URL('../../../examples/config.yaml', import.meta.url));
 
 describe('config contract', () => {
   it('accepts every key of the DESIGN.md example', async () => {
-    const cfg = await loadConfigFile(write(CONTRACT), { TEAM_A_KEY: 'a', ADMIN_KEY: 'b', OPENAI_API_KEY: 'c' });
+    const cfg = await loadConfigFile(CONTRACT_FILE, { TEAM_A_KEY: 'a', ADMIN_KEY: 'b', OPENAI_API_KEY: 'c' });
     expect(cfg.deployments.map((d) => d.name)).toEqual(['smollm', 'gpt-4o-mini']);
     expect(cfg.auth.apiKeys[0]?.deployments).toEqual(['smollm']);
     expect(cfg.storage?.path).toBe('data/inference.db');
   });
 
   it('names the missing environment variable and the key that needs it', async () => {
-    const e = await errorOf(loadConfigFile(write(CONTRACT), { TEAM_A_KEY: 'a', ADMIN_KEY: 'b' }));
+    const e = await errorOf(loadConfigFile(CONTRACT_FILE, { TEAM_A_KEY: 'a', ADMIN_KEY: 'b' }));
     expect(e.param).toBe('deployments[1].apiKeyEnv');
     expect(e.message).toContain('OPENAI_API_KEY');
   });
