@@ -205,16 +205,24 @@ describe('EngineHost with stories260K', () => {
   });
 });
 
+/** A long generation on `host`, once its first token has arrived: the promise of its end. */
+async function generating(host: EngineHost): Promise<{ done: Promise<unknown> }> {
+  let first!: () => void;
+  const started = new Promise<void>((r) => (first = r));
+  const p = host.generate(PROMPT, { maxTokens: 3000, temperature: 0.8, stop: [] }, never(), () => {
+    first();
+  });
+  // Whoever awaits the result handles its rejection; until then it must not count as unhandled.
+  p.catch(() => undefined);
+  await started;
+  return { done: p };
+}
+
 describe('EngineHost failures', () => {
   it('kill -9 of the host: onExit(ContextPoisoned), in-flight generate rejects engine_unavailable', async () => {
     const host = await EngineHost.start(single);
     const exited = exitSignal(host);
-    let first!: () => void;
-    const started = new Promise<void>((r) => (first = r));
-    const p = host.generate(PROMPT, { maxTokens: 3000, temperature: 0.8, stop: [] }, never(), () => {
-      first();
-    });
-    await started;
+    const { done: p } = await generating(host);
     process.kill(host.pid, 'SIGKILL');
     const err = await p.catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InferenceError);
@@ -227,12 +235,7 @@ describe('EngineHost failures', () => {
 
   it('messages sent to a host that is dying (EPIPE) are not errors: close still settles', async () => {
     const host = await EngineHost.start(single);
-    let first!: () => void;
-    const started = new Promise<void>((r) => (first = r));
-    const p = host.generate(PROMPT, { maxTokens: 3000, temperature: 0.8, stop: [] }, never(), () => {
-      first();
-    });
-    await started;
+    const { done: p } = await generating(host);
     // The host reports the fault and exits; the parent reacts at once (as a restart does) while
     // the channel may already be broken.
     host.injectFault('ContextPoisoned');
@@ -250,12 +253,7 @@ describe('EngineHost failures', () => {
   it('an injected ContextPoisoned: fault reported, host exits, in-flight generate rejects', async () => {
     const host = await EngineHost.start(single);
     const exited = exitSignal(host);
-    let first!: () => void;
-    const started = new Promise<void>((r) => (first = r));
-    const p = host.generate(PROMPT, { maxTokens: 3000, temperature: 0.8, stop: [] }, never(), () => {
-      first();
-    });
-    await started;
+    const { done: p } = await generating(host);
     host.injectFault('ContextPoisoned');
     await expect(p).rejects.toMatchObject({ kind: 'engine_unavailable', fault: 'ContextPoisoned' });
     const { fault, detail } = await exited;
