@@ -151,11 +151,17 @@ export class RateLimiter {
     this.next = (this.next + 1) % this.stamps.length;
   }
 
-  /** Local admissions after `since`. */
+  /** Local admissions after `since`: the ring is in admission order from `next`, so a binary search. */
   private countSince(since: number): number {
-    let n = 0;
-    for (const t of this.stamps) if (t > since) n++;
-    return n;
+    const cap = this.stamps.length;
+    let lo = 0;
+    let hi = cap;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((this.stamps[(this.next + mid) % cap] ?? Number.NEGATIVE_INFINITY) > since) hi = mid;
+      else lo = mid + 1;
+    }
+    return cap - lo;
   }
 
   private ordered(): number[] {
