@@ -6,7 +6,7 @@
 // after the first chunk, nothing is retried (the client already has partial output).
 
 import {
-  type CapacityPolicy, type ChunkSink, type EmbeddingRequest, type EmbeddingResult, type ErrorKind, type GenerateRequest, InferenceError,
+  Cancellation, type CapacityPolicy, type ChunkSink, type EmbeddingRequest, type EmbeddingResult, type ErrorKind, type GenerateRequest, InferenceError,
   type ModelRunner, type PriceSpec, type RunContext, type Tokens, toInferenceError,
 } from '@inference/core';
 import { type BudgetGate, type BudgetHold, BudgetRefusal } from './budget.js';
@@ -94,7 +94,7 @@ interface RunState {
 }
 
 export class RequestActor extends Actor<RequestMsg> {
-  private readonly abort = new AbortController();
+  private readonly abort = new Cancellation();
   private started = false;
   private finished = false;
 
@@ -132,7 +132,7 @@ export class RequestActor extends Actor<RequestMsg> {
 
   override postStop(): void {
     // Work still running when the actor stops (system shutdown) is cancelled.
-    if (!this.finished && !this.abort.signal.aborted) this.abort.abort(new InferenceError('internal', 'request ended'));
+    if (!this.finished && !this.abort.aborted) this.abort.abort(new InferenceError('internal', 'request ended'));
   }
 
   private async run(): Promise<RequestResult> {
@@ -154,7 +154,7 @@ export class RequestActor extends Actor<RequestMsg> {
           const missing = i > 0 && (err.kind === 'not_found' || err.kind === 'forbidden');
           firstError ??= err;
           const next = chain[i + 1];
-          if (next === undefined || st.emitted || this.abort.signal.aborted || (!missing && !fallBack(err, policy?.onCapacityExhausted ?? 'queue'))) {
+          if (next === undefined || st.emitted || this.abort.aborted || (!missing && !fallBack(err, policy?.onCapacityExhausted ?? 'queue'))) {
             throw missing ? firstError : err;
           }
           this.deps.metrics.tell({ type: 'fallback', deployment: primary, to: next });
@@ -163,7 +163,7 @@ export class RequestActor extends Actor<RequestMsg> {
     } catch (e) {
       const err = toInferenceError(e);
       // A client that went away is not an error of the service.
-      if (st.counted) this.finish(primary, endpoint, st, this.abort.signal.aborted ? 'cancelled' : err.kind, undefined, undefined, err.message);
+      if (st.counted) this.finish(primary, endpoint, st, this.abort.aborted ? 'cancelled' : err.kind, undefined, undefined, err.message);
       throw err;
     }
   }
@@ -194,7 +194,7 @@ export class RequestActor extends Actor<RequestMsg> {
   /** Tries `deployment` on up to maxAttempts of its replicas. */
   private async runOn(deployment: string, primary: string, endpoint: Endpoint, st: RunState): Promise<RequestResult> {
     const job = this.job;
-    const ctx: RunContext = { requestId: this.requestId, signal: this.abort.signal };
+    const ctx: RunContext = { requestId: this.requestId, signal: this.abort };
     const exclude = new Set<string>();
     const maxAttempts = this.deps.maxAttempts ?? 2;
     let lastError: InferenceError | undefined;
@@ -244,7 +244,7 @@ export class RequestActor extends Actor<RequestMsg> {
         return { kind: 'generate', tokens, replica: replica.id, deployment };
       } catch (e) {
         const err = toInferenceError(e);
-        if (st.emitted || this.abort.signal.aborted || !retryElsewhere(err) || exclude.size + 1 >= maxAttempts) throw err;
+        if (st.emitted || this.abort.aborted || !retryElsewhere(err) || exclude.size + 1 >= maxAttempts) throw err;
         exclude.add(replica.id);
         lastError = err;
         st.retries++;

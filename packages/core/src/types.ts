@@ -2,6 +2,8 @@
 // both engine kinds (local GGUF, remote provider) implement. Wire formats (OpenAI,
 // Anthropic) are translated into these at the edge; inside, they are trusted.
 
+import type { CancelSignal } from './cancel.js';
+
 export type Role = 'system' | 'developer' | 'user' | 'assistant' | 'tool';
 
 export interface ToolCall {
@@ -131,7 +133,7 @@ export interface EmbeddingResult {
 export interface RunContext {
   readonly requestId: string;
   /** Aborted on client disconnect or deadline; engines free the work at once. */
-  readonly signal: AbortSignal;
+  readonly signal: CancelSignal;
 }
 
 /** Receives chunks as the engine produces them. */

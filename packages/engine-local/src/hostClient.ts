@@ -11,7 +11,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { InferenceError, type EngineFaultKind } from '@inference/core';
+import { type CancelSignal, InferenceError, type EngineFaultKind } from '@inference/core';
 import type { InjectableFault, NativeEngineOptions, NativeErrorField, NativeSequenceError, NativeStats, NativeStepItem } from './native.js';
 import {
   EXIT_UNRECOVERABLE,
@@ -69,7 +69,7 @@ interface PendingRequest {
 const RETRY_AFTER_MS = 1000;
 
 /** The signal's reason as an Error (AbortSignal.abort() gives a DOMException 'AbortError'). */
-function abortReason(signal: AbortSignal): Error {
+function abortReason(signal: CancelSignal): Error {
   const reason: unknown = signal.reason;
   if (reason instanceof Error) return reason;
   const e = new Error(typeof reason === 'string' ? reason : 'aborted', { cause: reason });
@@ -265,7 +265,7 @@ export class EngineHost {
   generate(
     input: GenerateInput,
     params: GenerateParams,
-    signal: AbortSignal,
+    signal: CancelSignal,
     onChunk: (text: string, tokens: number) => void,
   ): Promise<GenerateResult> {
     if (this.dead !== null) return Promise.reject(this.dead);

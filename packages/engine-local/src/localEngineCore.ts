@@ -7,7 +7,7 @@
 // retries on another replica when no token was sent yet.
 
 import {
-  type ChunkSink, type DeploymentSpec, type EmbeddingRequest, type EmbeddingResult, type GenerateRequest, InferenceError,
+  type CancelSignal, type ChunkSink, type DeploymentSpec, type EmbeddingRequest, type EmbeddingResult, type GenerateRequest, InferenceError,
   type ModelDetails, type ModelRunner, type ReplicaLoad, type RunContext, type Tokens, toInferenceError,
 } from '@inference/core';
 import { Actor, type ActorRef, type ActorSystem } from '@inference/actors';
@@ -175,7 +175,7 @@ export class LocalReplica implements ModelRunner {
     this.failed = true;
   }
 
-  private async admit(signal: AbortSignal): Promise<void> {
+  private async admit(signal: CancelSignal): Promise<void> {
     if (this.running < this.spec.engine.maxSequences) {
       this.running++;
       return;

@@ -9,7 +9,7 @@
 // streamed to the client yet.
 
 import {
-  type ChunkSink, type DeploymentSpec, type EmbeddingRequest, type EmbeddingResult, type GenerateRequest, InferenceError,
+  type CancelSignal, type ChunkSink, type DeploymentSpec, type EmbeddingRequest, type EmbeddingResult, type GenerateRequest, InferenceError,
   type ModelRunner, type ReplicaLoad, type RunContext, type Tokens, toInferenceError,
 } from '@inference/core';
 import { Actor, type ActorRef, type Reply } from '@inference/actors';
@@ -189,7 +189,7 @@ export class RemoteReplica implements ModelRunner {
     private readonly core: RemoteEngineCoreActor,
   ) {}
 
-  private submit<T>(make: (reply: Reply<T>) => Work, signal: AbortSignal): Promise<T> {
+  private submit<T>(make: (reply: Reply<T>) => Work, signal: CancelSignal): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let settled = false;
       const onAbort = (): void => {

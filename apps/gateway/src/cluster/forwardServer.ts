@@ -11,7 +11,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import http2, { type Http2Server, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import type { ReplicaEntry } from '@inference/actors';
-import { InferenceError, toInferenceError } from '@inference/core';
+import { Cancellation, InferenceError, toInferenceError } from '@inference/core';
 import { type Frame, decodeBody, encodeFrame, errorFrame } from './forwardCodec.js';
 
 export const RUN_PATH = '/cluster/v1/run';
@@ -122,12 +122,12 @@ export class ForwardServer {
     if (replica === undefined || replica.state !== 'serving' || !replica.runner.healthy()) {
       throw new InferenceError('engine_unavailable', `replica '${body.replica}' is not serving on this node`, { retryAfterMs: 1000 });
     }
-    const abort = new AbortController();
+    const abort = new Cancellation();
     const onClose = (): void => {
-      if (!abort.signal.aborted) abort.abort(new InferenceError('internal', 'peer cancelled the request'));
+      abort.abort(new InferenceError('internal', 'peer cancelled the request'));
     };
     stream.on('close', onClose);
-    const ctx = { requestId, signal: abort.signal };
+    const ctx = { requestId, signal: abort };
     stream.respond({ ':status': 200, 'content-type': 'application/x-ndjson' });
     try {
       if (body.kind === 'embed') {

@@ -10,11 +10,10 @@ import {
   type ChunkSink, type EmbeddingResult, type FinishReason, type GenerateRequest, InferenceError, type TokenChunk,
   type ToolCall, type ToolCallDelta, type Tokens, type Usage,
 } from '@inference/core';
-import type { Dispatcher } from 'undici';
 import { SseParser } from '../sse.js';
-import { classifyStatus, classifyTransport } from '../upstreamErrors.js';
+import { classifyStatus } from '../upstreamErrors.js';
 import { buildMessagesBody } from './anthropicRequest.js';
-import { type CallOptions, type Json, abortReason, callSignal, failIfError, malformed, postJson, readJson } from './http.js';
+import { type CallOptions, type ChunkReader, type Json, callSignal, malformed, parseJson, post } from './http.js';
 
 export const ANTHROPIC_VERSION = '2023-06-01';
 
@@ -88,16 +87,14 @@ export async function generate(o: CallOptions, req: GenerateRequest, sink: Chunk
   const body = buildMessagesBody(req, o.spec.model ?? o.spec.name);
   const { signal, done } = callSignal(o);
   try {
-    const res = await postJson(o, '/messages', headersFor(o, req.stream), body, signal);
-    await failIfError(res, signal, 'anthropic');
-    return await (req.stream ? readStream(res, signal, sink) : readWhole(res, signal, sink));
+    const send = (read?: ChunkReader): Promise<string> => post(o, '/messages', headersFor(o, req.stream), body, signal, 'anthropic', read);
+    return req.stream ? await readStream(send, sink) : readWhole(parseJson(await send()), sink);
   } finally {
     done();
   }
 }
 
-async function readWhole(res: Dispatcher.ResponseData, signal: AbortSignal, sink: ChunkSink): Promise<Tokens> {
-  const body = await readJson(res, signal);
+function readWhole(body: unknown, sink: ChunkSink): Tokens {
   if (typeof body !== 'object' || body === null || !Array.isArray((body as Json).content)) throw malformed('messages: no content array');
   const msg = body as Json;
   let text = '';
@@ -227,19 +224,17 @@ class StreamState {
   }
 }
 
-async function readStream(res: Dispatcher.ResponseData, signal: AbortSignal, sink: ChunkSink): Promise<Tokens> {
+async function readStream(send: (read: ChunkReader) => Promise<string>, sink: ChunkSink): Promise<Tokens> {
   const parser = new SseParser();
   const state = new StreamState(sink);
-  try {
-    for await (const bytes of res.body) {
-      for (const ev of parser.push(bytes as Uint8Array)) state.handle(ev.event, ev.data);
-      if (state.stopped) break;
+  await send((bytes) => {
+    for (const ev of parser.push(bytes)) {
+      state.handle(ev.event, ev.data);
+      if (state.stopped) return true;
     }
-    if (!state.stopped) for (const ev of parser.end()) state.handle(ev.event, ev.data);
-  } catch (e) {
-    res.body.destroy();
-    throw abortReason(signal) ?? classifyTransport(e, 'body');
-  }
+    return false;
+  });
+  if (!state.stopped) for (const ev of parser.end()) state.handle(ev.event, ev.data);
   if (!state.stopped) throw new InferenceError('upstream_error', 'the upstream connection broke mid-response', { diagnostic: 'stream ended without message_stop' });
   return state.result();
 }

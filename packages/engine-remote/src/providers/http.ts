@@ -1,9 +1,9 @@
-// HTTP plumbing shared by provider adapters: one upstream call's abort signal
-// (client gone or total deadline), a JSON POST on the session's pool, reading a
-// JSON body, and turning non-2xx answers into taxonomy errors. Adapters add only
-// their headers, paths and wire translation.
+// HTTP plumbing shared by provider adapters: one upstream call's cancellation
+// (client gone or total deadline), a JSON POST on the session's pool whose body
+// is read whole or chunk by chunk, and non-2xx answers turned into taxonomy
+// errors. Adapters add only their headers, paths and wire translation.
 
-import { type DeploymentSpec, InferenceError, type RunContext } from '@inference/core';
+import { type CancelSignal, type DeploymentSpec, InferenceError, type RunContext, linkedCancellation } from '@inference/core';
 import type { Dispatcher } from 'undici';
 import type { RemoteSession } from '../session.js';
 import { classifyStatus, classifyTransport } from '../upstreamErrors.js';
@@ -17,7 +17,7 @@ export interface CallOptions {
 }
 
 /** The request's own abort reason (client gone, total deadline), if it fired. */
-export function abortReason(signal: AbortSignal): InferenceError | undefined {
+export function abortReason(signal: CancelSignal): InferenceError | undefined {
   if (!signal.aborted) return undefined;
   const r: unknown = signal.reason;
   return r instanceof InferenceError ? r : new InferenceError('internal', 'request aborted', { diagnostic: String(r) });
@@ -31,58 +31,130 @@ export function malformed(detail: string): InferenceError {
  * Signal for one upstream call: the request's own abort plus the total timeout.
  * One timer and one listener per call; both are released by `done()`.
  */
-export function callSignal(o: CallOptions): { signal: AbortSignal; done: () => void } {
-  const ac = new AbortController();
+export function callSignal(o: CallOptions): { signal: CancelSignal; done: () => void } {
   const totalMs = o.spec.remote.timeouts.totalMs;
-  const onClient = (): void => { ac.abort(o.ctx.signal.reason); };
-  const timer = setTimeout(() => {
-    ac.abort(new InferenceError('upstream_timeout', 'the upstream provider took too long', { diagnostic: `total timeout ${totalMs} ms` }));
-  }, totalMs);
-  if (o.ctx.signal.aborted) onClient();
-  else o.ctx.signal.addEventListener('abort', onClient, { once: true });
-  return {
-    signal: ac.signal,
-    done: () => {
-      clearTimeout(timer);
-      o.ctx.signal.removeEventListener('abort', onClient);
-    },
-  };
+  return linkedCancellation(o.ctx.signal, totalMs, () => new InferenceError('upstream_timeout', 'the upstream provider took too long', { diagnostic: `total timeout ${totalMs} ms` }));
 }
 
-export async function postJson(o: CallOptions, path: string, headers: Record<string, string>, body: Json, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+/** A streamed answer's body, chunk by chunk; returns true once it has all it needs (the rest is drained unread). */
+export type ChunkReader = (bytes: Uint8Array) => boolean;
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * After a streamed answer's reader has all it needs, how long the rest of the
+ * response may take to end: then the connection is kept for the next call.
+ * An upstream that keeps it open longer gets the connection closed.
+ */
+const DRAIN_GRACE_MS = 1000;
+
+/**
+ * One JSON POST upstream, on undici's dispatch API rather than `request()`: no
+ * body stream object per call, and cancellation through the dispatch
+ * controller instead of a signal handed to undici. (Measured on the mock
+ * upstream: `request()` with a signal cost ~40 µs more per call and made each
+ * young-generation GC ~5x longer.)
+ *
+ * A non-2xx answer is read whole and thrown as a taxonomy error. A 2xx answer's
+ * body goes to `read` as it arrives when given (streams), and is otherwise
+ * collected and returned as text. `signal` aborts the call at any stage, and the
+ * promise then rejects with its reason. Once the reader has enough, the call
+ * resolves and the rest of the response is drained unread (DRAIN_GRACE_MS).
+ */
+export function post(o: CallOptions, path: string, headers: Record<string, string>, body: Json, signal: CancelSignal, provider: string, read?: ChunkReader): Promise<string> {
   const t = o.spec.remote.timeouts;
-  try {
-    return await o.session.pool.request({
-      path: `${o.session.basePath}${path}`,
-      method: 'POST',
-      headers,
-      body: JSON.stringify(body),
-      signal,
-      headersTimeout: t.firstByteMs,
-      bodyTimeout: t.idleMs,
-    });
-  } catch (e) {
-    throw abortReason(signal) ?? classifyTransport(e, 'headers');
-  }
+  return new Promise<string>((resolve, reject) => {
+    let controller: Dispatcher.DispatchController | undefined;
+    let settled = false;
+    let status = 0;
+    let responseHeaders: Record<string, string | string[] | undefined> = {};
+    let chunks: Uint8Array[] | undefined;
+    let drain: NodeJS.Timeout | undefined;
+    const settle = (error: InferenceError | undefined, text?: string): void => {
+      if (settled) return;
+      settled = true;
+      signal.removeEventListener('abort', onAbort);
+      if (error === undefined) resolve(text ?? '');
+      else reject(error);
+    };
+    const fail = (e: unknown): void => {
+      settle(abortReason(signal) ?? classifyTransport(e, status === 0 ? 'headers' : 'body'));
+    };
+    function onAbort(): void {
+      controller?.abort(signal.reason as Error);
+      fail(signal.reason);
+    }
+    if (signal.aborted) {
+      fail(signal.reason);
+      return;
+    }
+    signal.addEventListener('abort', onAbort);
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(c) {
+        controller = c;
+        if (settled) c.abort((signal.reason as Error | undefined) ?? new InferenceError('internal', 'request ended'));
+      },
+      onResponseStart(_c, statusCode, h) {
+        if (statusCode < 200) return;
+        status = statusCode;
+        responseHeaders = h;
+        if (read === undefined || statusCode >= 300) chunks = [];
+      },
+      onResponseData(c, bytes) {
+        if (settled) return;
+        if (chunks !== undefined) {
+          chunks.push(bytes);
+          return;
+        }
+        let enough: boolean;
+        try {
+          enough = read?.(bytes) ?? false;
+        } catch (e) {
+          const err = classifyTransport(e, 'body');
+          settle(err);
+          c.abort(err);
+          return;
+        }
+        if (enough) {
+          settle(undefined);
+          drain = setTimeout(() => { c.abort(new InferenceError('internal', 'upstream kept the response open after its end')); }, DRAIN_GRACE_MS);
+        }
+      },
+      onResponseEnd() {
+        clearTimeout(drain);
+        if (settled) return;
+        const text = chunks === undefined ? '' : Buffer.concat(chunks.length === 0 ? [EMPTY] : chunks).toString('utf8');
+        if (status >= 200 && status < 300) {
+          settle(undefined, text);
+          return;
+        }
+        settle(classifyStatus(status, parseJson(text), responseHeaders, provider));
+      },
+      onResponseError(_c, e) {
+        clearTimeout(drain);
+        fail(e);
+      },
+    };
+    try {
+      o.session.pool.dispatch({
+        path: `${o.session.basePath}${path}`,
+        method: 'POST',
+        headers,
+        body: JSON.stringify(body),
+        headersTimeout: t.firstByteMs,
+        bodyTimeout: t.idleMs,
+      }, handler);
+    } catch (e) {
+      fail(e);
+    }
+  });
 }
 
-/** The parsed body, or undefined when it is not JSON. */
-export async function readJson(res: Dispatcher.ResponseData, signal: AbortSignal): Promise<unknown> {
-  let text: string;
-  try {
-    text = await res.body.text();
-  } catch (e) {
-    throw abortReason(signal) ?? classifyTransport(e, 'body');
-  }
+/** The parsed text, or undefined when it is not JSON. */
+export function parseJson(text: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch {
     return undefined;
   }
-}
-
-export async function failIfError(res: Dispatcher.ResponseData, signal: AbortSignal, provider: string): Promise<void> {
-  if (res.statusCode >= 200 && res.statusCode < 300) return;
-  const body = await readJson(res, signal);
-  throw classifyStatus(res.statusCode, body, res.headers, provider);
 }

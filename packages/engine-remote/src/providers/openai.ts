@@ -8,11 +8,10 @@ import {
   type ChoiceResult, type ChunkSink, type EmbeddingRequest, type EmbeddingResult, type FinishReason,
   type GenerateRequest, InferenceError, type ToolCall, type ToolCallDelta, type Tokens, type Usage,
 } from '@inference/core';
-import type { Dispatcher } from 'undici';
 import type { RemoteSession } from '../session.js';
 import { SseParser } from '../sse.js';
-import { classifyStatus, classifyTransport } from '../upstreamErrors.js';
-import { type CallOptions, type Json, abortReason, callSignal, failIfError, malformed, postJson, readJson } from './http.js';
+import { classifyStatus } from '../upstreamErrors.js';
+import { type CallOptions, type ChunkReader, type Json, callSignal, malformed, parseJson, post } from './http.js';
 
 export type { CallOptions } from './http.js';
 
@@ -128,16 +127,14 @@ export async function generate(o: CallOptions, req: GenerateRequest, sink: Chunk
   const upstreamModel = o.spec.model ?? o.spec.name;
   const { signal, done } = callSignal(o);
   try {
-    const res = await postJson(o, path, headersFor(o.session, o.ctx.requestId), buildBody(req, upstreamModel), signal);
-    await failIfError(res, signal, 'openai');
-    return await (req.stream ? readStream(o, req, res, signal, sink) : readWhole(req, res, signal, sink));
+    const send = (read?: ChunkReader): Promise<string> => post(o, path, headersFor(o.session, o.ctx.requestId), buildBody(req, upstreamModel), signal, 'openai', read);
+    return req.stream ? await readStream(req, send, sink) : readWhole(req, parseJson(await send()), sink);
   } finally {
     done();
   }
 }
 
-async function readWhole(req: GenerateRequest, res: Dispatcher.ResponseData, signal: AbortSignal, sink: ChunkSink): Promise<Tokens> {
-  const body = await readJson(res, signal);
+function readWhole(req: GenerateRequest, body: unknown, sink: ChunkSink): Tokens {
   if (typeof body !== 'object' || body === null || !Array.isArray((body as Json).choices)) throw malformed('no choices array');
   const agg = new ChoiceAggregator();
   let n = 0;
@@ -164,7 +161,7 @@ async function readWhole(req: GenerateRequest, res: Dispatcher.ResponseData, sig
   return { choices: agg.result(Math.max(n, req.sampling.n)), usage };
 }
 
-async function readStream(_o: CallOptions, req: GenerateRequest, res: Dispatcher.ResponseData, signal: AbortSignal, sink: ChunkSink): Promise<Tokens> {
+async function readStream(req: GenerateRequest, send: (read: ChunkReader) => Promise<string>, sink: ChunkSink): Promise<Tokens> {
   const parser = new SseParser();
   const agg = new ChoiceAggregator();
   let usage: Usage | undefined;
@@ -211,16 +208,14 @@ async function readStream(_o: CallOptions, req: GenerateRequest, res: Dispatcher
       sink(out);
     }
   };
-  try {
-    for await (const bytes of res.body) {
-      for (const ev of parser.push(bytes as Uint8Array)) handle(ev.data);
-      if (done) break;
+  await send((bytes) => {
+    for (const ev of parser.push(bytes)) {
+      handle(ev.data);
+      if (done) return true;
     }
-    if (!done) for (const ev of parser.end()) handle(ev.data);
-  } catch (e) {
-    res.body.destroy();
-    throw abortReason(signal) ?? classifyTransport(e, 'body');
-  }
+    return false;
+  });
+  if (!done) for (const ev of parser.end()) handle(ev.data);
   if (!done && usage === undefined) throw new InferenceError('upstream_error', 'the upstream connection broke mid-response', { diagnostic: 'stream ended without [DONE]' });
   return { choices: agg.result(n), usage: usage ?? { promptTokens: 0, completionTokens: 0 } };
 }
@@ -232,9 +227,7 @@ export async function embed(o: CallOptions, req: EmbeddingRequest): Promise<Embe
   const { signal, done } = callSignal(o);
   let json: unknown;
   try {
-    const res = await postJson(o, '/embeddings', headersFor(o.session, o.ctx.requestId), body, signal);
-    await failIfError(res, signal, 'openai');
-    json = await readJson(res, signal);
+    json = parseJson(await post(o, '/embeddings', headersFor(o.session, o.ctx.requestId), body, signal, 'openai'));
   } finally {
     done();
   }

@@ -5,7 +5,7 @@
 // the client, at most maxRetries times, and never past the total timeout. The
 // limiter slot is held only while the upstream call runs, never during backoff.
 
-import { type DeploymentSpec, type ErrorKind, InferenceError, type RunContext, toInferenceError } from '@inference/core';
+import { type CancelSignal, type DeploymentSpec, type ErrorKind, InferenceError, type RunContext, toInferenceError } from '@inference/core';
 import { type BackoffConfig, backoffDelay, isUpstreamFault, shouldRetry } from './backoff.js';
 import type { CircuitBreaker } from './breaker.js';
 import type { Clock, LimiterGate, RefusalReason } from './gate.js';
@@ -37,7 +37,7 @@ export interface Attempt<T> {
   readonly emitted: () => boolean;
 }
 
-function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
+function sleep(clock: Clock, ms: number, signal: CancelSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     const onAbort = (): void => {
       clock.clearTimeout(handle);

@@ -4,7 +4,7 @@
 // per gate (for the head's wait or the nearest deadline), cleared when idle. A
 // waiter whose request is aborted leaves at once.
 
-import { InferenceError } from '@inference/core';
+import { type CancelSignal, InferenceError } from '@inference/core';
 import { type Admission, type LimitReason, type LimiterConfig, RateLimiter } from './rateLimiter.js';
 
 export interface Clock {
@@ -21,7 +21,7 @@ export const SYSTEM_CLOCK: Clock = {
 
 export interface AcquireOptions {
   readonly tokens: number;
-  readonly signal: AbortSignal;
+  readonly signal: CancelSignal;
   /** How long the request may wait; 0 refuses at once when it cannot go now. */
   readonly maxWaitMs: number;
   readonly maxQueue: number;
@@ -40,7 +40,7 @@ interface Waiter {
   readonly deployment: string;
   readonly resolve: () => void;
   readonly reject: (e: InferenceError) => void;
-  readonly signal: AbortSignal;
+  readonly signal: CancelSignal;
   readonly onAbort: () => void;
   readonly onRefused: ((reason: RefusalReason) => void) | undefined;
   last: Admission | undefined;
@@ -173,7 +173,7 @@ export class LimiterGate {
   }
 }
 
-function abortError(signal: AbortSignal): InferenceError {
+function abortError(signal: CancelSignal): InferenceError {
   const r: unknown = signal.reason;
   return r instanceof InferenceError ? r : new InferenceError('internal', 'request aborted', { diagnostic: String(r) });
 }
