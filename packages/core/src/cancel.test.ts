@@ -38,7 +38,7 @@ describe('Cancellation', () => {
       throw new Error('listener broke');
     });
     c.addEventListener('abort', after);
-    expect(() => c.abort('x')).toThrow('listener broke');
+    expect(() => { c.abort('x'); }).toThrow('listener broke');
     expect(after).toHaveBeenCalledOnce();
   });
 });

@@ -19,7 +19,7 @@ beforeAll(async () => {
       if (!res.writableFinished) cutShort++;
     });
     req.resume();
-    req.on('end', () => route(req, res));
+    req.on('end', () => { route(req, res); });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
 });
@@ -31,7 +31,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await new Promise<void>((r) => server.close(() => r()));
+  await new Promise<void>((r) => server.close(() => { r(); }));
 });
 
 function call(signal = new Cancellation(), timeouts: Record<string, number> = {}): { o: CallOptions; signal: Cancellation } {
