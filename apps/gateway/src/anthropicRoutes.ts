@@ -5,11 +5,10 @@
 // in its own Fastify scope so that every error on it, body-parser failures
 // included, renders in Anthropic's shape (overloads as 529) with `request-id`.
 
-import { randomUUID } from 'node:crypto';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { RequestJob, RequestResult } from '@inference/actors';
 import {
-  InferenceError, anthropicErrorBody, anthropicStatus, parseMessagesRequest, renderAnthropicMessage, retryAfterSeconds,
+  InferenceError, anthropicErrorBody, hexId, anthropicStatus, parseMessagesRequest, renderAnthropicMessage, retryAfterSeconds,
   toInferenceError,
 } from '@inference/core';
 import { AnthropicStream } from './anthropicStreaming.js';
@@ -25,7 +24,7 @@ function sendError(reply: FastifyReply, requestId: string, e: InferenceError, st
 
 async function messages(dispatch: Dispatch, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const parsed = parseMessagesRequest(req.body);
-  const id = `msg_${randomUUID().replaceAll('-', '')}`;
+  const id = `msg_${hexId()}`;
   const res = reply.raw;
   const whenGone = (cancel: () => void): void => {
     res.on('close', () => {

@@ -3,14 +3,13 @@
 // render. Errors render in one place (OpenAI envelope) and, after the first SSE
 // byte, in one other (the stream's final error event).
 
-import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import {
   Actor, type ActorRef, type Endpoint, RequestActor, type RequestJob, type RequestMsg,
   type RequestResult,
 } from '@inference/actors';
 import {
-  type GenerateRequest, InferenceError, openAIErrorBody, parseChatRequest, parseCompletionRequest, parseDeployment,
+  type GenerateRequest, InferenceError, hexId, openAIErrorBody, parseChatRequest, parseCompletionRequest, parseDeployment,
   parseEmbeddingRequest, renderChatCompletion, renderEmbeddings, renderTextCompletion, retryAfterSeconds, toInferenceError,
 } from '@inference/core';
 import type { Runtime } from './runtime.js';
@@ -64,7 +63,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
       bodyLimit: this.options.bodyLimitBytes,
       genReqId: (req) => {
         const h = req.headers['x-request-id'];
-        return typeof h === 'string' && REQUEST_ID.test(h) ? h : `req_${randomUUID().replaceAll('-', '')}`;
+        return typeof h === 'string' && REQUEST_ID.test(h) ? h : `req_${hexId()}`;
       },
       keepAliveTimeout: 65_000,
       // Malformed URLs fail before routing (and before the onRequest hook): render them in the envelope too.
@@ -115,7 +114,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
   }
 
   private async generate(req: FastifyRequest, reply: FastifyReply, endpoint: Endpoint, parsed: GenerateRequest): Promise<FastifyReply> {
-    const id = `${parsed.kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID().replaceAll('-', '')}`;
+    const id = `${parsed.kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${hexId()}`;
     const res = reply.raw;
     const whenGone = (cancel: () => void): void => {
       res.on('close', () => {

@@ -152,14 +152,14 @@ export class RemoteEngineCoreActor extends Actor<RemoteEngineMsg> {
         emitted = true;
         w.sink(c);
       };
-      // Counting tokens only matters to a tpm limit.
-      const estimate = this.spec.remote.tpm === undefined ? Promise.resolve(0) : estimateRequestTokens(w.req);
-      p = estimate.then((tokens) => callReliably(deps, w.ctx, {
+      const run = (tokens: number): Promise<void> => callReliably(deps, w.ctx, {
         tokens,
         run: () => this.worker.withContext((session) => providerFor(this.spec.runtime).generate({ ...call, session }, w.req, sink), () => !emitted),
         usage: (t: Tokens) => t.usage.promptTokens + t.usage.completionTokens,
         emitted: () => emitted,
-      })).then(w.reply.resolve);
+      }).then(w.reply.resolve);
+      // Counting tokens only matters to a tpm limit.
+      p = this.spec.remote.tpm === undefined ? run(0) : estimateRequestTokens(w.req).then(run);
     } else {
       const tokens = w.req.input.reduce((n, s) => n + Math.ceil(s.length / 4), 0);
       p = callReliably(deps, w.ctx, {

@@ -239,7 +239,8 @@ export class WorkerHandle<R> {
   }
 
   async withContext<T>(fn: (resource: R) => Promise<T>, retry: (error: unknown) => boolean = () => true): Promise<T> {
-    const first = await this.context();
+    // The common case (a context already known) without a round trip through context().
+    const first = this.cached !== undefined && this.ref.alive ? this.cached : await this.context();
     try {
       return await fn(first.resource);
     } catch (e) {

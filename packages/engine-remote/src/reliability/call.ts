@@ -66,7 +66,8 @@ export async function callReliably<T>(deps: ReliableDeps, ctx: RunContext, a: At
       });
     }
     try {
-      await gate.acquire({
+      // Admitted at once in the common case; otherwise queued (or refused) by the gate.
+      if (!gate.admitNow(a.tokens, ctx.signal)) await gate.acquire({
         tokens: a.tokens, signal: ctx.signal, maxWaitMs, maxQueue: spec.remote.maxQueue, deployment: spec.name,
         onRefused: (reason) => deps.onEvent?.({ type: 'limited', reason }),
       });

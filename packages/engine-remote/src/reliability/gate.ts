@@ -75,6 +75,11 @@ export class LimiterGate {
     return this.waiters.length;
   }
 
+  /** Admits at once when nobody waits and the limits allow (the caller must `release`); false: call `acquire`. */
+  admitNow(tokens: number, signal: CancelSignal): boolean {
+    return !signal.aborted && this.waiters.length === 0 && this.limiter.tryAcquire(this.clock.now(), tokens).ok;
+  }
+
   /** Resolves once admitted (the caller must `release`), or rejects with a capacity error or the abort reason. */
   acquire(o: AcquireOptions): Promise<void> {
     const now = this.clock.now();
