@@ -6,11 +6,12 @@
 
 import type { ServerResponse } from 'node:http';
 import { AnthropicEventWriter, type InferenceError, type TokenChunk, type Tokens, anthropicErrorEvent } from '@inference/core';
-import { writeCoalesced } from './coalesce.js';
+import { CoalescedWriter } from './coalesce.js';
 
 export class AnthropicStream {
   private writer: AnthropicEventWriter;
   private started = false;
+  private readonly out: CoalescedWriter;
 
   constructor(
     private readonly res: ServerResponse,
@@ -19,6 +20,7 @@ export class AnthropicStream {
     model: string,
   ) {
     this.writer = new AnthropicEventWriter(id, model);
+    this.out = new CoalescedWriter(res);
   }
 
   /** The deployment that serves (a fallback may differ from the one asked for), before the first byte. */
@@ -47,17 +49,17 @@ export class AnthropicStream {
   readonly push = (c: TokenChunk): void => {
     if (this.res.destroyed) return;
     const out = this.begin() + this.writer.push(c);
-    if (out !== '') writeCoalesced(this.res, out);
+    this.out.write(out);
   };
 
   end(tokens: Tokens): void {
     if (this.res.destroyed) return;
-    this.res.end(this.begin() + this.writer.finish(tokens.choices[0], tokens.usage));
+    this.out.end(this.begin() + this.writer.finish(tokens.choices[0], tokens.usage));
   }
 
   /** After the first byte: a final error event, then the stream ends. */
   fail(e: InferenceError): void {
     if (this.res.destroyed) return;
-    this.res.end(anthropicErrorEvent(e));
+    this.out.end(anthropicErrorEvent(e));
   }
 }

@@ -5,7 +5,7 @@
 
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import {
-  Actor, type ActorRef, type Endpoint, RequestActor, type RequestJob, type RequestMsg,
+  Actor, type ActorRef, type Endpoint, RequestActor, type RequestDeps, type RequestJob, type RequestMsg,
   type RequestResult,
 } from '@inference/actors';
 import {
@@ -44,12 +44,16 @@ function sendError(reply: FastifyReply, e: InferenceError, status = e.status): F
 export class ApiGatewayActor extends Actor<GatewayMsg> {
   private app: FastifyInstance | undefined;
   private reqSeq = 0;
+  /** What every RequestActor is given (one object, not one per request). */
+  private readonly requestDeps: RequestDeps;
 
   constructor(
     private readonly runtime: Runtime,
     private readonly options: GatewayOptions,
   ) {
     super();
+    const rt = runtime;
+    this.requestDeps = { coordinator: rt.coordinator, metrics: rt.metrics, policyOf: (name: string) => rt.spec(name), budget: rt.budgetGate };
   }
 
   get server(): FastifyInstance {
@@ -104,9 +108,9 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
   }
 
   private dispatch(req: FastifyRequest, job: RequestJob, onCancel: (cancel: () => void) => void): Promise<RequestResult> {
-    const rt = this.runtime;
-    const deps = { coordinator: rt.coordinator, metrics: rt.metrics, policyOf: (name: string) => rt.spec(name), budget: rt.budgetGate };
-    const withKey: RequestJob = { ...job, principal: principalOf(req) };
+    const deps = this.requestDeps;
+    const principal = principalOf(req);
+    const withKey: RequestJob = principal === undefined ? job : { ...job, principal };
     const ref: ActorRef<RequestMsg> = this.context.spawn(`req-${++this.reqSeq}`, () => new RequestActor(deps, req.id, withKey), { mailbox: 4 });
     onCancel(() => ref.tell({ type: 'cancel', reason: 'client disconnected' }));
     // The request bounds itself (engine and upstream timeouts, client disconnect): no timer here.

@@ -1,23 +1,38 @@
 // Coalesced socket writes for streamed responses. An upstream read or an engine
-// step often yields several chunks in the same tick; each `res.write` would be its
-// own syscall. The first write of a tick corks the response and the next tick
-// uncorks it, so everything written in between leaves in one writev.
-// `res.end()` flushes whatever is corked, so an end in the same tick loses nothing.
+// step often yields several chunks in the same tick: they are appended to one
+// string, which a single `res.write` sends on the next tick (one buffer, one
+// syscall, instead of a write request per chunk gathered into a writev). The end
+// of the stream sends whatever is pending with its own last bytes.
 
 import type { ServerResponse } from 'node:http';
 
-const corked = new WeakSet<ServerResponse>();
-
-function uncork(res: ServerResponse): void {
-  corked.delete(res);
-  res.uncork();
+function flush(w: CoalescedWriter): void {
+  w.flush();
 }
 
-export function writeCoalesced(res: ServerResponse, data: string): void {
-  if (!corked.has(res)) {
-    corked.add(res);
-    res.cork();
-    process.nextTick(uncork, res);
+export class CoalescedWriter {
+  private pending = '';
+
+  constructor(private readonly res: ServerResponse) {}
+
+  write(data: string): void {
+    if (data === '') return;
+    if (this.pending === '') process.nextTick(flush, this);
+    this.pending += data;
   }
-  res.write(data);
+
+  /** Sends what is pending (a no-op once the response is gone). */
+  flush(): void {
+    const data = this.pending;
+    if (data === '') return;
+    this.pending = '';
+    if (!this.res.destroyed) this.res.write(data);
+  }
+
+  /** Ends the response with what is pending followed by `data`. */
+  end(data: string): void {
+    const all = this.pending + data;
+    this.pending = '';
+    this.res.end(all);
+  }
 }

@@ -9,13 +9,14 @@ import type { ServerResponse } from 'node:http';
 import {
   ChunkWriter, type FinishReason, type InferenceError, SSE_DONE, type TokenChunk, type Tokens, openAIErrorBody,
 } from '@inference/core';
-import { writeCoalesced } from './coalesce.js';
+import { CoalescedWriter } from './coalesce.js';
 
 export class OpenAIStream {
   private writer: ChunkWriter;
   private readonly roleSent: boolean[] = [];
   private readonly finished: boolean[] = [];
   private started = false;
+  private readonly out: CoalescedWriter;
 
   constructor(
     private readonly res: ServerResponse,
@@ -26,6 +27,7 @@ export class OpenAIStream {
     private readonly includeUsage: boolean,
   ) {
     this.writer = new ChunkWriter(kind, id, Math.floor(Date.now() / 1000), model);
+    this.out = new CoalescedWriter(res);
   }
 
   /** Before the first byte: the deployment that answers (a fallback may replace the requested one). */
@@ -66,7 +68,7 @@ export class OpenAIStream {
       this.finished[i] = true;
       out += this.writer.delta(i, { finishReason: c.finishReason });
     }
-    writeCoalesced(this.res, out);
+    this.out.write(out);
   };
 
   end(tokens: Tokens): void {
@@ -85,12 +87,12 @@ export class OpenAIStream {
     }
     if (this.includeUsage) out += this.writer.usage(tokens.usage);
     out += SSE_DONE;
-    this.res.end(out);
+    this.out.end(out);
   }
 
   /** After the first byte: a final error event, then the stream ends. */
   fail(e: InferenceError): void {
     if (this.res.destroyed) return;
-    this.res.end(`data: ${JSON.stringify(openAIErrorBody(e))}\n\n`);
+    this.out.end(`data: ${JSON.stringify(openAIErrorBody(e))}\n\n`);
   }
 }

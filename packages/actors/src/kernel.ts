@@ -70,10 +70,15 @@ class Cell<M> implements ActorContext<M> {
   private size = 0;
   private processing = false;
   private status: Status = 'starting';
-  private readonly kids = new Map<string, Cell<unknown>>();
-  private readonly stopped: Promise<void>;
-  private resolveStopped!: () => void;
-  private started: Promise<void>;
+  /** Created with the first child (most actors, one per request among them, have none). */
+  private kids: Map<string, Cell<unknown>> | undefined;
+  /** The stop in progress or done; created by the first stop(). */
+  private stopping: Promise<void> | undefined;
+  /** Resolves waiters of whenStopped() that came before any stop. */
+  private onStopped: (() => void) | undefined;
+  private stoppedWaiter: Promise<void> | undefined;
+  /** Pending while an asynchronous preStart runs; undefined once started (or when preStart was synchronous). */
+  private started: Promise<void> | undefined;
 
   constructor(
     readonly name: string,
@@ -86,19 +91,34 @@ class Cell<M> implements ActorContext<M> {
     this.bound = Math.max(1, options.mailbox ?? 1024);
     this.queue = new Array<M | undefined>(Math.min(this.bound, 8));
     this.self = new ActorRef(this);
-    this.stopped = new Promise((r) => (this.resolveStopped = r));
     this.instance = factory();
     this.started = this.start();
   }
 
-  private async start(): Promise<void> {
+  /** Runs preStart; without a promise from it, the actor runs at once (no microtask per spawn). */
+  private start(): Promise<void> | undefined {
     this.instance.attach(this);
+    let pending: void | Promise<void>;
     try {
-      await this.instance.preStart();
-      if (this.status === 'starting') this.status = 'running';
+      pending = this.instance.preStart();
     } catch (e) {
+      this.afterStart(e, true);
+      return undefined;
+    }
+    if (pending === undefined) {
+      this.afterStart(undefined, false);
+      return undefined;
+    }
+    return pending.then(() => { this.afterStart(undefined, false); }, (e: unknown) => { this.afterStart(e, true); });
+  }
+
+  private afterStart(error: unknown, failed: boolean): void {
+    this.started = undefined;
+    if (failed) {
       this.status = 'running';
-      this.fail(e);
+      this.fail(error);
+    } else if (this.status === 'starting') {
+      this.status = 'running';
     }
     this.schedule();
   }
@@ -108,7 +128,7 @@ class Cell<M> implements ActorContext<M> {
   }
 
   whenStarted(): Promise<void> {
-    return this.started;
+    return this.started ?? Promise.resolve();
   }
 
   enqueue(m: M): boolean {
@@ -180,9 +200,14 @@ class Cell<M> implements ActorContext<M> {
     }
   }
 
+  private stopKids(): Promise<unknown> | undefined {
+    const kids = this.kids;
+    return kids === undefined || kids.size === 0 ? undefined : Promise.all([...kids.values()].map((k) => k.stop()));
+  }
+
   private async restart(): Promise<void> {
     this.status = 'starting';
-    await Promise.all([...this.kids.values()].map((k) => k.stop()));
+    await this.stopKids();
     try {
       await this.instance.postStop();
     } catch (e) {
@@ -193,29 +218,35 @@ class Cell<M> implements ActorContext<M> {
     await this.started;
   }
 
+  /** A stopped child leaves its parent's table. */
+  private forget(name: string, cell: Cell<unknown>): void {
+    if (this.kids?.get(name) === cell) this.kids.delete(name);
+  }
+
   spawn<C>(name: string, factory: () => Actor<C>, options: SpawnOptions = {}): ActorRef<C> {
-    if (this.kids.has(name)) throw new InferenceError('internal', 'internal error', { diagnostic: `actor ${this.path}/${name} already exists` });
+    const kids = (this.kids ??= new Map<string, Cell<unknown>>());
+    if (kids.has(name)) throw new InferenceError('internal', 'internal error', { diagnostic: `actor ${this.path}/${name} already exists` });
     const cell = new Cell<C>(name, `${this.path}/${name}`, factory, this, this.system, options);
-    this.kids.set(name, cell);
-    void cell.stopped.then(() => {
-      if (this.kids.get(name) === cell) this.kids.delete(name);
-    });
+    kids.set(name, cell);
     return cell.self;
   }
 
   children(): ActorRef<unknown>[] {
-    return [...this.kids.values()].map((k) => k.self);
+    return this.kids === undefined ? [] : [...this.kids.values()].map((k) => k.self);
   }
 
   child(name: string): ActorRef<unknown> | undefined {
-    return this.kids.get(name)?.self;
+    return this.kids?.get(name)?.self;
   }
 
-  async stop(): Promise<void> {
-    if (this.status === 'stopping' || this.status === 'stopped') return this.stopped;
+  stop(): Promise<void> {
+    return (this.stopping ??= this.stopOnce());
+  }
+
+  private async stopOnce(): Promise<void> {
     this.status = 'stopping';
-    await this.started.catch(() => undefined);
-    await Promise.all([...this.kids.values()].map((k) => k.stop()));
+    if (this.started !== undefined) await this.started;
+    await this.stopKids();
     try {
       await this.instance.postStop();
     } catch (e) {
@@ -224,12 +255,13 @@ class Cell<M> implements ActorContext<M> {
     this.queue.fill(undefined);
     this.size = 0;
     this.status = 'stopped';
-    this.resolveStopped();
-    return this.stopped;
+    this.parent?.forget(this.name, this);
+    this.onStopped?.();
   }
 
   whenStopped(): Promise<void> {
-    return this.stopped;
+    if (this.status === 'stopped') return Promise.resolve();
+    return (this.stoppedWaiter ??= new Promise((r) => { this.onStopped = r; }));
   }
 }
 

@@ -184,7 +184,8 @@ export class MetricsActor extends Actor<MetricsMsg> {
     if (state !== undefined) s.states.add(state);
   }
 
-  async receive(m: MetricsMsg): Promise<void> {
+  /** Synchronous but for a scrape (most messages are per-request counters: no promise each). */
+  receive(m: MetricsMsg): void | Promise<void> {
     switch (m.type) {
       case 'started':
         this.inFlight.inc({ deployment: m.deployment });
@@ -244,9 +245,7 @@ export class MetricsActor extends Actor<MetricsMsg> {
         for (const s of m.states) this.breakerState.set({ deployment: m.deployment, state: s }, s === m.state ? 1 : 0);
         return;
       case 'render':
-        await this.sampleReplicas();
-        m.reply.resolve({ contentType: this.registry.contentType, body: await this.registry.metrics() });
-        return;
+        return this.render(m.reply);
       case 'summary':
         m.reply.resolve(this.summary());
         return;
@@ -255,6 +254,11 @@ export class MetricsActor extends Actor<MetricsMsg> {
         throw new Error(`unknown message ${JSON.stringify(never)}`);
       }
     }
+  }
+
+  private async render(reply: Extract<MetricsMsg, { type: 'render' }>['reply']): Promise<void> {
+    await this.sampleReplicas();
+    reply.resolve({ contentType: this.registry.contentType, body: await this.registry.metrics() });
   }
 
   private finished(m: Extract<MetricsMsg, { type: 'finished' }>): void {

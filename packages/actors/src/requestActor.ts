@@ -88,8 +88,8 @@ interface RunState {
   /** The deployment being tried (the one that served, once it succeeded). */
   served: string | undefined;
   price: PriceSpec | undefined;
-  /** When each choice's last chunk arrived, and the gaps between them (ms). */
-  readonly lastChunk: Map<number, number>;
+  /** When each choice's last chunk arrived (created with the first token), and the gaps between them (ms). */
+  lastChunk: Map<number, number> | undefined;
   gaps: number[];
 }
 
@@ -140,7 +140,7 @@ export class RequestActor extends Actor<RequestMsg> {
     const primary = job.req.model;
     const policy = this.deps.policyOf?.(primary);
     const chain = [primary, ...(policy?.fallbacks ?? [])];
-    const st: RunState = { t0: performance.now(), ttftMs: undefined, retries: 0, counted: false, replicaId: undefined, emitted: false, served: undefined, price: undefined, lastChunk: new Map(), gaps: [] };
+    const st: RunState = { t0: performance.now(), ttftMs: undefined, retries: 0, counted: false, replicaId: undefined, emitted: false, served: undefined, price: undefined, lastChunk: undefined, gaps: [] };
     const endpoint: Endpoint = job.kind === 'generate' ? job.endpoint : 'embedding';
     let firstError: InferenceError | undefined;
     try {
@@ -229,8 +229,9 @@ export class RequestActor extends Actor<RequestMsg> {
             st.ttftMs = now - st.t0;
           }
           if (c.tokens > 0) {
-            const prev = st.lastChunk.get(c.index);
-            st.lastChunk.set(c.index, now);
+            const last = (st.lastChunk ??= new Map<number, number>());
+            const prev = last.get(c.index);
+            last.set(c.index, now);
             if (prev !== undefined && st.gaps.push(now - prev) >= MAX_GAPS) {
               this.deps.metrics.tell({ type: 'interToken', deployment: primary, gapsMs: st.gaps });
               st.gaps = [];
