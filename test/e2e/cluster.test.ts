@@ -189,7 +189,7 @@ describe('cluster of three nodes on etcd', () => {
         for (const m of models) {
           const r = await chat(urlOf(n), m);
           requests++;
-          if (r.status !== 200) failures.push(`${n}/${m}: ${String(r.status)}`);
+          if (r.status !== 200) failures.push(`${n}/${m}: ${String(r.status)} ${JSON.stringify((r.body.error as { message?: unknown } | undefined)?.message)}`);
         }
       }
     }
@@ -204,7 +204,7 @@ describe('cluster of three nodes on etcd', () => {
         for (const m of models) {
           const r = await chat(urlOf(n), m);
           during++;
-          if (r.status !== 200) failures.push(`after restart ${n}/${m}: ${String(r.status)}`);
+          if (r.status !== 200) failures.push(`after restart ${n}/${m}: ${String(r.status)} ${JSON.stringify((r.body.error as { message?: unknown } | undefined)?.message)}`);
         }
       }
       for (const n of NAMES) {

@@ -47,10 +47,16 @@ export class PeerPool {
     return s;
   }
 
-  /** Drops a peer's session (it left the cluster). */
+  /**
+   * Drops a peer's session (it left the cluster, or moved). Streams already on it
+   * finish: a member entry also vanishes for a moment while its node re-establishes
+   * its lease after an etcd outage, and the requests in flight to it must not fail
+   * for that. A peer that is really gone fails them by itself (socket closed).
+   */
   forget(address: string): void {
-    this.sessions.get(address)?.destroy();
+    const s = this.sessions.get(address);
     this.sessions.delete(address);
+    if (s !== undefined && !s.closed && !s.destroyed) s.close();
   }
 
   close(): void {

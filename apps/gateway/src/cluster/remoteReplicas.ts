@@ -5,7 +5,8 @@
 // the owner's. This node's own entries are skipped (its replicas are registered
 // locally by the DeploymentManagerActor).
 // Invariants: while the store is unreachable the table stays as it is (stale);
-// a deleted entry is unregistered after a short grace, so the delete-then-put of
+// a deleted entry is unregistered after a short grace (a longer one just after an
+// outage), so the delete-then-put of
 // a node re-establishing its lease after an etcd outage does not empty the
 // table; a node that is really gone fails fast meanwhile and is skipped as
 // unhealthy (forwardClient.ts).
@@ -47,6 +48,17 @@ export function publishedOf(v: unknown): PublishedReplica | undefined {
 /** Unregister a deleted entry after this long unless it comes back. */
 export const DELETE_GRACE_MS = 1000;
 
+/**
+ * The grace for deletes seen soon after the store came back from an outage
+ * (the watch still stale, or live again for less than RECOVERY_WINDOW_MS). Nodes take about
+ * 1.5-2 s to re-establish their sessions and republish once etcd returns, more on
+ * a loaded machine, and the entries of their old leases are deleted meanwhile: 1 s
+ * let a replica drop out of the table in between. Outside recovery, a delete is
+ * a replica stopped or a node gone, and the short grace keeps the table current.
+ */
+export const RECOVERY_GRACE_MS = 5000;
+export const RECOVERY_WINDOW_MS = 10_000;
+
 interface Held {
   readonly node: string;
   readonly info: PublishedReplica;
@@ -58,6 +70,9 @@ export class RemoteReplicas {
   private readonly held = new Map<string, Held>();
   private readonly unsubscribe: (() => void)[] = [];
   private addresses = new Map<string, string>();
+  /** When the watch last came back from stale (ms, Date.now()). */
+  private recoveredAt = Number.NEGATIVE_INFINITY;
+  private stale = false;
 
   constructor(
     private readonly self: string,
@@ -99,7 +114,11 @@ export class RemoteReplicas {
         this.scheduleRemoval(u.key);
         return;
       case 'stale':
+        this.stale = true;
+        return;
       case 'live':
+        if (this.stale) this.recoveredAt = Date.now();
+        this.stale = false;
         return;
       default: {
         const never: never = u;
@@ -135,7 +154,12 @@ export class RemoteReplicas {
       if (this.held.get(key) !== h) return;
       this.held.delete(key);
       this.coordinator.tell({ type: 'unregister', replicaId: h.runner.id });
-    }, DELETE_GRACE_MS);
+    }, this.recovering() ? RECOVERY_GRACE_MS : DELETE_GRACE_MS);
+  }
+
+  /** Still stale (the first events after an outage arrive before the watch says live), or live again only just. */
+  private recovering(): boolean {
+    return this.stale || Date.now() - this.recoveredAt < RECOVERY_WINDOW_MS;
   }
 
   close(): void {
