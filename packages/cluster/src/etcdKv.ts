@@ -21,8 +21,33 @@ import {
   type IWatchResponse,
   type Watcher,
 } from 'etcd3';
+import { WatchManager } from 'etcd3/lib/watch.js';
 import type { KvBackend, KvCompare, KvEvent, KvOp, KvRecord, KvWatch, KvWatchHandler } from './kv.js';
 import { UnavailableError } from './types.js';
+
+/**
+ * etcd3 1.1.2 throws from its watch stream's 'data' handler when etcd answers
+ * for a watcher the client has just dropped (a cancel racing an event, seen when
+ * a watch is replaced after a compaction). The throw happens inside a gRPC
+ * promise job, so it surfaces as an unhandled rejection, which ends the process.
+ * Such an answer has nobody to go to: it is dropped instead.
+ */
+interface WatchManagerInternals {
+  watchers: { id: string | null }[];
+  handleResponse: (this: WatchManagerInternals, res: IWatchResponse) => void;
+  handleCreatedResponse: (this: WatchManagerInternals, res: IWatchResponse) => void;
+}
+const manager = WatchManager.prototype as unknown as WatchManagerInternals;
+const handleResponse = manager.handleResponse;
+const handleCreatedResponse = manager.handleCreatedResponse;
+manager.handleResponse = function (this: WatchManagerInternals, res: IWatchResponse): void {
+  if (!this.watchers.some((w) => w.id === res.watch_id)) return;
+  handleResponse.call(this, res);
+};
+manager.handleCreatedResponse = function (this: WatchManagerInternals, res: IWatchResponse): void {
+  if (res.canceled && !this.watchers.some((w) => w.id === null)) return;
+  handleCreatedResponse.call(this, res);
+};
 
 type Policy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
 type Backoff = NonNullable<NonNullable<IOptions['faultHandling']>['watchBackoff']>;
