@@ -123,7 +123,7 @@ function gateway() {
       server: { host: '127.0.0.1', port },
       deployments: [{ name: 'stories', runtime: 'llama', model: values.model, replicas: 1, engine: { contextSize, maxSequences: slots, threads } }],
     }));
-    return startServer(process.execPath, [join(root, 'apps', 'gateway', 'dist', 'cli.js'), 'serve', '--config', config, '--quiet'], port);
+    return startServer(process.execPath, [join(root, 'apps', 'gateway', 'dist', 'cli.js'), 'serve', '--config', config, '--quiet'], port, { readyPath: '/ready' });
   };
 }
 
