@@ -140,4 +140,34 @@ describe('actor kernel', () => {
     expect(seen).toEqual(['/t8/p/kid:escalate', '/t8/p:stop']);
     await sys.stop();
   });
+
+  it('an actor with a synchronous preStart handles a message told right after spawn at once', async () => {
+    const sys = new ActorSystem('t9');
+    let counter: Counter | undefined;
+    const c = sys.spawn<Msg>('c', () => (counter = new Counter()));
+    c.tell({ type: 'add', n: 2 });
+    // No microtask in between: the message was handled inside tell().
+    expect(counter?.total).toBe(2);
+    await expect(c.ask<number>((reply) => ({ type: 'get', reply }))).resolves.toBe(2);
+    await sys.stop();
+  });
+
+  it('a preStart that throws is supervised after spawn returns, and its name is free again once it stopped', async () => {
+    const sys = new ActorSystem('t10', strategy('stop'));
+    const seen: string[] = [];
+    sys.onFailure((path, _e, d) => seen.push(`${path}:${d}`));
+    class Broken extends Counter {
+      override preStart(): void {
+        throw new Error('cannot start');
+      }
+    }
+    const ref = sys.spawn<Msg>('b', () => new Broken());
+    expect(seen).toEqual([]);
+    await ref.stopped();
+    expect(seen).toEqual(['/t10/b:stop']);
+    const again = sys.spawn<Msg>('b', () => new Counter());
+    again.tell({ type: 'add', n: 1 });
+    await expect(again.ask<number>((reply) => ({ type: 'get', reply }))).resolves.toBe(1);
+    await sys.stop();
+  });
 });

@@ -102,8 +102,8 @@ class Cell<M> implements ActorContext<M> {
     try {
       pending = this.instance.preStart();
     } catch (e) {
-      this.afterStart(e, true);
-      return undefined;
+      // Supervision acts on a failed start once spawn() has returned, as for an asynchronous one.
+      return Promise.resolve().then(() => { this.afterStart(e, true); });
     }
     if (pending === undefined) {
       this.afterStart(undefined, false);
