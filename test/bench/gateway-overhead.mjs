@@ -4,12 +4,10 @@
 // pointed at the same mock, for comparison. Prints max RPS (closed loop), p50/p99
 // at a fixed 500 RPS, and the ratios.
 //   node test/bench/gateway-overhead.mjs [--seconds 5] [--concurrency 64] [--rate 500] [--no-portkey]
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { fixedRate, fmt, maxRps, startProcess } from './lib.mjs';
+import { fixedRate, fmt, maxRps, startMockAndGateway, startProcess } from './lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, concurrency: { type: 'string', default: '64' }, rate: { type: 'string', default: '500' }, 'no-portkey': { type: 'boolean' } } });
@@ -17,12 +15,7 @@ const seconds = Number(values.seconds);
 const concurrency = Number(values.concurrency);
 const rate = Number(values.rate);
 
-const mock = await startProcess('node', [join(root, 'packages/mock-upstream/dist/cli.js'), '--port', '0'], /listening (\S+)/);
-const mockOrigin = new URL(mock.url).origin;
-const dir = mkdtempSync(join(tmpdir(), 'bench-'));
-const cfg = join(dir, 'config.yaml');
-writeFileSync(cfg, `server: { port: 0 }\ndeployments:\n  - name: mock\n    runtime: openai\n    endpoint: ${mock.url}\n    replicas: 1\n    remote: { maxConcurrent: 512, maxQueue: 100000 }\n`);
-const gw = await startProcess('node', [join(root, 'apps/gateway/dist/cli.js'), 'serve', '--config', cfg, '--quiet'], /on (http:\/\/\S+)/);
+const { mock, mockOrigin, gw, stop } = await startMockAndGateway();
 const portkeyEntry = join(root, 'test', 'node_modules', '@portkey-ai', 'gateway', 'build', 'start-server.js');
 const portkeyPort = 20000 + Math.floor(Math.random() * 20000);
 const portkey = values['no-portkey'] ? undefined : await startProcess('node', [portkeyEntry, `--port=${portkeyPort}`, '--headless'], /running at:[\s\S]*?(http:\/\/localhost:\d+)/, { NODE_ENV: 'production' });
@@ -46,9 +39,8 @@ try {
     rows.push({ mode: stream ? 'streamed' : 'non-streamed', direct, via, directLat, viaLat, pk });
   }
 } finally {
-  await gw.stop();
   if (portkey !== undefined) portkey.child.kill('SIGKILL');
-  await mock.stop();
+  await stop();
 }
 
 console.log(`gateway overhead — ${seconds}s per run, closed loop at concurrency ${concurrency}, latency at ${rate} RPS open loop; mock answers 16 tokens`);

@@ -1,6 +1,10 @@
 // Shared load-generation helpers for the benchmarks: child processes that print
 // their URL, a closed-loop max-throughput run and an open-loop fixed-rate run.
 import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
 import { Pool } from 'undici';
 
@@ -19,6 +23,20 @@ export function startProcess(cmd, args, match, env = {}) {
     });
     child.once('exit', (code) => reject(new Error(`${cmd} exited ${code}`)));
   });
+}
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/**
+ * The mock upstream and a gateway with one remote deployment (`mock`) in front
+ * of it, as the gateway benchmarks use them. `stop()` ends both.
+ */
+export async function startMockAndGateway() {
+  const mock = await startProcess('node', [join(root, 'packages/mock-upstream/dist/cli.js'), '--port', '0'], /listening (\S+)/);
+  const cfg = join(mkdtempSync(join(tmpdir(), 'bench-')), 'config.yaml');
+  writeFileSync(cfg, `server: { port: 0 }\ndeployments:\n  - name: mock\n    runtime: openai\n    endpoint: ${mock.url}\n    replicas: 1\n    remote: { maxConcurrent: 512, maxQueue: 100000 }\n`);
+  const gw = await startProcess('node', [join(root, 'apps/gateway/dist/cli.js'), 'serve', '--config', cfg, '--quiet'], /on (http:\/\/\S+)/);
+  return { mock, mockOrigin: new URL(mock.url).origin, gw, stop: async () => { await gw.stop(); await mock.stop(); } };
 }
 
 /** A free TCP port on loopback. */

@@ -6,15 +6,13 @@
 // under the direct RPS; the gap between the floor and the gateway is what the
 // gateway's own work costs.
 //   node test/bench/proxy-floor.mjs [--seconds 5] [--concurrency 64]
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { fmt, maxRps, startProcess } from './lib.mjs';
+import { fmt, maxRps, startMockAndGateway, startProcess } from './lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..', '..');
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, concurrency: { type: 'string', default: '64' } } });
 const seconds = Number(values.seconds);
 const concurrency = Number(values.concurrency);
@@ -34,12 +32,7 @@ async function measure(origin, body, stream, pid) {
   return { ...r, cpuUsPerReq: (cpu * 1e6) / (r.rps * seconds) };
 }
 
-const mock = await startProcess('node', [join(root, 'packages/mock-upstream/dist/cli.js'), '--port', '0'], /listening (\S+)/);
-const mockOrigin = new URL(mock.url).origin;
-const dir = mkdtempSync(join(tmpdir(), 'bench-'));
-const cfg = join(dir, 'config.yaml');
-writeFileSync(cfg, `server: { port: 0 }\ndeployments:\n  - name: mock\n    runtime: openai\n    endpoint: ${mock.url}\n    replicas: 1\n    remote: { maxConcurrent: 512, maxQueue: 100000 }\n`);
-const gw = await startProcess('node', [join(root, 'apps/gateway/dist/cli.js'), 'serve', '--config', cfg, '--quiet'], /on (http:\/\/\S+)/);
+const { mockOrigin, gw, stop } = await startMockAndGateway();
 const floor = await startProcess('node', [join(here, 'floor-proxy.mjs'), mockOrigin], /on (http:\/\/\S+)/);
 
 const rows = [];
@@ -52,9 +45,8 @@ try {
     rows.push({ mode: stream ? 'streamed' : 'non-streamed', direct, viaFloor, viaGateway });
   }
 } finally {
-  await gw.stop();
   floor.child.kill('SIGKILL');
-  await mock.stop();
+  await stop();
 }
 
 console.log(`proxy floor — ${seconds}s per run, closed loop at concurrency ${concurrency}; mock answers 16 tokens`);

@@ -23,11 +23,6 @@ export class Cancellation implements CancelSignal {
   reason: unknown = undefined;
   private listeners: AbortListener[] | undefined;
 
-  /** The signal side (the object itself: kept for symmetry with AbortController). */
-  get signal(): CancelSignal {
-    return this;
-  }
-
   addEventListener(type: 'abort', listener: AbortListener): void {
     if (type !== 'abort' || this.aborted) return;
     (this.listeners ??= []).push(listener);

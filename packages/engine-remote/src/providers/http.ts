@@ -39,8 +39,6 @@ export function callSignal(o: CallOptions): { signal: CancelSignal; done: () => 
 /** A streamed answer's body, chunk by chunk; returns true once it has all it needs (the rest is drained unread). */
 export type ChunkReader = (bytes: Uint8Array) => boolean;
 
-const EMPTY = new Uint8Array(0);
-
 /**
  * After a streamed answer's reader has all it needs, how long the rest of the
  * response may take to end: then the connection is kept for the next call.
@@ -123,7 +121,7 @@ export function post(o: CallOptions, path: string, headers: Record<string, strin
       onResponseEnd() {
         clearTimeout(drain);
         if (settled) return;
-        const text = chunks === undefined ? '' : Buffer.concat(chunks.length === 0 ? [EMPTY] : chunks).toString('utf8');
+        const text = chunks === undefined ? '' : Buffer.concat(chunks).toString('utf8');
         if (status >= 200 && status < 300) {
           settle(undefined, text);
           return;
