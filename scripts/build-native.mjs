@@ -144,6 +144,13 @@ async function main() {
     defines.push(`CMAKE_CUDA_COMPILER=${cuda.nvcc}`);
     log(`CUDA: nvcc ${cuda.nvcc}, cuBLAS in ${cuda.cublas}`);
   }
+  // ccache, when installed, makes rebuilds in other checkouts of the same source cheap;
+  // CCACHE_BASEDIR makes its keys independent of where the checkout lives.
+  const env = { ...process.env };
+  if (spawnSync('sh', ['-c', 'command -v ccache'], { encoding: 'utf8' }).status === 0) {
+    defines.push('CMAKE_C_COMPILER_LAUNCHER=ccache', 'CMAKE_CXX_COMPILER_LAUNCHER=ccache');
+    env.CCACHE_BASEDIR ??= dirname(root);
+  }
   const cmakeJs = join(root, 'node_modules', '.bin', 'cmake-js');
   if (args.clean) run(cmakeJs, ['clean', '--log-level', 'warn'], { cwd: root });
   // cmake-js reconfigures only when the cache is missing; a changed backend needs a fresh cache.
@@ -156,7 +163,7 @@ async function main() {
   run(
     cmakeJs,
     ['build', '--log-level', 'warn', '--parallel', String(args.jobs), ...defines.map((d) => `--CD${d}`)],
-    { cwd: root },
+    { cwd: root, env },
   );
   log(`built build/Release/inference_native.node (${args.cuda ? 'cuda' : 'cpu'}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }

@@ -28,7 +28,23 @@ export interface ToolDefinition {
   function: { name: string; description?: string; parameters?: Record<string, unknown> };
 }
 
+/**
+ * One sampled token with its log-probability and, when asked, the most likely
+ * alternatives at that position (OpenAI's `logprobs.content[]` entry). `bytes` are
+ * the token's UTF-8 bytes (a token may hold part of a character).
+ */
+export interface TokenLogprob {
+  token: string;
+  logprob: number;
+  bytes: number[] | null;
+  topLogprobs: { token: string; logprob: number; bytes: number[] | null }[];
+}
+
+/** Which tool the model must (or must not) call; the OpenAI `tool_choice` in internal form. */
+export type ToolChoice = 'auto' | 'none' | 'required' | { type: 'function'; name: string };
+
 export interface SamplingParams {
+  /** Absent: generate until end of generation or until the context is full (local). */
   maxTokens?: number;
   temperature?: number;
   topP?: number;
@@ -40,6 +56,12 @@ export interface SamplingParams {
   stop: string[];
   /** Number of choices. */
   n: number;
+  /** Report the sampled tokens' log-probabilities (chat `logprobs: true`, completions `logprobs: N`). */
+  logprobs?: boolean;
+  /** Alternatives per position, 0..20 (chat `top_logprobs`, completions `logprobs: N`). */
+  topLogprobs?: number;
+  /** Token id -> bias in -100..100 (OpenAI `logit_bias`); -100 bans the token. */
+  logitBias?: Record<string, number>;
 }
 
 interface GenerateRequestBase {
@@ -50,7 +72,10 @@ interface GenerateRequestBase {
   /** Emit a final usage chunk (OpenAI `stream_options.include_usage`). */
   includeUsage: boolean;
   tools?: ToolDefinition[];
+  /** Raw OpenAI spelling until each runtime interprets it (see ToolChoice for the internal form). */
   toolChoice?: unknown;
+  /** OpenAI `parallel_tool_calls` (default true). */
+  parallelToolCalls?: boolean;
   responseFormat?: Record<string, unknown>;
   user?: string;
   /**
@@ -107,6 +132,10 @@ export interface TokenChunk {
   text: string;
   tokens: number;
   toolCalls?: ToolCallDelta[];
+  /** Reasoning text the chat template separates from the answer (`reasoning_content`). */
+  reasoningDelta?: string;
+  /** One entry per token of `text`, when the request asked for logprobs. */
+  logprobs?: TokenLogprob[];
   finishReason?: FinishReason;
 }
 
@@ -115,6 +144,10 @@ export interface ChoiceResult {
   text: string;
   finishReason: FinishReason;
   toolCalls?: ToolCall[];
+  /** Reasoning text the chat template separates from the answer (`reasoning_content`). */
+  reasoning?: string;
+  /** One entry per generated token, when the request asked for logprobs. */
+  logprobs?: TokenLogprob[];
   /** Which stop sequence ended the text, where the engine reports it. */
   stopSequence?: string;
 }
