@@ -78,6 +78,17 @@ export interface Runtime {
 
 let systems = 0;
 
+/**
+ * Mailbox bounds (docs/flow-control.md). What must balance (a settlement, a
+ * release, a table change) never depends on them: it is synchronous or goes by
+ * `deliver`. They bound what queues while an actor awaits: the metrics during a
+ * scrape (a few observations per request), the budget while it renders; the
+ * coordinator and the remote replicas answer each message at once, so theirs
+ * only take a burst within one turn of the event loop. Past a bound, a request
+ * is refused with `overloaded` and an observation is dropped.
+ */
+const MAILBOX = { coordinator: 4096, metrics: 16_384, remoteReplica: 4096, budget: 4096 } as const;
+
 export async function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {}): Promise<Runtime> {
   // Storage first: a bad file stops startup with a clear error before anything runs.
   const store = openStore(config.storage);
@@ -93,11 +104,11 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
   // Routing decisions feed the metrics (declared below; picks start after both exist).
   const coordinator = system.spawn('coordinator', () => new DpCoordinatorActor(Math.random, {
     onDecision: (d) => { metrics.tell({ type: 'routed', ...d }); },
-  }), { mailbox: 65536 });
+  }), { mailbox: MAILBOX.coordinator });
   // A scrape samples every replica's load from the routing table.
   const sample = async (): Promise<ReplicaSample[]> =>
     (await coordinator.ask<ReplicaEntry[]>((reply) => ({ type: 'table', reply }), 5000)).map((r) => ({ deployment: r.deployment, replica: r.id, load: r.runner.load() }));
-  const metrics = system.spawn('metrics', () => new MetricsActor({ sample }), { mailbox: 65536 });
+  const metrics = system.spawn('metrics', () => new MetricsActor({ sample }), { mailbox: MAILBOX.metrics });
   const credentials = options.credentials ?? envCredentials();
   const reliability = new ReliabilityRegistry();
   const specs = new Map<string, DeploymentSpec>();
@@ -138,7 +149,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
           ...(options.session === undefined ? {} : { session: options.session }),
         };
         const core = new RemoteEngineCoreActor(spec, engineOpts);
-        const ref = system.spawn(`replica-${++replicaSeq}`, () => core, { mailbox: 65536 });
+        const ref = system.spawn(`replica-${++replicaSeq}`, () => core, { mailbox: MAILBOX.remoteReplica });
         return { runner: new RemoteReplica(id, spec.name, ref, core), ready: ref.started() };
       }
       case 'llama':
@@ -163,7 +174,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
 
   const keyBudgets = new Map(config.auth.apiKeys.flatMap((k) => (k.budget === undefined ? [] : [[k.name, k.budget] as const])));
   const share = options.clusterManaged?.budgetShare;
-  const budget = system.spawn('budget', () => new BudgetActor({ store, deployment: (name) => specs.get(name), keys: keyBudgets, share }), { mailbox: 65536 });
+  const budget = system.spawn('budget', () => new BudgetActor({ store, deployment: (name) => specs.get(name), keys: keyBudgets, share }), { mailbox: MAILBOX.budget });
   const budgetGate = new ActorBudgetGate(budget, estimateTokens, (d, key) => specs.get(d)?.budget !== undefined || (key !== undefined && keyBudgets.has(key)));
 
   try {
