@@ -10,7 +10,7 @@ import {
   type RequestResult,
 } from '@inference/actors';
 import {
-  type GenerateRequest, InferenceError, hexId, openAIErrorBody, parseChatRequest, parseCompletionRequest, parseDeployment,
+  Flow, type GenerateRequest, InferenceError, hexId, openAIErrorBody, parseChatRequest, parseCompletionRequest, parseDeployment,
   parseEmbeddingRequest, renderChatCompletion, renderEmbeddings, renderTextCompletion, retryAfterSeconds, toInferenceError,
 } from '@inference/core';
 import type { Runtime } from '@inference/runtime';
@@ -27,6 +27,8 @@ export interface GatewayOptions {
   readonly host: string;
   readonly port: number;
   readonly bodyLimitBytes: number;
+  /** How long a streamed response may stay unread before it is ended (absent: forever). */
+  readonly streamStallMs?: number;
   readonly logger?: boolean;
   /** API and admin keys (absent or empty: no auth). */
   readonly auth?: AuthKeys;
@@ -146,9 +148,12 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
         : renderTextCompletion(id, created, out.deployment, out.tokens.choices, out.tokens.usage);
       return reply.type('application/json').send(body);
     }
-    const stream = new OpenAIStream(res, req.id, parsed.kind, id, parsed.model, parsed.includeUsage);
+    // A client that reads slowly pauses its own request's output (docs/flow-control.md).
+    const flow = new Flow();
+    const stallMs = this.options.streamStallMs;
+    const stream = new OpenAIStream(res, req.id, parsed.kind, id, parsed.model, parsed.includeUsage, stallMs === undefined ? { flow } : { flow, stallMs });
     try {
-      const out = await this.dispatch(req, { kind: 'generate', endpoint, req: parsed, sink: stream.push, onDeployment: stream.setModel }, whenGone);
+      const out = await this.dispatch(req, { kind: 'generate', endpoint, req: parsed, sink: stream.push, onDeployment: stream.setModel, flow }, whenGone);
       if (out.kind !== 'generate') throw new InferenceError('internal', 'internal error');
       reply.hijack();
       stream.end(out.tokens);

@@ -54,6 +54,7 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
     host,
     port: options.port ?? config.server.port,
     bodyLimitBytes: config.server.bodyLimitBytes,
+    streamStallMs: config.server.streamStallMs,
     logger: options.logger ?? false,
     auth,
   }), { mailbox: 16 });

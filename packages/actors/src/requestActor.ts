@@ -6,7 +6,7 @@
 // after the first chunk, nothing is retried (the client already has partial output).
 
 import {
-  Cancellation, type CapacityPolicy, type ChunkSink, type EmbeddingRequest, type EmbeddingResult, type ErrorKind, type GenerateRequest, InferenceError,
+  Cancellation, type CapacityPolicy, type ChunkSink, type EmbeddingRequest, type EmbeddingResult, type ErrorKind, type FlowSignal, type GenerateRequest, InferenceError,
   type ModelRunner, type PriceSpec, type RunContext, type Tokens, toInferenceError,
 } from '@inference/core';
 import { type BudgetGate, type BudgetHold, BudgetRefusal } from './budget.js';
@@ -44,7 +44,11 @@ export interface Principal {
 }
 
 export type RequestJob =
-  | { kind: 'generate'; endpoint: Endpoint; req: GenerateRequest; sink: ChunkSink; onDeployment?: (deployment: string) => void; principal?: Principal | undefined }
+  | {
+      kind: 'generate'; endpoint: Endpoint; req: GenerateRequest; sink: ChunkSink; onDeployment?: (deployment: string) => void; principal?: Principal | undefined;
+      /** The client's back-pressure on the output (a streamed response), handed to the engine. */
+      flow?: FlowSignal;
+    }
   | { kind: 'embed'; req: EmbeddingRequest; principal?: Principal | undefined };
 
 /** `deployment` is the one that served: the requested one or a fallback. */
@@ -194,7 +198,8 @@ export class RequestActor extends Actor<RequestMsg> {
   /** Tries `deployment` on up to maxAttempts of its replicas. */
   private async runOn(deployment: string, primary: string, endpoint: Endpoint, st: RunState): Promise<RequestResult> {
     const job = this.job;
-    const ctx: RunContext = { requestId: this.requestId, signal: this.abort };
+    const flow = job.kind === 'generate' ? job.flow : undefined;
+    const ctx: RunContext = flow === undefined ? { requestId: this.requestId, signal: this.abort } : { requestId: this.requestId, signal: this.abort, flow };
     const exclude = new Set<string>();
     const maxAttempts = this.deps.maxAttempts ?? 2;
     let lastError: InferenceError | undefined;

@@ -3,6 +3,7 @@
 // Anthropic) are translated into these at the edge; inside, they are trusted.
 
 import type { CancelSignal } from './cancel.js';
+import type { FlowSignal } from './flow.js';
 
 export type Role = 'system' | 'developer' | 'user' | 'assistant' | 'tool';
 
@@ -167,6 +168,8 @@ export interface RunContext {
   readonly requestId: string;
   /** Aborted on client disconnect or deadline; engines free the work at once. */
   readonly signal: CancelSignal;
+  /** Paused while the client reads more slowly than the output comes (absent: never). */
+  readonly flow?: FlowSignal;
 }
 
 /** Receives chunks as the engine produces them. */

@@ -1,5 +1,7 @@
-import type { ServerResponse } from 'node:http';
+import { type ServerResponse, createServer } from 'node:http';
+import { type AddressInfo, type Socket, connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { Flow } from '@inference/core';
 import { CoalescedWriter } from './coalesce.js';
 
 /** What CoalescedWriter uses of a response, recording each write. */
@@ -53,5 +55,79 @@ describe('CoalescedWriter', () => {
     destroy();
     await nextTick();
     expect(writes).toEqual([]);
+  });
+});
+
+describe('CoalescedWriter back-pressure (a real socket whose client stops reading)', () => {
+  async function stuckClient(onResponse: (res: ServerResponse) => void): Promise<{ close: () => Promise<void>; client: Socket }> {
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      onResponse(res);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+    // A raw client that sends its request and then never reads.
+    const client = connect(port, '127.0.0.1');
+    client.write('GET / HTTP/1.1\r\nhost: x\r\n\r\n');
+    client.pause();
+    return {
+      client,
+      close: async () => {
+        client.destroy();
+        server.closeAllConnections();
+        await new Promise<void>((r) => server.close(() => { r(); }));
+      },
+    };
+  }
+
+  const until = async (cond: () => boolean, what: string): Promise<void> => {
+    for (let i = 0; i < 1000; i++) {
+      if (cond()) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error(`timed out waiting for ${what}`);
+  };
+
+  it('pauses the flow while the socket buffer is full and resumes it on drain', async () => {
+    const flow = new Flow();
+    let writer: CoalescedWriter | undefined;
+    const t = await stuckClient((res) => { writer = new CoalescedWriter(res, { flow }); });
+    await until(() => writer !== undefined, 'the response');
+    const chunk = `data: ${'x'.repeat(16 * 1024)}\n\n`;
+    let written = 0;
+    // The producer follows the flow: it stops as soon as it is paused.
+    while (!flow.paused && written < 128 * 1024 * 1024) {
+      writer?.write(chunk);
+      written += chunk.length;
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(flow.paused).toBe(true);
+    expect(writer?.congested).toBe(true);
+    // Bounded: what the kernel's socket buffers and one write hold, far below what the producer had to give.
+    expect(written).toBeLessThan(64 * 1024 * 1024);
+    t.client.resume();
+    await until(() => !flow.paused, 'the drain');
+    expect(writer?.congested).toBe(false);
+    await t.close();
+  });
+
+  it('destroys a response that stays stuck longer than stallMs', async () => {
+    const flow = new Flow();
+    let response: ServerResponse | undefined;
+    let writer: CoalescedWriter | undefined;
+    const t = await stuckClient((res) => {
+      response = res;
+      writer = new CoalescedWriter(res, { flow, stallMs: 200 });
+    });
+    await until(() => writer !== undefined, 'the response');
+    const chunk = `data: ${'y'.repeat(64 * 1024)}\n\n`;
+    while (!flow.paused) {
+      writer?.write(chunk);
+      await new Promise((r) => setImmediate(r));
+    }
+    await until(() => response?.destroyed === true, 'the stall timeout');
+    // The flow is released with the response: nothing stays paused for good.
+    await until(() => !flow.paused, 'the flow released');
+    await t.close();
   });
 });

@@ -9,7 +9,7 @@ import type { ServerResponse } from 'node:http';
 import {
   ChunkWriter, type FinishReason, type InferenceError, SSE_DONE, type TokenChunk, type Tokens, openAIErrorBody,
 } from '@inference/core';
-import { CoalescedWriter } from '../http/coalesce.js';
+import { CoalescedWriter, type WriterOptions } from '../http/coalesce.js';
 
 export class OpenAIStream {
   private writer: ChunkWriter;
@@ -25,9 +25,10 @@ export class OpenAIStream {
     private readonly id: string,
     model: string,
     private readonly includeUsage: boolean,
+    flow: WriterOptions = {},
   ) {
     this.writer = new ChunkWriter(kind, id, Math.floor(Date.now() / 1000), model);
-    this.out = new CoalescedWriter(res);
+    this.out = new CoalescedWriter(res, flow);
   }
 
   /** Before the first byte: the deployment that answers (a fallback may replace the requested one). */

@@ -1,7 +1,7 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Cancellation, InferenceError, parseDeployment } from '@inference/core';
+import { Cancellation, Flow, InferenceError, parseDeployment } from '@inference/core';
 import { type RemoteSession, closeSession, openSession } from '../session.js';
 import { type CallOptions, post } from './http.js';
 
@@ -141,5 +141,51 @@ describe('post (one upstream call)', () => {
     };
     const { o, signal } = call();
     await expect(post(o, '/x', {}, {}, signal, 'openai')).rejects.toMatchObject({ kind: 'upstream_error' });
+  });
+
+  it('stops reading the upstream while the flow is paused, and reads on when it resumes', async () => {
+    // The upstream writes as fast as its socket takes it, waiting for 'drain' like any good server.
+    let sent = 0;
+    let blocked = false;
+    const total = 32 * 1024 * 1024;
+    route = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const chunk = Buffer.alloc(64 * 1024, 120);
+      const pump = (): void => {
+        while (sent < total) {
+          sent += chunk.length;
+          if (!res.write(chunk)) {
+            blocked = true;
+            res.once('drain', () => { blocked = false; pump(); });
+            return;
+          }
+        }
+        res.end();
+      };
+      pump();
+    };
+    const flow = new Flow();
+    const { o, signal } = call();
+    let received = 0;
+    let pausedAt = 0;
+    const ctx = { ...o.ctx, flow };
+    const done = post({ ...o, ctx }, '/x', {}, {}, signal, 'openai', (bytes) => {
+      received += bytes.length;
+      // The client stops reading after the first MiB.
+      if (received >= 1024 * 1024 && pausedAt === 0) {
+        pausedAt = received;
+        flow.pause();
+      }
+      return false;
+    });
+    await until(() => pausedAt > 0 && blocked);
+    expect(blocked).toBe(true);
+    await new Promise((r) => setTimeout(r, 200));
+    // Paused: what arrived after is at most what undici had in hand, and the upstream is held back.
+    expect(received - pausedAt).toBeLessThan(1024 * 1024);
+    expect(sent).toBeLessThan(total);
+    flow.resume();
+    await done;
+    expect(received).toBe(total);
   });
 });

@@ -1,7 +1,8 @@
 // HTTP plumbing shared by provider adapters: one upstream call's cancellation
 // (client gone or total deadline), a JSON POST on the session's pool whose body
 // is read whole or chunk by chunk, and non-2xx answers turned into taxonomy
-// errors. Adapters add only their headers, paths and wire translation.
+// errors. Adapters add only their headers, paths and wire translation. A
+// streamed answer is read only while the client keeps up (RunContext.flow).
 
 import { type CancelSignal, type DeploymentSpec, InferenceError, type RunContext, linkedCancellation } from '@inference/core';
 import type { Dispatcher } from 'undici';
@@ -68,9 +69,28 @@ export function post(o: CallOptions, path: string, headers: Record<string, strin
     let responseHeaders: Record<string, string | string[] | undefined> = {};
     let chunks: Uint8Array[] | undefined;
     let drain: NodeJS.Timeout | undefined;
+    // Back-pressure of a streamed answer (docs/flow-control.md): the upstream read pauses with the client.
+    const flow = read === undefined ? undefined : o.ctx.flow;
+    let pausedByFlow = false;
+    const unwatch = flow?.onChange((paused) => {
+      if (controller === undefined || settled) return;
+      if (paused && !pausedByFlow) {
+        pausedByFlow = true;
+        controller.pause();
+      } else if (!paused && pausedByFlow) {
+        pausedByFlow = false;
+        controller.resume();
+      }
+    });
     const settle = (error: InferenceError | undefined, text?: string): void => {
       if (settled) return;
       settled = true;
+      unwatch?.();
+      // What is left of the response is drained unread, whatever the client does.
+      if (pausedByFlow) {
+        pausedByFlow = false;
+        controller?.resume();
+      }
       signal.removeEventListener('abort', onAbort);
       if (error === undefined) resolve(text ?? '');
       else reject(error);
@@ -103,6 +123,11 @@ export function post(o: CallOptions, path: string, headers: Record<string, strin
         if (chunks !== undefined) {
           chunks.push(bytes);
           return;
+        }
+        // The client reads slowly: stop reading the upstream until it catches up.
+        if (flow?.paused === true && !pausedByFlow) {
+          pausedByFlow = true;
+          c.pause();
         }
         let enough: boolean;
         try {
