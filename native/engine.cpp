@@ -56,6 +56,14 @@ void Engine::cancel(uint32_t id) {
     cv_.notify_one();
 }
 
+void Engine::setPaused(uint32_t id, bool paused) {
+    {
+        std::lock_guard<std::mutex> lk(mu_);
+        inbox_.pauses.emplace_back(id, paused);
+    }
+    cv_.notify_one();
+}
+
 void Engine::embed(uint64_t requestId, std::vector<llama_token> tokens) {
     {
         std::lock_guard<std::mutex> lk(mu_);
@@ -182,6 +190,7 @@ void Engine::run() {
         }
         try {
             for (auto & r : in.submits) scheduler_->submit(std::move(r));
+            for (const auto & [id, paused] : in.pauses) scheduler_->setPaused(id, paused);
             for (uint32_t id : in.cancels) scheduler_->cancel(id);
             if (in.fault) scheduler_->injectFault(*in.fault);
             if (in.abort) GGML_ABORT("injected abort");

@@ -70,6 +70,8 @@ class Engine {
 
     void submit(GenerateRequest req);
     void cancel(uint32_t id);
+    /** Back-pressure: keeps the sequence out of the batch while paused (see Scheduler::setPaused). */
+    void setPaused(uint32_t id, bool paused);
     void embed(uint64_t requestId, std::vector<llama_token> tokens);
     void injectFault(FaultKind kind);
     /** Test hook: the engine thread calls GGML_ABORT, exercising the abort -> fault path. */
@@ -86,10 +88,11 @@ class Engine {
     struct Inbox {
         std::vector<GenerateRequest> submits;
         std::vector<uint32_t> cancels;
+        std::vector<std::pair<uint32_t, bool>> pauses;
         std::vector<std::pair<uint64_t, std::vector<llama_token>>> embeds;
         std::optional<FaultKind> fault;
         bool abort = false;
-        bool empty() const { return submits.empty() && cancels.empty() && embeds.empty() && !fault && !abort; }
+        bool empty() const { return submits.empty() && cancels.empty() && pauses.empty() && embeds.empty() && !fault && !abort; }
     };
 
     void run();

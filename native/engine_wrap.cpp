@@ -89,6 +89,8 @@ Napi::Function EngineWrap::Define(Napi::Env env) {
                            InstanceMethod<&EngineWrap::ApplyChatTemplate>("applyChatTemplate"),
                            InstanceMethod<&EngineWrap::Submit>("submit"),
                            InstanceMethod<&EngineWrap::Cancel>("cancel"),
+                           InstanceMethod<&EngineWrap::Pause>("pause"),
+                           InstanceMethod<&EngineWrap::Resume>("resume"),
                            InstanceMethod<&EngineWrap::Embed>("embed"),
                            InstanceMethod<&EngineWrap::Stats>("stats"),
                            InstanceMethod<&EngineWrap::InjectFault>("injectFault"),
@@ -340,6 +342,20 @@ Napi::Value EngineWrap::Cancel(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "cancel(id)");
     loadedEngine(env).cancel(info[0].As<Napi::Number>().Uint32Value());
+    return env.Undefined();
+}
+
+Napi::Value EngineWrap::Pause(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "pause(id)");
+    loadedEngine(env).setPaused(info[0].As<Napi::Number>().Uint32Value(), true);
+    return env.Undefined();
+}
+
+Napi::Value EngineWrap::Resume(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "resume(id)");
+    loadedEngine(env).setPaused(info[0].As<Napi::Number>().Uint32Value(), false);
     return env.Undefined();
 }
 

@@ -54,6 +54,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap>, public EventSink {
     Napi::Value ApplyChatTemplate(const Napi::CallbackInfo & info);
     Napi::Value Submit(const Napi::CallbackInfo & info);
     Napi::Value Cancel(const Napi::CallbackInfo & info);
+    Napi::Value Pause(const Napi::CallbackInfo & info);
+    Napi::Value Resume(const Napi::CallbackInfo & info);
     Napi::Value Embed(const Napi::CallbackInfo & info);
     Napi::Value Stats(const Napi::CallbackInfo & info);
     Napi::Value InjectFault(const Napi::CallbackInfo & info);

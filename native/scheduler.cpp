@@ -81,7 +81,22 @@ void Scheduler::submit(GenerateRequest req) {
     queue_.push_back(std::make_unique<Sequence>(std::move(req), vocab_, ++order_, std::move(grammar)));
 }
 
+void Scheduler::setPaused(uint32_t id, bool paused) {
+    if (paused) paused_.insert(id);
+    else paused_.erase(id);
+}
+
+int32_t Scheduler::pausedActive() const {
+    if (paused_.empty()) return 0;
+    int32_t n = 0;
+    for (const Slot & slot : slots_) {
+        if (slot.seq && paused_.count(slot.seq->req.id) > 0) ++n;
+    }
+    return n;
+}
+
 void Scheduler::cancel(uint32_t id) {
+    paused_.erase(id);
     for (auto it = queue_.begin(); it != queue_.end(); ++it) {
         if ((*it)->req.id != id) continue;
         StepItem item;
@@ -190,6 +205,7 @@ void Scheduler::plan() {
     for (size_t s = 0; s < slots_.size(); ++s) {
         Sequence * seq = slots_[s].seq.get();
         if (seq == nullptr) continue;
+        if (!paused_.empty() && paused_.count(seq->req.id) > 0) continue;  // its client is behind
         if (seq->prefilling()) {
             prefill.push_back(seq);
             continue;
@@ -234,6 +250,7 @@ bool Scheduler::makeRoom(int32_t needed) {
 }
 
 void Scheduler::failSequence(Sequence & seq, const char * kind, const std::string & message) {
+    paused_.erase(seq.req.id);
     StepItem item;
     item.id = seq.req.id;
     item.error = SequenceError{kind, message, {}};
@@ -398,6 +415,7 @@ void Scheduler::sample(StepEvent & ev) {
 }
 
 void Scheduler::finish(Sequence & seq, StepItem & item, FinishReason reason) {
+    paused_.erase(seq.req.id);
     item.done = reason;
     item.promptTokens = seq.promptTokens();
     item.cachedTokens = seq.cached;

@@ -25,6 +25,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <unordered_set>
 #include <vector>
 
 #include "events.h"
@@ -51,7 +52,12 @@ class Scheduler {
     /** Test hook: the next decode behaves as if that native error happened. */
     void injectFault(FaultKind kind) { injected_ = kind; }
 
-    bool hasWork() const { return !pending_.empty() || !queue_.empty() || active_ > 0; }
+    bool hasWork() const { return !pending_.empty() || !queue_.empty() || active_ > pausedActive(); }
+    /**
+     * Back-pressure (docs/flow-control.md): a paused sequence stays out of the batch
+     * (its KV cells kept) until resumed; its client has not read what it produced.
+     */
+    void setPaused(uint32_t id, bool paused);
     bool faulted() const { return faulted_; }
 
     /** Admits, decodes one batch and samples; returns what to report (possibly empty). */
@@ -98,6 +104,8 @@ class Scheduler {
     std::vector<Slot> slots_;
     std::deque<std::unique_ptr<Sequence>> queue_;
     std::vector<StepItem> pending_;  // items produced between steps (errors, cancels)
+    std::unordered_set<uint32_t> paused_;  // ids of paused requests (queued or active)
+    int32_t pausedActive() const;
     int32_t active_ = 0;
     uint64_t order_ = 0;
     uint64_t clock_ = 0;

@@ -147,6 +147,12 @@ function handle(msg: ParentToHost): void {
     case 'cancel':
       e.cancel(msg.id);
       return;
+    case 'pause':
+      e.pause(msg.id);
+      return;
+    case 'resume':
+      e.resume(msg.id);
+      return;
     case 'embed':
       void embed(e, msg.rid, msg.texts);
       return;

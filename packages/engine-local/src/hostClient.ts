@@ -11,7 +11,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type CancelSignal, InferenceError, type EngineFaultKind, toInferenceError } from '@inference/core';
+import { type CancelSignal, InferenceError, type EngineFaultKind, type FlowSignal, toInferenceError } from '@inference/core';
 import type { InjectableFault, NativeEngineOptions, NativeErrorField, NativeSequenceError, NativeStats, NativeStepItem } from './native.js';
 import {
   EXIT_UNRECOVERABLE,
@@ -267,18 +267,25 @@ export class EngineHost {
     params: GenerateParams,
     signal: CancelSignal,
     onChunk: (text: string, tokens: number) => void,
+    flow?: FlowSignal,
   ): Promise<GenerateResult> {
     if (this.dead !== null) return Promise.reject(this.dead);
     if (this.closing) return Promise.reject(new InferenceError('engine_unavailable', 'the local engine is closing'));
     if (signal.aborted) return Promise.reject(abortReason(signal));
     const id = this.allocateId();
     return new Promise<GenerateResult>((resolve, reject) => {
+      // The client's back-pressure pauses this sequence only (docs/flow-control.md).
+      const unwatch = flow?.onChange((paused) => {
+        if (this.generations.has(id)) this.post({ t: paused ? 'pause' : 'resume', id });
+      });
       const onAbort = (): void => {
+        unwatch?.();
         if (!this.generations.delete(id)) return;
         this.post({ t: 'cancel', id });
         reject(abortReason(signal));
       };
       const settle = <T>(fn: (v: T) => void) => (v: T): void => {
+        unwatch?.();
         signal.removeEventListener('abort', onAbort);
         fn(v);
       };
@@ -292,6 +299,7 @@ export class EngineHost {
         cachedTokens: 0,
       });
       this.post({ t: 'gen', id, input, params });
+      if (flow?.paused === true) this.post({ t: 'pause', id });
     });
   }
 

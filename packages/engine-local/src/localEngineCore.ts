@@ -240,7 +240,7 @@ export class LocalReplica implements ModelRunner {
           (host) => host.generate(input, n > 1 && params.seed !== undefined ? { ...params, seed: params.seed + index } : params, signal, (t, tokens) => {
             text += t;
             sink({ index, text: t, tokens });
-          }),
+          }, ctx.flow),
           // Never on this replica's next host: a request without output is retried
           // on another replica by the request path, which does not wait for a reload.
           () => false,

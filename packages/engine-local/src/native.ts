@@ -172,6 +172,9 @@ export interface NativeEngine {
   submit(request: NativeSubmit): void;
   /** Frees the sequence and its KV cells in the next step; reported as done 'cancelled'. */
   cancel(id: number): void;
+  /** Back-pressure: the sequence stays out of the batch (its KV cells kept) until resume(id). */
+  pause(id: number): void;
+  resume(id: number): void;
   /** L2-normalised mean-pooled embedding; rejects with an Error whose `code` is a NativeSequenceErrorKind. */
   embed(tokens: Int32Array): Promise<Float32Array>;
   stats(): NativeStats;

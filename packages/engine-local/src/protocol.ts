@@ -37,6 +37,9 @@ export type ParentToHost =
   | { t: 'init'; config: HostConfig }
   | { t: 'gen'; id: number; input: GenerateInput; params: GenerateParams }
   | { t: 'cancel'; id: number }
+  /** Back-pressure: the generation's client is behind; the engine leaves it out of the batch until 'resume'. */
+  | { t: 'pause'; id: number }
+  | { t: 'resume'; id: number }
   | { t: 'embed'; rid: number; texts: string[] }
   /** The embedding `rid` is no longer wanted: the host stops before its next input and answers nothing. */
   | { t: 'cancelEmbed'; rid: number }
