@@ -1,4 +1,4 @@
-// The least a Node proxy can do per request, for test/bench/proxy-floor.mjs: read
+// The least a Node proxy can do per request, for test/bench/gateway-overhead.mjs: read
 // the JSON body, parse it, POST it upstream on a keep-alive undici Pool, parse the
 // answer and send it back (streams are piped through). No validation, routing,
 // metrics or error handling: the floor under any gateway written in Node.
