@@ -2,6 +2,7 @@
 // the examples and the tests use.
 
 import type { ActorRef } from '@inference/actors';
+import type { Coordination } from '@inference/cluster';
 import { ApiGatewayActor, type GatewayMsg } from './apiGatewayActor.js';
 import { loadAuthKeys } from './http/auth.js';
 import {
@@ -16,6 +17,8 @@ export interface ServeOptions extends RuntimeOptions {
   readonly logger?: boolean;
   /** Cluster mode (the CLI resolves it from flags and the file); default: from config.cluster. */
   readonly cluster?: ClusterConfig;
+  /** Cluster mode through this store instead of etcd (the workers of `serve --workers N`). */
+  readonly coordination?: Coordination;
 }
 
 export interface Server {
@@ -42,6 +45,7 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
       node = await startClusterNode({
         config: clusterCfg, base, budgetShare: share, rateShare, seed: config.deployments, bodyLimitBytes: config.server.bodyLimitBytes, secret,
         log: (m) => { process.stderr.write(`inference: ${m}\n`); },
+        ...(options.coordination === undefined ? {} : { coordination: options.coordination }),
       });
     } catch (e) {
       await base.close();

@@ -165,7 +165,7 @@ export function serveKv(backend: KvBackend, channel: KvChannel): () => void {
       // The worker is gone; its watches end with the channel.
     }
   };
-  const run = (op: Op, args: readonly unknown[]): Promise<unknown> | unknown => {
+  const run = (op: Op, args: readonly unknown[]): unknown => {
     switch (op) {
       case 'grantLease': return backend.grantLease(Number(args[0]));
       case 'keepAlive': return backend.keepAlive(String(args[0]));

@@ -9,7 +9,7 @@
 // so this node's entries vanish at once and the leader re-places its replicas.
 
 import type { ActorRef, NodeInventory, Placement, ReplicaEntry } from '@inference/actors';
-import { EtcdCoordination, PREFIX, electionPrefix, leaderOf } from '@inference/cluster';
+import { type Coordination, EtcdCoordination, PREFIX, electionPrefix, leaderOf } from '@inference/cluster';
 import type { DeploymentSpec } from '@inference/core';
 import type { ClusterStatus, Runtime } from '../runtime.js';
 import { ClusterAdmin, parseAdminOp } from './clusterAdmin.js';
@@ -37,6 +37,11 @@ export interface ClusterNodeOptions {
   readonly secret: string | undefined;
   /** Where cluster errors are reported (never with request content or secrets). */
   readonly log: (message: string) => void;
+  /**
+   * The store the node coordinates through, instead of etcd at `config.etcd`: the
+   * workers of `serve --workers N` share their primary's store (docs/cluster.md).
+   */
+  readonly coordination?: Coordination;
 }
 
 export interface ClusterNode {
@@ -72,7 +77,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       return { revision: await leader.admin(op) };
     },
   });
-  const coordination = new EtcdCoordination({ hosts: cfg.etcd, cluster: cfg.name });
+  const coordination = o.coordination ?? new EtcdCoordination({ hosts: cfg.etcd, cluster: cfg.name });
   try {
     const membership = await coordination.join(
       { name: self, advertise: cfg.advertise, inventory: await inventoryOf(o.base.placement) },
