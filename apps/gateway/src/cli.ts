@@ -118,7 +118,8 @@ async function main(argv: string[]): Promise<void> {
     ...(values.host === undefined ? {} : { host: values.host }),
     logger: values.quiet !== true,
     ...(cluster === undefined ? {} : { cluster }),
-    ...(worker === undefined ? {} : { coordination: worker.coordination }),
+    // A worker's own replicas are in its process; another worker's are a loopback hop away.
+    ...(worker === undefined ? {} : { coordination: worker.coordination, preferLocal: true }),
   });
   if (worker !== undefined) {
     // The primary prints one line once every worker serves.

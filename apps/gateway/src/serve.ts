@@ -19,6 +19,8 @@ export interface ServeOptions extends RuntimeOptions {
   readonly cluster?: ClusterConfig;
   /** Cluster mode through this store instead of etcd (the workers of `serve --workers N`). */
   readonly coordination?: Coordination;
+  /** Cluster mode: route to another node's replica only when this node's are a full capacity busier. */
+  readonly preferLocal?: boolean;
 }
 
 export interface Server {
@@ -46,6 +48,7 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
         config: clusterCfg, base, budgetShare: share, rateShare, seed: config.deployments, bodyLimitBytes: config.server.bodyLimitBytes, secret,
         log: (m) => { process.stderr.write(`inference: ${m}\n`); },
         ...(options.coordination === undefined ? {} : { coordination: options.coordination }),
+        ...(options.preferLocal === undefined ? {} : { preferLocal: options.preferLocal }),
       });
     } catch (e) {
       await base.close();

@@ -42,6 +42,8 @@ export interface ClusterNodeOptions {
    * workers of `serve --workers N` share their primary's store (docs/cluster.md).
    */
   readonly coordination?: Coordination;
+  /** Prefer this node's own replicas: forward only when they are a full capacity busier (serve --workers). */
+  readonly preferLocal?: boolean;
 }
 
 export interface ClusterNode {
@@ -91,7 +93,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     const election = coordination.watchPrefix(electionPrefix(MANAGER_ROLE));
     await Promise.all([catalog.ready, placement.ready, replicas.ready, election.ready]);
     const peers = new PeerPool(o.secret);
-    const remote = new RemoteReplicas(self, o.base.coordinator, membership, replicas, peers);
+    const remote = new RemoteReplicas(self, o.base.coordinator, membership, replicas, peers, o.preferLocal === true);
     const applier = new LocalApplier(self, o.base, catalog, placement, onError);
     const publisher = new ReplicaPublisher(o.base, membership, onError);
     const mgr = new ManagerLeader({
