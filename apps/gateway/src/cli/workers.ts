@@ -104,7 +104,10 @@ export async function runPrimary(n: number, log: (line: string) => void): Promis
 
   return new Promise<number>((resolve) => {
     const fork = (index: number): void => {
-      const w = cluster.fork({ [ENV.index]: String(index), [ENV.advertise]: `127.0.0.1:${String(ports[index - 1] ?? 0)}`, [ENV.secret]: secret });
+      const env: Record<string, string> = { [ENV.index]: String(index), [ENV.advertise]: `127.0.0.1:${String(ports[index - 1] ?? 0)}`, [ENV.secret]: secret };
+      // The GPUs are the first worker's: the others must not place GPU replicas on them too.
+      if (index > 1) env['CUDA_VISIBLE_DEVICES'] = '';
+      const w = cluster.fork(env);
       live.set(index, w);
       const detach = serveKv(backend, channelOf(w));
       // A send to a worker that just died must not end the primary.
