@@ -1,5 +1,5 @@
 // A deployment: what clients address by `model`, how many replicas serve it and
-// with which runtime. The keys are a contract with users (DESIGN.md): add keys,
+// with which runtime. The keys are a contract with users (docs/config.md): add keys,
 // rename none. Parsing is shared by the config file and the admin API.
 
 import {

@@ -1,4 +1,4 @@
-// The configuration contract (DESIGN.md): YAML (or JSON) parsed, then validated
+// The configuration contract (docs/config.md): YAML (or JSON) parsed, then validated
 // into a typed object. Unknown keys are errors naming the key. This is the only
 // module that reads environment variables: secrets are named in the file and
 // read from the environment, never stored in it.

@@ -1,7 +1,8 @@
 // The canonical wiring of the actor topology, as a library: `createRuntime`
-// builds coordinator, metrics, deployment manager and the replica factories from
-// a config object; `serve` adds the HTTP edge (ApiGatewayActor) and listens. The
-// CLI and the tests use exactly these two functions.
+// builds coordinator, metrics, placement, deployment manager, budgets and the
+// replica factories (built-in and registered runtimes) from a config object;
+// `serve` (@inference/gateway) adds the HTTP edge and listens. The CLI and the
+// tests use exactly these two functions. docs/architecture.md draws the topology.
 
 import {
   type ActorRef, ActorSystem, type BudgetGate, type BudgetMsg, type BudgetShare, type CoordinatorMsg, DeploymentManagerActor, DeploymentPlacementActor,
