@@ -198,7 +198,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     app.put<{ Params: { name: string } }>('/admin/deployments/:name', async (req) => {
       const body = req.body;
       const withName = typeof body === 'object' && body !== null && !Array.isArray(body) ? { name: req.params.name, ...(body as Record<string, unknown>) } : body;
-      const spec = parseDeployment(withName);
+      const spec = parseDeployment(withName, '', rt.runtimes);
       if (spec.name !== req.params.name) throw new InferenceError('invalid_request', 'name in the body differs from the path', { param: 'name' });
       return rt.apply(spec);
     });

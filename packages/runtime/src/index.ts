@@ -4,9 +4,11 @@
 
 export { createRuntime, type ClusterStatus, type Runtime, type RuntimeOptions } from './runtime.js';
 export { type LoadProgress, createLocalReplica } from './localReplica.js';
+export { type ReplicaRequest, type RuntimeFactory } from './replicaFactories.js';
+export { type RunnerDefinition, customRunnerDecider, supervisedRuntime } from './supervisedRuntime.js';
 export { DEFAULT_COMPLETION_ESTIMATE, estimateTokens } from './budgetEstimate.js';
 export {
-  ADMIN_KEY_ENV, type AdminKeyConfig, type ApiKeyConfig, DEFAULT_SERVER, type Env, type RuntimeConfig, adminKeyFromEnv, checkEnv,
+  ADMIN_KEY_ENV, type AdminKeyConfig, type ApiKeyConfig, DEFAULT_SERVER, type Env, type ParseOptions, type RuntimeConfig, adminKeyFromEnv, checkEnv,
   clusterSecret, envCredentials, loadConfigFile, parseConfig, resolveKeys,
 } from './config.js';
 export { ClusterBudgetShare } from './cluster/clusterBudget.js';

@@ -74,7 +74,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     secret: o.secret,
     localReplica,
     admin: async (body) => {
-      const op = parseAdminOp(body);
+      const op = parseAdminOp(body, o.base.runtimes);
       if (leader === undefined) throw new Error('not started');
       return { revision: await leader.admin(op) };
     },
