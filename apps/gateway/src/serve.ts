@@ -10,6 +10,7 @@ import { ClusterBudgetShare } from './cluster/clusterBudget.js';
 import { ClusterRateShare } from './cluster/clusterRate.js';
 import { type ClusterConfig, resolveCluster } from './cluster/clusterConfig.js';
 import { type ClusterNode, startClusterNode } from './cluster/clusterNode.js';
+import { Drain } from './drain.js';
 
 export interface ServeOptions extends RuntimeOptions {
   /** Overrides config.server.port (0: any free port). */
@@ -26,6 +27,14 @@ export interface Server {
   /** Base URL, e.g. http://127.0.0.1:8080 */
   readonly url: string;
   readonly port: number;
+  /**
+   * Stops taking work (new requests and /ready get 503) and resolves once the
+   * requests in flight have ended (true) or `timeoutMs` has passed (false).
+   * The runtime keeps serving them meanwhile; `close()` follows.
+   */
+  drain(timeoutMs: number): Promise<boolean>;
+  /** Requests the HTTP edge has accepted and not yet answered in full. */
+  inFlight(): number;
   close(): Promise<void>;
 }
 
@@ -52,12 +61,14 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
   }
   const runtime: Runtime = node?.runtime ?? base;
   const host = options.host ?? config.server.host;
+  const drain = new Drain();
   const gateway = runtime.system.spawn('gateway', () => new ApiGatewayActor(runtime, {
     host,
     port: options.port ?? config.server.port,
     bodyLimitBytes: config.server.bodyLimitBytes,
     logger: options.logger ?? false,
     auth,
+    drain,
   }), { mailbox: 16 });
   await gateway.started();
   if (!gateway.alive) {
@@ -72,6 +83,11 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
     gateway,
     url: `http://${urlHost}:${addr.port}`,
     port: addr.port,
+    drain: (timeoutMs) => {
+      drain.begin();
+      return drain.idle(timeoutMs);
+    },
+    inFlight: () => drain.inFlight,
     close: async () => {
       await gateway.stop();
       await node?.close();
