@@ -195,7 +195,10 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
       // Draining: not ready, whatever the deployments say, so load balancers stop sending at once.
       if (this.drain.draining) return reply.code(503).send({ ready: false, draining: true, waiting: [] });
       const all = await rt.list();
-      const notReady = all.filter((d) => d.spec.replicas > 0 && !d.replicas.some((r) => r.state === 'serving')).map((d) => d.spec.name);
+      const notReady = [
+        ...(rt.clusterWaiting?.() ?? []),
+        ...all.filter((d) => d.spec.replicas > 0 && !d.replicas.some((r) => r.state === 'serving')).map((d) => d.spec.name),
+      ];
       const cluster = rt.cluster?.();
       return reply.code(notReady.length === 0 ? 200 : 503).send({ ready: notReady.length === 0, waiting: notReady, ...(cluster === undefined ? {} : { cluster }) });
     });

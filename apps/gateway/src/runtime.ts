@@ -73,6 +73,11 @@ export interface Runtime {
   settled(timeoutMs?: number): Promise<DeploymentStatus[]>;
   /** Present in cluster mode. */
   readonly cluster?: () => ClusterStatus;
+  /**
+   * Cluster mode: what this node still waits for before it can serve the
+   * catalog (empty when nothing); /ready is 503 until then. See docs/cluster.md.
+   */
+  readonly clusterWaiting?: () => string[];
   close(): Promise<void>;
 }
 
