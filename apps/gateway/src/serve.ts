@@ -2,6 +2,7 @@
 // the examples and the tests use.
 
 import type { ActorRef } from '@inference/actors';
+import type { DeploymentSpec } from '@inference/core';
 import { ApiGatewayActor, type GatewayMsg } from './apiGatewayActor.js';
 import { type RuntimeConfig, clusterSecret } from './config.js';
 import { loadAuthKeys } from './auth.js';
@@ -43,9 +44,13 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
   const auth = loadAuthKeys(config.auth);
   const clusterCfg = options.cluster ?? resolveCluster(config.cluster);
   const secret = clusterCfg === undefined ? undefined : clusterSecret(clusterCfg);
-  const share = new ClusterBudgetShare();
+  // Budget windows, for the cluster counters' expiry: the deployment's (once the runtime exists) or the key's.
+  let specOf: (name: string) => DeploymentSpec | undefined = () => undefined;
+  const keyWindows = new Map(config.auth.apiKeys.flatMap((k) => (k.budget === undefined ? [] : [[k.name, k.budget.window] as const])));
+  const share = new ClusterBudgetShare((scope, name) => (scope === 'deployment' ? specOf(name)?.budget?.window : keyWindows.get(name)));
   const rateShare = new ClusterRateShare();
   const base = await createRuntime(config, clusterCfg === undefined ? options : { ...options, clusterManaged: { budgetShare: share } });
+  specOf = (name) => base.spec(name);
   if (clusterCfg !== undefined) base.reliability.shareRates(rateShare);
   let node: ClusterNode | undefined;
   if (clusterCfg !== undefined) {
