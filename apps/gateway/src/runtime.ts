@@ -162,9 +162,21 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
   const apply = async (spec: DeploymentSpec): Promise<DeploymentStatus> => {
     const status = await manager.ask<DeploymentStatus>((reply) => ({ type: 'apply', spec, reply }));
     specs.set(spec.name, spec);
+    retainReliability();
     return status;
   };
   const list = (): Promise<DeploymentStatus[]> => manager.ask((reply) => ({ type: 'list', reply }));
+  // Limiters and breakers live while a remote deployment uses them (docs/metrics.md "Cardinality").
+  const retainReliability = (): void => {
+    const keyOf = (s: DeploymentSpec): string | undefined => {
+      try {
+        return credentials(s).apiKey;
+      } catch {
+        return undefined;
+      }
+    };
+    reliability.retain([...specs.values()].filter((s) => s.runtime !== 'llama').map((s) => ({ spec: s, apiKey: keyOf(s) })));
+  };
 
   const keyBudgets = new Map(config.auth.apiKeys.flatMap((k) => (k.budget === undefined ? [] : [[k.name, k.budget] as const])));
   const share = options.clusterManaged?.budgetShare;
@@ -200,6 +212,9 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
     remove: async (name) => {
       await manager.ask<void>((reply) => ({ type: 'remove', name, reply }));
       specs.delete(name);
+      // Its series and its limiters go with it: /metrics and the registry hold what exists.
+      metrics.tell({ type: 'deploymentRemoved', deployment: name });
+      retainReliability();
       if (options.clusterManaged === undefined) catalog.removed(name);
     },
     scale: async (name, replicas) => {
