@@ -129,12 +129,27 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(`inference: serving ${config.deployments.map((d) => d.name).join(', ') || 'no deployments'} on ${server.url}\n`);
   }
   if (embedded?.note !== undefined) process.stdout.write(`inference: ${embedded.note}\n`);
+  // SIGTERM/SIGINT: drain (in-flight requests finish, new ones get 503), then close and exit 0.
+  // A second signal, or a close that hangs past the bound, ends the process at once.
   let closing = false;
   const shutdown = (signal: string): void => {
-    if (closing) return;
+    if (closing) {
+      process.stdout.write(`inference: ${signal} again, exiting now\n`);
+      process.exit(1);
+    }
     closing = true;
-    process.stdout.write(`inference: ${signal}, draining\n`);
-    void Promise.all([server.close(), embedded?.close()]).then(() => process.exit(0));
+    const bound = config.server.drainTimeoutMs;
+    process.stdout.write(`inference: ${signal}, draining ${String(server.inFlight())} requests (at most ${String(bound)} ms)\n`);
+    setTimeout(() => {
+      process.stderr.write('inference: shutdown did not complete after the drain bound; exiting\n');
+      process.exit(1);
+    }, bound + 15_000).unref();
+    void server.drain(bound)
+      .then((drained) => {
+        process.stdout.write(drained ? 'inference: drained\n' : `inference: drain bound reached, ending ${String(server.inFlight())} requests\n`);
+        return Promise.all([server.close(), embedded?.close()]);
+      })
+      .then(() => process.exit(0));
   };
   process.on('SIGINT', () => { shutdown('SIGINT'); });
   process.on('SIGTERM', () => { shutdown('SIGTERM'); });

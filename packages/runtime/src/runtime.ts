@@ -83,6 +83,11 @@ export interface Runtime {
   settled(timeoutMs?: number): Promise<DeploymentStatus[]>;
   /** Present in cluster mode. */
   readonly cluster?: () => ClusterStatus;
+  /**
+   * Cluster mode: what this node still waits for before it can serve the
+   * catalog (empty when nothing); /ready is 503 until then. See docs/cluster.md.
+   */
+  readonly clusterWaiting?: () => string[];
   close(): Promise<void>;
 }
 
@@ -119,9 +124,10 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
       .map((r) => ({ deployment: r.deployment, replica: r.id, load: r.runner.load() }));
   const metrics = system.spawn('metrics', () => new MetricsActor({ sample }), { mailbox: 65536 });
   const reliability = new ReliabilityRegistry();
+  const credentials = options.credentials ?? envCredentials();
   const builtin = builtinFactories({
     system, metrics, reliability,
-    credentials: options.credentials ?? envCredentials(),
+    credentials,
     remoteEvent: remoteEventMetrics(metrics),
     ...(options.session === undefined ? {} : { session: options.session }),
     ...(options.onLoadProgress === undefined ? {} : { onLoadProgress: options.onLoadProgress }),
@@ -135,9 +141,23 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
   const manager = system.spawn('manager', () => new DeploymentManagerActor(coordinator, metrics, factory, options.drainTimeoutMs, placement, specs), { mailbox: 1024 });
   const apply = async (spec: DeploymentSpec): Promise<DeploymentStatus> => {
     checkRuntime(spec, runtimes, '');
-    return manager.ask<DeploymentStatus>((reply) => ({ type: 'apply', spec, reply }));
+    const status = await manager.ask<DeploymentStatus>((reply) => ({ type: 'apply', spec, reply }));
+    retainReliability();
+    return status;
   };
   const list = (): Promise<DeploymentStatus[]> => manager.ask((reply) => ({ type: 'list', reply }));
+  // Limiters and breakers live while a remote deployment uses them (docs/metrics.md "Cardinality").
+  const retainReliability = (): void => {
+    const keyOf = (s: DeploymentSpec): string | undefined => {
+      try {
+        return credentials(s).apiKey;
+      } catch {
+        return undefined;
+      }
+    };
+    const remote = specs.names().map((n) => specs.get(n)).filter((s): s is DeploymentSpec => s !== undefined && (s.runtime === 'openai' || s.runtime === 'anthropic'));
+    reliability.retain(remote.map((s) => ({ spec: s, apiKey: keyOf(s) })));
+  };
   const { budget, budgetGate } = startBudgets(system, store, config, specs, options.clusterManaged?.budgetShare);
 
   try {
@@ -169,6 +189,9 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
     },
     remove: async (name) => {
       await manager.ask<void>((reply) => ({ type: 'remove', name, reply }));
+      // Its series and its limiters go with it: /metrics and the registry hold what exists.
+      metrics.tell({ type: 'deploymentRemoved', deployment: name });
+      retainReliability();
       if (options.clusterManaged === undefined) catalog.removed(name);
     },
     scale: async (name, replicas) => {

@@ -13,8 +13,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
-import { IpcCoordination, type KvChannel, MemoryStore, serveKv } from '@inference/cluster';
-import type { ClusterConfig } from '@inference/runtime';
+import { type ClusterConfig, IpcCoordination, type KvChannel, MemoryStore, serveKv } from '@inference/runtime';
 
 const ENV = {
   index: 'INFERENCE_WORKER_INDEX',

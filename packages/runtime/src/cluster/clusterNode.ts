@@ -117,7 +117,22 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       members: membership.members().map((m) => ({ name: m.name, advertise: m.advertise })),
       stale: catalog.stale() || replicas.stale(),
     });
-    const runtime: Runtime = { ...admin.runtime(), cluster: status };
+    // Ready means the deployments serve here: a leader exists, the leading node's config
+    // deployments have reached the catalog (latched: a later admin removal does not unready it),
+    // and the local runtime holds what the catalog and placement ask of this node.
+    let seedSeen = false;
+    const waiting = (): string[] => {
+      const out: string[] = [];
+      if (leaderName() === undefined) out.push('cluster leader');
+      if (!seedSeen && mgr.leading()) {
+        const names = new Set(applier.specs().map((s) => s.name));
+        seedSeen = o.seed.every((s) => names.has(s.name));
+      }
+      if (!seedSeen && mgr.leading()) out.push('config deployments in the catalog');
+      if (!applier.current()) out.push('catalog applied on this node');
+      return out;
+    };
+    const runtime: Runtime = { ...admin.runtime(), cluster: status, clusterWaiting: waiting };
     return {
       runtime,
       close: async () => {
