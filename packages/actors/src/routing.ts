@@ -18,6 +18,11 @@ export interface ReplicaEntry {
    * message that a full mailbox could drop).
    */
   assigned?: number;
+  /**
+   * Added to this replica's load when routing compares: the cost of reaching it (a
+   * replica of another worker process is a hop away; serve --workers). Absent: 0.
+   */
+  readonly remoteBias?: number;
 }
 
 /**
@@ -32,7 +37,7 @@ export function unassign(r: ReplicaEntry): void {
 
 /** What routing compares: picks not yet finished, or what the replica reports, whichever is more. */
 export function loadOf(r: ReplicaEntry): number {
-  return Math.max(r.assigned ?? 0, r.runner.load().outstanding);
+  return Math.max(r.assigned ?? 0, r.runner.load().outstanding) + (r.remoteBias ?? 0);
 }
 
 export function routable(r: ReplicaEntry, exclude?: ReadonlySet<string>): boolean {
