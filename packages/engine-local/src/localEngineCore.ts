@@ -207,6 +207,8 @@ export class LocalReplica implements ModelRunner {
 
   async generate(req: GenerateRequest, ctx: RunContext, sink: ChunkSink): Promise<Tokens> {
     if (req.tools !== undefined && req.tools.length > 0) throw new InferenceError('invalid_request', 'tools are not supported by local deployments', { param: 'tools' });
+    if (req.sampling.logprobs === true) throw new InferenceError('invalid_request', 'logprobs are not supported by local deployments yet', { param: 'logprobs' });
+    if (req.sampling.logitBias !== undefined) throw new InferenceError('invalid_request', 'logit_bias is not supported by local deployments yet', { param: 'logit_bias' });
     const input = toInput(req);
     const params = toParams(req, this.spec.engine.contextSize);
     const n = req.sampling.n;
