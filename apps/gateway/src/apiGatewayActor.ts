@@ -14,7 +14,9 @@ import {
 } from '@inference/core';
 import type { Runtime } from './runtime.js';
 import { modelEntry } from './models.js';
+import { LocalRecordStore } from '@inference/storage';
 import { registerAnthropicRoutes } from './anthropicRoutes.js';
+import { ResponsesApi, registerResponsesRoutes } from './responsesRoutes.js';
 import { registerStatusRoutes } from './statusRoutes.js';
 import { registerAdminScaleRoutes } from './adminScaleRoutes.js';
 import { OpenAIStream } from './streaming.js';
@@ -160,6 +162,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     app.post('/v1/chat/completions', (req, reply) => this.generate(req, reply, 'chat', parseChatRequest(req.body)));
     app.post('/v1/completions', (req, reply) => this.generate(req, reply, 'completion', parseCompletionRequest(req.body)));
     registerAnthropicRoutes(app, (r, job, onCancel) => this.dispatch(r, job, onCancel), this.options.bodyLimitBytes);
+    registerResponsesRoutes(app, new ResponsesApi((r, job, onCancel) => this.dispatch(r, job, onCancel), rt.records ?? new LocalRecordStore(rt.store)));
     app.post('/v1/embeddings', async (req, reply) => {
       const parsed = parseEmbeddingRequest(req.body);
       const out = await this.dispatch(req, { kind: 'embed', req: parsed }, () => undefined);

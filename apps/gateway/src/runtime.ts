@@ -11,7 +11,7 @@ import { type DeploymentSpec, InferenceError } from '@inference/core';
 import {
   BREAKER_STATES, type CredentialSource, ReliabilityRegistry, RemoteEngineCoreActor, type RemoteEngineEvent, RemoteReplica, type SessionOptions,
 } from '@inference/engine-remote';
-import { Catalog, type Store, openStore } from '@inference/storage';
+import { Catalog, type RecordStore, type Store, openStore } from '@inference/storage';
 import { ActorBudgetGate, BudgetActor, type BudgetGate, type BudgetMsg, type BudgetShare } from '@inference/actors';
 import { estimateTokens } from './budgetEstimate.js';
 import { type RuntimeConfig, envCredentials } from './config.js';
@@ -73,6 +73,8 @@ export interface Runtime {
   settled(timeoutMs?: number): Promise<DeploymentStatus[]>;
   /** Present in cluster mode. */
   readonly cluster?: () => ClusterStatus;
+  /** Where stored Responses API objects live; absent: in `store` (cluster mode keeps them in etcd). */
+  readonly records?: RecordStore;
   close(): Promise<void>;
 }
 

@@ -9,7 +9,8 @@
 // so this node's entries vanish at once and the leader re-places its replicas.
 
 import type { ActorRef, NodeInventory, Placement, ReplicaEntry } from '@inference/actors';
-import { EtcdCoordination, PREFIX, electionPrefix, leaderOf } from '@inference/cluster';
+import { EtcdCoordination, PREFIX, type TtlRecords, electionPrefix, leaderOf } from '@inference/cluster';
+import { MAX_RECORD_BYTES, type RecordStore } from '@inference/storage';
 import type { DeploymentSpec } from '@inference/core';
 import type { ClusterStatus, Runtime } from '../runtime.js';
 import { ClusterAdmin, parseAdminOp } from './clusterAdmin.js';
@@ -37,6 +38,22 @@ export interface ClusterNodeOptions {
   readonly secret: string | undefined;
   /** Where cluster errors are reported (never with request content or secrets). */
   readonly log: (message: string) => void;
+}
+
+/** Stored Responses API objects live this long in etcd (bounded: every node writes them). */
+export const RESPONSES_TTL_SECONDS = 24 * 3600;
+
+/** Stored responses in etcd, readable from every node, each at most MAX_RECORD_BYTES. */
+function clusterRecords(ttl: TtlRecords): RecordStore {
+  return {
+    get: (key) => ttl.get(key),
+    put: async (key, value) => {
+      if (Buffer.byteLength(value) > MAX_RECORD_BYTES) return false;
+      await ttl.put(key, value);
+      return true;
+    },
+    delete: (key) => ttl.delete(key),
+  };
 }
 
 export interface ClusterNode {
@@ -110,7 +127,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       members: membership.members().map((m) => ({ name: m.name, advertise: m.advertise })),
       stale: catalog.stale() || replicas.stale(),
     });
-    const runtime: Runtime = { ...admin.runtime(), cluster: status };
+    const runtime: Runtime = { ...admin.runtime(), cluster: status, records: clusterRecords(coordination.records(PREFIX.responses, RESPONSES_TTL_SECONDS)) };
     return {
       runtime,
       close: async () => {
