@@ -29,6 +29,8 @@ export interface RuntimeConfig {
   server: { host: string; port: number; bodyLimitBytes: number };
   storage?: { path: string };
   auth: { apiKeys: ApiKeyConfig[]; adminKeys: AdminKeyConfig[] };
+  /** The audit trail of admin changes (docs/keys.md): how many records are kept. */
+  audit?: { maxRecords: number };
   deployments: DeploymentSpec[];
   /** The `cluster:` block as the file gives it (flags may complete it: cluster/clusterConfig.ts). */
   cluster?: ClusterFileConfig;
@@ -63,7 +65,7 @@ function parseKeys(list: unknown[] | undefined, path: string, withDeployments: b
 /** Validates a parsed config document (no environment access). */
 export function parseConfig(doc: unknown): RuntimeConfig {
   const o = asObject(doc ?? {}, '');
-  noUnknownKeys(o, ['server', 'storage', 'auth', 'deployments', 'cluster'], '');
+  noUnknownKeys(o, ['server', 'storage', 'auth', 'audit', 'deployments', 'cluster'], '');
   const server = optObject(o, 'server', '') ?? {};
   noUnknownKeys(server, ['host', 'port', 'bodyLimitBytes'], 'server');
   const cfg: RuntimeConfig = {
@@ -82,6 +84,12 @@ export function parseConfig(doc: unknown): RuntimeConfig {
   }
   const cluster = optObject(o, 'cluster', '');
   if (cluster !== undefined) cfg.cluster = parseClusterBlock(cluster);
+  const audit = optObject(o, 'audit', '');
+  if (audit !== undefined) {
+    noUnknownKeys(audit, ['maxRecords'], 'audit');
+    const maxRecords = optNumber(audit, 'maxRecords', 'audit', { min: 10, max: 10_000_000, integer: true });
+    if (maxRecords !== undefined) cfg.audit = { maxRecords };
+  }
   const auth = optObject(o, 'auth', '');
   if (auth !== undefined) {
     noUnknownKeys(auth, ['apiKeys', 'adminKeys'], 'auth');

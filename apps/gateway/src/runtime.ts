@@ -7,7 +7,7 @@ import {
   type ActorRef, ActorSystem, type CoordinatorMsg, type CreatedReplica, DeploymentManagerActor, DeploymentPlacementActor, type DeploymentStatus,
   DpCoordinatorActor, type Placement, type PlacementMsg, localInventory, placementEnv, type ManagerMsg, MetricsActor, type MetricsMsg, type ReplicaEntry, type ReplicaEvents, type ReplicaFactory, type ReplicaSample,
 } from '@inference/actors';
-import { type DeploymentSpec, InferenceError } from '@inference/core';
+import { type BudgetSpec, type DeploymentSpec, InferenceError } from '@inference/core';
 import {
   BREAKER_STATES, type CredentialSource, ReliabilityRegistry, RemoteEngineCoreActor, type RemoteEngineEvent, RemoteReplica, type SessionOptions,
 } from '@inference/engine-remote';
@@ -61,6 +61,8 @@ export interface Runtime {
   /** Budget ledgers and spend (BudgetActor), and the request path's gate to them. */
   readonly budget: ActorRef<BudgetMsg>;
   readonly budgetGate: BudgetGate;
+  /** Budgets by API key name: the config file's, and virtual keys' as they change (keys/). */
+  readonly keyBudgets: Map<string, BudgetSpec>;
   /** The last applied spec of a deployment (synchronous, for the request path). */
   spec(name: string): DeploymentSpec | undefined;
   apply(spec: DeploymentSpec): Promise<DeploymentStatus>;
@@ -161,7 +163,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
   };
   const list = (): Promise<DeploymentStatus[]> => manager.ask((reply) => ({ type: 'list', reply }));
 
-  const keyBudgets = new Map(config.auth.apiKeys.flatMap((k) => (k.budget === undefined ? [] : [[k.name, k.budget] as const])));
+  const keyBudgets = new Map<string, BudgetSpec>(config.auth.apiKeys.flatMap((k) => (k.budget === undefined ? [] : [[k.name, k.budget] as const])));
   const share = options.clusterManaged?.budgetShare;
   const budget = system.spawn('budget', () => new BudgetActor({ store, deployment: (name) => specs.get(name), keys: keyBudgets, share }), { mailbox: 65536 });
   const budgetGate = new ActorBudgetGate(budget, estimateTokens, (d, key) => specs.get(d)?.budget !== undefined || (key !== undefined && keyBudgets.has(key)));
@@ -185,6 +187,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
     store,
     budget,
     budgetGate,
+    keyBudgets,
     spec: (name) => specs.get(name),
     // Through the runtime (the admin API) changes are persisted and win on restart.
     apply: async (spec) => {

@@ -10,6 +10,7 @@ import { ClusterBudgetShare } from './cluster/clusterBudget.js';
 import { ClusterRateShare } from './cluster/clusterRate.js';
 import { type ClusterConfig, resolveCluster } from './cluster/clusterConfig.js';
 import { type ClusterNode, startClusterNode } from './cluster/clusterNode.js';
+import { startAdminServices } from './adminServices.js';
 
 export interface ServeOptions extends RuntimeOptions {
   /** Overrides config.server.port (0: any free port). */
@@ -51,16 +52,23 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
     }
   }
   const runtime: Runtime = node?.runtime ?? base;
+  const services = startAdminServices({
+    base,
+    cluster: node === undefined ? undefined : { shared: node.shared, budgetShare: share },
+    log: (m) => { process.stderr.write(`inference: ${m}\n`); },
+  });
   const host = options.host ?? config.server.host;
   const gateway = runtime.system.spawn('gateway', () => new ApiGatewayActor(runtime, {
     host,
     port: options.port ?? config.server.port,
     bodyLimitBytes: config.server.bodyLimitBytes,
     logger: options.logger ?? false,
-    auth,
+    auth: { ...auth, virtual: services.registry },
+    admin: services,
   }), { mailbox: 16 });
   await gateway.started();
   if (!gateway.alive) {
+    services.close();
     await node?.close();
     await base.close();
     throw new Error(`could not listen on ${host}:${options.port ?? config.server.port}`);
@@ -74,6 +82,7 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
     port: addr.port,
     close: async () => {
       await gateway.stop();
+      services.close();
       await node?.close();
       await base.close();
     },

@@ -39,7 +39,8 @@ export function loadStatusPage(): StatusPage {
 
 export function registerStatusRoutes(app: FastifyInstance, rt: Runtime): void {
   const page = loadStatusPage();
-  const keyBudgets = new Map<string, BudgetLimits>(rt.config.auth.apiKeys.flatMap((k) => (k.budget === undefined ? [] : [[k.name, k.budget] as const])));
+  // Live: virtual keys' budgets come and go at run time.
+  const keyBudgets: ReadonlyMap<string, BudgetLimits> = rt.keyBudgets;
   app.get('/', (_req, reply) => reply
     .header('content-security-policy', page.csp)
     .header('x-content-type-options', 'nosniff')

@@ -7,29 +7,38 @@
 // interval plus the watch delay, so N nodes each admitting R per second overshoot
 // a limit by at most counterSyncMs x R x (N - 1) (docs/cluster.md).
 // Before the node has joined (counters unset) budgets are enforced locally only.
+// A budget reset (POST /admin/budgets/.../reset) starts a new epoch of the budget:
+// scopes of epoch n > 0 end in `:e<n>`, so every node counts from zero again.
 
 import type { Amount, BudgetScope, BudgetShare } from '@inference/actors';
 import type { Counters } from '@inference/cluster';
 import { segmentOf } from './clusterKeys.js';
 
-function scopeOf(scope: BudgetScope, name: string, windowStart: number, what: 'tokens' | 'usd'): string {
-  return `budget:${scope === 'deployment' ? 'd' : 'k'}:${segmentOf(name)}:${String(windowStart)}:${what}`;
+function scopeOf(scope: BudgetScope, name: string, windowStart: number, what: 'tokens' | 'usd', epoch: number): string {
+  return `budget:${scope === 'deployment' ? 'd' : 'k'}:${segmentOf(name)}:${String(windowStart)}:${what}${epoch > 0 ? `:e${String(epoch)}` : ''}`;
 }
 
 export class ClusterBudgetShare implements BudgetShare {
   private counters: Counters | undefined;
   /** What this node added per scope, so `sum - own` is the other nodes' part. */
   private readonly own = new Map<string, number>();
+  private epochOf: (scope: BudgetScope, name: string) => number = () => 0;
 
   attach(counters: Counters): void {
     this.counters = counters;
   }
 
+  /** Where the current reset epoch of each budget comes from (0: never reset). */
+  epochs(of: (scope: BudgetScope, name: string) => number): void {
+    this.epochOf = of;
+  }
+
   elsewhere(scope: BudgetScope, name: string, windowStart: number): Amount {
     const c = this.counters;
     if (c === undefined) return { tokens: 0, costUsd: 0 };
-    const t = scopeOf(scope, name, windowStart, 'tokens');
-    const u = scopeOf(scope, name, windowStart, 'usd');
+    const epoch = this.epochOf(scope, name);
+    const t = scopeOf(scope, name, windowStart, 'tokens', epoch);
+    const u = scopeOf(scope, name, windowStart, 'usd', epoch);
     return {
       tokens: Math.max(0, c.sum(t) - (this.own.get(t) ?? 0)),
       costUsd: Math.max(0, c.sum(u) - (this.own.get(u) ?? 0)),
@@ -39,9 +48,10 @@ export class ClusterBudgetShare implements BudgetShare {
   spent(scope: BudgetScope, name: string, windowStart: number, amount: Amount): void {
     const c = this.counters;
     if (c === undefined) return;
+    const epoch = this.epochOf(scope, name);
     for (const [what, n] of [['tokens', amount.tokens], ['usd', amount.costUsd]] as const) {
       if (n === 0) continue;
-      const key = scopeOf(scope, name, windowStart, what);
+      const key = scopeOf(scope, name, windowStart, what, epoch);
       c.add(key, n);
       this.own.set(key, (this.own.get(key) ?? 0) + n);
     }
