@@ -47,7 +47,8 @@ export function parseSharedOp(o: Record<string, unknown>): SharedOp {
 /** The leader's side: conditional writes, one at a time. */
 export class SharedWrites {
   private chain: Promise<unknown> = Promise.resolve();
-  private last = 0;
+  /** The revision of the last write per prefix (a watch's revision moves only with its own prefix). */
+  private readonly last = new Map<string, number>();
 
   constructor(private readonly watchOf: (prefix: string) => PrefixWatch | undefined) {}
 
@@ -63,14 +64,15 @@ export class SharedWrites {
     if (op.op === 'put' && op.expect !== undefined) {
       if (watch === undefined) throw new InferenceError('internal', `no watch of ${prefix}`);
       const deadline = Date.now() + 5000;
-      while (watch.revision() < this.last && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      const last = this.last.get(prefix) ?? 0;
+      while (watch.revision() < last && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
       const now = watch.entries().get(op.key.slice(prefix.length))?.modRevision ?? 0;
       if (now !== op.expect) {
         throw new InferenceError('invalid_request', `'${op.key.slice(prefix.length)}' changed while this write was on its way (revision ${now}, expected ${op.expect}); read it again and retry`, { param: 'version' });
       }
     }
     const rev = op.op === 'put' ? await l.put(op.key, op.value) : await l.delete(op.key);
-    this.last = Math.max(this.last, rev);
+    this.last.set(prefix, Math.max(this.last.get(prefix) ?? 0, rev));
     return rev;
   }
 }
