@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Json, PrefixWatch } from '@inference/cluster';
 import type { Store } from '@inference/storage';
-import { SHARED_PREFIX, type SharedState } from '../cluster/sharedState.js';
+import { SHARED_PREFIX, type SharedState } from '@inference/runtime';
 
 export const AUDIT_ACTIONS = [
   'deployment.apply', 'deployment.scale', 'deployment.remove',

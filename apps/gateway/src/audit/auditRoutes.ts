@@ -5,7 +5,7 @@
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { InferenceError } from '@inference/core';
-import { adminOf } from '../auth.js';
+import { adminOf } from '../http/auth.js';
 import { AUDIT_ID, type AuditAction, type AuditLog, type AuditRecord } from './auditLog.js';
 
 const DEFAULT_PAGE = 50;

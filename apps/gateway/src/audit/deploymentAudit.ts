@@ -3,7 +3,7 @@
 // environment variable of an upstream key (`apiKeyEnv`), never its value.
 
 import { InferenceError } from '@inference/core';
-import type { Runtime } from '../runtime.js';
+import type { Runtime } from '@inference/runtime';
 
 export async function specBefore(rt: Pick<Runtime, 'get'>, name: string): Promise<unknown> {
   try {

@@ -11,7 +11,7 @@
 import { InferenceError } from '@inference/core';
 import type { Store } from '@inference/storage';
 import type { Json, PrefixWatch } from '@inference/cluster';
-import { SHARED_PREFIX, type SharedState } from '../cluster/sharedState.js';
+import { SHARED_PREFIX, type SharedState } from '@inference/runtime';
 import type { KeyRegistry } from './keyRegistry.js';
 import { type VirtualKey, parseStoredKey } from './virtualKey.js';
 

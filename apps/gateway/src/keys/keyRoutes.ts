@@ -10,7 +10,7 @@
 //   POST   /admin/keys/:name/revoke    revoke
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { adminOf } from '../auth.js';
+import { adminOf } from '../http/auth.js';
 import type { ChangeContext, KeyService } from './keyService.js';
 
 function ctxOf(req: FastifyRequest): ChangeContext {

@@ -8,10 +8,10 @@
 import type { FastifyInstance } from 'fastify';
 import { type NodeInventory, type Placement, MAX_REPLICAS } from '@inference/actors';
 import { asObject, noUnknownKeys, optNumber, invalid } from '@inference/core';
-import type { Runtime } from './runtime.js';
-import type { AuditLog } from './audit/auditLog.js';
-import { recordChange } from './audit/auditRoutes.js';
-import { specBefore } from './audit/deploymentAudit.js';
+import type { Runtime } from '@inference/runtime';
+import type { AuditLog } from '../audit/auditLog.js';
+import { recordChange } from '../audit/auditRoutes.js';
+import { specBefore } from '../audit/deploymentAudit.js';
 
 /** Validates a scale body: exactly `{"replicas": <integer 0..MAX_REPLICAS>}`. */
 export function parseScaleBody(body: unknown): number {

@@ -8,10 +8,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { BudgetStatus } from '@inference/actors';
 import { InferenceError } from '@inference/core';
-import type { AuditLog } from './audit/auditLog.js';
-import { adminOf } from './auth.js';
-import type { BudgetResets } from './budgets/budgetReset.js';
-import type { Runtime } from './runtime.js';
+import type { AuditLog } from '../audit/auditLog.js';
+import { adminOf } from '../http/auth.js';
+import type { BudgetResets } from './budgetReset.js';
+import type { Runtime } from '@inference/runtime';
 
 function spentOf(b: BudgetStatus): { window: string; windowStart: string; tokens: number; costUsd: number } {
   return { window: b.window, windowStart: new Date(b.windowStart).toISOString(), tokens: b.tokens, costUsd: b.costUsd };

@@ -11,7 +11,7 @@
 import { parseArgs } from 'node:util';
 import { AdminClient, CliError } from './cliClient.js';
 import { table } from './cliFormat.js';
-import { adminKeyFromEnv } from './config.js';
+import { adminKeyFromEnv } from '@inference/runtime';
 
 export const KEY_COMMANDS_USAGE = `       inference key create NAME [settings]   create a virtual API key (its secret is printed once)
        inference key list | get NAME          virtual keys (never their secrets)

@@ -9,9 +9,7 @@
 
 import type { ActorRef, BudgetMsg, BudgetScope, BudgetStatus } from '@inference/actors';
 import type { PrefixWatch } from '@inference/cluster';
-import type { ClusterBudgetShare } from '../cluster/clusterBudget.js';
-import { segmentOf } from '../cluster/clusterKeys.js';
-import { SHARED_PREFIX, type SharedState } from '../cluster/sharedState.js';
+import { type ClusterBudgetShare, SHARED_PREFIX, type SharedState, segmentOf } from '@inference/runtime';
 
 export interface BudgetResets {
   /** The budget's status before the reset; undefined when no such budget is configured. */

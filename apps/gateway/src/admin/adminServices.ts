@@ -5,15 +5,13 @@
 // shared prefixes (cluster/sharedState.ts) and counts key limits in the cluster's
 // counters. Virtual keys' budgets join the runtime's key budgets as they change.
 
-import { type AuditLog, ClusterAuditLog, DEFAULT_AUDIT_RECORDS, StoreAuditLog } from './audit/auditLog.js';
-import { type BudgetResets, ClusterBudgetResets, LocalBudgetResets } from './budgets/budgetReset.js';
-import type { ClusterBudgetShare } from './cluster/clusterBudget.js';
-import type { SharedState } from './cluster/sharedState.js';
-import { ClusterKeyBackend, type KeyBackend, StoreKeyBackend } from './keys/keyBackend.js';
-import { KeyLimits } from './keys/keyLimits.js';
-import { KeyRegistry } from './keys/keyRegistry.js';
-import { KeyService } from './keys/keyService.js';
-import type { Runtime } from './runtime.js';
+import type { ClusterBudgetShare, Runtime, SharedState } from '@inference/runtime';
+import { type AuditLog, ClusterAuditLog, DEFAULT_AUDIT_RECORDS, StoreAuditLog } from '../audit/auditLog.js';
+import { type BudgetResets, ClusterBudgetResets, LocalBudgetResets } from './budgetReset.js';
+import { ClusterKeyBackend, type KeyBackend, StoreKeyBackend } from '../keys/keyBackend.js';
+import { KeyLimits } from '../keys/keyLimits.js';
+import { KeyRegistry } from '../keys/keyRegistry.js';
+import { KeyService } from '../keys/keyService.js';
 
 export interface AdminServices {
   readonly registry: KeyRegistry;

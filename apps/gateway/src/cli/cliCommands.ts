@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { AdminClient, CliError } from './cliClient.js';
 import { renderDeployment, renderList } from './cliFormat.js';
-import { adminKeyFromEnv } from './config.js';
+import { adminKeyFromEnv } from '@inference/runtime';
 import { KEY_COMMANDS_USAGE, runKeyCommand } from './cliKeys.js';
 
 export const CLIENT_COMMANDS = ['deploy', 'get', 'list', 'scale', 'remove', 'key', 'audit', 'budget'] as const;
