@@ -194,7 +194,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
         data: all.filter((d) => mayUse(principal, d.spec.name)).map((d) => modelEntry(d)),
       };
     });
-    registerStatusRoutes(app, rt);
+    registerStatusRoutes(app, rt, this.options.admin?.audit);
     app.get('/health', () => ({ status: 'ok' }));
     app.get('/ready', async (_req, reply) => {
       const all = await rt.list();
