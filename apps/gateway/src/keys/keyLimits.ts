@@ -14,7 +14,8 @@ import { InferenceError } from '@inference/core';
 import type { KeyRegistry } from './keyRegistry.js';
 
 export interface Tally {
-  add(scope: string, n: number): void;
+  /** `expiresAt`: when the scope no longer counts (the cluster's counters drop it then). */
+  add(scope: string, n: number, expiresAt: number): void;
   sum(scope: string): number;
 }
 
@@ -78,14 +79,17 @@ export class KeyLimits {
       const w = this.windowed('ktpm', name, now);
       if (w.used >= k.tpm) throw refusal(name, 'tpm', retryAfter(w, k.tpm, now));
     }
-    if (k.rpm !== undefined) this.tally.add(`krpm:${name}:${String(Math.floor(now / BUCKET_MS) * BUCKET_MS)}`, 1);
+    const bucket = Math.floor(now / BUCKET_MS) * BUCKET_MS;
+    // A bucket counts while it is the current or the previous one.
+    if (k.rpm !== undefined) this.tally.add(`krpm:${name}:${String(bucket)}`, 1, bucket + 2 * BUCKET_MS);
   }
 
   /** Adds the tokens a request of key `name` used. */
   used(name: string, tokens: number): void {
     const k = this.registry.get(name);
     if (k?.tpm === undefined || !(tokens > 0)) return;
-    this.tally.add(`ktpm:${name}:${String(Math.floor(this.now() / BUCKET_MS) * BUCKET_MS)}`, tokens);
+    const bucket = Math.floor(this.now() / BUCKET_MS) * BUCKET_MS;
+    this.tally.add(`ktpm:${name}:${String(bucket)}`, tokens, bucket + 2 * BUCKET_MS);
   }
 }
 
