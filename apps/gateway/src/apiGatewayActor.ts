@@ -12,17 +12,17 @@ import {
   type GenerateRequest, InferenceError, hexId, openAIErrorBody, parseChatRequest, parseCompletionRequest, parseDeployment,
   parseEmbeddingRequest, renderChatCompletion, renderEmbeddings, renderTextCompletion, retryAfterSeconds, toInferenceError,
 } from '@inference/core';
-import type { Runtime } from './runtime.js';
-import { modelEntry } from './models.js';
+import type { Runtime } from '@inference/runtime';
+import { modelEntry } from './openai/models.js';
 import { LocalRecordStore } from '@inference/storage';
-import { registerAnthropicRoutes } from './anthropicRoutes.js';
-import { ResponsesApi, registerResponsesRoutes } from './responsesRoutes.js';
-import { registerStatusRoutes } from './statusRoutes.js';
-import { registerAdminScaleRoutes } from './adminScaleRoutes.js';
-import { OpenAIStream } from './streaming.js';
-import { type AuthKeys, mayUse, principalOf, registerAuth } from './auth.js';
-import { registerBudgetRoutes } from './budgetRoutes.js';
-import { fromFastify } from './fastifyErrors.js';
+import { registerAnthropicRoutes } from './anthropic/anthropicRoutes.js';
+import { ResponsesApi, registerResponsesRoutes } from './openai/responsesRoutes.js';
+import { registerStatusRoutes } from './status/statusRoutes.js';
+import { registerAdminScaleRoutes } from './admin/adminScaleRoutes.js';
+import { OpenAIStream } from './openai/streaming.js';
+import { type AuthKeys, mayUse, principalOf, registerAuth } from './http/auth.js';
+import { registerBudgetRoutes } from './admin/budgetRoutes.js';
+import { fromFastify } from './http/fastifyErrors.js';
 
 export interface GatewayOptions {
   readonly host: string;

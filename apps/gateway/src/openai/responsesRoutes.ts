@@ -17,8 +17,8 @@ import {
   openAIErrorBody, parseResponsesRequest, renderResponse, retryAfterSeconds, toInferenceError,
 } from '@inference/core';
 import type { RecordStore } from '@inference/storage';
-import type { Dispatch } from './anthropicRoutes.js';
-import { principalOf } from './auth.js';
+import type { Dispatch } from '../anthropic/anthropicRoutes.js';
+import { principalOf } from '../http/auth.js';
 import { ResponsesStream } from './responsesStreaming.js';
 
 interface StoredResponse {
