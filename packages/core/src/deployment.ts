@@ -24,6 +24,11 @@ export interface EngineSpec {
   gpuMemoryMiB: number;
   /** How replicas choose GPUs: fill the busiest GPU that fits first, or the idlest. */
   placement: PlacementStrategy;
+  /**
+   * The chat template instead of the model's own: a Jinja template file, or the name of
+   * one of llama.cpp's built-in templates (docs/chat-templates.md). Absent: the model's.
+   */
+  chatTemplate?: string;
 }
 
 export type PlacementStrategy = 'binpack' | 'spread';
@@ -116,13 +121,15 @@ export const DEFAULT_TIMEOUTS: TimeoutSpec = { connectMs: 5000, firstByteMs: 300
 
 function parseEngine(v: Json | undefined, path: string): EngineSpec {
   const o = v ?? {};
-  noUnknownKeys(o, ['contextSize', 'maxSequences', 'gpuLayers', 'threads', 'batchTokens', 'maxQueue', 'gpus', 'gpuMemoryMiB', 'placement'], path);
+  noUnknownKeys(o, ['contextSize', 'maxSequences', 'gpuLayers', 'threads', 'batchTokens', 'maxQueue', 'gpus', 'gpuMemoryMiB', 'placement', 'chatTemplate'], path);
   const maxSequences = optNumber(o, 'maxSequences', path, { min: 1, max: 256, integer: true }) ?? 8;
   const gpuLayers = optNumber(o, 'gpuLayers', path, { min: -1, max: 10000, integer: true }) ?? 0;
   const gpus = optNumber(o, 'gpus', path, { min: 0, max: 64, integer: true }) ?? (gpuLayers === 0 ? 0 : 1);
   const gpuMemoryMiB = optNumber(o, 'gpuMemoryMiB', path, { min: 0, max: 1 << 24, integer: true }) ?? 0;
   if (gpus === 0 && gpuMemoryMiB > 0) invalid(join(path, 'gpuMemoryMiB'), 'needs gpus >= 1');
-  return {
+  const chatTemplate = optString(o, 'chatTemplate', path);
+  if (chatTemplate === '') invalid(join(path, 'chatTemplate'), 'must not be empty (a template file or a built-in template name)');
+  const spec: EngineSpec = {
     contextSize: optNumber(o, 'contextSize', path, { min: 64, max: 1 << 20, integer: true }) ?? 4096,
     maxSequences,
     gpuLayers,
@@ -133,6 +140,8 @@ function parseEngine(v: Json | undefined, path: string): EngineSpec {
     batchTokens: optNumber(o, 'batchTokens', path, { min: 16, max: 65536, integer: true }) ?? 512,
     maxQueue: optNumber(o, 'maxQueue', path, { min: 0, max: 100000, integer: true }) ?? 256,
   };
+  if (chatTemplate !== undefined) spec.chatTemplate = chatTemplate;
+  return spec;
 }
 
 function parseRemote(v: Json | undefined, path: string): RemoteSpec {
