@@ -15,6 +15,7 @@ import { anthropicClient } from '../support/anthropic.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const MODEL = join(root, 'models', 'stories260K-qwen-tools.gguf');
+const THINKING = join(root, 'native', 'vendor', 'llama.cpp', 'models', 'templates', 'Qwen-QwQ-32B.jinja');
 const CONTEXT = 4096; // the Qwen system prompt with tools is ~600 tokens of stories260K's small vocabulary
 const SEQUENCES = 2;
 
@@ -26,7 +27,11 @@ beforeAll(async () => {
   execFileSync(process.execPath, [join(root, 'scripts', 'make-template-model.mjs')], { stdio: 'ignore' });
   server = await serve(parseConfig({
     server: { port: 0 },
-    deployments: [{ name: 'qwenish', runtime: 'llama', model: MODEL, replicas: 1, engine: { contextSize: CONTEXT, maxSequences: SEQUENCES, threads: 1 } }],
+    deployments: [
+      { name: 'qwenish', runtime: 'llama', model: MODEL, replicas: 1, engine: { contextSize: CONTEXT, maxSequences: SEQUENCES, threads: 1 } },
+      // The plain model (no template of its own) with a thinking template as engine.chatTemplate.
+      { name: 'thinker', runtime: 'llama', model: join(root, 'models', 'stories260K.gguf'), replicas: 1, engine: { contextSize: 1024, maxSequences: 1, threads: 1, chatTemplate: THINKING } },
+    ],
   }));
   await server.runtime.settled();
   openai = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
@@ -68,6 +73,20 @@ describe('local deployment with a real chat template', () => {
     const res = await fetch(`${server.url}/v1/models`);
     const body = (await res.json()) as { data: { id: string; meta: Record<string, unknown> }[] };
     expect(body.data.find((m) => m.id === 'qwenish')?.meta).toMatchObject({ template_source: 'model', template: 'tokenizer.chat_template', template_tools: true });
+  });
+
+  it('engine.chatTemplate overrides the template: /v1/models says so, and a thinking template yields reasoning_content', async () => {
+    const res = await fetch(`${server.url}/v1/models`);
+    const body = (await res.json()) as { data: { id: string; meta: Record<string, unknown> }[] };
+    expect(body.data.find((m) => m.id === 'thinker')?.meta).toMatchObject({ template_source: 'override', template: 'Qwen-QwQ-32B.jinja', template_tools: true });
+    // The prompt ends inside <think>: a story model never closes it, so all it writes is reasoning.
+    const r = await fetch(`${server.url}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'thinker', messages: USER, max_tokens: 12, temperature: 0 }),
+    });
+    const msg = ((await r.json()) as { choices: { message: { content: string | null; reasoning_content?: string } }[] }).choices[0]?.message;
+    expect(msg?.reasoning_content?.length).toBeGreaterThan(0);
+    expect(msg?.content ?? '').toBe('');
   });
 
   it('generates until end of generation or the full context when no max_tokens is set', async () => {
@@ -155,7 +174,8 @@ describe('local deployment with a real chat template', () => {
     const stream = await openai.chat.completions.create({ model: 'qwenish', messages: USER, max_tokens: 8, temperature: 0, logprobs: true, top_logprobs: 3, stream: true });
     const streamed: OpenAI.Chat.Completions.ChatCompletionTokenLogprob[] = [];
     for await (const c of stream) streamed.push(...(c.choices[0]?.logprobs?.content ?? []));
-    expect(streamed.map((e) => [e.token, e.logprob])).toEqual(content.map((e) => [e.token, e.logprob]));
+    expect(streamed.map((e) => e.token)).toEqual(content.map((e) => e.token));
+    streamed.forEach((e, i) => { expect(e.logprob).toBeCloseTo(content[i]?.logprob ?? 0, 4); });
     const comp = await openai.completions.create({ model: 'qwenish', prompt: 'Once upon a time', max_tokens: 6, temperature: 0, logprobs: 2 });
     const lp = comp.choices[0]?.logprobs;
     expect(lp?.tokens).toHaveLength(6);
@@ -187,16 +207,16 @@ describe('local deployment with a real chat template', () => {
     expect(['audio', 'modalities']).toContain((e as InstanceType<typeof OpenAI.BadRequestError>).param);
   });
 
-  it('Anthropic tool_use through /v1/messages: forced, streamed and not, then a tool_result turn', async () => {
+  it('Anthropic tool_use through /v1/messages: forced (one call), streamed and not, then a tool_result turn', async () => {
     const tool = { name: 'get_weather', description: 'Current weather', input_schema: { type: 'object' as const, properties: { city: { type: 'string' } }, required: ['city'] } };
-    const msg = await anthropic.messages.create({ model: 'qwenish', max_tokens: 200, tools: [tool], tool_choice: { type: 'any' }, messages: [{ role: 'user', content: 'Weather in Oslo?' }] });
+    const msg = await anthropic.messages.create({ model: 'qwenish', max_tokens: 200, tools: [tool], tool_choice: { type: 'any', disable_parallel_tool_use: true }, messages: [{ role: 'user', content: 'Weather in Oslo?' }] });
     expect(msg.stop_reason).toBe('tool_use');
     const use = msg.content.find((b) => b.type === 'tool_use');
     if (use?.type !== 'tool_use') throw new Error('expected tool_use');
     expect(use.name).toBe('get_weather');
     expect(typeof (use.input as Record<string, unknown>)['city']).toBe('string');
 
-    const stream = anthropic.messages.stream({ model: 'qwenish', max_tokens: 200, tools: [tool], tool_choice: { type: 'tool', name: 'get_weather' }, messages: [{ role: 'user', content: 'Weather in Rome?' }] });
+    const stream = anthropic.messages.stream({ model: 'qwenish', max_tokens: 200, tools: [tool], tool_choice: { type: 'tool', name: 'get_weather', disable_parallel_tool_use: true }, messages: [{ role: 'user', content: 'Weather in Rome?' }] });
     const final = await stream.finalMessage();
     expect(final.stop_reason).toBe('tool_use');
     const streamedUse = final.content.find((b) => b.type === 'tool_use');

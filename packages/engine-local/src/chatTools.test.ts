@@ -4,7 +4,7 @@
 // schema is there because the template's grammar forced it.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -222,6 +222,28 @@ describe('ChatTemplates and ChatParser (the addon, in process)', () => {
       expect(tool[0]?.id).toMatch(/^call_/);
       expect(JSON.parse(tool.map((d) => d.arguments ?? '').join(''))).toEqual({ city: 'Paris', days: 3 });
       expect(parser.message().toolCalls).toHaveLength(1);
+    } finally {
+      e.close();
+    }
+  });
+});
+
+describe('a thinking template given as the source (engine.chatTemplate as a file)', () => {
+  it('separates reasoning from the answer, streamed as reasoning deltas', async () => {
+    const a = addon.addon;
+    if (a === null) throw new Error('no addon');
+    const e = new a.Engine({ modelPath: PLAIN, contextSize: 64, maxSequences: 1, gpuLayers: 0, threads: 1, batchTokens: 16, embeddings: false }, () => undefined);
+    await e.ready();
+    try {
+      const t = e.chatTemplates({ source: readFileSync(join(repoRoot, 'native', 'vendor', 'llama.cpp', 'models', 'templates', 'Qwen-QwQ-32B.jinja'), 'utf8') });
+      const p = t.apply({ messages: JSON.stringify([{ role: 'user', content: 'Hi' }]) });
+      expect(p.prompt.endsWith('<|im_start|>assistant\n<think>\n')).toBe(true);
+      const parser = new a.ChatParser({ format: p.format, generationPrompt: p.generationPrompt, parser: p.parser, parseToolCalls: true, continuation: false });
+      const deltas = ['Let me', ' think.</think>', '\n\nHello', ' there'].flatMap((piece) => parser.push(piece, true));
+      deltas.push(...parser.push('', false));
+      expect(deltas.map((d) => d.reasoning ?? '').join('').trim()).toBe('Let me think.');
+      expect(deltas.map((d) => d.content ?? '').join('').trim()).toBe('Hello there');
+      expect(parser.message()).toMatchObject({ reasoning: expect.stringContaining('Let me think.') as unknown, toolCalls: [] });
     } finally {
       e.close();
     }

@@ -149,9 +149,8 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       if (!applier.current()) out.push('catalog applied on this node');
       return out;
     };
-    const runtime: Runtime = {
-      ...admin.runtime(), cluster: status, clusterWaiting: waiting, records: clusterRecords(coordination.records(PREFIX.responses, RESPONSES_TTL_SECONDS)),
-    };
+    const shared = coordination.records?.(PREFIX.responses, RESPONSES_TTL_SECONDS);
+    const runtime: Runtime = { ...admin.runtime(), cluster: status, clusterWaiting: waiting, ...(shared !== undefined ? { records: clusterRecords(shared) } : {}) };
     return {
       runtime,
       close: async () => {
