@@ -22,9 +22,13 @@ import { registerStatusRoutes } from './status/statusRoutes.js';
 import { registerAdminScaleRoutes } from './admin/adminScaleRoutes.js';
 import { OpenAIStream } from './openai/streaming.js';
 import { type AuthKeys, mayUse, principalOf, registerAuth } from './http/auth.js';
-import { registerBudgetRoutes } from './admin/budgetRoutes.js';
+import { registerBudgetResetRoute, registerBudgetRoutes } from './admin/budgetRoutes.js';
 import { fromFastify } from './http/fastifyErrors.js';
 import { Drain } from './http/drain.js';
+import type { AdminServices } from './admin/adminServices.js';
+import { recordChange, registerAuditRoutes } from './audit/auditRoutes.js';
+import { specBefore } from './audit/deploymentAudit.js';
+import { registerKeyRoutes } from './keys/keyRoutes.js';
 
 export interface GatewayOptions {
   readonly host: string;
@@ -35,6 +39,8 @@ export interface GatewayOptions {
   readonly auth?: AuthKeys;
   /** Shutdown state: once draining, new work gets 503 and /ready 503 (drain.ts). */
   readonly drain?: Drain;
+  /** Virtual keys, their limits, the audit trail and budget resets (absent: none of them). */
+  readonly admin?: AdminServices;
 }
 
 export type GatewayMsg = { type: 'address'; reply: { resolve: (a: { host: string; port: number }) => void; reject: (e: unknown) => void } };
@@ -138,10 +144,24 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     const deps = this.requestDeps;
     const principal = principalOf(req);
     const withKey: RequestJob = principal === undefined ? job : { ...job, principal };
+    // A virtual key's rpm/tpm: checked (and the request counted) before anything runs.
+    const limits = principal === undefined || this.options.admin?.limits.limited(principal.name) !== true ? undefined : this.options.admin.limits;
+    if (limits !== undefined && principal !== undefined) {
+      try {
+        limits.admit(principal.name);
+      } catch (e) {
+        return Promise.reject(toInferenceError(e));
+      }
+    }
     const ref: ActorRef<RequestMsg> = this.context.spawn(`req-${++this.reqSeq}`, () => new RequestActor(deps, req.id, withKey), { mailbox: 4 });
     onCancel(() => ref.tell({ type: 'cancel', reason: 'client disconnected' }));
     // The request bounds itself (engine and upstream timeouts, client disconnect): no timer here.
-    return ref.ask<RequestResult>((reply) => ({ type: 'run', reply }), Infinity);
+    const run = ref.ask<RequestResult>((reply) => ({ type: 'run', reply }), Infinity);
+    if (limits === undefined || principal === undefined) return run;
+    return run.then((out) => {
+      limits.used(principal.name, out.kind === 'generate' ? out.tokens.usage.promptTokens + out.tokens.usage.completionTokens : out.result.promptTokens);
+      return out;
+    });
   }
 
   private async generate(req: FastifyRequest, reply: FastifyReply, endpoint: Endpoint, parsed: GenerateRequest): Promise<FastifyReply> {
@@ -199,7 +219,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
         data: all.filter((d) => mayUse(principal, d.spec.name)).map((d) => modelEntry(d)),
       };
     });
-    registerStatusRoutes(app, rt);
+    registerStatusRoutes(app, rt, this.options.admin?.audit);
     app.get('/health', () => ({ status: 'ok' }));
     app.get('/ready', async (_req, reply) => {
       // Draining: not ready, whatever the deployments say, so load balancers stop sending at once.
@@ -218,6 +238,13 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
       return reply.type(m.contentType).send(`${m.body}${budgets}`);
     });
     registerBudgetRoutes(app, rt);
+    const admin = this.options.admin;
+    const audit = admin?.audit;
+    if (admin !== undefined) {
+      registerKeyRoutes(app, admin.keys);
+      registerAuditRoutes(app, admin.audit);
+      registerBudgetResetRoute(app, admin.resets, admin.audit);
+    }
     app.get('/admin/cluster', (_req, reply) => {
       const cluster = rt.cluster?.();
       if (cluster === undefined) return sendError(reply, new InferenceError('not_found', 'this node does not run in cluster mode'));
@@ -230,12 +257,13 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
       const withName = typeof body === 'object' && body !== null && !Array.isArray(body) ? { name: req.params.name, ...(body as Record<string, unknown>) } : body;
       const spec = parseDeployment(withName, '', rt.runtimes);
       if (spec.name !== req.params.name) throw new InferenceError('invalid_request', 'name in the body differs from the path', { param: 'name' });
-      return rt.apply(spec);
+      return recordChange(audit, req, 'deployment.apply', spec.name, () => specBefore(rt, spec.name), () => rt.apply(spec), (s) => s.spec);
     });
-    registerAdminScaleRoutes(app, rt);
+    registerAdminScaleRoutes(app, rt, audit);
     app.delete<{ Params: { name: string } }>('/admin/deployments/:name', async (req) => {
-      await rt.remove(req.params.name);
-      return { deleted: req.params.name };
+      const name = req.params.name;
+      await recordChange(audit, req, 'deployment.remove', name, () => specBefore(rt, name), () => rt.remove(name), () => null);
+      return { deleted: name };
     });
   }
 }

@@ -10,6 +10,7 @@ import {
   resolveCluster, startClusterNode,
 } from '@inference/runtime';
 import { Drain } from './http/drain.js';
+import { startAdminServices } from './admin/adminServices.js';
 
 export interface ServeOptions extends RuntimeOptions {
   /** Overrides config.server.port (0: any free port). */
@@ -69,6 +70,11 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
     }
   }
   const runtime: Runtime = node?.runtime ?? base;
+  const services = startAdminServices({
+    base,
+    cluster: node === undefined ? undefined : { shared: node.shared, budgetShare: share },
+    log: (m) => { process.stderr.write(`inference: ${m}\n`); },
+  });
   const host = options.host ?? config.server.host;
   const drain = new Drain();
   const gateway = runtime.system.spawn('gateway', () => new ApiGatewayActor(runtime, {
@@ -76,11 +82,13 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
     port: options.port ?? config.server.port,
     bodyLimitBytes: config.server.bodyLimitBytes,
     logger: options.logger ?? false,
-    auth,
+    auth: { ...auth, virtual: services.registry },
     drain,
+    admin: services,
   }), { mailbox: 16 });
   await gateway.started();
   if (!gateway.alive) {
+    services.close();
     await node?.close();
     await base.close();
     throw new Error(`could not listen on ${host}:${options.port ?? config.server.port}`);
@@ -99,6 +107,7 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
     inFlight: () => drain.inFlight,
     close: async () => {
       await gateway.stop();
+      services.close();
       await node?.close();
       await base.close();
     },

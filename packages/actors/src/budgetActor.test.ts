@@ -45,6 +45,25 @@ async function spend(ref: ActorRef<BudgetMsg>): Promise<BudgetStatus[]> {
 }
 
 describe('BudgetActor', () => {
+  it('a reset zeroes the window, survives a restart, and answers undefined for a budget that does not exist', async () => {
+    const store = new ArrayStore();
+    const deps = { d: { budget: { window: '1h', maxTokens: 10, onExceeded: 'reject' as const } } };
+    const ref = start(store, deps, { k: { window: '1d', maxTokens: 5, onExceeded: 'reject' } });
+    const g = gate(ref, 3, 0);
+    (await g.reserve('d', 'k', req())).settle({ usage: { promptTokens: 3, completionTokens: 0 } });
+    await expect(g.reserve('d', 'k', req())).rejects.toBeInstanceOf(BudgetRefusal); // key: 3 + 3 > 5
+    const before = await ref.ask<BudgetStatus | undefined>((reply) => ({ type: 'reset', scope: 'key', name: 'k', reply }));
+    expect(before).toMatchObject({ scope: 'key', name: 'k', tokens: 3 });
+    (await g.reserve('d', 'k', req())).settle('none'); // admitted again
+    expect((await spend(ref)).find((b) => b.scope === 'key')?.tokens).toBe(0);
+    expect((await spend(ref)).find((b) => b.scope === 'deployment')?.tokens).toBe(3);
+    expect(store.rows.find((r) => r.scope === 'key')?.tokens).toBe(0);
+    expect(await ref.ask<BudgetStatus | undefined>((reply) => ({ type: 'reset', scope: 'key', name: 'nope', reply }))).toBeUndefined();
+    // A fresh actor on the same store starts from the reset window.
+    const again = start(store, deps, { k: { window: '1d', maxTokens: 5, onExceeded: 'reject' } });
+    (await gate(again, 3, 0).reserve('d', 'k', req())).settle('none');
+  });
+
   it('refuses what would pass the limit while earlier requests are in flight, then settles real usage', async () => {
     const ref = start(new ArrayStore(), { d: { budget: { window: '1h', maxCostUsd: 10, onExceeded: 'reject' }, price: PRICE } });
     const g = gate(ref, 2, 1); // estimate: $4

@@ -57,6 +57,8 @@ export type BudgetMsg =
   | { type: 'reserve'; deployment: string; key: string | undefined; estimate: TokenEstimate; reply: Reply<number> }
   | { type: 'settle'; id: number; outcome: Settlement }
   | { type: 'spend'; reply: Reply<BudgetStatus[]> }
+  /** Sets a budget's spend in its current window to zero; replies with the status before (undefined: no such budget). */
+  | { type: 'reset'; scope: BudgetScope; name: string; reply: Reply<BudgetStatus | undefined> }
   | { type: 'render'; reply: Reply<string> };
 
 interface Hold {
@@ -114,6 +116,9 @@ export class BudgetActor extends Actor<BudgetMsg> {
         }));
         return;
       }
+      case 'reset':
+        m.reply.resolve(this.reset(m.scope, m.name));
+        return;
       case 'render': {
         // A window that ended without traffic shows zero, not the last window's spend.
         const now = this.now();
@@ -195,6 +200,24 @@ export class BudgetActor extends Actor<BudgetMsg> {
       }
     }
     if (rolled) this.options.store.pruneSpend(now);
+  }
+
+  /** Spend goes to zero; what requests in flight hold stays held (they settle as usual). */
+  private reset(scope: BudgetScope, name: string): BudgetStatus | undefined {
+    const spec = scope === 'deployment' ? this.options.deployment(name)?.budget : this.options.keys.get(name);
+    if (spec === undefined) return undefined;
+    const now = this.now();
+    const l = this.ledger(scope, name, spec, now);
+    l.roll(now);
+    const key = ledgerKey(scope, name);
+    const before: BudgetStatus = { ...this.record(key, l), reservedTokens: l.reserved.tokens, reservedUsd: l.reserved.costUsd, maxTokens: l.limits.maxTokens, maxCostUsd: l.limits.maxCostUsd };
+    l.spent = ZERO;
+    // Rows read at startup must not bring the old spend back when the ledger is rebuilt.
+    for (const k of [...this.stored.keys()]) if (k.startsWith(`${key}\u0000`)) this.stored.delete(k);
+    this.options.store.putSpend(this.record(key, l));
+    this.spendTokens.set({ scope, name }, 0);
+    this.spendUsd.set({ scope, name }, 0);
+    return before;
   }
 
   private record(key: string, l: Ledger): SpendRecord {

@@ -29,6 +29,8 @@ export interface RuntimeConfig {
   server: { host: string; port: number; bodyLimitBytes: number; drainTimeoutMs: number };
   storage?: { path: string };
   auth: { apiKeys: ApiKeyConfig[]; adminKeys: AdminKeyConfig[] };
+  /** The audit trail of admin changes (docs/keys.md): how many records are kept. */
+  audit?: { maxRecords: number };
   deployments: DeploymentSpec[];
   /** The `cluster:` block as the file gives it (flags may complete it: cluster/clusterConfig.ts). */
   cluster?: ClusterFileConfig;
@@ -69,7 +71,7 @@ export interface ParseOptions {
 export function parseConfig(doc: unknown, options: ParseOptions = {}): RuntimeConfig {
   const runtimes = Array.isArray(options.runtimes) ? options.runtimes : Object.keys(options.runtimes ?? {});
   const o = asObject(doc ?? {}, '');
-  noUnknownKeys(o, ['server', 'storage', 'auth', 'deployments', 'cluster'], '');
+  noUnknownKeys(o, ['server', 'storage', 'auth', 'audit', 'deployments', 'cluster'], '');
   const server = optObject(o, 'server', '') ?? {};
   noUnknownKeys(server, ['host', 'port', 'bodyLimitBytes', 'drainTimeoutMs'], 'server');
   const cfg: RuntimeConfig = {
@@ -89,6 +91,12 @@ export function parseConfig(doc: unknown, options: ParseOptions = {}): RuntimeCo
   }
   const cluster = optObject(o, 'cluster', '');
   if (cluster !== undefined) cfg.cluster = parseClusterBlock(cluster);
+  const audit = optObject(o, 'audit', '');
+  if (audit !== undefined) {
+    noUnknownKeys(audit, ['maxRecords'], 'audit');
+    const maxRecords = optNumber(audit, 'maxRecords', 'audit', { min: 10, max: 10_000_000, integer: true });
+    if (maxRecords !== undefined) cfg.audit = { maxRecords };
+  }
   const auth = optObject(o, 'auth', '');
   if (auth !== undefined) {
     noUnknownKeys(auth, ['apiKeys', 'adminKeys'], 'auth');

@@ -9,7 +9,7 @@ import {
   type DeploymentStatus, DpCoordinatorActor, type ManagerMsg, MetricsActor, type MetricsMsg, type PlacementMsg, type ReplicaEntry, type ReplicaSample,
   SpecTable, localInventory,
 } from '@inference/actors';
-import { BUILTIN_RUNTIMES, type DeploymentSpec, invalid, join } from '@inference/core';
+import { BUILTIN_RUNTIMES, type BudgetSpec, type DeploymentSpec, invalid, join } from '@inference/core';
 import { type CredentialSource, ReliabilityRegistry, type SessionOptions } from '@inference/engine-remote';
 import { probeGpuInventory } from '@inference/engine-local';
 import { Catalog, type RecordStore, type Store, openStore } from '@inference/storage';
@@ -70,6 +70,8 @@ export interface Runtime {
   /** Budget ledgers and spend (BudgetActor), and the request path's gate to them. */
   readonly budget: ActorRef<BudgetMsg>;
   readonly budgetGate: BudgetGate;
+  /** Budgets by API key name: the config file's, and virtual keys' as they change (keys/). */
+  readonly keyBudgets: Map<string, BudgetSpec>;
   /** The runtime names a deployment may use: the built-in ones and those registered. */
   readonly runtimes: readonly string[];
   /** The last applied spec of a deployment (synchronous, for the request path). */
@@ -162,7 +164,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
     const remote = specs.names().map((n) => specs.get(n)).filter((s): s is DeploymentSpec => s !== undefined && (s.runtime === 'openai' || s.runtime === 'anthropic'));
     reliability.retain(remote.map((s) => ({ spec: s, apiKey: keyOf(s) })));
   };
-  const { budget, budgetGate } = startBudgets(system, store, config, specs, options.clusterManaged?.budgetShare);
+  const { budget, budgetGate, keyBudgets } = startBudgets(system, store, config, specs, options.clusterManaged?.budgetShare);
 
   try {
     for (const spec of initial) await apply(spec);
@@ -183,6 +185,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
     store,
     budget,
     budgetGate,
+    keyBudgets,
     runtimes,
     spec: (name) => specs.get(name),
     // Through the runtime (the admin API) changes are persisted and win on restart.

@@ -60,6 +60,31 @@ describe.each<[string, () => Store]>([
     expect(s.spend(0)).toEqual([{ ...row, tokens: 200, costUsd: 0.5 }]);
     s.close();
   });
+
+  it('puts and overwrites virtual keys by name', () => {
+    const s = make();
+    s.putKey({ name: 'k1', record: { name: 'k1', hash: 'aa' }, updatedAt: 1 });
+    s.putKey({ name: 'k2', record: { name: 'k2', hash: 'bb' }, updatedAt: 2 });
+    s.putKey({ name: 'k1', record: { name: 'k1', hash: 'cc', revokedAt: 3 }, updatedAt: 3 });
+    expect(s.keys().sort((x, y) => x.name.localeCompare(y.name))).toEqual([
+      { name: 'k1', record: { name: 'k1', hash: 'cc', revokedAt: 3 }, updatedAt: 3 },
+      { name: 'k2', record: { name: 'k2', hash: 'bb' }, updatedAt: 2 },
+    ]);
+    s.close();
+  });
+
+  it('pages audit records newest first below a cursor and keeps only the newest `keep`', () => {
+    const s = make();
+    for (let i = 1; i <= 7; i++) s.appendAudit({ id: `a${String(i).padStart(3, '0')}`, at: i, record: { n: i } }, 5);
+    const first = s.auditPage(undefined, 2);
+    expect(first.map((r) => r.id)).toEqual(['a007', 'a006']);
+    expect(first[0]?.record).toEqual({ n: 7 });
+    expect(s.auditPage('a006', 2).map((r) => r.id)).toEqual(['a005', 'a004']);
+    // Retention: 7 appended, 5 kept.
+    expect(s.auditPage('a004', 10).map((r) => r.id)).toEqual(['a003']);
+    expect(s.auditPage(undefined, 100)).toHaveLength(5);
+    s.close();
+  });
 });
 
 describe('SqliteStore files', () => {
@@ -68,11 +93,30 @@ describe('SqliteStore files', () => {
     const a = new SqliteStore(path);
     a.putCatalog({ name: 'gpt', spec: { name: 'gpt', runtime: 'openai' }, source: 'admin', updatedAt: 5 });
     a.putSpend(row);
+    a.putKey({ name: 'k', record: { name: 'k', hash: 'ab' }, updatedAt: 4 });
+    a.appendAudit({ id: 'a1', at: 6, record: { action: 'key.create' } }, 10);
     a.close();
     const b = new SqliteStore(path);
     expect(b.catalog()).toEqual([{ name: 'gpt', spec: { name: 'gpt', runtime: 'openai' }, source: 'admin', updatedAt: 5 }]);
     expect(b.spend(0)).toEqual([row]);
+    expect(b.keys()).toEqual([{ name: 'k', record: { name: 'k', hash: 'ab' }, updatedAt: 4 }]);
+    expect(b.auditPage(undefined, 10)).toEqual([{ id: 'a1', at: 6, record: { action: 'key.create' } }]);
     b.close();
+  });
+
+  it('a file of the first schema is migrated and keeps its rows', () => {
+    const path = join(tmp(), 'v1.db');
+    const db = new pkg.Database(path);
+    db.exec(`CREATE TABLE catalog (name TEXT PRIMARY KEY, spec TEXT, source TEXT NOT NULL, updated_at INTEGER NOT NULL);
+      CREATE TABLE spend (scope TEXT NOT NULL, name TEXT NOT NULL, window TEXT NOT NULL, window_start INTEGER NOT NULL, window_end INTEGER NOT NULL, tokens INTEGER NOT NULL, cost_usd REAL NOT NULL, PRIMARY KEY (scope, name, window, window_start));
+      INSERT INTO catalog VALUES ('gpt', NULL, 'admin', 1);
+      PRAGMA user_version = 1;`);
+    db.close();
+    const s = new SqliteStore(path);
+    expect(s.catalog().map((e) => e.name)).toEqual(['gpt']);
+    s.putKey({ name: 'k', record: {}, updatedAt: 1 });
+    expect(s.keys()).toHaveLength(1);
+    s.close();
   });
 
   it('a file that is not a database is an invalid_request naming storage.path', () => {

@@ -12,7 +12,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { InferenceError } from '@inference/core';
 import type { Database as SqliteDatabase } from 'node-sqlite3-wasm';
-import { type CatalogEntry, type CatalogSource, MemoryStore, type SpendRow, type SpendScope, type Store } from './store.js';
+import { type AuditRow, type CatalogEntry, type CatalogSource, type KeyRow, MemoryStore, type SpendRow, type SpendScope, type Store } from './store.js';
 
 // The package is CommonJS without named ESM exports.
 const require = createRequire(import.meta.url);
@@ -42,6 +42,16 @@ const MIGRATIONS: readonly string[] = [
      expires_at INTEGER NOT NULL
    );
    CREATE INDEX records_expiry ON records (expires_at);`,
+  `CREATE TABLE api_keys (
+     name TEXT PRIMARY KEY,
+     record TEXT NOT NULL,
+     updated_at INTEGER NOT NULL
+   );
+   CREATE TABLE audit (
+     id TEXT PRIMARY KEY,
+     at INTEGER NOT NULL,
+     record TEXT NOT NULL
+   );`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -169,6 +179,34 @@ export class SqliteStore implements Store {
 
   pruneRecords(now: number): void {
     this.db.run('DELETE FROM records WHERE expires_at <= ?', [now]);
+  }
+
+  keys(): KeyRow[] {
+    return this.db.all('SELECT name, record, updated_at FROM api_keys ORDER BY name').map((r) => ({
+      name: str(r.name, 'name'),
+      record: JSON.parse(str(r.record, 'record')) as unknown,
+      updatedAt: num(r.updated_at, 'updated_at'),
+    }));
+  }
+
+  putKey(row: KeyRow): void {
+    this.db.run(
+      'INSERT INTO api_keys (name, record, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at',
+      [row.name, JSON.stringify(row.record), row.updatedAt],
+    );
+  }
+
+  appendAudit(row: AuditRow, keep: number): void {
+    this.db.run('INSERT INTO audit (id, at, record) VALUES (?, ?, ?)', [row.id, row.at, JSON.stringify(row.record)]);
+    // Retention: the newest `keep` rows stay.
+    this.db.run('DELETE FROM audit WHERE id <= (SELECT id FROM audit ORDER BY id DESC LIMIT 1 OFFSET ?)', [keep]);
+  }
+
+  auditPage(before: string | undefined, limit: number): AuditRow[] {
+    const rows = before === undefined
+      ? this.db.all('SELECT id, at, record FROM audit ORDER BY id DESC LIMIT ?', [limit])
+      : this.db.all('SELECT id, at, record FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?', [before, limit]);
+    return rows.map((r) => ({ id: str(r.id, 'id'), at: num(r.at, 'at'), record: JSON.parse(str(r.record, 'record')) as unknown }));
   }
 
   close(): void {

@@ -1,5 +1,6 @@
 // What the runtime keeps across restarts: the deployment catalog (desired state,
-// with where each entry came from) and spend per budget window. `Store` is the
+// with where each entry came from), spend per budget window, the virtual API keys
+// (hashed; never a secret) and the audit trail of admin changes. `Store` is the
 // one interface; `MemoryStore` (no `storage` in the config) and `SqliteStore`
 // implement it. Every write is one small, complete change (a row put or deleted),
 // so a crash between writes leaves the previous consistent state.
@@ -30,6 +31,20 @@ export interface SpendRow {
   readonly costUsd: number;
 }
 
+/** A virtual API key as stored: its record is opaque here (the gateway validates it; it holds a hash, never the secret). */
+export interface KeyRow {
+  readonly name: string;
+  readonly record: unknown;
+  readonly updatedAt: number;
+}
+
+/** One audit record; ids sort in time order, so a page is a range of ids. */
+export interface AuditRow {
+  readonly id: string;
+  readonly at: number;
+  readonly record: unknown;
+}
+
 export interface Store {
   readonly kind: 'memory' | 'sqlite';
   catalog(): CatalogEntry[];
@@ -49,6 +64,13 @@ export interface Store {
   deleteRecord(key: string): boolean;
   /** Drops records expired at `now`. */
   pruneRecords(now: number): void;
+  /** Every stored virtual key (revoked ones included: they are kept, never deleted). */
+  keys(): KeyRow[];
+  putKey(row: KeyRow): void;
+  /** Appends a record and drops the oldest beyond `keep`. */
+  appendAudit(row: AuditRow, keep: number): void;
+  /** Up to `limit` records, newest first, with ids below `before` (all when undefined). */
+  auditPage(before: string | undefined, limit: number): AuditRow[];
   close(): void;
 }
 
@@ -67,6 +89,9 @@ export class MemoryStore implements Store {
   private readonly records = new Map<string, { value: string; expiresAt: number }>();
 
   constructor(private readonly recordLimit = MEMORY_RECORD_LIMIT) {}
+  private readonly keyRows = new Map<string, KeyRow>();
+  /** In id order (ids are appended increasing). */
+  private readonly auditRows: AuditRow[] = [];
 
   catalog(): CatalogEntry[] {
     return [...this.entries.values()];
@@ -118,6 +143,30 @@ export class MemoryStore implements Store {
 
   pruneRecords(now: number): void {
     for (const [k, r] of this.records) if (r.expiresAt <= now) this.records.delete(k);
+  }
+
+  keys(): KeyRow[] {
+    return [...this.keyRows.values()];
+  }
+
+  putKey(row: KeyRow): void {
+    this.keyRows.set(row.name, row);
+  }
+
+  appendAudit(row: AuditRow, keep: number): void {
+    let i = this.auditRows.length;
+    while (i > 0 && (this.auditRows[i - 1]?.id ?? '') > row.id) i--;
+    this.auditRows.splice(i, 0, row);
+    if (this.auditRows.length > keep) this.auditRows.splice(0, this.auditRows.length - keep);
+  }
+
+  auditPage(before: string | undefined, limit: number): AuditRow[] {
+    const out: AuditRow[] = [];
+    for (let i = this.auditRows.length - 1; i >= 0 && out.length < limit; i--) {
+      const r = this.auditRows[i];
+      if (r !== undefined && (before === undefined || r.id < before)) out.push(r);
+    }
+    return out;
   }
 
   close(): void {

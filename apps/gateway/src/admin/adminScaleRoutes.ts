@@ -9,6 +9,9 @@ import type { FastifyInstance } from 'fastify';
 import { type NodeInventory, type Placement, MAX_REPLICAS } from '@inference/actors';
 import { asObject, noUnknownKeys, optNumber, invalid } from '@inference/core';
 import type { Runtime } from '@inference/runtime';
+import type { AuditLog } from '../audit/auditLog.js';
+import { recordChange } from '../audit/auditRoutes.js';
+import { specBefore } from '../audit/deploymentAudit.js';
 
 /** Validates a scale body: exactly `{"replicas": <integer 0..MAX_REPLICAS>}`. */
 export function parseScaleBody(body: unknown): number {
@@ -19,8 +22,12 @@ export function parseScaleBody(body: unknown): number {
   return n;
 }
 
-export function registerAdminScaleRoutes(app: FastifyInstance, rt: Runtime): void {
-  app.post<{ Params: { name: string } }>('/admin/deployments/:name/scale', (req) => rt.scale(req.params.name, parseScaleBody(req.body)));
+export function registerAdminScaleRoutes(app: FastifyInstance, rt: Runtime, audit?: AuditLog): void {
+  app.post<{ Params: { name: string } }>('/admin/deployments/:name/scale', (req) => {
+    const replicas = parseScaleBody(req.body);
+    const name = req.params.name;
+    return recordChange(audit, req, 'deployment.scale', name, () => specBefore(rt, name), () => rt.scale(name, replicas), (s) => s.spec);
+  });
   app.get('/admin/node', async () => {
     const node = await rt.placement.ask<{ inventory: NodeInventory; reservations: Record<string, Placement> }>((reply) => ({ type: 'inventory', reply }));
     return node;

@@ -1,4 +1,5 @@
-// The admin HTTP client behind `inference deploy | get | list | scale | remove`:
+// The admin HTTP client behind `inference deploy | get | list | scale | remove`
+// (and `key`, `audit`, `budget`: cliKeys.ts):
 // one method per admin call against a running server. Every failure becomes a
 // CliError with a message for the operator: the server's taxonomy message (with
 // its type and HTTP status), a refused or failed connection, or a reply that is
@@ -57,7 +58,8 @@ export class AdminClient {
     await this.call('DELETE', `/admin/deployments/${encodeURIComponent(name)}`);
   }
 
-  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /** One admin call; the server's JSON answer, or a CliError. */
+  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (this.options.adminKey !== undefined) headers.authorization = `Bearer ${this.options.adminKey}`;

@@ -1,5 +1,5 @@
 // The CLI's client commands: `inference deploy FILE|-`, `get NAME`, `list`,
-// `scale NAME N`, `remove NAME`, each against a running server's admin API
+// `scale NAME N`, `remove NAME` (and `key`, `audit`, `budget`: cliKeys.ts), each against a running server's admin API
 // (--server URL, default http://127.0.0.1:8080; the admin key from
 // $INFERENCE_ADMIN_KEY). Arguments are validated before any request; every
 // failure is a CliError whose message the CLI prints as is.
@@ -10,8 +10,9 @@ import { parse as parseYaml } from 'yaml';
 import { AdminClient, CliError } from './cliClient.js';
 import { renderDeployment, renderList } from './cliFormat.js';
 import { adminKeyFromEnv } from '@inference/runtime';
+import { KEY_COMMANDS_USAGE, runKeyCommand } from './cliKeys.js';
 
-export const CLIENT_COMMANDS = ['deploy', 'get', 'list', 'scale', 'remove'] as const;
+export const CLIENT_COMMANDS = ['deploy', 'get', 'list', 'scale', 'remove', 'key', 'audit', 'budget'] as const;
 export type ClientCommand = (typeof CLIENT_COMMANDS)[number];
 
 export const DEFAULT_SERVER_URL = 'http://127.0.0.1:8080';
@@ -20,7 +21,8 @@ export const CLIENT_COMMANDS_USAGE = `       inference deploy FILE|-      apply 
        inference get NAME           a deployment's desired and actual state, per replica
        inference list               all deployments
        inference scale NAME N       set the desired replica count
-       inference remove NAME        remove a deployment (in-flight requests finish)`;
+       inference remove NAME        remove a deployment (in-flight requests finish)
+${KEY_COMMANDS_USAGE}`;
 
 export const CLIENT_OPTIONS_USAGE = `client options:
   --server URL    the running server (default ${DEFAULT_SERVER_URL})
@@ -69,6 +71,7 @@ function arity(positionals: string[], names: string[]): string[] {
 
 /** Runs one client command; returns what to print on stdout. */
 export async function runClientCommand(command: ClientCommand, args: string[], stdin: () => Promise<string>): Promise<string> {
+  if (command === 'key' || command === 'audit' || command === 'budget') return runKeyCommand(command, args);
   let parsed: { values: { server?: string; json?: boolean }; positionals: string[] };
   try {
     parsed = parseArgs({ args, options: { server: { type: 'string' }, json: { type: 'boolean' } }, allowPositionals: true, strict: true });

@@ -8,12 +8,17 @@
 // configured key (no early exit), so timing reveals neither a key nor which one
 // matched. A key is known here only as its digest and its configured name; it is
 // never logged, rendered or put in a metric.
+// Virtual keys (keys/, docs/keys.md) are looked up by the same digest in the
+// KeyRegistry (a Map hit). Once any virtual key exists, /v1/* requires a key even
+// without `auth.apiKeys`; a revoked or expired virtual key is refused with 401
+// saying so, a key used on a deployment it may not use with 403 (requestActor).
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '@inference/actors';
 import { InferenceError, anthropicErrorBody, anthropicStatus, invalid, openAIErrorBody } from '@inference/core';
 import { type AdminKeyConfig, type ApiKeyConfig, type Env, resolveKeys } from '@inference/runtime';
+import type { KeyRegistry } from '../keys/keyRegistry.js';
 
 interface Entry {
   readonly digest: Buffer;
@@ -38,7 +43,10 @@ export class KeyRing {
 
   /** The principal whose key this is, or undefined. Compares against every key. */
   match(presented: string): Principal | undefined {
-    const d = digest(presented);
+    return this.matchDigest(digest(presented));
+  }
+
+  matchDigest(d: Buffer): Principal | undefined {
     let found: Principal | undefined;
     for (const e of this.entries) {
       if (timingSafeEqual(d, e.digest) && found === undefined) found = e.principal;
@@ -50,6 +58,8 @@ export class KeyRing {
 export interface AuthKeys {
   readonly api: KeyRing;
   readonly admin: KeyRing;
+  /** Virtual keys managed through the admin API. */
+  readonly virtual?: KeyRegistry | undefined;
 }
 
 /** Reads the configured keys from the environment; an unset variable, or one key in two places, is a startup error. */
@@ -73,6 +83,12 @@ export function loadAuthKeys(auth: { apiKeys: ApiKeyConfig[]; adminKeys: AdminKe
 }
 
 const principals = new WeakMap<FastifyRequest, Principal>();
+const admins = new WeakMap<FastifyRequest, string>();
+
+/** The admin key (by name) that authenticated this request; undefined without admin auth. */
+export function adminOf(req: FastifyRequest): string | undefined {
+  return admins.get(req);
+}
 
 /** The API key (by name) that authenticated this request; undefined without auth. */
 export function principalOf(req: FastifyRequest): Principal | undefined {
@@ -109,9 +125,30 @@ function refuse(req: FastifyRequest, reply: FastifyReply, path: string, message:
   return reply.code(e.status).type('application/json').send(openAIErrorBody(e));
 }
 
-/** Installs the hook; with no keys configured it lets everything through. */
+/** The principal of a presented API key, or why it is refused. */
+function apiPrincipal(keys: AuthKeys, presented: string): Principal | string {
+  const d = digest(presented);
+  const fromEnv = keys.api.matchDigest(d);
+  if (fromEnv !== undefined) return fromEnv;
+  const m = keys.virtual?.matchHash(d.toString('hex'), Date.now());
+  if (m === undefined) return 'invalid API key';
+  switch (m.kind) {
+    case 'active':
+      return m.principal;
+    case 'revoked':
+      return 'this API key has been revoked';
+    case 'expired':
+      return 'this API key has expired';
+    default: {
+      const never: never = m;
+      throw new Error(`unknown match ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+/** Installs the hook; with no keys configured (and no virtual keys possible) it lets everything through. */
 export function registerAuth(app: FastifyInstance, keys: AuthKeys): void {
-  if (keys.api.size === 0 && keys.admin.size === 0) return;
+  if (keys.api.size === 0 && keys.admin.size === 0 && keys.virtual === undefined) return;
   app.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0] ?? '';
     const area = areaOf(path);
@@ -119,21 +156,22 @@ export function registerAuth(app: FastifyInstance, keys: AuthKeys): void {
       case 'open':
         return;
       case 'api': {
-        if (keys.api.size === 0) return;
+        if (keys.api.size === 0 && (keys.virtual?.size ?? 0) === 0) return;
         const presented = bearer(req) ?? (path === '/v1/messages' && typeof req.headers['x-api-key'] === 'string' ? req.headers['x-api-key'] : undefined);
-        const principal = presented === undefined ? undefined : keys.api.match(presented);
-        if (principal === undefined) {
-          return refuse(req, reply, path, presented === undefined ? 'an API key is required (Authorization: Bearer <key>)' : 'invalid API key');
-        }
+        if (presented === undefined) return refuse(req, reply, path, 'an API key is required (Authorization: Bearer <key>)');
+        const principal = apiPrincipal(keys, presented);
+        if (typeof principal === 'string') return refuse(req, reply, path, principal);
         principals.set(req, principal);
         return;
       }
       case 'admin': {
         if (keys.admin.size === 0) return;
         const presented = bearer(req);
-        if (presented === undefined || keys.admin.match(presented) === undefined) {
+        const admin = presented === undefined ? undefined : keys.admin.match(presented);
+        if (admin === undefined) {
           return refuse(req, reply, path, presented === undefined ? 'an admin key is required (Authorization: Bearer <key>)' : 'invalid admin key');
         }
+        admins.set(req, admin.name);
         return;
       }
       default: {

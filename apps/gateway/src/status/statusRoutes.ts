@@ -10,6 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import type { MetricsSummary, SpendRecord } from '@inference/actors';
 import type { Runtime } from '@inference/runtime';
 import { type BudgetLimits, buildStatus } from './statusModel.js';
+import type { AuditLog } from '../audit/auditLog.js';
 
 export interface StatusPage {
   readonly html: string;
@@ -37,9 +38,19 @@ export function loadStatusPage(): StatusPage {
   return { html, csp };
 }
 
-export function registerStatusRoutes(app: FastifyInstance, rt: Runtime): void {
+/** How many of the latest admin changes the status view carries. */
+export const STATUS_AUDIT_RECORDS = 5;
+
+/** The latest admin changes as the page lists them: who, what, when; the values before and after stay in /admin/audit. */
+async function latestChanges(audit: AuditLog | undefined): Promise<{ at: string; actor: string | null; action: string; target: string; node: string | null }[]> {
+  if (audit === undefined) return [];
+  return (await audit.page(undefined, STATUS_AUDIT_RECORDS)).map((r) => ({ at: r.at, actor: r.actor, action: r.action, target: r.target, node: r.node }));
+}
+
+export function registerStatusRoutes(app: FastifyInstance, rt: Runtime, audit?: AuditLog): void {
   const page = loadStatusPage();
-  const keyBudgets = new Map<string, BudgetLimits>(rt.config.auth.apiKeys.flatMap((k) => (k.budget === undefined ? [] : [[k.name, k.budget] as const])));
+  // Live: virtual keys' budgets come and go at run time.
+  const keyBudgets: ReadonlyMap<string, BudgetLimits> = rt.keyBudgets;
   app.get('/', (_req, reply) => reply
     .header('content-security-policy', page.csp)
     .header('x-content-type-options', 'nosniff')
@@ -48,11 +59,12 @@ export function registerStatusRoutes(app: FastifyInstance, rt: Runtime): void {
     .type('text/html; charset=utf-8')
     .send(page.html));
   app.get('/admin/status', async (_req, reply) => {
-    const [list, summary, spend] = await Promise.all([
+    const [list, summary, spend, changes] = await Promise.all([
       rt.list(),
       rt.metrics.ask<MetricsSummary>((r) => ({ type: 'summary', reply: r })),
       rt.budget.ask<SpendRecord[]>((r) => ({ type: 'spend', reply: r })),
+      latestChanges(audit),
     ]);
-    return reply.header('cache-control', 'no-store').send(buildStatus(list, summary, { now: Date.now(), spend, keys: keyBudgets }));
+    return reply.header('cache-control', 'no-store').send({ ...buildStatus(list, summary, { now: Date.now(), spend, keys: keyBudgets }), audit: changes });
   });
 }

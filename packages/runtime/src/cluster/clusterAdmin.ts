@@ -19,6 +19,7 @@ import type { PeerPool } from './forwardClient.js';
 import type { AdminOp, ManagerLeader } from './leader.js';
 import type { RemoteReplicas } from './remoteReplicas.js';
 import { remoteReplicaId } from './clusterKeys.js';
+import { type SharedOp, parseSharedOp } from './sharedState.js';
 
 /** How long a write waits for this node to see and apply it. */
 const APPLY_WAIT_MS = 10_000;
@@ -62,8 +63,11 @@ export function parseAdminOp(text: string, runtimes: readonly string[] = []): Ad
       if (replicas === undefined) throw new InferenceError('invalid_request', 'replicas: is required', { param: 'replicas' });
       return { op: 'scale', name: reqString(o, 'name', '', { nonEmpty: true }), replicas };
     }
+    case 'put':
+    case 'delete':
+      return parseSharedOp(o);
     default:
-      throw new InferenceError('invalid_request', "op: expected 'apply', 'remove' or 'scale'", { param: 'op' });
+      throw new InferenceError('invalid_request', "op: expected 'apply', 'remove', 'scale', 'put' or 'delete'", { param: 'op' });
   }
 }
 
@@ -89,6 +93,14 @@ export class ClusterAdmin {
       get: (name) => this.get(name),
       list: () => this.list(),
     };
+  }
+
+  /** A write under a shared prefix, through the leader; resolves with its revision once `watch` holds it. */
+  async shared(op: SharedOp, watch: PrefixWatch): Promise<number> {
+    const revision = this.deps.leader.leading() ? await this.deps.leader.admin(op) : await this.toLeader(op);
+    const deadline = Date.now() + APPLY_WAIT_MS;
+    while (watch.revision() < revision && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    return revision;
   }
 
   private async write(op: AdminOp): Promise<void> {

@@ -9,13 +9,15 @@
 // Before the node has joined (counters unset) budgets are enforced locally only.
 // Each scope expires at the end of its window (windowBounds of the budget's
 // window), so its entries leave etcd and this node's memory with it.
+// A budget reset (POST /admin/budgets/.../reset) starts a new epoch of the budget:
+// scopes of epoch n > 0 end in `:e<n>`, so every node counts from zero again.
 
 import { type Amount, type BudgetScope, type BudgetShare, parseWindow, windowBounds } from '@inference/actors';
 import type { Counters } from '@inference/cluster';
 import { segmentOf } from './clusterKeys.js';
 
-function scopeOf(scope: BudgetScope, name: string, windowStart: number, what: 'tokens' | 'usd'): string {
-  return `budget:${scope === 'deployment' ? 'd' : 'k'}:${segmentOf(name)}:${String(windowStart)}:${what}`;
+function scopeOf(scope: BudgetScope, name: string, windowStart: number, what: 'tokens' | 'usd', epoch: number): string {
+  return `budget:${scope === 'deployment' ? 'd' : 'k'}:${segmentOf(name)}:${String(windowStart)}:${what}${epoch > 0 ? `:e${String(epoch)}` : ''}`;
 }
 
 /** A budget whose window is no longer known (its deployment or key is gone) keeps counting this long. */
@@ -28,6 +30,7 @@ export class ClusterBudgetShare implements BudgetShare {
   /** What this node added per scope, so `sum - own` is the other nodes' part; pruned when the window ends. */
   private readonly own = new Map<string, { n: number; expiresAt: number }>();
   private nextPrune = 0;
+  private epochOf: (scope: BudgetScope, name: string) => number = () => 0;
 
   constructor(
     /** The window text of a budget (`1h`, `day`...), undefined when it no longer exists. */
@@ -50,11 +53,17 @@ export class ClusterBudgetShare implements BudgetShare {
     this.counters = counters;
   }
 
+  /** Where the current reset epoch of each budget comes from (0: never reset). */
+  epochs(of: (scope: BudgetScope, name: string) => number): void {
+    this.epochOf = of;
+  }
+
   elsewhere(scope: BudgetScope, name: string, windowStart: number): Amount {
     const c = this.counters;
     if (c === undefined) return { tokens: 0, costUsd: 0 };
-    const t = scopeOf(scope, name, windowStart, 'tokens');
-    const u = scopeOf(scope, name, windowStart, 'usd');
+    const epoch = this.epochOf(scope, name);
+    const t = scopeOf(scope, name, windowStart, 'tokens', epoch);
+    const u = scopeOf(scope, name, windowStart, 'usd', epoch);
     return {
       tokens: Math.max(0, c.sum(t) - (this.own.get(t)?.n ?? 0)),
       costUsd: Math.max(0, c.sum(u) - (this.own.get(u)?.n ?? 0)),
@@ -66,9 +75,10 @@ export class ClusterBudgetShare implements BudgetShare {
     if (c === undefined) return;
     const now = this.now();
     const expiresAt = this.expiry(scope, name, windowStart);
+    const epoch = this.epochOf(scope, name);
     for (const [what, n] of [['tokens', amount.tokens], ['usd', amount.costUsd]] as const) {
       if (n === 0) continue;
-      const key = scopeOf(scope, name, windowStart, what);
+      const key = scopeOf(scope, name, windowStart, what, epoch);
       c.add(key, n, expiresAt);
       const prev = this.own.get(key);
       this.own.set(key, { n: (prev?.n ?? 0) + n, expiresAt: prev?.expiresAt ?? expiresAt });

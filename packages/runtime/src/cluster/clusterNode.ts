@@ -9,7 +9,7 @@
 // so this node's entries vanish at once and the leader re-places its replicas.
 
 import type { ActorRef, NodeInventory, Placement, ReplicaEntry } from '@inference/actors';
-import { type Coordination, EtcdCoordination, PREFIX, type TtlRecords, electionPrefix, leaderOf } from '@inference/cluster';
+import { type Coordination, EtcdCoordination, PREFIX, type PrefixWatch, type TtlRecords, electionPrefix, leaderOf } from '@inference/cluster';
 import { MAX_RECORD_BYTES, type RecordStore } from '@inference/storage';
 import type { DeploymentSpec } from '@inference/core';
 import type { ClusterStatus, Runtime } from '../runtime.js';
@@ -25,6 +25,7 @@ import { LocalApplier } from './localApplier.js';
 import { parseHostPort } from './clusterConfig.js';
 import { RemoteReplicas } from './remoteReplicas.js';
 import { ReplicaPublisher } from './replicaPublisher.js';
+import { SHARED_PREFIX, type SharedPrefix, type SharedState } from './sharedState.js';
 
 export interface ClusterNodeOptions {
   readonly config: ClusterConfig;
@@ -66,7 +67,15 @@ function clusterRecords(ttl: TtlRecords): RecordStore {
 export interface ClusterNode {
   /** The runtime the gateway serves: cluster-wide admin, local request path. */
   readonly runtime: Runtime;
+  /** Keys, audit records and budget resets shared by every node (sharedState.ts). */
+  readonly shared: SharedState;
   close(): Promise<void>;
+}
+
+function prefixOfShared(key: string): SharedPrefix {
+  const p = Object.values(SHARED_PREFIX).find((x) => key.startsWith(x));
+  if (p === undefined) throw new Error(`'${key}' is not under a shared prefix`);
+  return p;
 }
 
 async function inventoryOf(placement: ActorRef<import('@inference/actors').PlacementMsg>): Promise<{ gpus: number; cpuThreads: number; ramMiB: number }> {
@@ -108,13 +117,14 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     const placement = coordination.watchPrefix(PREFIX.placement);
     const replicas = coordination.watchPrefix(PREFIX.replicas);
     const election = coordination.watchPrefix(electionPrefix(MANAGER_ROLE));
-    await Promise.all([catalog.ready, placement.ready, replicas.ready, election.ready]);
+    const sharedWatches = new Map<string, PrefixWatch>(Object.values(SHARED_PREFIX).map((p) => [p, coordination.watchPrefix(p)]));
+    await Promise.all([catalog.ready, placement.ready, replicas.ready, election.ready, ...[...sharedWatches.values()].map((w) => w.ready)]);
     const peers = new PeerPool(o.secret);
     const remote = new RemoteReplicas(self, o.base.coordinator, membership, replicas, peers, o.preferLocal === true);
     const applier = new LocalApplier(self, o.base, catalog, placement, onError);
     const publisher = new ReplicaPublisher(o.base, membership, onError);
     const mgr = new ManagerLeader({
-      membership, catalog, placement, specs: () => applier.specs(), seed: o.seed, ttlSeconds: cfg.leaseTtlSeconds, onError,
+      membership, catalog, placement, specs: () => applier.specs(), seed: o.seed, ttlSeconds: cfg.leaseTtlSeconds, onError, shared: (p) => sharedWatches.get(p),
       onLeading: (leading) => { o.log(`cluster: node ${self} ${leading ? 'leads' : 'no longer leads'} the cluster`); },
     });
     leader = mgr;
@@ -151,8 +161,21 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     };
     const shared = coordination.records?.(PREFIX.responses, RESPONSES_TTL_SECONDS);
     const runtime: Runtime = { ...admin.runtime(), cluster: status, clusterWaiting: waiting, ...(shared !== undefined ? { records: clusterRecords(shared) } : {}) };
+    const watchOf = (p: SharedPrefix): PrefixWatch => {
+      const w = sharedWatches.get(p);
+      if (w === undefined) throw new Error(`no watch of ${p}`);
+      return w;
+    };
+    const sharedState: SharedState = {
+      node: self,
+      counters: membership.counters,
+      watch: watchOf,
+      put: (key, value, expect) => admin.shared({ op: 'put', key, value, expect }, watchOf(prefixOfShared(key))),
+      delete: (key) => admin.shared({ op: 'delete', key }, watchOf(prefixOfShared(key))),
+    };
     return {
       runtime,
+      shared: sharedState,
       close: async () => {
         await mgr.close();
         await publisher.close();

@@ -15,6 +15,7 @@ import type { Leadership, Member, Membership, PrefixWatch } from '@inference/clu
 import { type DeploymentSpec, InferenceError } from '@inference/core';
 import { MANAGER_ROLE, catalogKey, nameOf, placementKey } from './clusterKeys.js';
 import { type NodeCounts, countsOf, inventoryOf, planPlacement, sameCounts } from './placementPlan.js';
+import { type SharedOp, SharedWrites } from './sharedState.js';
 
 /** A node absent this long (while the leader leads) loses its replicas. */
 export const GONE_MS = 1000;
@@ -25,7 +26,8 @@ const CAMPAIGN_RETRY_MS = 500;
 export type AdminOp =
   | { readonly op: 'apply'; readonly spec: DeploymentSpec }
   | { readonly op: 'remove'; readonly name: string }
-  | { readonly op: 'scale'; readonly name: string; readonly replicas: number };
+  | { readonly op: 'scale'; readonly name: string; readonly replicas: number }
+  | SharedOp;
 
 export interface LeaderDeps {
   readonly membership: Membership;
@@ -38,6 +40,8 @@ export interface LeaderDeps {
   readonly ttlSeconds: number;
   readonly onError: (e: unknown) => void;
   readonly onLeading?: (leading: boolean) => void;
+  /** The watched shared prefixes (keys, audit, budget resets), for their conditional writes. */
+  readonly shared?: (prefix: string) => PrefixWatch | undefined;
 }
 
 export class ManagerLeader {
@@ -47,8 +51,10 @@ export class ManagerLeader {
   private readonly absentSince = new Map<string, number>();
   private loop: Promise<void>;
   private planning: Promise<void> = Promise.resolve();
+  private readonly sharedWrites: SharedWrites;
 
   constructor(private readonly deps: LeaderDeps) {
+    this.sharedWrites = new SharedWrites((prefix) => deps.shared?.(prefix));
     this.loop = this.run();
   }
 
@@ -126,6 +132,9 @@ export class ManagerLeader {
         if (spec === undefined) throw notFound(op.name);
         return l.put(catalogKey(op.name), toJson({ ...spec, replicas: op.replicas }));
       }
+      case 'put':
+      case 'delete':
+        return this.sharedWrites.write(l, op);
       default: {
         const never: never = op;
         throw new Error(`unknown admin op ${JSON.stringify(never)}`);
