@@ -17,7 +17,7 @@ import type { Runtime } from '@inference/runtime';
 import { modelEntry } from './openai/models.js';
 import { LocalRecordStore } from '@inference/storage';
 import { registerAnthropicRoutes } from './anthropic/anthropicRoutes.js';
-import { ResponsesApi, registerResponsesRoutes } from './responsesRoutes.js';
+import { ResponsesApi, registerResponsesRoutes } from './openai/responsesRoutes.js';
 import { registerStatusRoutes } from './status/statusRoutes.js';
 import { registerAdminScaleRoutes } from './admin/adminScaleRoutes.js';
 import { OpenAIStream } from './openai/streaming.js';

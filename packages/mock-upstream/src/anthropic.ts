@@ -65,7 +65,9 @@ function parseMessages(raw: unknown): MessagesRequest {
     }
     const text = contentText(message.content);
     inputTokens += countWords(text);
-    if (message.role === 'user') lastUserText = text;
+    // A turn that returns tool results is answered in text, as a real model would.
+    const hasResult = Array.isArray(message.content) && message.content.some((b) => isObject(b) && b.type === 'tool_result');
+    if (message.role === 'user') lastUserText = hasResult ? '' : text;
   }
   return {
     model,

@@ -142,6 +142,17 @@ describe('POST /v1/chat/completions', () => {
     expect(JSON.parse(choice.message.tool_calls[0].function.arguments)).toEqual({ location: 'Paris', unit: 'celsius' });
   });
 
+  it('answers in text once the tool result follows the question (a tool loop ends)', async () => {
+    const messages = [
+      { role: 'user', content: "What's the weather in Paris?" },
+      { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{}' } }] },
+      { role: 'tool', tool_call_id: 'call_1', content: '21C' },
+    ];
+    const body = JSON.parse(await (await post('/chat/completions', { model: 'm', messages, tools, max_tokens: 2 })).text());
+    expect(body.choices[0].finish_reason).toBe('length');
+    expect(body.choices[0].message.content).toBe('The quick');
+  });
+
   it('streams forced tool-call arguments in several pieces', async () => {
     const { chunks, done } = await stream('/chat/completions', {
       model: 'm',

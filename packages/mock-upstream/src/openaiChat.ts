@@ -57,6 +57,8 @@ function parseChat(raw: unknown): ChatRequest {
     const text = contentText(message.content);
     promptTokens += countWords(text);
     if (message.role === 'user') lastUserText = text;
+    // A tool result after the question is answered in text, as a real model would.
+    if (message.role === 'tool') lastUserText = '';
   }
   const stream = optionalBoolean(body, 'stream');
   const streamOptions = body.stream_options;

@@ -1,7 +1,8 @@
 // Whether a request gets a tool call instead of text, and which one. Shared by the OpenAI
 // and Anthropic endpoints (they differ only in how tools and tool_choice are spelled).
 // Rule: a forced choice (OpenAI `required` / a named function, Anthropic `any` / `tool`)
-// always calls; `auto` calls when the last user message mentions "weather"; `none` never.
+// always calls; `auto` calls when the last user message mentions "weather" and no tool
+// result came after it (a tool loop then ends in text); `none` never.
 // Arguments are synthesised from the tool's JSON schema, deterministically.
 
 import { isObject } from './fields.js';

@@ -54,7 +54,7 @@ describe('Anthropic request body', () => {
     [chat({ sampling: { stop: [], n: 1, logitBias: { 5: -100 } } }), 'logit_bias'],
     [chat({ sampling: { stop: [], n: 1, seed: 7 } }), 'seed'],
     [chat({ sampling: { stop: [], n: 1, frequencyPenalty: 0.5 } }), 'frequency_penalty'],
-    [chat({ passthrough: { store: true } }), 'store'],
+    [chat({ passthrough: { store: true, prediction: { type: 'content', content: 'x' } } }), 'prediction'],
     [chat({ messages: [{ role: 'assistant', content: null, toolCalls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '[1]' } }] }] }), 'messages[0].tool_calls[0].function.arguments'],
   ])('refuses what Anthropic cannot express (%#: %s)', (req, param) => {
     expect(() => buildMessagesBody(req, 'c')).toThrow(expect.objectContaining({ kind: 'invalid_request', param }));

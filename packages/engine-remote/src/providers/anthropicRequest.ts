@@ -122,13 +122,18 @@ const UNSUPPORTED_SAMPLING: readonly [keyof GenerateRequest['sampling'], string]
   ['frequencyPenalty', 'frequency_penalty'], ['minP', 'min_p'],
 ];
 
+/** OpenAI fields that change nothing about what is generated (storage and routing hints): accepted, as on local deployments. */
+const HARMLESS_PASSTHROUGH: ReadonlySet<string> = new Set(['metadata', 'store', 'service_tier', 'prompt_cache_key', 'safety_identifier']);
+
 /** What the Messages API has no field for is a 400 naming it, never dropped. */
 function refuseUnsupported(req: GenerateRequest): void {
   const s = req.sampling;
   for (const [key, wire] of UNSUPPORTED_SAMPLING) {
     if (s[key] !== undefined) throw bad(wire, 'is not supported by anthropic deployments');
   }
-  for (const key of Object.keys(req.passthrough)) throw bad(key, 'is not supported by anthropic deployments');
+  for (const key of Object.keys(req.passthrough)) {
+    if (!HARMLESS_PASSTHROUGH.has(key)) throw bad(key, 'is not supported by anthropic deployments');
+  }
 }
 
 export function buildMessagesBody(req: GenerateRequest, upstreamModel: string): Json {

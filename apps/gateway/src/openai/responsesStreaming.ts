@@ -9,7 +9,7 @@ import type { ServerResponse } from 'node:http';
 import {
   type InferenceError, type ResponseItem, type ResponseMeta, ResponsesEventWriter, type TokenChunk, type Tokens,
 } from '@inference/core';
-import { CoalescedWriter } from './http/coalesce.js';
+import { CoalescedWriter } from '../http/coalesce.js';
 
 export class ResponsesStream {
   private readonly writer: ResponsesEventWriter;

@@ -16,9 +16,9 @@ import {
   type ChatMessage, InferenceError, type ResponseItem, type ResponseMeta, type ResponsesRequest, hexId, itemsToMessages,
   openAIErrorBody, parseResponsesRequest, renderResponse, retryAfterSeconds, toInferenceError,
 } from '@inference/core';
-import type { RecordStore } from '@inference/storage';
-import type { Dispatch } from './anthropic/anthropicRoutes.js';
-import { principalOf } from './http/auth.js';
+import type { RecordStore } from '@inference/runtime';
+import type { Dispatch } from '../anthropic/anthropicRoutes.js';
+import { principalOf } from '../http/auth.js';
 import { ResponsesStream } from './responsesStreaming.js';
 
 interface StoredResponse {
