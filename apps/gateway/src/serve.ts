@@ -6,7 +6,7 @@ import type { DeploymentSpec } from '@inference/core';
 import { ApiGatewayActor, type GatewayMsg } from './apiGatewayActor.js';
 import { loadAuthKeys } from './http/auth.js';
 import {
-  type ClusterConfig, ClusterBudgetShare, type ClusterNode, ClusterRateShare, type Runtime, type RuntimeConfig, type RuntimeOptions, clusterSecret, createRuntime,
+  type ClusterConfig, ClusterBudgetShare, type Coordination, type ClusterNode, ClusterRateShare, type Runtime, type RuntimeConfig, type RuntimeOptions, clusterSecret, createRuntime,
   resolveCluster, startClusterNode,
 } from '@inference/runtime';
 import { Drain } from './http/drain.js';
@@ -18,6 +18,10 @@ export interface ServeOptions extends RuntimeOptions {
   readonly logger?: boolean;
   /** Cluster mode (the CLI resolves it from flags and the file); default: from config.cluster. */
   readonly cluster?: ClusterConfig;
+  /** Cluster mode through this store instead of etcd (the workers of `serve --workers N`). */
+  readonly coordination?: Coordination;
+  /** Cluster mode: route to another node's replica only when this node's are a full capacity busier. */
+  readonly preferLocal?: boolean;
 }
 
 export interface Server {
@@ -56,6 +60,8 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
       node = await startClusterNode({
         config: clusterCfg, base, budgetShare: share, rateShare, seed: config.deployments, bodyLimitBytes: config.server.bodyLimitBytes, secret,
         log: (m) => { process.stderr.write(`inference: ${m}\n`); },
+        ...(options.coordination === undefined ? {} : { coordination: options.coordination }),
+        ...(options.preferLocal === undefined ? {} : { preferLocal: options.preferLocal }),
       });
     } catch (e) {
       await base.close();

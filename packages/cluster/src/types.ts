@@ -138,7 +138,7 @@ export interface JoinOptions {
 }
 
 export interface Coordination {
-  readonly kind: 'memory' | 'etcd';
+  readonly kind: 'memory' | 'etcd' | 'ipc';
   join(node: NodeSpec, options?: JoinOptions): Promise<Membership>;
   /** Watch a prefix relative to the cluster root, e.g. PREFIX.catalog. */
   watchPrefix(prefix: string): PrefixWatch;

@@ -1,4 +1,4 @@
-// The configuration contract (DESIGN.md): YAML (or JSON) parsed, then validated
+// The configuration contract (docs/config.md): YAML (or JSON) parsed, then validated
 // into a typed object. Unknown keys are errors naming the key. This is the only
 // module that reads environment variables: secrets are named in the file and
 // read from the environment, never stored in it.
@@ -60,8 +60,14 @@ function parseKeys(list: unknown[] | undefined, path: string, withDeployments: b
   });
 }
 
+export interface ParseOptions {
+  /** Runtimes registered with createRuntime({ runtimes }) that deployments may name. */
+  readonly runtimes?: readonly string[] | Readonly<Record<string, unknown>>;
+}
+
 /** Validates a parsed config document (no environment access). */
-export function parseConfig(doc: unknown): RuntimeConfig {
+export function parseConfig(doc: unknown, options: ParseOptions = {}): RuntimeConfig {
+  const runtimes = Array.isArray(options.runtimes) ? options.runtimes : Object.keys(options.runtimes ?? {});
   const o = asObject(doc ?? {}, '');
   noUnknownKeys(o, ['server', 'storage', 'auth', 'deployments', 'cluster'], '');
   const server = optObject(o, 'server', '') ?? {};
@@ -92,7 +98,7 @@ export function parseConfig(doc: unknown): RuntimeConfig {
   const deployments = optArray(o, 'deployments', '') ?? [];
   const names = new Set<string>();
   cfg.deployments = deployments.map((d, i) => {
-    const spec = parseDeployment(d, join('deployments', i));
+    const spec = parseDeployment(d, join('deployments', i), runtimes);
     if (names.has(spec.name)) invalid(join(join('deployments', i), 'name'), `duplicate deployment name '${spec.name}'`);
     names.add(spec.name);
     return spec;
@@ -135,7 +141,7 @@ export function resolveKeys<T extends { keyEnv: string }>(keys: T[], env: Env = 
   return keys.map((k) => ({ ...k, value: env[k.keyEnv] ?? '' }));
 }
 
-export async function loadConfigFile(path: string, env: Env = process.env): Promise<RuntimeConfig> {
+export async function loadConfigFile(path: string, env: Env = process.env, options: ParseOptions = {}): Promise<RuntimeConfig> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -148,7 +154,7 @@ export async function loadConfigFile(path: string, env: Env = process.env): Prom
   } catch (e) {
     throw new InferenceError('invalid_request', `config file ${path} is not valid YAML: ${e instanceof Error ? e.message.split('\n')[0] ?? '' : ''}`);
   }
-  const cfg = parseConfig(doc);
+  const cfg = parseConfig(doc, options);
   checkEnv(cfg, env);
   return cfg;
 }

@@ -9,7 +9,7 @@
 // so this node's entries vanish at once and the leader re-places its replicas.
 
 import type { ActorRef, NodeInventory, Placement, ReplicaEntry } from '@inference/actors';
-import { EtcdCoordination, PREFIX, electionPrefix, leaderOf } from '@inference/cluster';
+import { type Coordination, EtcdCoordination, PREFIX, electionPrefix, leaderOf } from '@inference/cluster';
 import type { DeploymentSpec } from '@inference/core';
 import type { ClusterStatus, Runtime } from '../runtime.js';
 import { ClusterAdmin, parseAdminOp } from './clusterAdmin.js';
@@ -37,6 +37,13 @@ export interface ClusterNodeOptions {
   readonly secret: string | undefined;
   /** Where cluster errors are reported (never with request content or secrets). */
   readonly log: (message: string) => void;
+  /**
+   * The store the node coordinates through, instead of etcd at `config.etcd`: the
+   * workers of `serve --workers N` share their primary's store (docs/cluster.md).
+   */
+  readonly coordination?: Coordination;
+  /** Prefer this node's own replicas: forward only when they are a full capacity busier (serve --workers). */
+  readonly preferLocal?: boolean;
 }
 
 export interface ClusterNode {
@@ -67,12 +74,12 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     secret: o.secret,
     localReplica,
     admin: async (body) => {
-      const op = parseAdminOp(body);
+      const op = parseAdminOp(body, o.base.runtimes);
       if (leader === undefined) throw new Error('not started');
       return { revision: await leader.admin(op) };
     },
   });
-  const coordination = new EtcdCoordination({ hosts: cfg.etcd, cluster: cfg.name });
+  const coordination = o.coordination ?? new EtcdCoordination({ hosts: cfg.etcd, cluster: cfg.name });
   try {
     const membership = await coordination.join(
       { name: self, advertise: cfg.advertise, inventory: await inventoryOf(o.base.placement) },
@@ -86,7 +93,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     const election = coordination.watchPrefix(electionPrefix(MANAGER_ROLE));
     await Promise.all([catalog.ready, placement.ready, replicas.ready, election.ready]);
     const peers = new PeerPool(o.secret);
-    const remote = new RemoteReplicas(self, o.base.coordinator, membership, replicas, peers);
+    const remote = new RemoteReplicas(self, o.base.coordinator, membership, replicas, peers, o.preferLocal === true);
     const applier = new LocalApplier(self, o.base, catalog, placement, onError);
     const publisher = new ReplicaPublisher(o.base, membership, onError);
     const mgr = new ManagerLeader({

@@ -22,7 +22,7 @@ export class LocalApplier {
   constructor(
     private readonly self: string,
     /** The node's runtime, whose apply/remove do not touch the cluster. */
-    private readonly runtime: Pick<Runtime, 'apply' | 'remove'>,
+    private readonly runtime: Pick<Runtime, 'apply' | 'remove' | 'runtimes'>,
     private readonly catalog: PrefixWatch,
     private readonly placement: PrefixWatch,
     private readonly onError: (e: unknown) => void,
@@ -39,7 +39,7 @@ export class LocalApplier {
     const out: DeploymentSpec[] = [];
     for (const e of this.catalog.entries().values()) {
       try {
-        out.push(parseDeployment(e.value));
+        out.push(parseDeployment(e.value, '', this.runtime.runtimes));
       } catch (err) {
         this.onError(new Error(`catalog entry '${nameOf(e.key)}' is not a valid deployment: ${err instanceof Error ? err.message : String(err)}`));
       }
