@@ -17,7 +17,8 @@
 // Samples every --sample s: etcd key count and db size (in use), node a's heap,
 // RSS, open fds, event-loop delay p99, requests in flight and /metrics series,
 // and the engine hosts' RSS. At the end each series is printed with its
-// least-squares slope over the samples after the warm-up. With --check the
+// least-squares slope over the samples after the warm-up (fitted to the
+// minimum of each eighth of them: the troughs of a sawtooth). With --check the
 // process exits 1 when a series grows: the slope is significant (t > 4) and
 // the growth it predicts over the measured span exceeds both an absolute floor
 // and 25% of the series' median. etcd runs with periodic compaction, as a
@@ -299,7 +300,7 @@ function fit(points) {
 const median = (xs) => [...xs].sort((x, y) => x - y)[xs.length >> 1];
 const kept = samples.slice(Math.floor(samples.length * warmup));
 const span = kept.length > 1 ? kept[kept.length - 1].min - kept[0].min : 0;
-console.log(`\n  after a warm-up of ${(warmup * 100).toFixed(0)}%: ${kept.length} samples over ${span.toFixed(1)} min; slopes by least squares`);
+console.log(`\n  after a warm-up of ${(warmup * 100).toFixed(0)}%: ${kept.length} samples over ${span.toFixed(1)} min; slopes by least squares on the troughs of 8 blocks`);
 console.log(`  ${'series'.padEnd(22)} ${'first'.padStart(9)} ${'median'.padStart(9)} ${'last'.padStart(9)} ${'max'.padStart(9)} ${'slope/min'.padStart(10)} ${'t'.padStart(6)}  verdict`);
 let grows = 0;
 SERIES.forEach(([name, , floor], i) => {
@@ -308,7 +309,15 @@ SERIES.forEach(([name, , floor], i) => {
     console.log(`  ${name.padEnd(22)} too few samples`);
     return;
   }
-  const { slope, t } = fit(pts);
+  // Fit the lower envelope: the minimum of each of 8 consecutive blocks. Heap and RSS are sawtooths
+  // (they climb until a collection); a leak raises the troughs, a late collection does not.
+  const size = Math.max(1, Math.floor(pts.length / 8));
+  const troughs = [];
+  for (let b = 0; b + size <= pts.length; b += size) {
+    const block = pts.slice(b, b + size);
+    troughs.push({ x: block.reduce((s2, p) => s2 + p.x, 0) / block.length, y: Math.min(...block.map((p) => p.y)) });
+  }
+  const { slope, t } = fit(troughs);
   const ys = pts.map((p) => p.y);
   const med = median(ys);
   const predicted = slope * span;

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../support/cli.js';
 
-const MINUTES = Number(process.env.SOAK_MINUTES ?? '4');
+const MINUTES = Number(process.env.SOAK_MINUTES ?? '5');
 
 describe('accelerated soak', () => {
   it(`nothing grows over ${String(MINUTES)} minutes of churn`, async () => {
