@@ -62,7 +62,7 @@ describe('cleanup', () => {
       const endpoint = round % 2 === 0 ? mock.url : mock.url.replace('127.0.0.1', 'localhost');
       await admin(server.url, 'PUT', `/admin/deployments/${remote}`, {
         runtime: 'openai', endpoint, model: `gpt-4o-mini-${String(round)}`, replicas: 2,
-        remote: { rpm: 10_000 }, price: { inputPerMTok: 1, outputPerMTok: 2 },
+        remote: { rpm: 10_000 }, price: { inputPerMTok: 1, outputPerMTok: 2 }, budget: { window: '1m', maxTokens: 1_000_000 },
       });
       await admin(server.url, 'PUT', `/admin/deployments/${local}`, {
         runtime: 'llama', model: MODEL, replicas: 1, engine: { contextSize: 512, maxSequences: 2, threads: 1 },

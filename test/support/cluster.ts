@@ -76,11 +76,11 @@ export class TestCluster {
   }
 
   /** Writes the node config: short lease (2 s) and counter sync (200 ms) for the tests. */
-  private configFile(extra: string[]): string {
+  private configFile(extra: string[], clusterKeys: string): string {
     const path = join(this.dir, `inference-${String(Math.random()).slice(2)}.yaml`);
     writeFileSync(path, [
       'server: { host: 127.0.0.1, port: 0 }',
-      `cluster: { name: ${this.clusterName}, leaseTtlSeconds: 2, counterSyncMs: 200 }`,
+      `cluster: { name: ${this.clusterName}, leaseTtlSeconds: 2, counterSyncMs: 200${clusterKeys === '' ? '' : `, ${clusterKeys}`} }`,
       ...extra,
       '',
     ].join('\n'));
@@ -88,13 +88,13 @@ export class TestCluster {
   }
 
   /** Starts (or restarts, same name and advertise port) a node; resolves when it serves. */
-  async startNode(name: string, extraConfig: string[] = [], advertisePort?: number): Promise<Node> {
+  async startNode(name: string, extraConfig: string[] = [], advertisePort?: number, env: NodeJS.ProcessEnv = process.env, clusterKeys = ''): Promise<Node> {
     const port = advertisePort ?? this.nodes.get(name)?.advertisePort ?? (await freePort());
-    const config = this.configFile(extraConfig);
+    const config = this.configFile(extraConfig, clusterKeys);
     const proc = spawn(process.execPath, [
       CLI, 'serve', '--config', config, '--quiet',
       '--cluster', `etcd://${this.etcd.endpoint}`, '--node-name', name, '--advertise', `127.0.0.1:${String(port)}`,
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    ], { stdio: ['ignore', 'pipe', 'pipe'], env });
     live.add(proc);
     proc.on('exit', () => live.delete(proc));
     const node: Node = { name, advertisePort: port, url: '', proc, output: '' };

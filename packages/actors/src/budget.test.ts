@@ -6,6 +6,11 @@ import { describe, expect, it } from 'vitest';
 import { type Amount, Ledger, costOf, parseWindow, reserveAll, windowBounds } from './budget.js';
 
 describe('windows', () => {
+  it('second windows are aligned to multiples of n seconds', () => {
+    expect(windowBounds(parseWindow('1s'), 1500)).toEqual({ start: 1000, end: 2000 });
+    expect(windowBounds(parseWindow('5s'), 12_345)).toEqual({ start: 10_000, end: 15_000 });
+  });
+
   it('parses <n><unit> and the unit words; refuses the rest', () => {
     expect(parseWindow('1h')).toEqual({ n: 1, unit: 'h' });
     expect(parseWindow('15m')).toEqual({ n: 15, unit: 'm' });

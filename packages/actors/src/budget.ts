@@ -13,7 +13,7 @@
 
 import { type BudgetSpec, type EmbeddingRequest, type GenerateRequest, InferenceError, type PriceSpec, type Usage } from '@inference/core';
 
-export type WindowUnit = 'm' | 'h' | 'd' | 'mo';
+export type WindowUnit = 's' | 'm' | 'h' | 'd' | 'mo';
 
 export interface BudgetWindow {
   readonly n: number;
@@ -21,14 +21,14 @@ export interface BudgetWindow {
 }
 
 const WORDS: Readonly<Record<string, WindowUnit>> = { minute: 'm', hour: 'h', day: 'd', month: 'mo' };
-const UNIT_MS: Readonly<Record<Exclude<WindowUnit, 'mo'>, number>> = { m: 60_000, h: 3_600_000, d: 86_400_000 };
+const UNIT_MS: Readonly<Record<Exclude<WindowUnit, 'mo'>, number>> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** Parses `1h`, `15m`, `1d`, `1mo`, or `minute`/`hour`/`day`/`month`. */
+/** Parses `30s`, `1h`, `15m`, `1d`, `1mo`, or `minute`/`hour`/`day`/`month`. */
 export function parseWindow(s: string): BudgetWindow {
   const word = WORDS[s];
   if (word !== undefined) return { n: 1, unit: word };
-  const m = /^([1-9]\d{0,5})(mo|m|h|d)$/.exec(s);
-  if (m === null) throw new InferenceError('invalid_request', `budget window '${s}': expected <n>m, <n>h, <n>d, <n>mo or minute, hour, day, month`, { param: 'window' });
+  const m = /^([1-9]\d{0,5})(mo|m|h|d|s)$/.exec(s);
+  if (m === null) throw new InferenceError('invalid_request', `budget window '${s}': expected <n>s, <n>m, <n>h, <n>d, <n>mo or minute, hour, day, month`, { param: 'window' });
   return { n: Number(m[1]), unit: m[2] as WindowUnit };
 }
 

@@ -123,6 +123,15 @@ export class BudgetActor extends Actor<BudgetMsg> {
         // A window that ended without traffic shows zero, not the last window's spend.
         const now = this.now();
         for (const [k, l] of this.ledgers) {
+          // A deployment's budget that is gone (deployment removed, or its budget) leaves with nothing held: /metrics holds what exists.
+          const r0 = this.record(k, l);
+          if (r0.scope === 'deployment' && this.options.deployment(r0.name)?.budget === undefined && l.reserved.tokens === 0 && l.reserved.costUsd === 0) {
+            this.ledgers.delete(k);
+            const labels = { scope: r0.scope, name: r0.name };
+            for (const g of [this.spendTokens, this.spendUsd, this.reservedTokens]) g.remove(labels);
+            for (const limit of ['tokens', 'cost'] as const) this.refusals.remove({ ...labels, limit });
+            continue;
+          }
           if (!l.roll(now)) continue;
           const r = this.record(k, l);
           this.spendTokens.set({ scope: r.scope, name: r.name }, 0);

@@ -33,6 +33,25 @@ const finished = (o: Partial<Extract<MetricsMsg, { type: 'finished' }>> = {}): M
 });
 
 describe('MetricsActor accounting', () => {
+  it("a removed deployment's series go, once its requests in flight have finished (the gauge never goes below 0)", async () => {
+    const t = setup();
+    t.metrics.tell({ type: 'started', deployment: 'gone' });
+    t.metrics.tell(finished({ deployment: 'gone', replica: 'r1' }));
+    t.metrics.tell({ type: 'started', deployment: 'gone' });
+    t.metrics.tell({ type: 'started', deployment: 'kept' });
+    t.metrics.tell({ type: 'deploymentRemoved', deployment: 'gone' });
+    expect(series(await t.render(), METRIC.inFlight, { deployment: 'gone' })).toBe(1);
+    t.metrics.tell(finished({ deployment: 'gone' }));
+    const body = await t.render();
+    expect(body).not.toContain('deployment="gone"');
+    expect(series(body, METRIC.inFlight, { deployment: 'kept' })).toBe(1);
+    // Removed with nothing in flight: at once.
+    t.metrics.tell(finished({ deployment: 'kept' }));
+    t.metrics.tell({ type: 'deploymentRemoved', deployment: 'kept' });
+    expect(await t.render()).not.toContain('deployment="kept"');
+    await t.sys.stop();
+  });
+
   it('counts routing decisions by policy and outcome, prefix hits, and cached prompt tokens', async () => {
     const t = setup();
     t.metrics.tell({ type: 'routed', deployment: 'm', policy: 'prefix', outcome: 'hit' });

@@ -154,6 +154,8 @@ export class MetricsActor extends Actor<MetricsMsg> {
   private readonly rates: RateWindow;
   private readonly recent: RecentErrors;
   private readonly totals = new Map<string, Totals>();
+  /** Removed deployments whose requests are still in flight: forgotten when the last one finishes. */
+  private readonly forgetting = new Set<string>();
   /** Replicas with per-replica series, so the ones that are gone can be removed. */
   private readonly replicaSeries = new Map<string, { deployment: string; replica: string; states: Set<string> }>();
 
@@ -195,6 +197,7 @@ export class MetricsActor extends Actor<MetricsMsg> {
         return;
       case 'finished':
         this.finished(m);
+        if (this.forgetting.has(m.deployment) && (this.totals.get(m.deployment)?.inFlight ?? 0) === 0) return this.forget(m.deployment);
         return;
       case 'interToken':
         for (const g of m.gapsMs) this.interToken.observe({ deployment: m.deployment }, g / 1000);
@@ -248,6 +251,11 @@ export class MetricsActor extends Actor<MetricsMsg> {
         for (const s of m.states) this.breakerState.set({ deployment: m.deployment, state: s }, s === m.state ? 1 : 0);
         return;
       case 'deploymentRemoved':
+        // Requests still in flight would re-create its series (and drive the in-flight gauge below 0): wait for them.
+        if ((this.totals.get(m.deployment)?.inFlight ?? 0) > 0) {
+          this.forgetting.add(m.deployment);
+          return;
+        }
         return this.forget(m.deployment);
       case 'render':
         return this.render(m.reply);
@@ -263,6 +271,7 @@ export class MetricsActor extends Actor<MetricsMsg> {
 
   /** Removes every series labelled with `deployment` (or naming it as a fallback target), and its totals. */
   private async forget(deployment: string): Promise<void> {
+    this.forgetting.delete(deployment);
     this.totals.delete(deployment);
     for (const [key, r] of this.replicaSeries) if (r.deployment === deployment) this.replicaSeries.delete(key);
     for (const metric of this.registry.getMetricsAsArray()) {

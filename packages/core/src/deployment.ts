@@ -206,7 +206,7 @@ function parseRemote(v: Json | undefined, path: string): RemoteSpec {
 }
 
 /** `<n><unit>` (m minute, h hour, d day, mo month; n from 1) or one of the unit words. */
-export const BUDGET_WINDOW = /^(?:[1-9]\d{0,5}(?:m|h|d|mo)|minute|hour|day|month)$/;
+export const BUDGET_WINDOW = /^(?:[1-9]\d{0,5}(?:s|m|h|d|mo)|minute|hour|day|month)$/;
 
 /**
  * Parses a budget: a deployment's (`onExceeded` allowed) or an API key's (always
@@ -215,7 +215,7 @@ export const BUDGET_WINDOW = /^(?:[1-9]\d{0,5}(?:m|h|d|mo)|minute|hour|day|month
 export function parseBudget(o: Json, path: string, owner: 'deployment' | 'key' = 'deployment'): BudgetSpec {
   noUnknownKeys(o, owner === 'deployment' ? ['window', 'maxTokens', 'maxCostUsd', 'onExceeded'] : ['window', 'maxTokens', 'maxCostUsd'], path);
   const window = reqString(o, 'window', path);
-  if (!BUDGET_WINDOW.test(window)) invalid(join(path, 'window'), "expected a window like '1m', '1h', '1d', '1mo' or minute, hour, day, month");
+  if (!BUDGET_WINDOW.test(window)) invalid(join(path, 'window'), "expected a window like '30s', '1m', '1h', '1d', '1mo' or minute, hour, day, month");
   const spec: BudgetSpec = { window, onExceeded: optEnum(o, 'onExceeded', path, ['reject', 'fallback'] as const) ?? 'reject' };
   const maxTokens = optNumber(o, 'maxTokens', path, { min: 0, integer: true });
   const maxCostUsd = optNumber(o, 'maxCostUsd', path, { min: 0 });
