@@ -5,7 +5,8 @@ import type { ActorRef } from '@inference/actors';
 import { ApiGatewayActor, type GatewayMsg } from './apiGatewayActor.js';
 import { loadAuthKeys } from './http/auth.js';
 import {
-  type ClusterConfig, ClusterBudgetShare, type ClusterNode, ClusterRateShare, type Runtime, type RuntimeConfig, type RuntimeOptions, clusterSecret, createRuntime,
+  type ClusterConfig, ClusterBudgetShare, type ClusterNode, ClusterRateShare, type Runtime, type RuntimeConfig, type RuntimeOptions, clusterSecret,
+  createRuntime,
   resolveCluster, startClusterNode,
 } from '@inference/runtime';
 

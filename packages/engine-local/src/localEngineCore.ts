@@ -206,7 +206,9 @@ export class LocalReplica implements ModelRunner {
   }
 
   async generate(req: GenerateRequest, ctx: RunContext, sink: ChunkSink): Promise<Tokens> {
-    if (req.tools !== undefined && req.tools.length > 0) throw new InferenceError('invalid_request', 'tools are not supported by local deployments', { param: 'tools' });
+    if (req.tools !== undefined && req.tools.length > 0) {
+      throw new InferenceError('invalid_request', 'tools are not supported by local deployments', { param: 'tools' });
+    }
     const input = toInput(req);
     const params = toParams(req, this.spec.engine.contextSize);
     const n = req.sampling.n;
@@ -275,7 +277,9 @@ export class LocalReplica implements ModelRunner {
   }
 }
 
-export function createLocalReplica(system: ActorSystem, name: string, spec: DeploymentSpec, id: string, events: LocalReplicaEvents, options: LocalReplicaOptions = {}): LocalReplica {
+export function createLocalReplica(
+  system: ActorSystem, name: string, spec: DeploymentSpec, id: string, events: LocalReplicaEvents, options: LocalReplicaOptions = {},
+): LocalReplica {
   const late: { replica?: LocalReplica } = {};
   const wrapped: LocalReplicaEvents = {
     restarted: (r) => { events.restarted(r); },

@@ -2,7 +2,9 @@
 // key) and the request path's gate to it. Deployment budgets are read from the
 // manager's spec table, key budgets from the config.
 
-import { type ActorRef, type ActorSystem, ActorBudgetGate, BudgetActor, type BudgetGate, type BudgetMsg, type BudgetShare, type SpecTable } from '@inference/actors';
+import {
+  type ActorRef, type ActorSystem, ActorBudgetGate, BudgetActor, type BudgetGate, type BudgetMsg, type BudgetShare, type SpecTable,
+} from '@inference/actors';
 import type { Store } from '@inference/storage';
 import { estimateTokens } from './budgetEstimate.js';
 import type { RuntimeConfig } from './config.js';

@@ -130,9 +130,13 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
   const specs = new SpecTable();
 
   // CPU and RAM now; the GPU list from the addon (in a probe process) on the first replica that asks for a GPU.
-  const placement = system.spawn('placement', () => new DeploymentPlacementActor(localInventory([], 'not probed'), () => probeGpuInventory()), { mailbox: 4096 });
+  const placement = system.spawn('placement', () => new DeploymentPlacementActor(localInventory([], 'not probed'), () => probeGpuInventory()), {
+    mailbox: 4096,
+  });
   const factory = dispatchFactory(factories, system, metrics);
-  const manager = system.spawn('manager', () => new DeploymentManagerActor(coordinator, metrics, factory, options.drainTimeoutMs, placement, specs), { mailbox: 1024 });
+  const manager = system.spawn('manager', () => new DeploymentManagerActor(coordinator, metrics, factory, options.drainTimeoutMs, placement, specs), {
+    mailbox: 1024,
+  });
   const apply = async (spec: DeploymentSpec): Promise<DeploymentStatus> => {
     checkRuntime(spec, runtimes, '');
     return manager.ask<DeploymentStatus>((reply) => ({ type: 'apply', spec, reply }));
