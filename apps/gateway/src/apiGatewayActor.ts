@@ -3,6 +3,7 @@
 // render. Errors render in one place (OpenAI envelope) and, after the first SSE
 // byte, in one other (the stream's final error event).
 
+import type { ServerResponse } from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import {
   Actor, type ActorRef, type Endpoint, RequestActor, type RequestDeps, type RequestJob, type RequestMsg,
@@ -21,6 +22,7 @@ import { OpenAIStream } from './openai/streaming.js';
 import { type AuthKeys, mayUse, principalOf, registerAuth } from './http/auth.js';
 import { registerBudgetRoutes } from './admin/budgetRoutes.js';
 import { fromFastify } from './http/fastifyErrors.js';
+import { Drain } from './http/drain.js';
 
 export interface GatewayOptions {
   readonly host: string;
@@ -29,6 +31,8 @@ export interface GatewayOptions {
   readonly logger?: boolean;
   /** API and admin keys (absent or empty: no auth). */
   readonly auth?: AuthKeys;
+  /** Shutdown state: once draining, new work gets 503 and /ready 503 (drain.ts). */
+  readonly drain?: Drain;
 }
 
 export type GatewayMsg = { type: 'address'; reply: { resolve: (a: { host: string; port: number }) => void; reject: (e: unknown) => void } };
@@ -41,17 +45,28 @@ function sendError(reply: FastifyReply, e: InferenceError, status = e.status): F
   return reply.code(status).type('application/json').send(openAIErrorBody(e));
 }
 
+/** Cancels the request when its response closes before it was fully written (the client went away). */
+function cancelWhenGone(res: ServerResponse): (cancel: () => void) => void {
+  return (cancel) => {
+    res.on('close', () => {
+      if (!res.writableFinished) cancel();
+    });
+  };
+}
+
 export class ApiGatewayActor extends Actor<GatewayMsg> {
   private app: FastifyInstance | undefined;
   private reqSeq = 0;
   /** What every RequestActor is given (one object, not one per request). */
   private readonly requestDeps: RequestDeps;
+  private readonly drain: Drain;
 
   constructor(
     private readonly runtime: Runtime,
     private readonly options: GatewayOptions,
   ) {
     super();
+    this.drain = options.drain ?? new Drain();
     const rt = runtime;
     this.requestDeps = { coordinator: rt.coordinator, metrics: rt.metrics, policyOf: (name: string) => rt.spec(name), budget: rt.budgetGate };
   }
@@ -80,6 +95,16 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     });
     app.addHook('onRequest', (req, reply, done) => {
       void reply.header('x-request-id', req.id);
+      if (Drain.isProbe(req.url)) {
+        done();
+        return;
+      }
+      if (this.drain.draining) {
+        void reply.header('connection', 'close');
+        void sendError(reply, new InferenceError('overloaded', 'the server is shutting down'));
+        return;
+      }
+      this.drain.track(reply.raw);
       done();
     });
     if (this.options.auth !== undefined) registerAuth(app, this.options.auth);
@@ -120,11 +145,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
   private async generate(req: FastifyRequest, reply: FastifyReply, endpoint: Endpoint, parsed: GenerateRequest): Promise<FastifyReply> {
     const id = `${parsed.kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${hexId()}`;
     const res = reply.raw;
-    const whenGone = (cancel: () => void): void => {
-      res.on('close', () => {
-        if (!res.writableFinished) cancel();
-      });
-    };
+    const whenGone = cancelWhenGone(res);
     if (!parsed.stream) {
       let out: RequestResult;
       try {
@@ -162,7 +183,8 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     registerAnthropicRoutes(app, (r, job, onCancel) => this.dispatch(r, job, onCancel), this.options.bodyLimitBytes);
     app.post('/v1/embeddings', async (req, reply) => {
       const parsed = parseEmbeddingRequest(req.body);
-      const out = await this.dispatch(req, { kind: 'embed', req: parsed }, () => undefined);
+      // A client that goes away cancels the embedding (queue wait and engine work).
+      const out = await this.dispatch(req, { kind: 'embed', req: parsed }, cancelWhenGone(reply.raw));
       if (out.kind !== 'embed') throw new InferenceError('internal', 'internal error');
       return reply.send(renderEmbeddings(parsed.model, out.result.vectors, out.result.promptTokens, parsed.encodingFormat));
     });
@@ -177,8 +199,13 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     registerStatusRoutes(app, rt);
     app.get('/health', () => ({ status: 'ok' }));
     app.get('/ready', async (_req, reply) => {
+      // Draining: not ready, whatever the deployments say, so load balancers stop sending at once.
+      if (this.drain.draining) return reply.code(503).send({ ready: false, draining: true, waiting: [] });
       const all = await rt.list();
-      const notReady = all.filter((d) => d.spec.replicas > 0 && !d.replicas.some((r) => r.state === 'serving')).map((d) => d.spec.name);
+      const notReady = [
+        ...(rt.clusterWaiting?.() ?? []),
+        ...all.filter((d) => d.spec.replicas > 0 && !d.replicas.some((r) => r.state === 'serving')).map((d) => d.spec.name),
+      ];
       const cluster = rt.cluster?.();
       const body = { ready: notReady.length === 0, waiting: notReady, ...(cluster === undefined ? {} : { cluster }) };
       return reply.code(notReady.length === 0 ? 200 : 503).send(body);

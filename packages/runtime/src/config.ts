@@ -26,7 +26,7 @@ export interface AdminKeyConfig {
 }
 
 export interface RuntimeConfig {
-  server: { host: string; port: number; bodyLimitBytes: number };
+  server: { host: string; port: number; bodyLimitBytes: number; drainTimeoutMs: number };
   storage?: { path: string };
   auth: { apiKeys: ApiKeyConfig[]; adminKeys: AdminKeyConfig[] };
   deployments: DeploymentSpec[];
@@ -34,7 +34,7 @@ export interface RuntimeConfig {
   cluster?: ClusterFileConfig;
 }
 
-export const DEFAULT_SERVER = { host: '127.0.0.1', port: 8080, bodyLimitBytes: 4 * 1024 * 1024 };
+export const DEFAULT_SERVER = { host: '127.0.0.1', port: 8080, bodyLimitBytes: 4 * 1024 * 1024, drainTimeoutMs: 30_000 };
 
 function parseKeys(list: unknown[] | undefined, path: string, withDeployments: boolean): ApiKeyConfig[] {
   const names = new Set<string>();
@@ -71,12 +71,13 @@ export function parseConfig(doc: unknown, options: ParseOptions = {}): RuntimeCo
   const o = asObject(doc ?? {}, '');
   noUnknownKeys(o, ['server', 'storage', 'auth', 'deployments', 'cluster'], '');
   const server = optObject(o, 'server', '') ?? {};
-  noUnknownKeys(server, ['host', 'port', 'bodyLimitBytes'], 'server');
+  noUnknownKeys(server, ['host', 'port', 'bodyLimitBytes', 'drainTimeoutMs'], 'server');
   const cfg: RuntimeConfig = {
     server: {
       host: optString(server, 'host', 'server') ?? DEFAULT_SERVER.host,
       port: optNumber(server, 'port', 'server', { min: 0, max: 65535, integer: true }) ?? DEFAULT_SERVER.port,
       bodyLimitBytes: optNumber(server, 'bodyLimitBytes', 'server', { min: 1024, max: 1 << 30, integer: true }) ?? DEFAULT_SERVER.bodyLimitBytes,
+      drainTimeoutMs: optNumber(server, 'drainTimeoutMs', 'server', { min: 0, max: 3_600_000, integer: true }) ?? DEFAULT_SERVER.drainTimeoutMs,
     },
     auth: { apiKeys: [], adminKeys: [] },
     deployments: [],

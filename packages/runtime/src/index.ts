@@ -17,3 +17,5 @@ export {
   CLUSTER_DEFAULTS, type ClusterConfig, type ClusterFileConfig, type ClusterFlags, parseClusterBlock, parseHostPort, resolveCluster,
 } from './cluster/clusterConfig.js';
 export { type ClusterNode, type ClusterNodeOptions, startClusterNode } from './cluster/clusterNode.js';
+// The store of `serve --workers N` (docs/cluster.md, "Several cores of one machine").
+export { type Coordination, IpcCoordination, type KvChannel, MemoryStore, serveKv } from '@inference/cluster';

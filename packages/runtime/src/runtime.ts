@@ -16,6 +16,7 @@ import { Catalog, type Store, openStore } from '@inference/storage';
 import { startBudgets } from './budgets.js';
 import { type RuntimeConfig, envCredentials } from './config.js';
 import type { LoadProgress } from './localReplica.js';
+import { MAILBOX } from './mailboxes.js';
 import { remoteEventMetrics } from './remoteMetrics.js';
 import { type RuntimeFactory, builtinFactories, checkRuntimeNames, dispatchFactory } from './replicaFactories.js';
 
@@ -83,10 +84,16 @@ export interface Runtime {
   settled(timeoutMs?: number): Promise<DeploymentStatus[]>;
   /** Present in cluster mode. */
   readonly cluster?: () => ClusterStatus;
+  /**
+   * Cluster mode: what this node still waits for before it can serve the
+   * catalog (empty when nothing); /ready is 503 until then. See docs/cluster.md.
+   */
+  readonly clusterWaiting?: () => string[];
   close(): Promise<void>;
 }
 
 let systems = 0;
+
 
 /** Refuses config deployments that name a runtime this runtime does not have. */
 function checkRuntime(spec: DeploymentSpec, known: readonly string[], path: string): void {
@@ -112,16 +119,17 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
   // Routing decisions feed the metrics (declared below; picks start after both exist).
   const coordinator = system.spawn('coordinator', () => new DpCoordinatorActor(Math.random, {
     onDecision: (d) => { metrics.tell({ type: 'routed', ...d }); },
-  }), { mailbox: 65536 });
+  }), { mailbox: MAILBOX.coordinator });
   // A scrape samples every replica's load from the routing table.
   const sample = async (): Promise<ReplicaSample[]> =>
     (await coordinator.ask<ReplicaEntry[]>((reply) => ({ type: 'table', reply }), 5000))
       .map((r) => ({ deployment: r.deployment, replica: r.id, load: r.runner.load() }));
-  const metrics = system.spawn('metrics', () => new MetricsActor({ sample }), { mailbox: 65536 });
+  const metrics = system.spawn('metrics', () => new MetricsActor({ sample }), { mailbox: MAILBOX.metrics });
   const reliability = new ReliabilityRegistry();
+  const credentials = options.credentials ?? envCredentials();
   const builtin = builtinFactories({
     system, metrics, reliability,
-    credentials: options.credentials ?? envCredentials(),
+    credentials,
     remoteEvent: remoteEventMetrics(metrics),
     ...(options.session === undefined ? {} : { session: options.session }),
     ...(options.onLoadProgress === undefined ? {} : { onLoadProgress: options.onLoadProgress }),
@@ -139,9 +147,24 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
   });
   const apply = async (spec: DeploymentSpec): Promise<DeploymentStatus> => {
     checkRuntime(spec, runtimes, '');
-    return manager.ask<DeploymentStatus>((reply) => ({ type: 'apply', spec, reply }));
+    const status = await manager.ask<DeploymentStatus>((reply) => ({ type: 'apply', spec, reply }));
+    retainReliability();
+    return status;
   };
   const list = (): Promise<DeploymentStatus[]> => manager.ask((reply) => ({ type: 'list', reply }));
+  // Limiters and breakers live while a remote deployment uses them (docs/metrics.md "Cardinality").
+  const retainReliability = (): void => {
+    const keyOf = (s: DeploymentSpec): string | undefined => {
+      try {
+        return credentials(s).apiKey;
+      } catch {
+        return undefined;
+      }
+    };
+    const remote = specs.names().map((n) => specs.get(n))
+      .filter((s): s is DeploymentSpec => s !== undefined && (s.runtime === 'openai' || s.runtime === 'anthropic'));
+    reliability.retain(remote.map((s) => ({ spec: s, apiKey: keyOf(s) })));
+  };
   const { budget, budgetGate } = startBudgets(system, store, config, specs, options.clusterManaged?.budgetShare);
 
   try {
@@ -173,6 +196,9 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
     },
     remove: async (name) => {
       await manager.ask<void>((reply) => ({ type: 'remove', name, reply }));
+      // Its series and its limiters go with it: /metrics and the registry hold what exists.
+      metrics.tell({ type: 'deploymentRemoved', deployment: name });
+      retainReliability();
       if (options.clusterManaged === undefined) catalog.removed(name);
     },
     scale: async (name, replicas) => {

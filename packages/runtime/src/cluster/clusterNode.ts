@@ -10,7 +10,7 @@
 // so this node's entries vanish at once and the leader re-places its replicas.
 
 import type { ActorRef, NodeInventory, Placement, PlacementMsg, ReplicaEntry } from '@inference/actors';
-import { EtcdCoordination, type Membership, PREFIX, type PrefixWatch, electionPrefix, leaderOf } from '@inference/cluster';
+import { type Coordination, EtcdCoordination, type Membership, PREFIX, type PrefixWatch, electionPrefix, leaderOf } from '@inference/cluster';
 import type { DeploymentSpec } from '@inference/core';
 import type { ClusterStatus, Runtime } from '../runtime.js';
 import { ClusterAdmin, parseAdminOp } from './clusterAdmin.js';
@@ -38,6 +38,13 @@ export interface ClusterNodeOptions {
   readonly secret: string | undefined;
   /** Where cluster errors are reported (never with request content or secrets). */
   readonly log: (message: string) => void;
+  /**
+   * The store the node coordinates through, instead of etcd at `config.etcd`: the
+   * workers of `serve --workers N` share their primary's store (docs/cluster.md).
+   */
+  readonly coordination?: Coordination;
+  /** Prefer this node's own replicas: forward only when they are a full capacity busier (serve --workers). */
+  readonly preferLocal?: boolean;
 }
 
 export interface ClusterNode {
@@ -83,7 +90,7 @@ interface Joined {
 }
 
 /** Joins (membership with the node's inventory), attaches the shared counters and opens the watches. */
-async function join(o: ClusterNodeOptions, coordination: EtcdCoordination): Promise<Joined> {
+async function join(o: ClusterNodeOptions, coordination: Coordination): Promise<Joined> {
   const cfg = o.config;
   const membership = await coordination.join(
     { name: cfg.nodeName, advertise: cfg.advertise, inventory: await inventoryOf(o.base.placement) },
@@ -99,14 +106,34 @@ async function join(o: ClusterNodeOptions, coordination: EtcdCoordination): Prom
   return { membership, catalog, placement, replicas, election };
 }
 
+/**
+ * Ready means the deployments serve here: a leader exists, the leading node's config
+ * deployments have reached the catalog (latched: a later admin removal does not unready it),
+ * and the local runtime holds what the catalog and placement ask of this node.
+ */
+function readiness(o: ClusterNodeOptions, mgr: ManagerLeader, applier: LocalApplier, leaderName: () => string | undefined): () => string[] {
+  let seedSeen = false;
+  return () => {
+    const out: string[] = [];
+    if (leaderName() === undefined) out.push('cluster leader');
+    if (!seedSeen && mgr.leading()) {
+      const names = new Set(applier.specs().map((s) => s.name));
+      seedSeen = o.seed.every((s) => names.has(s.name));
+    }
+    if (!seedSeen && mgr.leading()) out.push('config deployments in the catalog');
+    if (!applier.current()) out.push('catalog applied on this node');
+    return out;
+  };
+}
+
 /** The parts that run on the joined node, and the runtime the gateway serves. */
 function wire(
-  o: ClusterNodeOptions, j: Joined, server: ForwardServer, coordination: EtcdCoordination, onError: (e: unknown) => void,
+  o: ClusterNodeOptions, j: Joined, server: ForwardServer, coordination: Coordination, onError: (e: unknown) => void,
 ): { node: ClusterNode; leader: ManagerLeader } {
   const self = o.config.nodeName;
   const { membership, catalog, placement, replicas, election } = j;
   const peers = new PeerPool(o.secret);
-  const remote = new RemoteReplicas(self, o.base.coordinator, membership, replicas, peers);
+  const remote = new RemoteReplicas(self, o.base.coordinator, membership, replicas, peers, o.preferLocal === true);
   const applier = new LocalApplier(self, o.base, catalog, placement, onError);
   const publisher = new ReplicaPublisher(o.base, membership, onError);
   const mgr = new ManagerLeader({
@@ -129,7 +156,7 @@ function wire(
     members: membership.members().map((m) => ({ name: m.name, advertise: m.advertise })),
     stale: catalog.stale() || replicas.stale(),
   });
-  const runtime: Runtime = { ...admin.runtime(), cluster: status };
+  const runtime: Runtime = { ...admin.runtime(), cluster: status, clusterWaiting: readiness(o, mgr, applier, leaderName) };
   const close = async (): Promise<void> => {
     await mgr.close();
     await publisher.close();
@@ -146,7 +173,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
   const onError = (e: unknown): void => { o.log(`cluster: ${e instanceof Error ? e.message : String(e)}`); };
   let leader: ManagerLeader | undefined;
   const server = await listen(o, () => leader);
-  const coordination = new EtcdCoordination({ hosts: o.config.etcd, cluster: o.config.name });
+  const coordination = o.coordination ?? new EtcdCoordination({ hosts: o.config.etcd, cluster: o.config.name });
   try {
     const wired = wire(o, await join(o, coordination), server, coordination, onError);
     leader = wired.leader;

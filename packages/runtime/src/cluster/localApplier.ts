@@ -57,14 +57,30 @@ export class LocalApplier {
     this.chain = this.chain.then(() => this.apply()).catch(this.onError);
   }
 
-  private async apply(): Promise<void> {
-    if (this.closed) return;
+  /**
+   * True when the local runtime holds exactly what the catalog and placement seen
+   * so far ask of this node (every deployment applied, none left over): /ready.
+   */
+  current(): boolean {
+    const want = this.wanted();
+    if (want.size !== this.applied.size) return false;
+    for (const [name, spec] of want) if (this.applied.get(name) !== JSON.stringify(spec)) return false;
+    return true;
+  }
+
+  private wanted(): Map<string, DeploymentSpec> {
     const want = new Map<string, DeploymentSpec>();
     for (const spec of this.specs()) {
       const placed = this.placement.entries().get(spec.name.replaceAll('/', '@'));
       const mine = countsOf(placed?.value)[this.self] ?? 0;
       want.set(spec.name, { ...spec, replicas: mine });
     }
+    return want;
+  }
+
+  private async apply(): Promise<void> {
+    if (this.closed) return;
+    const want = this.wanted();
     for (const [name, spec] of want) {
       const text = JSON.stringify(spec);
       if (this.applied.get(name) === text) continue;
