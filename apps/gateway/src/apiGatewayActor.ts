@@ -235,7 +235,8 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
         ...all.filter((d) => d.spec.replicas > 0 && !d.replicas.some((r) => r.state === 'serving')).map((d) => d.spec.name),
       ];
       const cluster = rt.cluster?.();
-      return reply.code(notReady.length === 0 ? 200 : 503).send({ ready: notReady.length === 0, waiting: notReady, ...(cluster === undefined ? {} : { cluster }) });
+      const body = { ready: notReady.length === 0, waiting: notReady, ...(cluster === undefined ? {} : { cluster }) };
+      return reply.code(notReady.length === 0 ? 200 : 503).send(body);
     });
     app.get('/metrics', async (_req, reply) => {
       const m = await rt.metrics.ask<{ contentType: string; body: string }>((r) => ({ type: 'render', reply: r }));
@@ -259,7 +260,8 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     app.get<{ Params: { name: string } }>('/admin/deployments/:name', (req) => rt.get(req.params.name));
     app.put<{ Params: { name: string } }>('/admin/deployments/:name', async (req) => {
       const body = req.body;
-      const withName = typeof body === 'object' && body !== null && !Array.isArray(body) ? { name: req.params.name, ...(body as Record<string, unknown>) } : body;
+      const isObject = typeof body === 'object' && body !== null && !Array.isArray(body);
+      const withName = isObject ? { name: req.params.name, ...(body as Record<string, unknown>) } : body;
       const spec = parseDeployment(withName, '', rt.runtimes);
       if (spec.name !== req.params.name) throw new InferenceError('invalid_request', 'name in the body differs from the path', { param: 'name' });
       return recordChange(audit, req, 'deployment.apply', spec.name, () => specBefore(rt, spec.name), () => rt.apply(spec), (s) => s.spec);

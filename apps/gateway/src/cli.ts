@@ -83,7 +83,9 @@ async function main(argv: string[]): Promise<void> {
   if (values.workers !== undefined) {
     workers = Number(values.workers);
     if (!Number.isInteger(workers) || workers < 2 || workers > 1024) fail(`--workers: expected 2..1024, got '${values.workers}'`);
-    if (values.cluster !== undefined || values['node-name'] !== undefined || values.advertise !== undefined) fail('--workers cannot be combined with --cluster, --node-name or --advertise');
+    if (values.cluster !== undefined || values['node-name'] !== undefined || values.advertise !== undefined) {
+      fail('--workers cannot be combined with --cluster, --node-name or --advertise');
+    }
   }
   if (workers !== undefined && !isServeWorker()) {
     // The primary: check the config here so that a bad one fails once, then fork.

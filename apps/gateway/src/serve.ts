@@ -6,7 +6,8 @@ import type { DeploymentSpec } from '@inference/core';
 import { ApiGatewayActor, type GatewayMsg } from './apiGatewayActor.js';
 import { loadAuthKeys } from './http/auth.js';
 import {
-  type ClusterConfig, ClusterBudgetShare, type Coordination, type ClusterNode, ClusterRateShare, type Runtime, type RuntimeConfig, type RuntimeOptions, clusterSecret, createRuntime,
+  type ClusterConfig, ClusterBudgetShare, type Coordination, type ClusterNode, ClusterRateShare, type Runtime, type RuntimeConfig, type RuntimeOptions,
+  clusterSecret, createRuntime,
   resolveCluster, startClusterNode,
 } from '@inference/runtime';
 import { Drain } from './http/drain.js';

@@ -208,7 +208,8 @@ export class EtcdKv implements KvBackend {
 }
 
 function isUnavailable(e: Error): boolean {
-  return e instanceof GRPCUnavailableError || e instanceof GRPCDeadlineExceededError || e instanceof GRPCCancelledError || e instanceof ClientClosedError || /connect|unavailable|deadline/i.test(e.message);
+  return e instanceof GRPCUnavailableError || e instanceof GRPCDeadlineExceededError || e instanceof GRPCCancelledError || e instanceof ClientClosedError
+    || /connect|unavailable|deadline/i.test(e.message);
 }
 
 /** The end of the key range that is exactly `prefix`'s keys (etcd's prefix rule). */
@@ -225,7 +226,9 @@ function rangeEnd(prefix: Buffer): Buffer {
 }
 
 function toRecord(kv: IKeyValue): KvRecord {
-  return { key: kv.key.toString(), value: kv.value.toString(), createRevision: Number(kv.create_revision), modRevision: Number(kv.mod_revision), lease: kv.lease };
+  return {
+    key: kv.key.toString(), value: kv.value.toString(), createRevision: Number(kv.create_revision), modRevision: Number(kv.mod_revision), lease: kv.lease,
+  };
 }
 
 function toEvent(ev: { type: 'Put' | 'Delete'; kv: IKeyValue }): KvEvent {

@@ -209,7 +209,9 @@ export function serveKv(backend: KvBackend, channel: KvChannel): () => void {
       .then(() => run(r.op, r.args))
       .then(
         (value) => { reply({ kv: 'res', id: r.id, ok: true, value: value ?? null }); },
-        (e: unknown) => { reply({ kv: 'res', id: r.id, ok: false, error: e instanceof Error ? e.message : String(e), unavailable: e instanceof UnavailableError }); },
+        (e: unknown) => {
+          reply({ kv: 'res', id: r.id, ok: false, error: e instanceof Error ? e.message : String(e), unavailable: e instanceof UnavailableError });
+        },
       );
   });
   return () => {

@@ -38,7 +38,9 @@ export interface KvCompare {
   readonly createRevision: number;
 }
 
-export type KvOp = { readonly type: 'put'; readonly key: string; readonly value: string; readonly lease?: string } | { readonly type: 'delete'; readonly key: string };
+export type KvOp =
+  | { readonly type: 'put'; readonly key: string; readonly value: string; readonly lease?: string }
+  | { readonly type: 'delete'; readonly key: string };
 
 export interface KvBackend {
   grantLease(ttlSeconds: number): Promise<string>;

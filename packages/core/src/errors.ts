@@ -41,7 +41,9 @@ export const ERROR_TABLE: Readonly<Record<ErrorKind, ErrorKindInfo>> = {
   not_found: { status: 404, type: 'invalid_request_error', code: 'model_not_found', retryable: false, anthropicType: 'not_found_error' },
   rate_limited: { status: 429, type: 'rate_limit_error', code: 'rate_limit_exceeded', retryable: true, anthropicType: 'rate_limit_error' },
   overloaded: { status: 503, type: 'server_error', code: 'overloaded', retryable: true, anthropicType: 'overloaded_error' },
-  context_length_exceeded: { status: 400, type: 'invalid_request_error', code: 'context_length_exceeded', retryable: false, anthropicType: 'invalid_request_error' },
+  context_length_exceeded: {
+    status: 400, type: 'invalid_request_error', code: 'context_length_exceeded', retryable: false, anthropicType: 'invalid_request_error',
+  },
   content_filtered: { status: 400, type: 'invalid_request_error', code: 'content_filter', retryable: false, anthropicType: 'invalid_request_error' },
   upstream_error: { status: 502, type: 'server_error', code: 'upstream_error', retryable: true, anthropicType: 'api_error' },
   upstream_timeout: { status: 504, type: 'server_error', code: 'upstream_timeout', retryable: true, anthropicType: 'timeout_error' },

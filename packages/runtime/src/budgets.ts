@@ -4,7 +4,9 @@
 // virtual keys (a live map the gateway updates).
 
 import { MAILBOX } from './mailboxes.js';
-import { type ActorRef, type ActorSystem, ActorBudgetGate, BudgetActor, type BudgetGate, type BudgetMsg, type BudgetShare, type SpecTable } from '@inference/actors';
+import {
+  type ActorRef, type ActorSystem, ActorBudgetGate, BudgetActor, type BudgetGate, type BudgetMsg, type BudgetShare, type SpecTable,
+} from '@inference/actors';
 import type { BudgetSpec } from '@inference/core';
 import type { Store } from '@inference/storage';
 import { estimateTokens } from './budgetEstimate.js';
@@ -19,7 +21,9 @@ export interface Budgets {
 
 export function startBudgets(system: ActorSystem, store: Store, config: RuntimeConfig, specs: SpecTable, share?: BudgetShare): Budgets {
   const keyBudgets = new Map<string, BudgetSpec>(config.auth.apiKeys.flatMap((k) => (k.budget === undefined ? [] : [[k.name, k.budget] as const])));
-  const budget = system.spawn('budget', () => new BudgetActor({ store, deployment: (name) => specs.get(name), keys: keyBudgets, share }), { mailbox: MAILBOX.budget });
+  const budget = system.spawn('budget', () => new BudgetActor({ store, deployment: (name) => specs.get(name), keys: keyBudgets, share }), {
+    mailbox: MAILBOX.budget,
+  });
   const limited = (d: string, key: string | undefined): boolean => specs.get(d)?.budget !== undefined || (key !== undefined && keyBudgets.has(key));
   const budgetGate = new ActorBudgetGate(budget, estimateTokens, limited);
   return { budget, budgetGate, keyBudgets };

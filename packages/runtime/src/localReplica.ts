@@ -9,11 +9,17 @@ import { createLocalReplica as create } from '@inference/engine-local';
 /** Model-load progress of one replica: fraction 0..1. */
 export type LoadProgress = (deployment: string, replica: string, model: string, fraction: number) => void;
 
-export function createLocalReplica(system: ActorSystem, name: string, spec: DeploymentSpec, id: string, events: ReplicaEvents, metrics: ActorRef<MetricsMsg>, progress?: LoadProgress, env?: Record<string, string>): CreatedReplica {
+export function createLocalReplica(
+  system: ActorSystem, name: string, spec: DeploymentSpec, id: string, events: ReplicaEvents, metrics: ActorRef<MetricsMsg>,
+  progress?: LoadProgress, env?: Record<string, string>,
+): CreatedReplica {
   const replica = create(system, name, spec, id, {
     restarted: (reason) => { events.restarted(reason); },
     failed: (reason) => { events.failed(reason); },
-    stats: (s) => metrics.tell({ type: 'engineStats', deployment: spec.name, replica: id, active: s.activeSequences, lastStepSequences: s.lastStepSequences, maxStepSequences: s.maxStepSequences, kvCellsUsed: s.kvCellsUsed, maxSequences: spec.engine.maxSequences }),
+    stats: (s) => metrics.tell({
+      type: 'engineStats', deployment: spec.name, replica: id, active: s.activeSequences, lastStepSequences: s.lastStepSequences,
+      maxStepSequences: s.maxStepSequences, kvCellsUsed: s.kvCellsUsed, maxSequences: spec.engine.maxSequences,
+    }),
   }, {
     statsIntervalMs: 250,
     label: `${spec.name}/${id}`,

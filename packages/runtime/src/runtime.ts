@@ -142,9 +142,13 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
   const specs = new SpecTable();
 
   // CPU and RAM now; the GPU list from the addon (in a probe process) on the first replica that asks for a GPU.
-  const placement = system.spawn('placement', () => new DeploymentPlacementActor(localInventory([], 'not probed'), () => probeGpuInventory()), { mailbox: 4096 });
+  const placement = system.spawn('placement', () => new DeploymentPlacementActor(localInventory([], 'not probed'), () => probeGpuInventory()), {
+    mailbox: 4096,
+  });
   const factory = dispatchFactory(factories, system, metrics);
-  const manager = system.spawn('manager', () => new DeploymentManagerActor(coordinator, metrics, factory, options.drainTimeoutMs, placement, specs), { mailbox: 1024 });
+  const manager = system.spawn('manager', () => new DeploymentManagerActor(coordinator, metrics, factory, options.drainTimeoutMs, placement, specs), {
+    mailbox: 1024,
+  });
   const apply = async (spec: DeploymentSpec): Promise<DeploymentStatus> => {
     checkRuntime(spec, runtimes, '');
     const status = await manager.ask<DeploymentStatus>((reply) => ({ type: 'apply', spec, reply }));
@@ -161,7 +165,8 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
         return undefined;
       }
     };
-    const remote = specs.names().map((n) => specs.get(n)).filter((s): s is DeploymentSpec => s !== undefined && (s.runtime === 'openai' || s.runtime === 'anthropic'));
+    const remote = specs.names().map((n) => specs.get(n))
+      .filter((s): s is DeploymentSpec => s !== undefined && (s.runtime === 'openai' || s.runtime === 'anthropic'));
     reliability.retain(remote.map((s) => ({ spec: s, apiKey: keyOf(s) })));
   };
   const { budget, budgetGate, keyBudgets } = startBudgets(system, store, config, specs, options.clusterManaged?.budgetShare);

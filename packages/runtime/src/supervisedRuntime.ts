@@ -71,7 +71,9 @@ class SupervisedRunner<R> implements ModelRunner {
 
   embed(req: EmbeddingRequest, ctx: RunContext): Promise<EmbeddingResult> {
     const embed = this.def.embed;
-    if (embed === undefined) return Promise.reject(new InferenceError('invalid_request', `deployment '${this.deployment}' does not serve embeddings`, { param: 'model' }));
+    if (embed === undefined) {
+      return Promise.reject(new InferenceError('invalid_request', `deployment '${this.deployment}' does not serve embeddings`, { param: 'model' }));
+    }
     return this.run((r) => embed(r, req, ctx), () => true);
   }
 

@@ -22,7 +22,8 @@ function parseStored(e: CatalogEntry, runtimes: readonly string[]): DeploymentSp
     return parseDeployment(e.spec, `catalog[${e.name}]`, runtimes);
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
-    throw new InferenceError('invalid_request', `storage: the stored deployment '${e.name}' is no longer valid (${why}); remove it with DELETE /admin/deployments/${e.name} or delete the storage file`, { cause: err });
+    const fix = `remove it with DELETE /admin/deployments/${e.name} or delete the storage file`;
+    throw new InferenceError('invalid_request', `storage: the stored deployment '${e.name}' is no longer valid (${why}); ${fix}`, { cause: err });
   }
 }
 

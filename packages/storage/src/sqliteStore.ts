@@ -103,7 +103,8 @@ export class SqliteStore implements Store {
     const row = this.db.get('PRAGMA user_version');
     const version = num(row?.user_version ?? 0, 'user_version');
     if (version > SCHEMA_VERSION) {
-      throw new InferenceError('invalid_request', `storage.path: ${this.path} has schema version ${version}, newer than this build supports (${SCHEMA_VERSION})`, { param: 'storage.path' });
+      const why = `has schema version ${version}, newer than this build supports (${SCHEMA_VERSION})`;
+      throw new InferenceError('invalid_request', `storage.path: ${this.path} ${why}`, { param: 'storage.path' });
     }
     if (version === SCHEMA_VERSION) return;
     this.db.exec('BEGIN IMMEDIATE');
@@ -127,7 +128,8 @@ export class SqliteStore implements Store {
 
   putCatalog(entry: CatalogEntry): void {
     this.db.run(
-      'INSERT INTO catalog (name, spec, source, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, source = excluded.source, updated_at = excluded.updated_at',
+      'INSERT INTO catalog (name, spec, source, updated_at) VALUES (?, ?, ?, ?) '
+        + 'ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, source = excluded.source, updated_at = excluded.updated_at',
       [entry.name, entry.spec === null ? null : JSON.stringify(entry.spec), entry.source, entry.updatedAt],
     );
   }
@@ -150,7 +152,9 @@ export class SqliteStore implements Store {
 
   putSpend(row: SpendRow): void {
     this.db.run(
-      'INSERT INTO spend (scope, name, window, window_start, window_end, tokens, cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(scope, name, window, window_start) DO UPDATE SET tokens = excluded.tokens, cost_usd = excluded.cost_usd, window_end = excluded.window_end',
+      'INSERT INTO spend (scope, name, window, window_start, window_end, tokens, cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?) '
+        + 'ON CONFLICT(scope, name, window, window_start) '
+        + 'DO UPDATE SET tokens = excluded.tokens, cost_usd = excluded.cost_usd, window_end = excluded.window_end',
       [row.scope, row.name, row.window, row.windowStart, row.windowEnd, row.tokens, row.costUsd],
     );
   }

@@ -71,7 +71,9 @@ export class AdminClient {
       });
     } catch (e) {
       const { code, message } = cause(e);
-      if (code === 'ECONNREFUSED') throw new CliError(`cannot connect to ${this.base}: connection refused (is \`inference serve\` running there? see --server)`);
+      if (code === 'ECONNREFUSED') {
+        throw new CliError(`cannot connect to ${this.base}: connection refused (is \`inference serve\` running there? see --server)`);
+      }
       if (e instanceof Error && e.name === 'TimeoutError') throw new CliError(`${this.base} did not answer ${method} ${path} in time`);
       throw new CliError(`cannot reach ${this.base}: ${code ?? message ?? (e instanceof Error ? e.message : String(e))}`);
     }

@@ -112,7 +112,8 @@ export async function runClientCommand(command: ClientCommand, args: string[], s
       for (const d of deploymentsIn(await readInput(file, stdin), source)) results.push(await client.apply(d.name, d.body));
       return out(
         results.length === 1 ? results[0] : { deployments: results },
-        results.map((d) => `applied ${d.spec.name}: revision ${d.revision}, ${d.desired} replica${d.desired === 1 ? '' : 's'} desired, state ${d.state}`).join('\n'),
+        results.map((d) => `applied ${d.spec.name}: revision ${d.revision}, ${d.desired} replica${d.desired === 1 ? '' : 's'} desired, state ${d.state}`)
+          .join('\n'),
       );
     }
     default: {

@@ -133,7 +133,8 @@ export async function runPrimary(n: number, log: (line: string) => void): Promis
         const now = Date.now();
         const recent = (restarts.get(index) ?? []).filter((t) => now - t < 60_000);
         if (recent.length >= RESTARTS_PER_MINUTE) {
-          log(`worker ${String(index)} exited (${signal ?? String(code)}) ${String(recent.length)} times within a minute: not restarted; the others keep serving`);
+          const how = `(${signal ?? String(code)}) ${String(recent.length)} times within a minute`;
+          log(`worker ${String(index)} exited ${how}: not restarted; the others keep serving`);
           if (live.size === 0) {
             store.close();
             resolve(1);

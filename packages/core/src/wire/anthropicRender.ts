@@ -60,7 +60,9 @@ export function toolInput(call: ToolCall): Record<string, unknown> {
     v = undefined;
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) {
-    throw new InferenceError('upstream_error', 'the model produced tool arguments that are not a JSON object', { diagnostic: `tool ${call.function.name}: ${text.length} chars` });
+    throw new InferenceError('upstream_error', 'the model produced tool arguments that are not a JSON object', {
+      diagnostic: `tool ${call.function.name}: ${text.length} chars`,
+    });
   }
   return v as Record<string, unknown>;
 }

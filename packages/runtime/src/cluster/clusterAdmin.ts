@@ -112,11 +112,14 @@ export class ClusterAdmin {
 
   private toLeader(op: AdminOp): Promise<number> {
     const address = this.deps.leaderAddress();
-    if (address === undefined) return Promise.reject(new InferenceError('engine_unavailable', 'the cluster has no leader now; try again', { retryAfterMs: 1000 }));
+    if (address === undefined) {
+      return Promise.reject(new InferenceError('engine_unavailable', 'the cluster has no leader now; try again', { retryAfterMs: 1000 }));
+    }
     return new Promise<number>((resolve, reject) => {
       const headers: Record<string, string> = { ':method': 'POST', ':path': ADMIN_PATH, 'content-type': 'application/json' };
       if (this.deps.peers.secret !== undefined) headers[SECRET_HEADER] = this.deps.peers.secret;
-      const unreachable = (why: string): InferenceError => new InferenceError('engine_unavailable', 'the cluster leader could not be reached; try again', { diagnostic: why, retryAfterMs: 1000 });
+      const unreachable = (why: string): InferenceError =>
+        new InferenceError('engine_unavailable', 'the cluster leader could not be reached; try again', { diagnostic: why, retryAfterMs: 1000 });
       let stream;
       try {
         stream = this.deps.peers.session(address).request(headers);
@@ -164,10 +167,14 @@ export class ClusterAdmin {
       const replicas: ClusterReplicaStatus[] = (mine?.replicas ?? []).map((r) => ({ ...r, node: this.deps.self }));
       for (const { node, info } of remote) {
         if (info.deployment !== spec.name) continue;
-        replicas.push({ id: remoteReplicaId(node, info.id), state: info.state, restarts: info.restarts, load: info.load, revision: info.revision, since: info.since, node });
+        replicas.push({
+          id: remoteReplicaId(node, info.id), state: info.state, restarts: info.restarts, load: info.load, revision: info.revision, since: info.since, node,
+        });
       }
       const serving = replicas.filter((r) => r.state === 'serving').length;
-      const out: DeploymentStatus = { spec, replicas, state: clusterState(spec.replicas, replicas), desired: spec.replicas, serving, revision: mine?.revision ?? 1 };
+      const out: DeploymentStatus = {
+        spec, replicas, state: clusterState(spec.replicas, replicas), desired: spec.replicas, serving, revision: mine?.revision ?? 1,
+      };
       if (mine?.reason !== undefined) out.reason = mine.reason;
       return out;
     });

@@ -109,7 +109,10 @@ export function resolveCluster(file: ClusterFileConfig | undefined, flags: Clust
   }
   const nodeName = flags.nodeName ?? file?.nodeName;
   if (nodeName === undefined) invalid('--node-name', 'is required in cluster mode (or cluster.nodeName)');
-  if (!NODE_NAME.test(nodeName)) invalid(where('--node-name', 'nodeName', flags.nodeName !== undefined), `'${nodeName}' may hold letters, digits and . _ - (at most 64, starting with a letter or digit)`);
+  if (!NODE_NAME.test(nodeName)) {
+    const rule = 'may hold letters, digits and . _ - (at most 64, starting with a letter or digit)';
+    invalid(where('--node-name', 'nodeName', flags.nodeName !== undefined), `'${nodeName}' ${rule}`);
+  }
   const advertise = flags.advertise ?? file?.advertise;
   if (advertise === undefined) invalid('--advertise', 'is required in cluster mode (or cluster.advertise)');
   const hp = parseHostPort(advertise, where('--advertise', 'advertise', flags.advertise !== undefined));

@@ -9,7 +9,8 @@
 
 import http2, { type ClientHttp2Session } from 'node:http2';
 import {
-  type ChunkSink, type EmbeddingRequest, type EmbeddingResult, type GenerateRequest, InferenceError, type ModelRunner, type ReplicaLoad, type RunContext, type Tokens,
+  type ChunkSink, type EmbeddingRequest, type EmbeddingResult, type GenerateRequest, InferenceError, type ModelRunner, type ReplicaLoad, type RunContext,
+  type Tokens,
   toInferenceError,
 } from '@inference/core';
 import { type ForwardBody, type Frame, decodeFrame, frameError } from './forwardCodec.js';

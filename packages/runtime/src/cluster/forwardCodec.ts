@@ -121,7 +121,8 @@ export function decodeFrame(line: string): Frame {
   }
   if (isObject(doc.done)) {
     const t = doc.done;
-    if (!Array.isArray(t.choices) || !isObject(t.usage) || typeof t.usage.promptTokens !== 'number' || typeof t.usage.completionTokens !== 'number') throw badFrame('bad tokens');
+    const usageOk = isObject(t.usage) && typeof t.usage.promptTokens === 'number' && typeof t.usage.completionTokens === 'number';
+    if (!Array.isArray(t.choices) || !usageOk) throw badFrame('bad tokens');
     return { done: t as unknown as Tokens };
   }
   if (isObject(doc.embedded)) {
@@ -140,6 +141,8 @@ export function decodeFrame(line: string): Frame {
 }
 
 /** The error a peer reported, as a taxonomy error for this node's client. */
-export function frameError(f: { readonly kind: ErrorKind; readonly message: string; readonly param?: string | null; readonly retryAfterMs?: number }): InferenceError {
+export function frameError(
+  f: { readonly kind: ErrorKind; readonly message: string; readonly param?: string | null; readonly retryAfterMs?: number },
+): InferenceError {
   return new InferenceError(f.kind, f.message, { param: f.param ?? null, ...(f.retryAfterMs === undefined ? {} : { retryAfterMs: f.retryAfterMs }) });
 }

@@ -117,7 +117,9 @@ export class ManagerLeader {
   /** Applies an admin write to the catalog; resolves with the store revision it was written at. */
   async admin(op: AdminOp): Promise<number> {
     const l = this.leadership;
-    if (l === undefined || l.signal.aborted) throw new InferenceError('engine_unavailable', 'this node no longer leads the cluster; try again', { retryAfterMs: 1000 });
+    if (l === undefined || l.signal.aborted) {
+      throw new InferenceError('engine_unavailable', 'this node no longer leads the cluster; try again', { retryAfterMs: 1000 });
+    }
     switch (op.op) {
       case 'apply':
         return l.put(catalogKey(op.spec.name), toJson(op.spec));

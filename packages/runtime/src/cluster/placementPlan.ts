@@ -40,7 +40,9 @@ function eligible(spec: DeploymentSpec, m: PlacementMember, gpusUsed: number): b
   return need === 0 || m.inventory.gpus - gpusUsed >= need;
 }
 
-export function planPlacement(catalog: readonly DeploymentSpec[], members: readonly PlacementMember[], current: ClusterPlacement, holding: ReadonlySet<string> = new Set()): Map<string, NodeCounts> {
+export function planPlacement(
+  catalog: readonly DeploymentSpec[], members: readonly PlacementMember[], current: ClusterPlacement, holding: ReadonlySet<string> = new Set(),
+): Map<string, NodeCounts> {
   const live = new Map(members.map((m) => [m.name, m]));
   const held: PlacementMember = { name: '', inventory: { gpus: Number.MAX_SAFE_INTEGER, cpuThreads: 0, ramMiB: 0 } };
   const total = new Map<string, number>(members.map((m) => [m.name, 0]));

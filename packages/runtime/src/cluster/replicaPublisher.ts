@@ -49,7 +49,9 @@ export class ReplicaPublisher {
       for (const r of d.replicas) {
         const key = segmentOf(r.id);
         seen.add(key);
-        const value: PublishedReplica = { id: r.id, deployment: d.spec.name, state: r.state, load: r.load, revision: r.revision, restarts: r.restarts, since: r.since };
+        const value: PublishedReplica = {
+          id: r.id, deployment: d.spec.name, state: r.state, load: r.load, revision: r.revision, restarts: r.restarts, since: r.since,
+        };
         const prev = this.written.get(key);
         if (prev !== undefined && !changed(prev, value, now)) continue;
         this.written.set(key, { value, at: now });
