@@ -5,6 +5,7 @@
 // process exit hook kills any left, so no gateway or etcd outlives the tests.
 
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,6 +15,9 @@ import { EtcdServer } from '@inference/cluster/testing';
 import { type MockUpstream, startMockUpstream } from '@inference/mock-upstream';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'apps', 'gateway', 'dist', 'cli.js');
+
+/** The variable the test nodes' shared secret is passed in. */
+export const SECRET_ENV = 'INFERENCE_TEST_CLUSTER_SECRET';
 
 const live = new Set<ChildProcess>();
 process.on('exit', () => {
@@ -68,6 +72,11 @@ export class TestCluster {
     readonly clusterName: string,
   ) {}
 
+  /** The nodes' shared secret (every test cluster authenticates its cluster port). */
+  readonly secret = `s-${randomBytes(16).toString('hex')}`;
+  /** Extra keys of every node's `cluster:` block (default: the shared secret). */
+  clusterKeys = `secretEnv: ${SECRET_ENV}`;
+
   static async start(): Promise<TestCluster> {
     const etcd = await EtcdServer.start();
     const mock = await startMockUpstream({ port: 0 });
@@ -80,7 +89,7 @@ export class TestCluster {
     const path = join(this.dir, `inference-${String(Math.random()).slice(2)}.yaml`);
     writeFileSync(path, [
       'server: { host: 127.0.0.1, port: 0 }',
-      `cluster: { name: ${this.clusterName}, leaseTtlSeconds: 2, counterSyncMs: 200 }`,
+      `cluster: { name: ${this.clusterName}, leaseTtlSeconds: 2, counterSyncMs: 200, ${this.clusterKeys} }`,
       ...extra,
       '',
     ].join('\n'));
@@ -94,7 +103,7 @@ export class TestCluster {
     const proc = spawn(process.execPath, [
       CLI, 'serve', '--config', config, '--quiet',
       '--cluster', `etcd://${this.etcd.endpoint}`, '--node-name', name, '--advertise', `127.0.0.1:${String(port)}`,
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, [SECRET_ENV]: this.secret } });
     live.add(proc);
     proc.on('exit', () => live.delete(proc));
     const node: Node = { name, advertisePort: port, url: '', proc, output: '' };
@@ -102,7 +111,7 @@ export class TestCluster {
     node.url = await new Promise<string>((resolve, reject) => {
       const onData = (b: Buffer): void => {
         node.output = (node.output + b.toString('utf8')).slice(-20_000);
-        const m = /serving .* on (http:\/\/\S+)/.exec(node.output);
+        const m = /serving .* on (https?:\/\/\S+)/.exec(node.output);
         if (m?.[1] !== undefined) resolve(m[1]);
       };
       proc.stdout.on('data', onData);

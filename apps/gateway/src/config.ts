@@ -110,6 +110,7 @@ export function checkEnv(cfg: RuntimeConfig, env: Env = process.env): void {
   cfg.auth.apiKeys.forEach((k, i) => need.push([`auth.apiKeys[${i}].keyEnv`, k.keyEnv]));
   cfg.auth.adminKeys.forEach((k, i) => need.push([`auth.adminKeys[${i}].keyEnv`, k.keyEnv]));
   if (cfg.cluster?.secretEnv !== undefined) need.push(['cluster.secretEnv', cfg.cluster.secretEnv]);
+  if (cfg.cluster?.etcdAuth !== undefined) need.push(['cluster.etcdAuth.passwordEnv', cfg.cluster.etcdAuth.passwordEnv]);
   for (const [key, name] of need) {
     const v = env[name];
     if (v === undefined || v === '') invalid(key, `environment variable ${name} is not set`);
@@ -126,6 +127,14 @@ export function clusterSecret(cfg: ClusterConfig, env: Env = process.env): strin
   if (cfg.secretEnv === undefined) return undefined;
   const v = env[cfg.secretEnv];
   if (v === undefined || v === '') invalid('cluster.secretEnv', `environment variable ${cfg.secretEnv} is not set`);
+  return v;
+}
+
+/** The etcd password, when the cluster config names its variable. */
+export function etcdPassword(cfg: ClusterConfig, env: Env = process.env): string | undefined {
+  if (cfg.etcdAuth === undefined) return undefined;
+  const v = env[cfg.etcdAuth.passwordEnv];
+  if (v === undefined || v === '') invalid('cluster.etcdAuth.passwordEnv', `environment variable ${cfg.etcdAuth.passwordEnv} is not set`);
   return v;
 }
 

@@ -40,6 +40,9 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
   if (clusterCfg !== undefined) base.reliability.shareRates(rateShare);
   let node: ClusterNode | undefined;
   if (clusterCfg !== undefined) {
+    if (clusterCfg.tls === undefined && secret === undefined) {
+      process.stderr.write(`inference: cluster.insecure: the cluster port ${clusterCfg.advertise} accepts unauthenticated admin writes and runs from anyone who can reach it\n`);
+    }
     try {
       node = await startClusterNode({
         config: clusterCfg, base, budgetShare: share, rateShare, seed: config.deployments, bodyLimitBytes: config.server.bodyLimitBytes, secret,
