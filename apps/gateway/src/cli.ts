@@ -13,7 +13,7 @@ import { type ClusterConfig, resolveCluster } from './cluster/clusterConfig.js';
 import { embeddedDefault } from './defaultConfig.js';
 import { serve } from './serve.js';
 
-const USAGE = `usage: inference serve [--config FILE] [--port N] [--host H] [--quiet]
+const USAGE = `usage: inference serve [--config FILE] [--port N] [--host H] [--quiet] [--allow-open-admin]
                        [--cluster etcd://HOST:PORT[,HOST:PORT] --node-name NAME --advertise HOST:PORT]
 ${CLIENT_COMMANDS_USAGE}
 
@@ -22,6 +22,8 @@ serve options:
   --port N        listen port (overrides server.port; 0 = any free port)
   --host H        listen address (overrides server.host)
   --quiet         no request logs
+  --allow-open-admin  serve the admin API without admin keys on a non-loopback
+                  address (server.allowOpenAdmin; refused otherwise)
   --cluster URL   join a cluster through etcd (overrides cluster.etcd; docs/cluster.md)
   --node-name N   this node's unique name in the cluster (overrides cluster.nodeName)
   --advertise A   HOST:PORT other nodes forward requests to (overrides cluster.advertise)
@@ -59,12 +61,12 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command !== 'serve') fail(`unknown command '${command}'\n${USAGE}`);
-  let values: { config?: string; port?: string; host?: string; quiet?: boolean; cluster?: string; 'node-name'?: string; advertise?: string };
+  let values: { config?: string; port?: string; host?: string; quiet?: boolean; 'allow-open-admin'?: boolean; cluster?: string; 'node-name'?: string; advertise?: string };
   try {
     ({ values } = parseArgs({
       args: rest,
       options: {
-        config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, quiet: { type: 'boolean' },
+        config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, quiet: { type: 'boolean' }, 'allow-open-admin': { type: 'boolean' },
         cluster: { type: 'string' }, 'node-name': { type: 'string' }, advertise: { type: 'string' },
       },
       strict: true,
@@ -99,6 +101,7 @@ async function main(argv: string[]): Promise<void> {
     ...(port === undefined ? {} : { port }),
     ...(values.host === undefined ? {} : { host: values.host }),
     logger: values.quiet !== true,
+    allowOpenAdmin: values['allow-open-admin'] === true,
     ...(cluster === undefined ? {} : { cluster }),
   });
   if (cluster !== undefined) process.stdout.write(`inference: node ${cluster.nodeName} joined cluster '${cluster.name}' (advertise ${cluster.advertise})\n`);

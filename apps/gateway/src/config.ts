@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import {
-  type BudgetSpec, type DeploymentSpec, InferenceError, asObject, invalid, join, noUnknownKeys, optArray, optNumber, optObject,
+  type BudgetSpec, type DeploymentSpec, InferenceError, asObject, invalid, join, noUnknownKeys, optArray, optBool, optNumber, optObject,
   optString, parseBudget, parseDeployment, reqString,
 } from '@inference/core';
 import type { Credentials } from '@inference/engine-remote';
@@ -26,7 +26,11 @@ export interface AdminKeyConfig {
 }
 
 export interface RuntimeConfig {
-  server: { host: string; port: number; bodyLimitBytes: number };
+  server: {
+    host: string; port: number; bodyLimitBytes: number;
+    /** Serve admin routes without admin keys on a non-loopback address (openAdmin.ts). */
+    allowOpenAdmin: boolean;
+  };
   storage?: { path: string };
   auth: { apiKeys: ApiKeyConfig[]; adminKeys: AdminKeyConfig[] };
   deployments: DeploymentSpec[];
@@ -65,12 +69,13 @@ export function parseConfig(doc: unknown): RuntimeConfig {
   const o = asObject(doc ?? {}, '');
   noUnknownKeys(o, ['server', 'storage', 'auth', 'deployments', 'cluster'], '');
   const server = optObject(o, 'server', '') ?? {};
-  noUnknownKeys(server, ['host', 'port', 'bodyLimitBytes'], 'server');
+  noUnknownKeys(server, ['host', 'port', 'bodyLimitBytes', 'allowOpenAdmin'], 'server');
   const cfg: RuntimeConfig = {
     server: {
       host: optString(server, 'host', 'server') ?? DEFAULT_SERVER.host,
       port: optNumber(server, 'port', 'server', { min: 0, max: 65535, integer: true }) ?? DEFAULT_SERVER.port,
       bodyLimitBytes: optNumber(server, 'bodyLimitBytes', 'server', { min: 1024, max: 1 << 30, integer: true }) ?? DEFAULT_SERVER.bodyLimitBytes,
+      allowOpenAdmin: optBool(server, 'allowOpenAdmin', 'server') ?? false,
     },
     auth: { apiKeys: [], adminKeys: [] },
     deployments: [],

@@ -5,6 +5,7 @@ import type { ActorRef } from '@inference/actors';
 import { ApiGatewayActor, type GatewayMsg } from './apiGatewayActor.js';
 import { type RuntimeConfig, clusterSecret } from './config.js';
 import { loadAuthKeys } from './auth.js';
+import { checkOpenAdmin } from './openAdmin.js';
 import { type Runtime, type RuntimeOptions, createRuntime } from './runtime.js';
 import { ClusterBudgetShare } from './cluster/clusterBudget.js';
 import { ClusterRateShare } from './cluster/clusterRate.js';
@@ -18,6 +19,8 @@ export interface ServeOptions extends RuntimeOptions {
   readonly logger?: boolean;
   /** Cluster mode (the CLI resolves it from flags and the file); default: from config.cluster. */
   readonly cluster?: ClusterConfig;
+  /** --allow-open-admin: as server.allowOpenAdmin (either one is enough). */
+  readonly allowOpenAdmin?: boolean;
 }
 
 export interface Server {
@@ -32,6 +35,8 @@ export interface Server {
 export async function serve(config: RuntimeConfig, options: ServeOptions = {}): Promise<Server> {
   // Keys first: an unset key variable stops startup with the key named.
   const auth = loadAuthKeys(config.auth);
+  const host = options.host ?? config.server.host;
+  checkOpenAdmin(host, auth.admin.size, config.server.allowOpenAdmin || options.allowOpenAdmin === true);
   const clusterCfg = options.cluster ?? resolveCluster(config.cluster);
   const secret = clusterCfg === undefined ? undefined : clusterSecret(clusterCfg);
   const share = new ClusterBudgetShare();
@@ -54,7 +59,6 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
     }
   }
   const runtime: Runtime = node?.runtime ?? base;
-  const host = options.host ?? config.server.host;
   const gateway = runtime.system.spawn('gateway', () => new ApiGatewayActor(runtime, {
     host,
     port: options.port ?? config.server.port,
