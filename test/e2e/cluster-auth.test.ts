@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestCluster, deploymentView, freePort } from '../support/cluster.js';
+import { SECRET_ENV, TestCluster, deploymentView, freePort, putDeployment } from '../support/cluster.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'apps', 'gateway', 'dist', 'cli.js');
 
@@ -74,6 +74,30 @@ describe('the cluster port authenticates every caller', () => {
     const r = await clusterPost(cluster.node('a').advertisePort, '/cluster/v1/admin', applyOp('admitted'), { 'x-inference-cluster-secret': cluster.secret });
     expect(r.status).toBe(200);
     expect(JSON.parse(r.text)).toHaveProperty('revision');
+  });
+});
+
+describe('the secrets allow-list in cluster mode', () => {
+  const spec = (apiKeyEnv: string): Record<string, unknown> => ({ name: 'leak', runtime: 'openai', endpoint: cluster.mock.url, replicas: 1, apiKeyEnv });
+
+  it('an authenticated apply through the cluster port naming another variable is refused with 400 naming it', async () => {
+    const r = await clusterPost(cluster.node('a').advertisePort, '/cluster/v1/admin', { op: 'apply', spec: spec('HOME') }, { 'x-inference-cluster-secret': cluster.secret });
+    expect(r.status).toBe(400);
+    expect(r.text).toMatch(/apiKeyEnv/);
+    expect(r.text).toContain('HOME');
+    const secret = await clusterPost(cluster.node('a').advertisePort, '/cluster/v1/admin', { op: 'apply', spec: spec(SECRET_ENV) }, { 'x-inference-cluster-secret': cluster.secret });
+    expect(secret.status).toBe(400);
+    expect(secret.text).not.toContain(cluster.secret);
+    expect(await deploymentView(cluster.node('a').url, 'leak')).toBeUndefined();
+  });
+
+  it('the same through the node\'s public admin API', async () => {
+    const { name: _, ...body } = spec('HOME');
+    const res = await putDeployment(cluster.node('a').url, 'leak', body);
+    expect(res.status).toBe(400);
+    const err = ((await res.json()) as { error: { param: string; message: string } }).error;
+    expect(err.param).toBe('apiKeyEnv');
+    expect(err.message).toContain('HOME');
   });
 });
 

@@ -21,6 +21,8 @@ import { OpenAIStream } from './streaming.js';
 import { type AuthKeys, mayUse, principalOf, registerAuth } from './auth.js';
 import { registerBudgetRoutes } from './budgetRoutes.js';
 import { fromFastify } from './fastifyErrors.js';
+import { secretPolicy } from './config.js';
+import type { SecretAllowList } from './secretsPolicy.js';
 
 export interface GatewayOptions {
   readonly host: string;
@@ -46,6 +48,8 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
   private reqSeq = 0;
   /** What every RequestActor is given (one object, not one per request). */
   private readonly requestDeps: RequestDeps;
+  /** Which variables an applied deployment may name in apiKeyEnv. */
+  private readonly secrets: SecretAllowList;
 
   constructor(
     private readonly runtime: Runtime,
@@ -53,6 +57,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
   ) {
     super();
     const rt = runtime;
+    this.secrets = secretPolicy(runtime.config);
     this.requestDeps = { coordinator: rt.coordinator, metrics: rt.metrics, policyOf: (name: string) => rt.spec(name), budget: rt.budgetGate };
   }
 
@@ -200,6 +205,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
       const withName = typeof body === 'object' && body !== null && !Array.isArray(body) ? { name: req.params.name, ...(body as Record<string, unknown>) } : body;
       const spec = parseDeployment(withName);
       if (spec.name !== req.params.name) throw new InferenceError('invalid_request', 'name in the body differs from the path', { param: 'name' });
+      this.secrets.check(spec);
       return rt.apply(spec);
     });
     registerAdminScaleRoutes(app, rt);

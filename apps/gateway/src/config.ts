@@ -11,6 +11,7 @@ import {
 } from '@inference/core';
 import type { Credentials } from '@inference/engine-remote';
 import { type ClusterConfig, type ClusterFileConfig, parseClusterBlock } from './cluster/clusterConfig.js';
+import { SecretAllowList, type SecretsConfig, parseSecretEntries } from './secretsPolicy.js';
 
 export interface ApiKeyConfig {
   name: string;
@@ -36,6 +37,8 @@ export interface RuntimeConfig {
   deployments: DeploymentSpec[];
   /** The `cluster:` block as the file gives it (flags may complete it: cluster/clusterConfig.ts). */
   cluster?: ClusterFileConfig;
+  /** What deployments may read as credentials (secretsPolicy.ts). */
+  secrets?: SecretsConfig;
 }
 
 export const DEFAULT_SERVER = { host: '127.0.0.1', port: 8080, bodyLimitBytes: 4 * 1024 * 1024 };
@@ -67,7 +70,7 @@ function parseKeys(list: unknown[] | undefined, path: string, withDeployments: b
 /** Validates a parsed config document (no environment access). */
 export function parseConfig(doc: unknown): RuntimeConfig {
   const o = asObject(doc ?? {}, '');
-  noUnknownKeys(o, ['server', 'storage', 'auth', 'deployments', 'cluster'], '');
+  noUnknownKeys(o, ['server', 'storage', 'auth', 'deployments', 'cluster', 'secrets'], '');
   const server = optObject(o, 'server', '') ?? {};
   noUnknownKeys(server, ['host', 'port', 'bodyLimitBytes', 'allowOpenAdmin'], 'server');
   const cfg: RuntimeConfig = {
@@ -101,7 +104,24 @@ export function parseConfig(doc: unknown): RuntimeConfig {
     names.add(spec.name);
     return spec;
   });
+  const secrets = optObject(o, 'secrets', '');
+  if (secrets !== undefined) {
+    noUnknownKeys(secrets, ['env'], 'secrets');
+    cfg.secrets = { env: parseSecretEntries(optArray(secrets, 'env', 'secrets') ?? [], 'secrets.env') };
+  }
+  // Built once here so a file that gives a deployment one of the server's own secrets fails at load.
+  secretPolicy(cfg);
   return cfg;
+}
+
+/** The allow-list of variables deployments may read (secretsPolicy.ts), with the server's own secrets reserved. */
+export function secretPolicy(cfg: RuntimeConfig): SecretAllowList {
+  const reserved: { key: string; name: string }[] = [{ key: 'the CLI admin key', name: ADMIN_KEY_ENV }];
+  cfg.auth.apiKeys.forEach((k, i) => reserved.push({ key: `auth.apiKeys[${i}]`, name: k.keyEnv }));
+  cfg.auth.adminKeys.forEach((k, i) => reserved.push({ key: `auth.adminKeys[${i}]`, name: k.keyEnv }));
+  if (cfg.cluster?.secretEnv !== undefined) reserved.push({ key: 'cluster.secretEnv', name: cfg.cluster.secretEnv });
+  if (cfg.cluster?.etcdAuth !== undefined) reserved.push({ key: 'cluster.etcdAuth.passwordEnv', name: cfg.cluster.etcdAuth.passwordEnv });
+  return new SecretAllowList({ secrets: cfg.secrets, deployments: cfg.deployments, reserved });
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -122,9 +142,16 @@ export function checkEnv(cfg: RuntimeConfig, env: Env = process.env): void {
   }
 }
 
-/** Reads a deployment's credentials from the environment, at session open (so rotations apply). */
-export function envCredentials(env: Env = process.env): (spec: DeploymentSpec) => Credentials {
-  return (spec) => ({ apiKey: spec.apiKeyEnv === undefined ? undefined : env[spec.apiKeyEnv] });
+/**
+ * Reads a deployment's credentials from the environment, at session open (so
+ * rotations apply); with a policy, only variables it allows (else no key).
+ */
+export function envCredentials(env: Env = process.env, policy?: SecretAllowList): (spec: DeploymentSpec) => Credentials {
+  return (spec) => {
+    const name = spec.apiKeyEnv;
+    if (name === undefined || (policy !== undefined && !policy.allows(name))) return { apiKey: undefined };
+    return { apiKey: env[name] };
+  };
 }
 
 /** The shared node-to-node secret, when the cluster config names its variable. */

@@ -14,7 +14,7 @@ import {
 import { Catalog, type Store, openStore } from '@inference/storage';
 import { ActorBudgetGate, BudgetActor, type BudgetGate, type BudgetMsg, type BudgetShare } from '@inference/actors';
 import { estimateTokens } from './budgetEstimate.js';
-import { type RuntimeConfig, envCredentials } from './config.js';
+import { type RuntimeConfig, envCredentials, secretPolicy } from './config.js';
 import { probeGpuInventory } from '@inference/engine-local';
 import { type LoadProgress, createLocalReplica } from './localReplica.js';
 
@@ -98,7 +98,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
   const sample = async (): Promise<ReplicaSample[]> =>
     (await coordinator.ask<ReplicaEntry[]>((reply) => ({ type: 'table', reply }), 5000)).map((r) => ({ deployment: r.deployment, replica: r.id, load: r.runner.load() }));
   const metrics = system.spawn('metrics', () => new MetricsActor({ sample }), { mailbox: 65536 });
-  const credentials = options.credentials ?? envCredentials();
+  const credentials = options.credentials ?? envCredentials(process.env, secretPolicy(config));
   const reliability = new ReliabilityRegistry();
   const specs = new Map<string, DeploymentSpec>();
   let replicaSeq = 0;

@@ -12,6 +12,7 @@ import type { ActorRef, NodeInventory, Placement, ReplicaEntry } from '@inferenc
 import { EtcdCoordination, PREFIX, electionPrefix, leaderOf } from '@inference/cluster';
 import type { DeploymentSpec } from '@inference/core';
 import type { ClusterStatus, Runtime } from '../runtime.js';
+import { secretPolicy } from '../config.js';
 import { ClusterAdmin, parseAdminOp } from './clusterAdmin.js';
 import type { ClusterBudgetShare } from './clusterBudget.js';
 import type { ClusterRateShare } from './clusterRate.js';
@@ -55,6 +56,8 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
   const self = cfg.nodeName;
   const onError = (e: unknown): void => { o.log(`cluster: ${e instanceof Error ? e.message : String(e)}`); };
   let leader: ManagerLeader | undefined;
+  // An apply from a peer is checked against this node's own allow-list too (the leader's word counts).
+  const secrets = secretPolicy(o.base.config);
   // Only this node's own, non-forwarding replicas may serve a forwarded request.
   const localReplica = async (id: string): Promise<ReplicaEntry | undefined> => {
     const table = await o.base.coordinator.ask<ReplicaEntry[]>((reply) => ({ type: 'table', reply }), 5000);
@@ -68,6 +71,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     localReplica,
     admin: async (body) => {
       const op = parseAdminOp(body);
+      if (op.op === 'apply') secrets.check(op.spec);
       if (leader === undefined) throw new Error('not started');
       return { revision: await leader.admin(op) };
     },
