@@ -21,6 +21,10 @@ import { OpenAIStream } from './streaming.js';
 import { type AuthKeys, mayUse, principalOf, registerAuth } from './auth.js';
 import { registerBudgetRoutes } from './budgetRoutes.js';
 import { fromFastify } from './fastifyErrors.js';
+import { httpsOptions, registerOptionalClientCert, secureContextOf } from './gatewayTls.js';
+import type { TlsReloader } from './tlsFiles.js';
+import type { Server as SecureServer } from 'node:tls';
+import type { IncomingHttpHeaders } from 'node:http';
 import { secretPolicy } from './config.js';
 import type { SecretAllowList } from './secretsPolicy.js';
 
@@ -31,6 +35,14 @@ export interface GatewayOptions {
   readonly logger?: boolean;
   /** API and admin keys (absent or empty: no auth). */
   readonly auth?: AuthKeys;
+  /** HTTPS on this listener: HTTP/2 for clients that negotiate it (ALPN), HTTP/1.1 for the rest. */
+  readonly tls?: GatewayTls;
+}
+
+export interface GatewayTls {
+  readonly reloader: TlsReloader;
+  /** With a client CA: refuse connections without a valid client certificate. */
+  readonly requireClientCert: boolean;
 }
 
 export type GatewayMsg = { type: 'address'; reply: { resolve: (a: { host: string; port: number }) => void; reject: (e: unknown) => void } };
@@ -67,22 +79,33 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
   }
 
   override async preStart(): Promise<void> {
-    const app = Fastify({
+    const tls = this.options.tls;
+    const common = {
       logger: this.options.logger === true ? { level: 'info', redact: ['req.headers.authorization', 'req.headers["x-api-key"]'] } : false,
       bodyLimit: this.options.bodyLimitBytes,
-      genReqId: (req) => {
+      genReqId: (req: { headers: IncomingHttpHeaders }) => {
         const h = req.headers['x-request-id'];
         return typeof h === 'string' && REQUEST_ID.test(h) ? h : `req_${hexId()}`;
       },
       keepAliveTimeout: 65_000,
       // Malformed URLs fail before routing (and before the onRequest hook): render them in the envelope too.
-      frameworkErrors: (err, req, reply) => {
+      frameworkErrors: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
         const { e, status } = fromFastify(err, this.options.bodyLimitBytes);
         void reply.header('x-request-id', req.id);
         void sendError(reply, e, status);
       },
       return503OnClosing: true,
-    });
+    };
+    // The routes and hooks take the HTTP/1 request types; under HTTP/2 the compat API
+    // gives the same surface (streaming.ts leaves out headers HTTP/2 forbids).
+    const app = (tls === undefined
+      ? Fastify(common)
+      : Fastify({ ...(common as object), http2: true, https: { allowHTTP1: true, ...httpsOptions(tls) } })) as unknown as FastifyInstance;
+    if (tls !== undefined) {
+      const server = app.server as unknown as SecureServer;
+      tls.reloader.onChange(() => { server.setSecureContext(secureContextOf(tls)); });
+      if (tls.reloader.current.ca !== undefined && !tls.requireClientCert) registerOptionalClientCert(app);
+    }
     app.addHook('onRequest', (req, reply, done) => {
       void reply.header('x-request-id', req.id);
       done();

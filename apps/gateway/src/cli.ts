@@ -114,6 +114,10 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(`inference: ${signal}, draining\n`);
     void Promise.all([server.close(), embedded?.close()]).then(() => process.exit(0));
   };
+  // SIGHUP re-reads the TLS certificates and keys (they are also watched).
+  process.on('SIGHUP', () => {
+    process.stdout.write(`inference: SIGHUP, ${server.reloadTls() ? 'new certificates in use' : 'certificates unchanged'}\n`);
+  });
   process.on('SIGINT', () => { shutdown('SIGINT'); });
   process.on('SIGTERM', () => { shutdown('SIGTERM'); });
 }

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import {
-  type BudgetSpec, type DeploymentSpec, InferenceError, asObject, invalid, join, noUnknownKeys, optArray, optBool, optNumber, optObject,
+  type BudgetSpec, type DeploymentSpec, InferenceError, type Json, asObject, invalid, join, noUnknownKeys, optArray, optBool, optNumber, optObject,
   optString, parseBudget, parseDeployment, reqString,
 } from '@inference/core';
 import type { Credentials } from '@inference/engine-remote';
@@ -31,6 +31,8 @@ export interface RuntimeConfig {
     host: string; port: number; bodyLimitBytes: number;
     /** Serve admin routes without admin keys on a non-loopback address (openAdmin.ts). */
     allowOpenAdmin: boolean;
+    /** HTTPS (HTTP/2 by ALPN, HTTP/1.1 too) on the client listener. */
+    tls?: ServerTlsConfig;
   };
   storage?: { path: string };
   auth: { apiKeys: ApiKeyConfig[]; adminKeys: AdminKeyConfig[] };
@@ -39,6 +41,28 @@ export interface RuntimeConfig {
   cluster?: ClusterFileConfig;
   /** What deployments may read as credentials (secretsPolicy.ts). */
   secrets?: SecretsConfig;
+}
+
+export interface ServerTlsConfig {
+  certFile: string;
+  keyFile: string;
+  /** Clients present a certificate signed by this CA (mutual TLS). */
+  clientCaFile?: string;
+  /** With clientCaFile: refuse connections without a valid client certificate (default true). */
+  requireClientCert: boolean;
+}
+
+function parseServerTls(o: Json, p: string): ServerTlsConfig {
+  noUnknownKeys(o, ['certFile', 'keyFile', 'clientCaFile', 'requireClientCert'], p);
+  const clientCaFile = optString(o, 'clientCaFile', p);
+  const require = optBool(o, 'requireClientCert', p);
+  if (require === true && clientCaFile === undefined) invalid(join(p, 'requireClientCert'), 'needs clientCaFile (the CA client certificates are checked against)');
+  return {
+    certFile: reqString(o, 'certFile', p, { nonEmpty: true }),
+    keyFile: reqString(o, 'keyFile', p, { nonEmpty: true }),
+    ...(clientCaFile === undefined ? {} : { clientCaFile }),
+    requireClientCert: require ?? clientCaFile !== undefined,
+  };
 }
 
 export const DEFAULT_SERVER = { host: '127.0.0.1', port: 8080, bodyLimitBytes: 4 * 1024 * 1024 };
@@ -72,7 +96,7 @@ export function parseConfig(doc: unknown): RuntimeConfig {
   const o = asObject(doc ?? {}, '');
   noUnknownKeys(o, ['server', 'storage', 'auth', 'deployments', 'cluster', 'secrets'], '');
   const server = optObject(o, 'server', '') ?? {};
-  noUnknownKeys(server, ['host', 'port', 'bodyLimitBytes', 'allowOpenAdmin'], 'server');
+  noUnknownKeys(server, ['host', 'port', 'bodyLimitBytes', 'allowOpenAdmin', 'tls'], 'server');
   const cfg: RuntimeConfig = {
     server: {
       host: optString(server, 'host', 'server') ?? DEFAULT_SERVER.host,
@@ -83,6 +107,8 @@ export function parseConfig(doc: unknown): RuntimeConfig {
     auth: { apiKeys: [], adminKeys: [] },
     deployments: [],
   };
+  const tls = optObject(server, 'tls', 'server');
+  if (tls !== undefined) cfg.server.tls = parseServerTls(tls, 'server.tls');
   const storage = optObject(o, 'storage', '');
   if (storage !== undefined) {
     noUnknownKeys(storage, ['path'], 'storage');

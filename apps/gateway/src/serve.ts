@@ -6,6 +6,7 @@ import { ApiGatewayActor, type GatewayMsg } from './apiGatewayActor.js';
 import { type RuntimeConfig, clusterSecret } from './config.js';
 import { loadAuthKeys } from './auth.js';
 import { checkOpenAdmin } from './openAdmin.js';
+import { TlsReloader } from './tlsFiles.js';
 import { type Runtime, type RuntimeOptions, createRuntime } from './runtime.js';
 import { ClusterBudgetShare } from './cluster/clusterBudget.js';
 import { ClusterRateShare } from './cluster/clusterRate.js';
@@ -29,6 +30,8 @@ export interface Server {
   /** Base URL, e.g. http://127.0.0.1:8080 */
   readonly url: string;
   readonly port: number;
+  /** Re-reads the TLS files (server.tls, cluster.tls) now, as SIGHUP does; true when one changed. */
+  reloadTls(): boolean;
   close(): Promise<void>;
 }
 
@@ -37,6 +40,10 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
   const auth = loadAuthKeys(config.auth);
   const host = options.host ?? config.server.host;
   checkOpenAdmin(host, auth.admin.size, config.server.allowOpenAdmin || options.allowOpenAdmin === true);
+  const tlsLog = (m: string): void => { process.stderr.write(`inference: ${m}\n`); };
+  const st = config.server.tls;
+  // Files are read and checked before anything starts: a bad certificate stops start-up naming its key.
+  const serverTls = st === undefined ? undefined : new TlsReloader({ certFile: st.certFile, keyFile: st.keyFile, caFile: st.clientCaFile }, 'server.tls', tlsLog, 'clientCaFile');
   const clusterCfg = options.cluster ?? resolveCluster(config.cluster);
   const secret = clusterCfg === undefined ? undefined : clusterSecret(clusterCfg);
   const share = new ClusterBudgetShare();
@@ -65,9 +72,12 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
     bodyLimitBytes: config.server.bodyLimitBytes,
     logger: options.logger ?? false,
     auth,
+    ...(serverTls === undefined || st === undefined ? {} : { tls: { reloader: serverTls, requireClientCert: st.requireClientCert } }),
   }), { mailbox: 16 });
   await gateway.started();
+  serverTls?.watch();
   if (!gateway.alive) {
+    serverTls?.close();
     await node?.close();
     await base.close();
     throw new Error(`could not listen on ${host}:${options.port ?? config.server.port}`);
@@ -77,9 +87,15 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
   return {
     runtime,
     gateway,
-    url: `http://${urlHost}:${addr.port}`,
+    url: `${serverTls === undefined ? 'http' : 'https'}://${urlHost}:${addr.port}`,
     port: addr.port,
+    reloadTls: () => {
+      const a = serverTls?.reload() ?? false;
+      const b = node?.reloadTls() ?? false;
+      return a || b;
+    },
     close: async () => {
+      serverTls?.close();
       await gateway.stop();
       await node?.close();
       await base.close();

@@ -20,6 +20,7 @@ import type { ClusterConfig } from './clusterConfig.js';
 import { MANAGER_ROLE } from './clusterKeys.js';
 import { ForwardingRunner, PeerPool } from './forwardClient.js';
 import { ForwardServer } from './forwardServer.js';
+import { TlsReloader } from '../tlsFiles.js';
 import { ManagerLeader } from './leader.js';
 import { LocalApplier } from './localApplier.js';
 import { parseHostPort } from './clusterConfig.js';
@@ -43,6 +44,8 @@ export interface ClusterNodeOptions {
 export interface ClusterNode {
   /** The runtime the gateway serves: cluster-wide admin, local request path. */
   readonly runtime: Runtime;
+  /** Re-reads cluster.tls files; true when new ones are in use. */
+  reloadTls(): boolean;
   close(): Promise<void>;
 }
 
@@ -63,7 +66,10 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     const table = await o.base.coordinator.ask<ReplicaEntry[]>((reply) => ({ type: 'table', reply }), 5000);
     return table.find((r) => r.id === id && !(r.runner instanceof ForwardingRunner));
   };
+  // Files are read and checked before the listener opens: a bad certificate stops start-up naming its key.
+  const tls = cfg.tls === undefined ? undefined : new TlsReloader(cfg.tls, 'cluster.tls', o.log);
   const server = await ForwardServer.listen({
+    tls,
     host: cfg.listenHost,
     port: parseHostPort(cfg.advertise, '--advertise').port,
     bodyLimitBytes: o.bodyLimitBytes,
@@ -89,7 +95,8 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     const replicas = coordination.watchPrefix(PREFIX.replicas);
     const election = coordination.watchPrefix(electionPrefix(MANAGER_ROLE));
     await Promise.all([catalog.ready, placement.ready, replicas.ready, election.ready]);
-    const peers = new PeerPool(o.secret);
+    const peers = new PeerPool(o.secret, tls);
+    tls?.watch();
     const remote = new RemoteReplicas(self, o.base.coordinator, membership, replicas, peers);
     const applier = new LocalApplier(self, o.base, catalog, placement, onError);
     const publisher = new ReplicaPublisher(o.base, membership, onError);
@@ -117,7 +124,9 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     const runtime: Runtime = { ...admin.runtime(), cluster: status };
     return {
       runtime,
+      reloadTls: () => tls?.reload() ?? false,
       close: async () => {
+        tls?.close();
         await mgr.close();
         await publisher.close();
         applier.close();
@@ -128,6 +137,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       },
     };
   } catch (e) {
+    tls?.close();
     await server.close();
     await coordination.close();
     throw e;
