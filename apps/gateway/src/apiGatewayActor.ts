@@ -12,21 +12,19 @@ import {
   type GenerateRequest, InferenceError, hexId, openAIErrorBody, parseChatRequest, parseCompletionRequest, parseDeployment,
   parseEmbeddingRequest, renderChatCompletion, renderEmbeddings, renderTextCompletion, retryAfterSeconds, toInferenceError,
 } from '@inference/core';
-import type { Runtime } from './runtime.js';
-import { modelEntry } from './models.js';
-import { registerAnthropicRoutes } from './anthropicRoutes.js';
-import { registerStatusRoutes } from './statusRoutes.js';
-import { registerAdminScaleRoutes } from './adminScaleRoutes.js';
-import { OpenAIStream } from './streaming.js';
-import { type AuthKeys, mayUse, principalOf, registerAuth } from './auth.js';
-import { registerBudgetRoutes } from './budgetRoutes.js';
-import { fromFastify } from './fastifyErrors.js';
-import { httpsOptions, registerOptionalClientCert, secureContextOf } from './gatewayTls.js';
-import type { TlsReloader } from './tlsFiles.js';
+import type { Runtime } from '@inference/runtime';
+import { modelEntry } from './openai/models.js';
+import { registerAnthropicRoutes } from './anthropic/anthropicRoutes.js';
+import { registerStatusRoutes } from './status/statusRoutes.js';
+import { registerAdminScaleRoutes } from './admin/adminScaleRoutes.js';
+import { OpenAIStream } from './openai/streaming.js';
+import { type AuthKeys, mayUse, principalOf, registerAuth } from './http/auth.js';
+import { registerBudgetRoutes } from './admin/budgetRoutes.js';
+import { fromFastify } from './http/fastifyErrors.js';
+import { httpsOptions, registerOptionalClientCert, secureContextOf } from './http/gatewayTls.js';
+import { type SecretAllowList, type TlsReloader, secretPolicy } from '@inference/runtime';
 import type { Server as SecureServer } from 'node:tls';
 import type { IncomingHttpHeaders } from 'node:http';
-import { secretPolicy } from './config.js';
-import type { SecretAllowList } from './secretsPolicy.js';
 
 export interface GatewayOptions {
   readonly host: string;

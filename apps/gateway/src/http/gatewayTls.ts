@@ -7,7 +7,7 @@
 import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import { InferenceError, openAIErrorBody } from '@inference/core';
-import type { GatewayTls } from './apiGatewayActor.js';
+import type { GatewayTls } from '../apiGatewayActor.js';
 
 export interface SecureOptions {
   cert: Buffer;
