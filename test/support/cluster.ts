@@ -74,7 +74,7 @@ export class TestCluster {
 
   /** The nodes' shared secret (every test cluster authenticates its cluster port). */
   readonly secret = `s-${randomBytes(16).toString('hex')}`;
-  /** Extra keys of every node's `cluster:` block (default: the shared secret). */
+  /** Extra keys of the `cluster:` block of the nodes started next (default: the shared secret). */
   clusterKeys = `secretEnv: ${SECRET_ENV}`;
 
   static async start(): Promise<TestCluster> {
