@@ -77,8 +77,9 @@ export class TestCluster {
   /** Extra keys of the `cluster:` block of the nodes started next (default: the shared secret). */
   clusterKeys = `secretEnv: ${SECRET_ENV}`;
 
-  static async start(): Promise<TestCluster> {
-    const etcd = await EtcdServer.start();
+  /** A cluster on a fresh etcd, or on `etcd` when given (e.g. one serving TLS). */
+  static async start(etcdServer?: EtcdServer): Promise<TestCluster> {
+    const etcd = etcdServer ?? (await EtcdServer.start());
     const mock = await startMockUpstream({ port: 0 });
     const dir = mkdtempSync(join(tmpdir(), 'inference-e2e-cluster-'));
     return new TestCluster(etcd, mock, dir, `t${String(process.pid)}-${String(Date.now())}`);

@@ -5,7 +5,7 @@ import type { ActorRef } from '@inference/actors';
 import { ApiGatewayActor, type GatewayMsg } from './apiGatewayActor.js';
 import { loadAuthKeys } from './http/auth.js';
 import {
-  type ClusterConfig, ClusterBudgetShare, type ClusterNode, ClusterRateShare, type Runtime, type RuntimeConfig, type RuntimeOptions, clusterSecret, createRuntime,
+  type ClusterConfig, ClusterBudgetShare, type ClusterNode, ClusterRateShare, type Runtime, type RuntimeConfig, type RuntimeOptions, clusterSecret, createRuntime, etcdPassword,
   resolveCluster, startClusterNode,
 } from '@inference/runtime';
 import { checkOpenAdmin } from './http/openAdmin.js';
@@ -55,7 +55,7 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
     }
     try {
       node = await startClusterNode({
-        config: clusterCfg, base, budgetShare: share, rateShare, seed: config.deployments, bodyLimitBytes: config.server.bodyLimitBytes, secret,
+        config: clusterCfg, base, budgetShare: share, rateShare, seed: config.deployments, bodyLimitBytes: config.server.bodyLimitBytes, secret, etcdPassword: etcdPassword(clusterCfg),
         log: (m) => { process.stderr.write(`inference: ${m}\n`); },
       });
     } catch (e) {

@@ -10,7 +10,7 @@ export {
   clusterSecret, envCredentials, etcdPassword, loadConfigFile, parseConfig, resolveKeys, secretPolicy, type ServerTlsConfig,
 } from './config.js';
 export { SecretAllowList, type SecretsConfig } from './secretsPolicy.js';
-export { type TlsFiles, type TlsMaterial, TlsReloader, loadTlsFiles } from './tlsFiles.js';
+export { type TlsFiles, type TlsMaterial, TlsReloader, loadTlsFiles, readTlsFile } from './tlsFiles.js';
 export { ClusterBudgetShare } from './cluster/clusterBudget.js';
 export { ClusterRateShare } from './cluster/clusterRate.js';
 export {

@@ -28,7 +28,8 @@ export interface TlsMaterial {
 /** Milliseconds a burst of file events settles before a reload. */
 const SETTLE_MS = 200;
 
-function read(path: string, key: string): Buffer {
+/** Reads one PEM file; an error names the config key and the file, never the contents. */
+export function readTlsFile(path: string, key: string): Buffer {
   try {
     return readFileSync(path);
   } catch (e) {
@@ -39,9 +40,9 @@ function read(path: string, key: string): Buffer {
 
 /** Reads and checks the files; an error names the config key (`where.certFile`, ...). */
 export function loadTlsFiles(files: TlsFiles, where: string, caKey = 'caFile'): TlsMaterial {
-  const cert = read(files.certFile, join(where, 'certFile'));
-  const key = read(files.keyFile, join(where, 'keyFile'));
-  const ca = files.caFile === undefined ? undefined : read(files.caFile, join(where, caKey));
+  const cert = readTlsFile(files.certFile, join(where, 'certFile'));
+  const key = readTlsFile(files.keyFile, join(where, 'keyFile'));
+  const ca = files.caFile === undefined ? undefined : readTlsFile(files.caFile, join(where, caKey));
   try {
     createSecureContext({ cert, key, ...(ca === undefined ? {} : { ca }) });
   } catch (e) {

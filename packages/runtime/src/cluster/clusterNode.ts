@@ -9,7 +9,7 @@
 // so this node's entries vanish at once and the leader re-places its replicas.
 
 import type { ActorRef, NodeInventory, Placement, ReplicaEntry } from '@inference/actors';
-import { EtcdCoordination, PREFIX, electionPrefix, leaderOf } from '@inference/cluster';
+import { EtcdCoordination, type EtcdCoordinationOptions, PREFIX, electionPrefix, leaderOf } from '@inference/cluster';
 import type { DeploymentSpec } from '@inference/core';
 import type { ClusterStatus, Runtime } from '../runtime.js';
 import { secretPolicy } from '../config.js';
@@ -20,7 +20,7 @@ import type { ClusterConfig } from './clusterConfig.js';
 import { MANAGER_ROLE } from './clusterKeys.js';
 import { ForwardingRunner, PeerPool } from './forwardClient.js';
 import { ForwardServer } from './forwardServer.js';
-import { TlsReloader } from '../tlsFiles.js';
+import { TlsReloader, readTlsFile } from '../tlsFiles.js';
 import { ManagerLeader } from './leader.js';
 import { LocalApplier } from './localApplier.js';
 import { parseHostPort } from './clusterConfig.js';
@@ -37,6 +37,8 @@ export interface ClusterNodeOptions {
   readonly seed: readonly DeploymentSpec[];
   readonly bodyLimitBytes: number;
   readonly secret: string | undefined;
+  /** The etcd password (cluster.etcdAuth; the config module reads it from the environment). */
+  readonly etcdPassword?: string | undefined;
   /** Where cluster errors are reported (never with request content or secrets). */
   readonly log: (message: string) => void;
 }
@@ -52,6 +54,21 @@ export interface ClusterNode {
 async function inventoryOf(placement: ActorRef<import('@inference/actors').PlacementMsg>): Promise<{ gpus: number; cpuThreads: number; ramMiB: number }> {
   const inv = await placement.ask<{ inventory: NodeInventory; reservations: Record<string, Placement> }>((reply) => ({ type: 'inventory', reply }));
   return { gpus: inv.inventory.gpus.length, cpuThreads: inv.inventory.cpuThreads, ramMiB: inv.inventory.ramMiB };
+}
+
+function etcdTls(cfg: ClusterConfig): EtcdCoordinationOptions['tls'] {
+  const t = cfg.etcdTls;
+  if (t === undefined) return undefined;
+  return {
+    ca: readTlsFile(t.caFile, 'cluster.etcdTls.caFile'),
+    cert: t.certFile === undefined ? undefined : readTlsFile(t.certFile, 'cluster.etcdTls.certFile'),
+    key: t.keyFile === undefined ? undefined : readTlsFile(t.keyFile, 'cluster.etcdTls.keyFile'),
+  };
+}
+
+function etcdAuth(cfg: ClusterConfig, password: string | undefined): EtcdCoordinationOptions['auth'] {
+  if (cfg.etcdAuth === undefined || password === undefined) return undefined;
+  return { username: cfg.etcdAuth.username, password };
 }
 
 export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNode> {
@@ -82,7 +99,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       return { revision: await leader.admin(op) };
     },
   });
-  const coordination = new EtcdCoordination({ hosts: cfg.etcd, cluster: cfg.name });
+  const coordination = new EtcdCoordination({ hosts: cfg.etcd, cluster: cfg.name, tls: etcdTls(cfg), auth: etcdAuth(cfg, o.etcdPassword) });
   try {
     const membership = await coordination.join(
       { name: self, advertise: cfg.advertise, inventory: await inventoryOf(o.base.placement) },
