@@ -21,6 +21,7 @@ import { OpenAIStream } from './openai/streaming.js';
 import { type AuthKeys, mayUse, principalOf, registerAuth } from './http/auth.js';
 import { registerBudgetRoutes } from './admin/budgetRoutes.js';
 import { fromFastify } from './http/fastifyErrors.js';
+import { type CorsConfig, registerCors } from './http/cors.js';
 import { httpsOptions, registerOptionalClientCert, secureContextOf } from './http/gatewayTls.js';
 import { type SecretAllowList, type TlsReloader, secretPolicy } from '@inference/runtime';
 import type { Server as SecureServer } from 'node:tls';
@@ -35,6 +36,8 @@ export interface GatewayOptions {
   readonly auth?: AuthKeys;
   /** HTTPS on this listener: HTTP/2 for clients that negotiate it (ALPN), HTTP/1.1 for the rest. */
   readonly tls?: GatewayTls;
+  /** Origins browser clients may call from. */
+  readonly cors?: CorsConfig;
 }
 
 export interface GatewayTls {
@@ -108,6 +111,8 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
       void reply.header('x-request-id', req.id);
       done();
     });
+    // Before auth: preflights carry no credentials.
+    if (this.options.cors !== undefined) registerCors(app, this.options.cors);
     if (this.options.auth !== undefined) registerAuth(app, this.options.auth);
     app.setErrorHandler((err: FastifyError, _req, reply) => {
       const { e, status } = fromFastify(err, this.options.bodyLimitBytes);

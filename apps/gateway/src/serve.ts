@@ -70,6 +70,7 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
     bodyLimitBytes: config.server.bodyLimitBytes,
     logger: options.logger ?? false,
     auth,
+    ...(config.server.cors === undefined ? {} : { cors: config.server.cors }),
     ...(serverTls === undefined || st === undefined ? {} : { tls: { reloader: serverTls, requireClientCert: st.requireClientCert } }),
   }), { mailbox: 16 });
   await gateway.started();

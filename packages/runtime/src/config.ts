@@ -33,6 +33,8 @@ export interface RuntimeConfig {
     allowOpenAdmin: boolean;
     /** HTTPS (HTTP/2 by ALPN, HTTP/1.1 too) on the client listener. */
     tls?: ServerTlsConfig;
+    /** Origins browser clients may call from (CORS). */
+    cors?: { origins: string[] };
   };
   storage?: { path: string };
   auth: { apiKeys: ApiKeyConfig[]; adminKeys: AdminKeyConfig[] };
@@ -96,7 +98,7 @@ export function parseConfig(doc: unknown): RuntimeConfig {
   const o = asObject(doc ?? {}, '');
   noUnknownKeys(o, ['server', 'storage', 'auth', 'deployments', 'cluster', 'secrets'], '');
   const server = optObject(o, 'server', '') ?? {};
-  noUnknownKeys(server, ['host', 'port', 'bodyLimitBytes', 'allowOpenAdmin', 'tls'], 'server');
+  noUnknownKeys(server, ['host', 'port', 'bodyLimitBytes', 'allowOpenAdmin', 'tls', 'cors'], 'server');
   const cfg: RuntimeConfig = {
     server: {
       host: optString(server, 'host', 'server') ?? DEFAULT_SERVER.host,
@@ -109,6 +111,18 @@ export function parseConfig(doc: unknown): RuntimeConfig {
   };
   const tls = optObject(server, 'tls', 'server');
   if (tls !== undefined) cfg.server.tls = parseServerTls(tls, 'server.tls');
+  const cors = optObject(server, 'cors', 'server');
+  if (cors !== undefined) {
+    noUnknownKeys(cors, ['origins'], 'server.cors');
+    const origins = (optArray(cors, 'origins', 'server.cors') ?? []).map((x, i) => {
+      // An origin is scheme://host[:port], nothing after: browsers send exactly that.
+      if (typeof x !== 'string' || (x !== '*' && !/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$|^https?:\/\/\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(x))) {
+        invalid(join('server.cors.origins', i), "expected an origin such as https://app.example.com (scheme, host, optional port) or '*'");
+      }
+      return x;
+    });
+    cfg.server.cors = { origins };
+  }
   const storage = optObject(o, 'storage', '');
   if (storage !== undefined) {
     noUnknownKeys(storage, ['path'], 'storage');
