@@ -66,8 +66,12 @@ describe('etcd over TLS with client certificates and a password', () => {
     process.env.ETCD_TEST_PASSWORD = PASSWORD;
     cluster.clusterKeys = `secretEnv: ${SECRET_ENV}, ${etcdTls(client)}, etcdAuth: { username: root, passwordEnv: ETCD_TEST_PASSWORD }`;
     const a = await cluster.startNode('a');
-    const res = await putDeployment(a.url, 'gpt', { runtime: 'openai', endpoint: cluster.mock.url, model: 'gpt-4o-mini', replicas: 1 });
-    expect(res.status).toBe(200);
+    // A node that has just joined may not lead yet (503 until it does): the write is retried until accepted.
+    const status = await until('the write accepted', async () => {
+      const res = await putDeployment(a.url, 'gpt', { runtime: 'openai', endpoint: cluster.mock.url, model: 'gpt-4o-mini', replicas: 1 });
+      return res.status === 503 ? undefined : res.status;
+    });
+    expect(status).toBe(200);
     await until('gpt serving', async () => ((await chat(a.url, 'gpt')).status === 200 ? true : undefined));
   });
 

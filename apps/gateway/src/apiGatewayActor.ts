@@ -3,6 +3,7 @@
 // render. Errors render in one place (OpenAI envelope) and, after the first SSE
 // byte, in one other (the stream's final error event).
 
+import type { ServerResponse } from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import {
   Actor, type ActorRef, type Endpoint, RequestActor, type RequestDeps, type RequestJob, type RequestMsg,
@@ -26,6 +27,7 @@ import { httpsOptions, registerOptionalClientCert, secureContextOf } from './htt
 import { type SecretAllowList, type TlsReloader, secretPolicy } from '@inference/runtime';
 import type { Server as SecureServer } from 'node:tls';
 import type { IncomingHttpHeaders } from 'node:http';
+import { Drain } from './http/drain.js';
 
 export interface GatewayOptions {
   readonly host: string;
@@ -38,6 +40,8 @@ export interface GatewayOptions {
   readonly tls?: GatewayTls;
   /** Origins browser clients may call from. */
   readonly cors?: CorsConfig;
+  /** Shutdown state: once draining, new work gets 503 and /ready 503 (drain.ts). */
+  readonly drain?: Drain;
 }
 
 export interface GatewayTls {
@@ -56,6 +60,15 @@ function sendError(reply: FastifyReply, e: InferenceError, status = e.status): F
   return reply.code(status).type('application/json').send(openAIErrorBody(e));
 }
 
+/** Cancels the request when its response closes before it was fully written (the client went away). */
+function cancelWhenGone(res: ServerResponse): (cancel: () => void) => void {
+  return (cancel) => {
+    res.on('close', () => {
+      if (!res.writableFinished) cancel();
+    });
+  };
+}
+
 export class ApiGatewayActor extends Actor<GatewayMsg> {
   private app: FastifyInstance | undefined;
   private reqSeq = 0;
@@ -63,12 +76,14 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
   private readonly requestDeps: RequestDeps;
   /** Which variables an applied deployment may name in apiKeyEnv. */
   private readonly secrets: SecretAllowList;
+  private readonly drain: Drain;
 
   constructor(
     private readonly runtime: Runtime,
     private readonly options: GatewayOptions,
   ) {
     super();
+    this.drain = options.drain ?? new Drain();
     const rt = runtime;
     this.secrets = secretPolicy(runtime.config);
     this.requestDeps = { coordinator: rt.coordinator, metrics: rt.metrics, policyOf: (name: string) => rt.spec(name), budget: rt.budgetGate };
@@ -109,6 +124,16 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     }
     app.addHook('onRequest', (req, reply, done) => {
       void reply.header('x-request-id', req.id);
+      if (Drain.isProbe(req.url)) {
+        done();
+        return;
+      }
+      if (this.drain.draining) {
+        void reply.header('connection', 'close');
+        void sendError(reply, new InferenceError('overloaded', 'the server is shutting down'));
+        return;
+      }
+      this.drain.track(reply.raw);
       done();
     });
     // Before auth: preflights carry no credentials.
@@ -151,11 +176,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
   private async generate(req: FastifyRequest, reply: FastifyReply, endpoint: Endpoint, parsed: GenerateRequest): Promise<FastifyReply> {
     const id = `${parsed.kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${hexId()}`;
     const res = reply.raw;
-    const whenGone = (cancel: () => void): void => {
-      res.on('close', () => {
-        if (!res.writableFinished) cancel();
-      });
-    };
+    const whenGone = cancelWhenGone(res);
     if (!parsed.stream) {
       let out: RequestResult;
       try {
@@ -193,7 +214,8 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     registerAnthropicRoutes(app, (r, job, onCancel) => this.dispatch(r, job, onCancel), this.options.bodyLimitBytes);
     app.post('/v1/embeddings', async (req, reply) => {
       const parsed = parseEmbeddingRequest(req.body);
-      const out = await this.dispatch(req, { kind: 'embed', req: parsed }, () => undefined);
+      // A client that goes away cancels the embedding (queue wait and engine work).
+      const out = await this.dispatch(req, { kind: 'embed', req: parsed }, cancelWhenGone(reply.raw));
       if (out.kind !== 'embed') throw new InferenceError('internal', 'internal error');
       return reply.send(renderEmbeddings(parsed.model, out.result.vectors, out.result.promptTokens, parsed.encodingFormat));
     });
@@ -208,8 +230,13 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     registerStatusRoutes(app, rt);
     app.get('/health', () => ({ status: 'ok' }));
     app.get('/ready', async (_req, reply) => {
+      // Draining: not ready, whatever the deployments say, so load balancers stop sending at once.
+      if (this.drain.draining) return reply.code(503).send({ ready: false, draining: true, waiting: [] });
       const all = await rt.list();
-      const notReady = all.filter((d) => d.spec.replicas > 0 && !d.replicas.some((r) => r.state === 'serving')).map((d) => d.spec.name);
+      const notReady = [
+        ...(rt.clusterWaiting?.() ?? []),
+        ...all.filter((d) => d.spec.replicas > 0 && !d.replicas.some((r) => r.state === 'serving')).map((d) => d.spec.name),
+      ];
       const cluster = rt.cluster?.();
       return reply.code(notReady.length === 0 ? 200 : 503).send({ ready: notReady.length === 0, waiting: notReady, ...(cluster === undefined ? {} : { cluster }) });
     });
@@ -229,7 +256,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     app.put<{ Params: { name: string } }>('/admin/deployments/:name', async (req) => {
       const body = req.body;
       const withName = typeof body === 'object' && body !== null && !Array.isArray(body) ? { name: req.params.name, ...(body as Record<string, unknown>) } : body;
-      const spec = parseDeployment(withName);
+      const spec = parseDeployment(withName, '', rt.runtimes);
       if (spec.name !== req.params.name) throw new InferenceError('invalid_request', 'name in the body differs from the path', { param: 'name' });
       this.secrets.check(spec);
       return rt.apply(spec);

@@ -2,14 +2,15 @@
 // the examples and the tests use.
 
 import type { ActorRef } from '@inference/actors';
+import type { DeploymentSpec } from '@inference/core';
 import { ApiGatewayActor, type GatewayMsg } from './apiGatewayActor.js';
 import { loadAuthKeys } from './http/auth.js';
 import {
-  type ClusterConfig, ClusterBudgetShare, type ClusterNode, ClusterRateShare, type Runtime, type RuntimeConfig, type RuntimeOptions, clusterSecret, createRuntime, etcdPassword,
-  resolveCluster, startClusterNode,
+  type ClusterConfig, ClusterBudgetShare, type Coordination, type ClusterNode, ClusterRateShare, type Runtime, type RuntimeConfig, type RuntimeOptions, clusterSecret, createRuntime,
+  etcdPassword, resolveCluster, startClusterNode, TlsReloader,
 } from '@inference/runtime';
+import { Drain } from './http/drain.js';
 import { checkOpenAdmin } from './http/openAdmin.js';
-import { TlsReloader } from '@inference/runtime';
 
 export interface ServeOptions extends RuntimeOptions {
   /** Overrides config.server.port (0: any free port). */
@@ -20,6 +21,10 @@ export interface ServeOptions extends RuntimeOptions {
   readonly cluster?: ClusterConfig;
   /** --allow-open-admin: as server.allowOpenAdmin (either one is enough). */
   readonly allowOpenAdmin?: boolean;
+  /** Cluster mode through this store instead of etcd (the workers of `serve --workers N`). */
+  readonly coordination?: Coordination;
+  /** Cluster mode: route to another node's replica only when this node's are a full capacity busier. */
+  readonly preferLocal?: boolean;
 }
 
 export interface Server {
@@ -30,6 +35,14 @@ export interface Server {
   readonly port: number;
   /** Re-reads the TLS files (server.tls, cluster.tls) now, as SIGHUP does; true when one changed. */
   reloadTls(): boolean;
+  /**
+   * Stops taking work (new requests and /ready get 503) and resolves once the
+   * requests in flight have ended (true) or `timeoutMs` has passed (false).
+   * The runtime keeps serving them meanwhile; `close()` follows.
+   */
+  drain(timeoutMs: number): Promise<boolean>;
+  /** Requests the HTTP edge has accepted and not yet answered in full. */
+  inFlight(): number;
   close(): Promise<void>;
 }
 
@@ -44,9 +57,13 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
   const serverTls = st === undefined ? undefined : new TlsReloader({ certFile: st.certFile, keyFile: st.keyFile, caFile: st.clientCaFile }, 'server.tls', tlsLog, 'clientCaFile');
   const clusterCfg = options.cluster ?? resolveCluster(config.cluster);
   const secret = clusterCfg === undefined ? undefined : clusterSecret(clusterCfg);
-  const share = new ClusterBudgetShare();
+  // Budget windows, for the cluster counters' expiry: the deployment's (once the runtime exists) or the key's.
+  let specOf: (name: string) => DeploymentSpec | undefined = () => undefined;
+  const keyWindows = new Map(config.auth.apiKeys.flatMap((k) => (k.budget === undefined ? [] : [[k.name, k.budget.window] as const])));
+  const share = new ClusterBudgetShare((scope, name) => (scope === 'deployment' ? specOf(name)?.budget?.window : keyWindows.get(name)));
   const rateShare = new ClusterRateShare();
   const base = await createRuntime(config, clusterCfg === undefined ? options : { ...options, clusterManaged: { budgetShare: share } });
+  specOf = (name) => base.spec(name);
   if (clusterCfg !== undefined) base.reliability.shareRates(rateShare);
   let node: ClusterNode | undefined;
   if (clusterCfg !== undefined) {
@@ -57,6 +74,8 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
       node = await startClusterNode({
         config: clusterCfg, base, budgetShare: share, rateShare, seed: config.deployments, bodyLimitBytes: config.server.bodyLimitBytes, secret, etcdPassword: etcdPassword(clusterCfg),
         log: (m) => { process.stderr.write(`inference: ${m}\n`); },
+        ...(options.coordination === undefined ? {} : { coordination: options.coordination }),
+        ...(options.preferLocal === undefined ? {} : { preferLocal: options.preferLocal }),
       });
     } catch (e) {
       await base.close();
@@ -64,12 +83,14 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
     }
   }
   const runtime: Runtime = node?.runtime ?? base;
+  const drain = new Drain();
   const gateway = runtime.system.spawn('gateway', () => new ApiGatewayActor(runtime, {
     host,
     port: options.port ?? config.server.port,
     bodyLimitBytes: config.server.bodyLimitBytes,
     logger: options.logger ?? false,
     auth,
+    drain,
     ...(config.server.cors === undefined ? {} : { cors: config.server.cors }),
     ...(serverTls === undefined || st === undefined ? {} : { tls: { reloader: serverTls, requireClientCert: st.requireClientCert } }),
   }), { mailbox: 16 });
@@ -93,6 +114,11 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
       const b = node?.reloadTls() ?? false;
       return a || b;
     },
+    drain: (timeoutMs) => {
+      drain.begin();
+      return drain.idle(timeoutMs);
+    },
+    inFlight: () => drain.inFlight,
     close: async () => {
       serverTls?.close();
       await gateway.stop();

@@ -6,6 +6,7 @@ export * from './metricsActor.js';
 export * from './dpCoordinatorActor.js';
 export * from './requestActor.js';
 export * from './deploymentManagerActor.js';
+export * from './specTable.js';
 export * from './reconcile.js';
 export * from './placement.js';
 export * from './deploymentPlacementActor.js';

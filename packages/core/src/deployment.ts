@@ -1,12 +1,19 @@
 // A deployment: what clients address by `model`, how many replicas serve it and
-// with which runtime. The keys are a contract with users (DESIGN.md): add keys,
+// with which runtime. The keys are a contract with users (docs/config.md): add keys,
 // rename none. Parsing is shared by the config file and the admin API.
 
 import {
   type Json, asObject, invalid, join, noUnknownKeys, optArray, optEnum, optNumber, optObject, optString, reqString,
 } from './validate.js';
 
-export type RuntimeKind = 'llama' | 'openai' | 'anthropic';
+/** The runtimes built in: the native engine (llama) and the remote provider kinds. */
+export const BUILTIN_RUNTIMES = ['llama', 'openai', 'anthropic'] as const;
+export type BuiltinRuntime = (typeof BUILTIN_RUNTIMES)[number];
+/**
+ * A built-in runtime, or the name of one registered with
+ * `createRuntime({ runtimes })` (docs/architecture.md, "Pluggable runtimes").
+ */
+export type RuntimeKind = BuiltinRuntime | (string & Record<never, never>);
 export type CapacityPolicy = 'reject' | 'queue' | 'fallback';
 
 export interface EngineSpec {
@@ -24,7 +31,18 @@ export interface EngineSpec {
   gpuMemoryMiB: number;
   /** How replicas choose GPUs: fill the busiest GPU that fits first, or the idlest. */
   placement: PlacementStrategy;
+  timeouts: LocalTimeoutSpec;
 }
+
+/** Deadlines of a local request (docs/flow-control.md). */
+export interface LocalTimeoutSpec {
+  /** Longest wait for a sequence slot; then `overloaded` (503, retry-after). */
+  queueMs: number;
+  /** Longest a request may run, queue wait included; then `upstream_timeout` (504). */
+  totalMs: number;
+}
+
+export const DEFAULT_LOCAL_TIMEOUTS: LocalTimeoutSpec = { queueMs: 30_000, totalMs: 600_000 };
 
 export type PlacementStrategy = 'binpack' | 'spread';
 
@@ -116,7 +134,11 @@ export const DEFAULT_TIMEOUTS: TimeoutSpec = { connectMs: 5000, firstByteMs: 300
 
 function parseEngine(v: Json | undefined, path: string): EngineSpec {
   const o = v ?? {};
-  noUnknownKeys(o, ['contextSize', 'maxSequences', 'gpuLayers', 'threads', 'batchTokens', 'maxQueue', 'gpus', 'gpuMemoryMiB', 'placement'], path);
+  noUnknownKeys(o, ['contextSize', 'maxSequences', 'gpuLayers', 'threads', 'batchTokens', 'maxQueue', 'gpus', 'gpuMemoryMiB', 'placement', 'timeouts'], path);
+  const tPath = join(path, 'timeouts');
+  const t = optObject(o, 'timeouts', path) ?? {};
+  noUnknownKeys(t, ['queueMs', 'totalMs'], tPath);
+  const ms = { min: 1, max: 86_400_000, integer: true };
   const maxSequences = optNumber(o, 'maxSequences', path, { min: 1, max: 256, integer: true }) ?? 8;
   const gpuLayers = optNumber(o, 'gpuLayers', path, { min: -1, max: 10000, integer: true }) ?? 0;
   const gpus = optNumber(o, 'gpus', path, { min: 0, max: 64, integer: true }) ?? (gpuLayers === 0 ? 0 : 1);
@@ -132,6 +154,10 @@ function parseEngine(v: Json | undefined, path: string): EngineSpec {
     threads: optNumber(o, 'threads', path, { min: 1, max: 1024, integer: true }) ?? 1,
     batchTokens: optNumber(o, 'batchTokens', path, { min: 16, max: 65536, integer: true }) ?? 512,
     maxQueue: optNumber(o, 'maxQueue', path, { min: 0, max: 100000, integer: true }) ?? 256,
+    timeouts: {
+      queueMs: optNumber(t, 'queueMs', tPath, ms) ?? DEFAULT_LOCAL_TIMEOUTS.queueMs,
+      totalMs: optNumber(t, 'totalMs', tPath, ms) ?? DEFAULT_LOCAL_TIMEOUTS.totalMs,
+    },
   };
 }
 
@@ -194,14 +220,18 @@ export const ANTHROPIC_ENDPOINT = 'https://api.anthropic.com/v1';
 
 export const DEPLOYMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
 
-/** Parses one deployment (config file entry or admin PUT body). */
-export function parseDeployment(raw: unknown, path = ''): DeploymentSpec {
+/**
+ * Parses one deployment (config file entry or admin PUT body). `runtimes` names
+ * the runtimes registered beside the built-in ones; any other name is refused.
+ */
+export function parseDeployment(raw: unknown, path = '', runtimes: readonly string[] = []): DeploymentSpec {
   const o = asObject(raw, path);
   noUnknownKeys(o, DEPLOYMENT_KEYS, path);
   const name = reqString(o, 'name', path, { nonEmpty: true });
   if (!DEPLOYMENT_NAME.test(name)) invalid(join(path, 'name'), 'may hold letters, digits and . _ : / - (at most 128)');
-  const runtime = optEnum(o, 'runtime', path, ['llama', 'openai', 'anthropic'] as const);
-  if (runtime === undefined) invalid(join(path, 'runtime'), 'is required (llama | openai | anthropic)');
+  const known: readonly RuntimeKind[] = [...BUILTIN_RUNTIMES, ...runtimes];
+  const runtime = optEnum(o, 'runtime', path, known);
+  if (runtime === undefined) invalid(join(path, 'runtime'), `is required (${known.join(' | ')})`);
   const spec: DeploymentSpec = {
     name,
     runtime,

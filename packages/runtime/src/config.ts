@@ -1,4 +1,4 @@
-// The configuration contract (DESIGN.md): YAML (or JSON) parsed, then validated
+// The configuration contract (docs/config.md): YAML (or JSON) parsed, then validated
 // into a typed object. Unknown keys are errors naming the key. This is the only
 // module that reads environment variables: secrets are named in the file and
 // read from the environment, never stored in it.
@@ -28,7 +28,7 @@ export interface AdminKeyConfig {
 
 export interface RuntimeConfig {
   server: {
-    host: string; port: number; bodyLimitBytes: number;
+    host: string; port: number; bodyLimitBytes: number; drainTimeoutMs: number;
     /** Serve admin routes without admin keys on a non-loopback address (openAdmin.ts). */
     allowOpenAdmin: boolean;
     /** HTTPS (HTTP/2 by ALPN, HTTP/1.1 too) on the client listener. */
@@ -67,7 +67,7 @@ function parseServerTls(o: Json, p: string): ServerTlsConfig {
   };
 }
 
-export const DEFAULT_SERVER = { host: '127.0.0.1', port: 8080, bodyLimitBytes: 4 * 1024 * 1024 };
+export const DEFAULT_SERVER = { host: '127.0.0.1', port: 8080, bodyLimitBytes: 4 * 1024 * 1024, drainTimeoutMs: 30_000 };
 
 function parseKeys(list: unknown[] | undefined, path: string, withDeployments: boolean): ApiKeyConfig[] {
   const names = new Set<string>();
@@ -93,17 +93,24 @@ function parseKeys(list: unknown[] | undefined, path: string, withDeployments: b
   });
 }
 
+export interface ParseOptions {
+  /** Runtimes registered with createRuntime({ runtimes }) that deployments may name. */
+  readonly runtimes?: readonly string[] | Readonly<Record<string, unknown>>;
+}
+
 /** Validates a parsed config document (no environment access). */
-export function parseConfig(doc: unknown): RuntimeConfig {
+export function parseConfig(doc: unknown, options: ParseOptions = {}): RuntimeConfig {
+  const runtimes = Array.isArray(options.runtimes) ? options.runtimes : Object.keys(options.runtimes ?? {});
   const o = asObject(doc ?? {}, '');
   noUnknownKeys(o, ['server', 'storage', 'auth', 'deployments', 'cluster', 'secrets'], '');
   const server = optObject(o, 'server', '') ?? {};
-  noUnknownKeys(server, ['host', 'port', 'bodyLimitBytes', 'allowOpenAdmin', 'tls', 'cors'], 'server');
+  noUnknownKeys(server, ['host', 'port', 'bodyLimitBytes', 'drainTimeoutMs', 'allowOpenAdmin', 'tls', 'cors'], 'server');
   const cfg: RuntimeConfig = {
     server: {
       host: optString(server, 'host', 'server') ?? DEFAULT_SERVER.host,
       port: optNumber(server, 'port', 'server', { min: 0, max: 65535, integer: true }) ?? DEFAULT_SERVER.port,
       bodyLimitBytes: optNumber(server, 'bodyLimitBytes', 'server', { min: 1024, max: 1 << 30, integer: true }) ?? DEFAULT_SERVER.bodyLimitBytes,
+      drainTimeoutMs: optNumber(server, 'drainTimeoutMs', 'server', { min: 0, max: 3_600_000, integer: true }) ?? DEFAULT_SERVER.drainTimeoutMs,
       allowOpenAdmin: optBool(server, 'allowOpenAdmin', 'server') ?? false,
     },
     auth: { apiKeys: [], adminKeys: [] },
@@ -139,7 +146,7 @@ export function parseConfig(doc: unknown): RuntimeConfig {
   const deployments = optArray(o, 'deployments', '') ?? [];
   const names = new Set<string>();
   cfg.deployments = deployments.map((d, i) => {
-    const spec = parseDeployment(d, join('deployments', i));
+    const spec = parseDeployment(d, join('deployments', i), runtimes);
     if (names.has(spec.name)) invalid(join(join('deployments', i), 'name'), `duplicate deployment name '${spec.name}'`);
     names.add(spec.name);
     return spec;
@@ -156,7 +163,7 @@ export function parseConfig(doc: unknown): RuntimeConfig {
 
 /** The allow-list of variables deployments may read (secretsPolicy.ts), with the server's own secrets reserved. */
 export function secretPolicy(cfg: RuntimeConfig): SecretAllowList {
-  const reserved: { key: string; name: string }[] = [{ key: 'the CLI admin key', name: ADMIN_KEY_ENV }];
+  const reserved: { key: string; name: string }[] = [{ key: 'the CLI admin key', name: ADMIN_KEY_ENV }, { key: 'the serve --workers secret', name: 'INFERENCE_WORKER_SECRET' }];
   cfg.auth.apiKeys.forEach((k, i) => reserved.push({ key: `auth.apiKeys[${i}]`, name: k.keyEnv }));
   cfg.auth.adminKeys.forEach((k, i) => reserved.push({ key: `auth.adminKeys[${i}]`, name: k.keyEnv }));
   if (cfg.cluster?.secretEnv !== undefined) reserved.push({ key: 'cluster.secretEnv', name: cfg.cluster.secretEnv });
@@ -215,7 +222,7 @@ export function resolveKeys<T extends { keyEnv: string }>(keys: T[], env: Env = 
   return keys.map((k) => ({ ...k, value: env[k.keyEnv] ?? '' }));
 }
 
-export async function loadConfigFile(path: string, env: Env = process.env): Promise<RuntimeConfig> {
+export async function loadConfigFile(path: string, env: Env = process.env, options: ParseOptions = {}): Promise<RuntimeConfig> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -228,7 +235,7 @@ export async function loadConfigFile(path: string, env: Env = process.env): Prom
   } catch (e) {
     throw new InferenceError('invalid_request', `config file ${path} is not valid YAML: ${e instanceof Error ? e.message.split('\n')[0] ?? '' : ''}`);
   }
-  const cfg = parseConfig(doc);
+  const cfg = parseConfig(doc, options);
   checkEnv(cfg, env);
   return cfg;
 }

@@ -9,7 +9,7 @@
 // so this node's entries vanish at once and the leader re-places its replicas.
 
 import type { ActorRef, NodeInventory, Placement, ReplicaEntry } from '@inference/actors';
-import { EtcdCoordination, type EtcdCoordinationOptions, PREFIX, electionPrefix, leaderOf } from '@inference/cluster';
+import { type Coordination, EtcdCoordination, type EtcdCoordinationOptions, PREFIX, electionPrefix, leaderOf } from '@inference/cluster';
 import type { DeploymentSpec } from '@inference/core';
 import type { ClusterStatus, Runtime } from '../runtime.js';
 import { secretPolicy } from '../config.js';
@@ -41,6 +41,13 @@ export interface ClusterNodeOptions {
   readonly etcdPassword?: string | undefined;
   /** Where cluster errors are reported (never with request content or secrets). */
   readonly log: (message: string) => void;
+  /**
+   * The store the node coordinates through, instead of etcd at `config.etcd`: the
+   * workers of `serve --workers N` share their primary's store (docs/cluster.md).
+   */
+  readonly coordination?: Coordination;
+  /** Prefer this node's own replicas: forward only when they are a full capacity busier (serve --workers). */
+  readonly preferLocal?: boolean;
 }
 
 export interface ClusterNode {
@@ -93,13 +100,13 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     secret: o.secret,
     localReplica,
     admin: async (body) => {
-      const op = parseAdminOp(body);
+      const op = parseAdminOp(body, o.base.runtimes);
       if (op.op === 'apply') secrets.check(op.spec);
       if (leader === undefined) throw new Error('not started');
       return { revision: await leader.admin(op) };
     },
   });
-  const coordination = new EtcdCoordination({ hosts: cfg.etcd, cluster: cfg.name, tls: etcdTls(cfg), auth: etcdAuth(cfg, o.etcdPassword) });
+  const coordination = o.coordination ?? new EtcdCoordination({ hosts: cfg.etcd, cluster: cfg.name, tls: etcdTls(cfg), auth: etcdAuth(cfg, o.etcdPassword) });
   try {
     const membership = await coordination.join(
       { name: self, advertise: cfg.advertise, inventory: await inventoryOf(o.base.placement) },
@@ -114,7 +121,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     await Promise.all([catalog.ready, placement.ready, replicas.ready, election.ready]);
     const peers = new PeerPool(o.secret, tls);
     tls?.watch();
-    const remote = new RemoteReplicas(self, o.base.coordinator, membership, replicas, peers);
+    const remote = new RemoteReplicas(self, o.base.coordinator, membership, replicas, peers, o.preferLocal === true);
     const applier = new LocalApplier(self, o.base, catalog, placement, onError);
     const publisher = new ReplicaPublisher(o.base, membership, onError);
     const mgr = new ManagerLeader({
@@ -138,7 +145,22 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       members: membership.members().map((m) => ({ name: m.name, advertise: m.advertise })),
       stale: catalog.stale() || replicas.stale(),
     });
-    const runtime: Runtime = { ...admin.runtime(), cluster: status };
+    // Ready means the deployments serve here: a leader exists, the leading node's config
+    // deployments have reached the catalog (latched: a later admin removal does not unready it),
+    // and the local runtime holds what the catalog and placement ask of this node.
+    let seedSeen = false;
+    const waiting = (): string[] => {
+      const out: string[] = [];
+      if (leaderName() === undefined) out.push('cluster leader');
+      if (!seedSeen && mgr.leading()) {
+        const names = new Set(applier.specs().map((s) => s.name));
+        seedSeen = o.seed.every((s) => names.has(s.name));
+      }
+      if (!seedSeen && mgr.leading()) out.push('config deployments in the catalog');
+      if (!applier.current()) out.push('catalog applied on this node');
+      return out;
+    };
+    const runtime: Runtime = { ...admin.runtime(), cluster: status, clusterWaiting: waiting };
     return {
       runtime,
       reloadTls: () => tls?.reload() ?? false,
