@@ -13,7 +13,7 @@ import type { RouteOutcome } from './prefixRouting.js';
 import { type Rates, RateWindow } from './rateWindow.js';
 import { type RecentError, RecentErrors } from './recentErrors.js';
 
-export type Endpoint = 'chat' | 'completion' | 'embedding' | 'messages';
+export type Endpoint = 'chat' | 'completion' | 'embedding' | 'messages' | 'responses';
 
 export type MetricsMsg =
   | { type: 'started'; deployment: string }
