@@ -3,6 +3,8 @@
 // listens or connects; an unreachable etcd is a clear startup error too.
 
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -32,8 +34,11 @@ describe('cluster flags', () => {
   it('an etcd that does not answer stops startup with an error, not a hang', async () => {
     const etcd = await freePort();
     const advertise = await freePort();
-    const r = serve(['--cluster', `etcd://127.0.0.1:${String(etcd)}`, '--node-name', 'a', '--advertise', `127.0.0.1:${String(advertise)}`]);
+    const file = join(mkdtempSync(join(tmpdir(), 'cluster-flags-')), 'c.yaml');
+    writeFileSync(file, 'cluster: { insecure: true }\n');
+    const r = serve(['--config', file, '--cluster', `etcd://127.0.0.1:${String(etcd)}`, '--node-name', 'a', '--advertise', `127.0.0.1:${String(advertise)}`]);
     expect(r.status).toBe(2);
     expect(r.stderr.length).toBeGreaterThan(0);
+    expect(r.stderr).not.toMatch(/node-to-node authentication/);
   });
 });

@@ -5,6 +5,7 @@
 // process exit hook kills any left, so no gateway or etcd outlives the tests.
 
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,6 +15,9 @@ import { EtcdServer } from '@inference/cluster/testing';
 import { type MockUpstream, startMockUpstream } from '@inference/mock-upstream';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'apps', 'gateway', 'dist', 'cli.js');
+
+/** The variable the test nodes' shared secret is passed in. */
+export const SECRET_ENV = 'INFERENCE_TEST_CLUSTER_SECRET';
 
 const live = new Set<ChildProcess>();
 process.on('exit', () => {
@@ -68,8 +72,14 @@ export class TestCluster {
     readonly clusterName: string,
   ) {}
 
-  static async start(): Promise<TestCluster> {
-    const etcd = await EtcdServer.start();
+  /** The nodes' shared secret (every test cluster authenticates its cluster port). */
+  readonly secret = `s-${randomBytes(16).toString('hex')}`;
+  /** Extra keys of the `cluster:` block of the nodes started next (default: the shared secret). */
+  clusterKeys = `secretEnv: ${SECRET_ENV}`;
+
+  /** A cluster on a fresh etcd, or on `etcd` when given (e.g. one serving TLS). */
+  static async start(etcdServer?: EtcdServer): Promise<TestCluster> {
+    const etcd = etcdServer ?? (await EtcdServer.start());
     const mock = await startMockUpstream({ port: 0 });
     const dir = mkdtempSync(join(tmpdir(), 'inference-e2e-cluster-'));
     return new TestCluster(etcd, mock, dir, `t${String(process.pid)}-${String(Date.now())}`);
@@ -80,7 +90,7 @@ export class TestCluster {
     const path = join(this.dir, `inference-${String(Math.random()).slice(2)}.yaml`);
     writeFileSync(path, [
       'server: { host: 127.0.0.1, port: 0 }',
-      `cluster: { name: ${this.clusterName}, leaseTtlSeconds: 2, counterSyncMs: 200${clusterKeys === '' ? '' : `, ${clusterKeys}`} }`,
+      `cluster: { name: ${this.clusterName}, leaseTtlSeconds: 2, counterSyncMs: 200, ${clusterKeys === '' ? this.clusterKeys : clusterKeys} }`,
       ...extra,
       '',
     ].join('\n'));
@@ -91,10 +101,11 @@ export class TestCluster {
   async startNode(name: string, extraConfig: string[] = [], advertisePort?: number, env: NodeJS.ProcessEnv = process.env, clusterKeys = ''): Promise<Node> {
     const port = advertisePort ?? this.nodes.get(name)?.advertisePort ?? (await freePort());
     const config = this.configFile(extraConfig, clusterKeys);
+    // A caller with cluster keys of its own sets the environment they need; else the shared secret.
     const proc = spawn(process.execPath, [
       CLI, 'serve', '--config', config, '--quiet',
       '--cluster', `etcd://${this.etcd.endpoint}`, '--node-name', name, '--advertise', `127.0.0.1:${String(port)}`,
-    ], { stdio: ['ignore', 'pipe', 'pipe'], env });
+    ], { stdio: ['ignore', 'pipe', 'pipe'], env: clusterKeys === '' ? { ...env, [SECRET_ENV]: this.secret } : env });
     live.add(proc);
     proc.on('exit', () => live.delete(proc));
     const node: Node = { name, advertisePort: port, url: '', proc, output: '' };
@@ -102,7 +113,7 @@ export class TestCluster {
     node.url = await new Promise<string>((resolve, reject) => {
       const onData = (b: Buffer): void => {
         node.output = (node.output + b.toString('utf8')).slice(-20_000);
-        const m = /serving .* on (http:\/\/\S+)/.exec(node.output);
+        const m = /serving .* on (https?:\/\/\S+)/.exec(node.output);
         if (m?.[1] !== undefined) resolve(m[1]);
       };
       proc.stdout.on('data', onData);

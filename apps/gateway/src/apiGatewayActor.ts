@@ -24,6 +24,11 @@ import { OpenAIStream } from './openai/streaming.js';
 import { type AuthKeys, mayUse, principalOf, registerAuth } from './http/auth.js';
 import { registerBudgetResetRoute, registerBudgetRoutes } from './admin/budgetRoutes.js';
 import { fromFastify } from './http/fastifyErrors.js';
+import { type CorsConfig, registerCors } from './http/cors.js';
+import { httpsOptions, registerOptionalClientCert, secureContextOf } from './http/gatewayTls.js';
+import { type SecretAllowList, type TlsReloader, secretPolicy } from '@inference/runtime';
+import type { Server as SecureServer } from 'node:tls';
+import type { IncomingHttpHeaders } from 'node:http';
 import { Drain } from './http/drain.js';
 import type { AdminServices } from './admin/adminServices.js';
 import { recordChange, registerAuditRoutes } from './audit/auditRoutes.js';
@@ -39,10 +44,20 @@ export interface GatewayOptions {
   readonly logger?: boolean;
   /** API and admin keys (absent or empty: no auth). */
   readonly auth?: AuthKeys;
+  /** HTTPS on this listener: HTTP/2 for clients that negotiate it (ALPN), HTTP/1.1 for the rest. */
+  readonly tls?: GatewayTls;
+  /** Origins browser clients may call from. */
+  readonly cors?: CorsConfig;
   /** Shutdown state: once draining, new work gets 503 and /ready 503 (drain.ts). */
   readonly drain?: Drain;
   /** Virtual keys, their limits, the audit trail and budget resets (absent: none of them). */
   readonly admin?: AdminServices;
+}
+
+export interface GatewayTls {
+  readonly reloader: TlsReloader;
+  /** With a client CA: refuse connections without a valid client certificate. */
+  readonly requireClientCert: boolean;
 }
 
 export type GatewayMsg = { type: 'address'; reply: { resolve: (a: { host: string; port: number }) => void; reject: (e: unknown) => void } };
@@ -69,6 +84,8 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
   private reqSeq = 0;
   /** What every RequestActor is given (one object, not one per request). */
   private readonly requestDeps: RequestDeps;
+  /** Which variables an applied deployment may name in apiKeyEnv. */
+  private readonly secrets: SecretAllowList;
   private readonly drain: Drain;
 
   constructor(
@@ -78,6 +95,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     super();
     this.drain = options.drain ?? new Drain();
     const rt = runtime;
+    this.secrets = secretPolicy(runtime.config);
     this.requestDeps = { coordinator: rt.coordinator, metrics: rt.metrics, policyOf: (name: string) => rt.spec(name), budget: rt.budgetGate };
   }
 
@@ -87,22 +105,33 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
   }
 
   override async preStart(): Promise<void> {
-    const app = Fastify({
+    const tls = this.options.tls;
+    const common = {
       logger: this.options.logger === true ? { level: 'info', redact: ['req.headers.authorization', 'req.headers["x-api-key"]'] } : false,
       bodyLimit: this.options.bodyLimitBytes,
-      genReqId: (req) => {
+      genReqId: (req: { headers: IncomingHttpHeaders }) => {
         const h = req.headers['x-request-id'];
         return typeof h === 'string' && REQUEST_ID.test(h) ? h : `req_${hexId()}`;
       },
       keepAliveTimeout: 65_000,
       // Malformed URLs fail before routing (and before the onRequest hook): render them in the envelope too.
-      frameworkErrors: (err, req, reply) => {
+      frameworkErrors: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
         const { e, status } = fromFastify(err, this.options.bodyLimitBytes);
         void reply.header('x-request-id', req.id);
         void sendError(reply, e, status);
       },
       return503OnClosing: true,
-    });
+    };
+    // The routes and hooks take the HTTP/1 request types; under HTTP/2 the compat API
+    // gives the same surface (streaming.ts leaves out headers HTTP/2 forbids).
+    const app = (tls === undefined
+      ? Fastify(common)
+      : Fastify({ ...(common as object), http2: true, https: { allowHTTP1: true, ...httpsOptions(tls) } })) as unknown as FastifyInstance;
+    if (tls !== undefined) {
+      const server = app.server as unknown as SecureServer;
+      tls.reloader.onChange(() => { server.setSecureContext(secureContextOf(tls)); });
+      if (tls.reloader.current.ca !== undefined && !tls.requireClientCert) registerOptionalClientCert(app);
+    }
     app.addHook('onRequest', (req, reply, done) => {
       void reply.header('x-request-id', req.id);
       if (Drain.isProbe(req.url)) {
@@ -117,6 +146,8 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
       this.drain.track(reply.raw);
       done();
     });
+    // Before auth: preflights carry no credentials.
+    if (this.options.cors !== undefined) registerCors(app, this.options.cors);
     if (this.options.auth !== undefined) registerAuth(app, this.options.auth);
     app.setErrorHandler((err: FastifyError, _req, reply) => {
       const { e, status } = fromFastify(err, this.options.bodyLimitBytes);
@@ -264,6 +295,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
       const withName = isObject ? { name: req.params.name, ...(body as Record<string, unknown>) } : body;
       const spec = parseDeployment(withName, '', rt.runtimes);
       if (spec.name !== req.params.name) throw new InferenceError('invalid_request', 'name in the body differs from the path', { param: 'name' });
+      this.secrets.check(spec);
       return recordChange(audit, req, 'deployment.apply', spec.name, () => specBefore(rt, spec.name), () => rt.apply(spec), (s) => s.spec);
     });
     registerAdminScaleRoutes(app, rt, audit);

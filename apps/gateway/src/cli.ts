@@ -13,7 +13,7 @@ import { embeddedDefault } from './cli/defaultConfig.js';
 import { serve } from './serve.js';
 import { isServeWorker, reportServing, runPrimary, workerCluster } from './cli/workers.js';
 
-const USAGE = `usage: inference serve [--config FILE] [--port N] [--host H] [--quiet] [--workers N]
+const USAGE = `usage: inference serve [--config FILE] [--port N] [--host H] [--quiet] [--workers N] [--allow-open-admin]
                        [--cluster etcd://HOST:PORT[,HOST:PORT] --node-name NAME --advertise HOST:PORT]
 ${CLIENT_COMMANDS_USAGE}
 
@@ -22,6 +22,8 @@ serve options:
   --port N        listen port (overrides server.port; 0 = any free port)
   --host H        listen address (overrides server.host)
   --quiet         no request logs
+  --allow-open-admin  serve the admin API without admin keys on a non-loopback
+                  address (server.allowOpenAdmin; refused otherwise)
   --cluster URL   join a cluster through etcd (overrides cluster.etcd; docs/cluster.md)
   --node-name N   this node's unique name in the cluster (overrides cluster.nodeName)
   --advertise A   HOST:PORT other nodes forward requests to (overrides cluster.advertise)
@@ -61,12 +63,12 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command !== 'serve') fail(`unknown command '${command}'\n${USAGE}`);
-  let values: { config?: string; port?: string; host?: string; quiet?: boolean; cluster?: string; 'node-name'?: string; advertise?: string; workers?: string };
+  let values: { config?: string; port?: string; host?: string; quiet?: boolean; 'allow-open-admin'?: boolean; cluster?: string; 'node-name'?: string; advertise?: string; workers?: string };
   try {
     ({ values } = parseArgs({
       args: rest,
       options: {
-        config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, quiet: { type: 'boolean' },
+        config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, quiet: { type: 'boolean' }, 'allow-open-admin': { type: 'boolean' },
         cluster: { type: 'string' }, 'node-name': { type: 'string' }, advertise: { type: 'string' }, workers: { type: 'string' },
       },
       strict: true,
@@ -119,6 +121,7 @@ async function main(argv: string[]): Promise<void> {
     ...(port === undefined ? {} : { port }),
     ...(values.host === undefined ? {} : { host: values.host }),
     logger: values.quiet !== true,
+    allowOpenAdmin: values['allow-open-admin'] === true,
     ...(cluster === undefined ? {} : { cluster }),
     // A worker's own replicas are in its process; another worker's are a loopback hop away.
     ...(worker === undefined ? {} : { coordination: worker.coordination, preferLocal: true }),
@@ -153,6 +156,10 @@ async function main(argv: string[]): Promise<void> {
       })
       .then(() => process.exit(0));
   };
+  // SIGHUP re-reads the TLS certificates and keys (they are also watched).
+  process.on('SIGHUP', () => {
+    process.stdout.write(`inference: SIGHUP, ${server.reloadTls() ? 'new certificates in use' : 'certificates unchanged'}\n`);
+  });
   process.on('SIGINT', () => { shutdown('SIGINT'); });
   process.on('SIGTERM', () => { shutdown('SIGTERM'); });
 }

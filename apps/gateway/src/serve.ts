@@ -7,11 +7,11 @@ import { ApiGatewayActor, type GatewayMsg } from './apiGatewayActor.js';
 import { loadAuthKeys } from './http/auth.js';
 import {
   type ClusterConfig, ClusterBudgetShare, type Coordination, type ClusterNode, ClusterRateShare, type Runtime, type RuntimeConfig, type RuntimeOptions,
-  clusterSecret, createRuntime,
-  resolveCluster, startClusterNode,
+  clusterSecret, createRuntime, etcdPassword, resolveCluster, startClusterNode, TlsReloader,
 } from '@inference/runtime';
 import { Drain } from './http/drain.js';
 import { startAdminServices } from './admin/adminServices.js';
+import { checkOpenAdmin } from './http/openAdmin.js';
 
 export interface ServeOptions extends RuntimeOptions {
   /** Overrides config.server.port (0: any free port). */
@@ -20,6 +20,8 @@ export interface ServeOptions extends RuntimeOptions {
   readonly logger?: boolean;
   /** Cluster mode (the CLI resolves it from flags and the file); default: from config.cluster. */
   readonly cluster?: ClusterConfig;
+  /** --allow-open-admin: as server.allowOpenAdmin (either one is enough). */
+  readonly allowOpenAdmin?: boolean;
   /** Cluster mode through this store instead of etcd (the workers of `serve --workers N`). */
   readonly coordination?: Coordination;
   /** Cluster mode: route to another node's replica only when this node's are a full capacity busier. */
@@ -32,6 +34,8 @@ export interface Server {
   /** Base URL, e.g. http://127.0.0.1:8080 */
   readonly url: string;
   readonly port: number;
+  /** Re-reads the TLS files (server.tls, cluster.tls) now, as SIGHUP does; true when one changed. */
+  reloadTls(): boolean;
   /**
    * Stops taking work (new requests and /ready get 503) and resolves once the
    * requests in flight have ended (true) or `timeoutMs` has passed (false).
@@ -46,6 +50,12 @@ export interface Server {
 export async function serve(config: RuntimeConfig, options: ServeOptions = {}): Promise<Server> {
   // Keys first: an unset key variable stops startup with the key named.
   const auth = loadAuthKeys(config.auth);
+  const host = options.host ?? config.server.host;
+  checkOpenAdmin(host, auth.admin.size, config.server.allowOpenAdmin || options.allowOpenAdmin === true);
+  const tlsLog = (m: string): void => { process.stderr.write(`inference: ${m}\n`); };
+  const st = config.server.tls;
+  // Files are read and checked before anything starts: a bad certificate stops start-up naming its key.
+  const serverTls = st === undefined ? undefined : new TlsReloader({ certFile: st.certFile, keyFile: st.keyFile, caFile: st.clientCaFile }, 'server.tls', tlsLog, 'clientCaFile');
   const clusterCfg = options.cluster ?? resolveCluster(config.cluster);
   const secret = clusterCfg === undefined ? undefined : clusterSecret(clusterCfg);
   // Budget windows, for the cluster counters' expiry: the deployment's (once the runtime exists) or the key's.
@@ -58,9 +68,12 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
   if (clusterCfg !== undefined) base.reliability.shareRates(rateShare);
   let node: ClusterNode | undefined;
   if (clusterCfg !== undefined) {
+    if (clusterCfg.tls === undefined && secret === undefined) {
+      process.stderr.write(`inference: cluster.insecure: the cluster port ${clusterCfg.advertise} accepts unauthenticated admin writes and runs from anyone who can reach it\n`);
+    }
     try {
       node = await startClusterNode({
-        config: clusterCfg, base, budgetShare: share, rateShare, seed: config.deployments, bodyLimitBytes: config.server.bodyLimitBytes, secret,
+        config: clusterCfg, base, budgetShare: share, rateShare, seed: config.deployments, bodyLimitBytes: config.server.bodyLimitBytes, secret, etcdPassword: etcdPassword(clusterCfg),
         log: (m) => { process.stderr.write(`inference: ${m}\n`); },
         ...(options.coordination === undefined ? {} : { coordination: options.coordination }),
         ...(options.preferLocal === undefined ? {} : { preferLocal: options.preferLocal }),
@@ -76,7 +89,6 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
     cluster: node === undefined ? undefined : { shared: node.shared, budgetShare: share },
     log: (m) => { process.stderr.write(`inference: ${m}\n`); },
   });
-  const host = options.host ?? config.server.host;
   const drain = new Drain();
   const gateway = runtime.system.spawn('gateway', () => new ApiGatewayActor(runtime, {
     host,
@@ -87,10 +99,14 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
     auth: { ...auth, virtual: services.registry },
     drain,
     admin: services,
+    ...(config.server.cors === undefined ? {} : { cors: config.server.cors }),
+    ...(serverTls === undefined || st === undefined ? {} : { tls: { reloader: serverTls, requireClientCert: st.requireClientCert } }),
   }), { mailbox: 16 });
   await gateway.started();
+  serverTls?.watch();
   if (!gateway.alive) {
     services.close();
+    serverTls?.close();
     await node?.close();
     await base.close();
     throw new Error(`could not listen on ${host}:${options.port ?? config.server.port}`);
@@ -100,14 +116,20 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
   return {
     runtime,
     gateway,
-    url: `http://${urlHost}:${addr.port}`,
+    url: `${serverTls === undefined ? 'http' : 'https'}://${urlHost}:${addr.port}`,
     port: addr.port,
+    reloadTls: () => {
+      const a = serverTls?.reload() ?? false;
+      const b = node?.reloadTls() ?? false;
+      return a || b;
+    },
     drain: (timeoutMs) => {
       drain.begin();
       return drain.idle(timeoutMs);
     },
     inFlight: () => drain.inFlight,
     close: async () => {
+      serverTls?.close();
       await gateway.stop();
       services.close();
       await node?.close();

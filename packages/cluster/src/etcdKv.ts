@@ -78,6 +78,10 @@ export interface EtcdKvOptions {
   readonly callTimeoutMs?: number;
   /** Delay before a dropped watch stream reconnects; default 250 ms. */
   readonly watchRetryMs?: number;
+  /** TLS to etcd: its certificate checked against `ca`; a client certificate when `cert` and `key` are given. */
+  readonly tls?: { readonly ca: Buffer; readonly cert?: Buffer | undefined; readonly key?: Buffer | undefined } | undefined;
+  /** etcd user and password (etcd's auth must be enabled for them to matter). */
+  readonly auth?: { readonly username: string; readonly password: string } | undefined;
 }
 
 export class EtcdKv implements KvBackend {
@@ -88,8 +92,13 @@ export class EtcdKv implements KvBackend {
   constructor(options: EtcdKvOptions) {
     this.callTimeoutMs = options.callTimeoutMs ?? 2000;
     const pass = new PassThrough() as unknown as Policy;
+    const tls = options.tls;
     this.client = new Etcd3({
-      hosts: options.hosts.map((h) => (h.includes('://') ? h : `http://${h}`)),
+      hosts: options.hosts.map((h) => (h.includes('://') ? h : `${tls === undefined ? 'http' : 'https'}://${h}`)),
+      ...(tls === undefined ? {} : {
+        credentials: { rootCertificate: tls.ca, ...(tls.key === undefined ? {} : { privateKey: tls.key }), ...(tls.cert === undefined ? {} : { certChain: tls.cert }) },
+      }),
+      ...(options.auth === undefined ? {} : { auth: { username: options.auth.username, password: options.auth.password } }),
       dialTimeout: this.callTimeoutMs,
       // Reconnect soon after etcd returns instead of after gRPC's long default backoff.
       grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_reconnect_backoff_ms': 1000 },

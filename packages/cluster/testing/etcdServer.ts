@@ -4,6 +4,8 @@
 // process's exit as a last resort, so no etcd outlives the tests.
 
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -28,6 +30,33 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** Client TLS for the test etcd: its certificate and key, and the CA client certificates must chain to. */
+export interface EtcdTlsFiles {
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** With it, clients must present a certificate signed by this CA (--client-cert-auth). */
+  readonly clientCaFile?: string;
+}
+
+async function healthy(client: string, tls: EtcdTlsFiles | undefined): Promise<boolean> {
+  if (tls === undefined) {
+    const res = await fetch(`${client}/health`);
+    return ((await res.json()) as { health?: string }).health === 'true';
+  }
+  // The probe shows the server's own certificate as its client certificate (same CA in the tests).
+  const ca = readFileSync(tls.clientCaFile ?? tls.certFile);
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(`${client}/health`, { ca, cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile), rejectUnauthorized: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { body += d; });
+      res.on('end', () => { resolve(body.includes('"health":"true"')); });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 export class EtcdServer {
   private proc: ChildProcess | undefined;
 
@@ -35,6 +64,7 @@ export class EtcdServer {
     readonly clientPort: number,
     readonly peerPort: number,
     readonly dataDir: string,
+    readonly tls?: EtcdTlsFiles,
   ) {}
 
   /** host:port for clients. */
@@ -42,8 +72,8 @@ export class EtcdServer {
     return `127.0.0.1:${this.clientPort}`;
   }
 
-  static async start(binary = 'etcd'): Promise<EtcdServer> {
-    const s = new EtcdServer(await freePort(), await freePort(), mkdtempSync(join(tmpdir(), 'etcd-test-')));
+  static async start(binary = 'etcd', tls?: EtcdTlsFiles): Promise<EtcdServer> {
+    const s = new EtcdServer(await freePort(), await freePort(), mkdtempSync(join(tmpdir(), 'etcd-test-')), tls);
     await s.start(binary);
     return s;
   }
@@ -56,7 +86,12 @@ export class EtcdServer {
   async start(binary = 'etcd'): Promise<void> {
     if (this.proc !== undefined) return;
     const peer = `http://127.0.0.1:${this.peerPort}`;
-    const client = `http://127.0.0.1:${this.clientPort}`;
+    const tls = this.tls;
+    const client = `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${this.clientPort}`;
+    const tlsFlags = tls === undefined ? [] : [
+      `--cert-file=${tls.certFile}`, `--key-file=${tls.keyFile}`,
+      ...(tls.clientCaFile === undefined ? [] : [`--trusted-ca-file=${tls.clientCaFile}`, '--client-cert-auth']),
+    ];
     const p = spawn(
       binary,
       [
@@ -69,6 +104,7 @@ export class EtcdServer {
         `--initial-cluster=test=${peer}`,
         '--logger=zap',
         '--log-level=error',
+        ...tlsFlags,
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
@@ -86,9 +122,7 @@ export class EtcdServer {
     while (Date.now() < deadline) {
       if (this.proc !== p) throw new Error(`etcd exited during start: ${stderr}`);
       try {
-        const res = await fetch(`${client}/health`);
-        const body = (await res.json()) as { health?: string };
-        if (body.health === 'true') return;
+        if (await healthy(client, tls)) return;
       } catch {
         // not listening yet
       }

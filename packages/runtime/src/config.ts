@@ -6,11 +6,12 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import {
-  type BudgetSpec, type DeploymentSpec, InferenceError, asObject, invalid, join, noUnknownKeys, optArray, optNumber, optObject,
+  type BudgetSpec, type DeploymentSpec, InferenceError, type Json, asObject, invalid, join, noUnknownKeys, optArray, optBool, optNumber, optObject,
   optString, parseBudget, parseDeployment, reqString,
 } from '@inference/core';
 import type { Credentials } from '@inference/engine-remote';
 import { type ClusterConfig, type ClusterFileConfig, parseClusterBlock } from './cluster/clusterConfig.js';
+import { SecretAllowList, type SecretsConfig, parseSecretEntries } from './secretsPolicy.js';
 
 export interface ApiKeyConfig {
   name: string;
@@ -26,7 +27,15 @@ export interface AdminKeyConfig {
 }
 
 export interface RuntimeConfig {
-  server: { host: string; port: number; bodyLimitBytes: number; drainTimeoutMs: number; streamStallMs: number };
+  server: {
+    host: string; port: number; bodyLimitBytes: number; drainTimeoutMs: number; streamStallMs: number;
+    /** Serve admin routes without admin keys on a non-loopback address (openAdmin.ts). */
+    allowOpenAdmin: boolean;
+    /** HTTPS (HTTP/2 by ALPN, HTTP/1.1 too) on the client listener. */
+    tls?: ServerTlsConfig;
+    /** Origins browser clients may call from (CORS). */
+    cors?: { origins: string[] };
+  };
   storage?: { path: string };
   auth: { apiKeys: ApiKeyConfig[]; adminKeys: AdminKeyConfig[] };
   /** The audit trail of admin changes (docs/keys.md): how many records are kept. */
@@ -34,6 +43,30 @@ export interface RuntimeConfig {
   deployments: DeploymentSpec[];
   /** The `cluster:` block as the file gives it (flags may complete it: cluster/clusterConfig.ts). */
   cluster?: ClusterFileConfig;
+  /** What deployments may read as credentials (secretsPolicy.ts). */
+  secrets?: SecretsConfig;
+}
+
+export interface ServerTlsConfig {
+  certFile: string;
+  keyFile: string;
+  /** Clients present a certificate signed by this CA (mutual TLS). */
+  clientCaFile?: string;
+  /** With clientCaFile: refuse connections without a valid client certificate (default true). */
+  requireClientCert: boolean;
+}
+
+function parseServerTls(o: Json, p: string): ServerTlsConfig {
+  noUnknownKeys(o, ['certFile', 'keyFile', 'clientCaFile', 'requireClientCert'], p);
+  const clientCaFile = optString(o, 'clientCaFile', p);
+  const require = optBool(o, 'requireClientCert', p);
+  if (require === true && clientCaFile === undefined) invalid(join(p, 'requireClientCert'), 'needs clientCaFile (the CA client certificates are checked against)');
+  return {
+    certFile: reqString(o, 'certFile', p, { nonEmpty: true }),
+    keyFile: reqString(o, 'keyFile', p, { nonEmpty: true }),
+    ...(clientCaFile === undefined ? {} : { clientCaFile }),
+    requireClientCert: require ?? clientCaFile !== undefined,
+  };
 }
 
 export const DEFAULT_SERVER = { host: '127.0.0.1', port: 8080, bodyLimitBytes: 4 * 1024 * 1024, drainTimeoutMs: 30_000, streamStallMs: 60_000 };
@@ -71,9 +104,9 @@ export interface ParseOptions {
 export function parseConfig(doc: unknown, options: ParseOptions = {}): RuntimeConfig {
   const runtimes = Array.isArray(options.runtimes) ? options.runtimes : Object.keys(options.runtimes ?? {});
   const o = asObject(doc ?? {}, '');
-  noUnknownKeys(o, ['server', 'storage', 'auth', 'audit', 'deployments', 'cluster'], '');
+  noUnknownKeys(o, ['server', 'storage', 'auth', 'audit', 'deployments', 'cluster', 'secrets'], '');
   const server = optObject(o, 'server', '') ?? {};
-  noUnknownKeys(server, ['host', 'port', 'bodyLimitBytes', 'drainTimeoutMs', 'streamStallMs'], 'server');
+  noUnknownKeys(server, ['host', 'port', 'bodyLimitBytes', 'drainTimeoutMs', 'streamStallMs', 'allowOpenAdmin', 'tls', 'cors'], 'server');
   const cfg: RuntimeConfig = {
     server: {
       host: optString(server, 'host', 'server') ?? DEFAULT_SERVER.host,
@@ -82,10 +115,25 @@ export function parseConfig(doc: unknown, options: ParseOptions = {}): RuntimeCo
       drainTimeoutMs: optNumber(server, 'drainTimeoutMs', 'server', { min: 0, max: 3_600_000, integer: true }) ?? DEFAULT_SERVER.drainTimeoutMs,
       // How long a streamed response may stay unread by its client before it is ended (docs/flow-control.md).
       streamStallMs: optNumber(server, 'streamStallMs', 'server', { min: 1, max: 86_400_000, integer: true }) ?? DEFAULT_SERVER.streamStallMs,
+      allowOpenAdmin: optBool(server, 'allowOpenAdmin', 'server') ?? false,
     },
     auth: { apiKeys: [], adminKeys: [] },
     deployments: [],
   };
+  const tls = optObject(server, 'tls', 'server');
+  if (tls !== undefined) cfg.server.tls = parseServerTls(tls, 'server.tls');
+  const cors = optObject(server, 'cors', 'server');
+  if (cors !== undefined) {
+    noUnknownKeys(cors, ['origins'], 'server.cors');
+    const origins = (optArray(cors, 'origins', 'server.cors') ?? []).map((x, i) => {
+      // An origin is scheme://host[:port], nothing after: browsers send exactly that.
+      if (typeof x !== 'string' || (x !== '*' && !/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$|^https?:\/\/\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(x))) {
+        invalid(join('server.cors.origins', i), "expected an origin such as https://app.example.com (scheme, host, optional port) or '*'");
+      }
+      return x;
+    });
+    cfg.server.cors = { origins };
+  }
   const storage = optObject(o, 'storage', '');
   if (storage !== undefined) {
     noUnknownKeys(storage, ['path'], 'storage');
@@ -113,7 +161,24 @@ export function parseConfig(doc: unknown, options: ParseOptions = {}): RuntimeCo
     names.add(spec.name);
     return spec;
   });
+  const secrets = optObject(o, 'secrets', '');
+  if (secrets !== undefined) {
+    noUnknownKeys(secrets, ['env'], 'secrets');
+    cfg.secrets = { env: parseSecretEntries(optArray(secrets, 'env', 'secrets') ?? [], 'secrets.env') };
+  }
+  // Built once here so a file that gives a deployment one of the server's own secrets fails at load.
+  secretPolicy(cfg);
   return cfg;
+}
+
+/** The allow-list of variables deployments may read (secretsPolicy.ts), with the server's own secrets reserved. */
+export function secretPolicy(cfg: RuntimeConfig): SecretAllowList {
+  const reserved: { key: string; name: string }[] = [{ key: 'the CLI admin key', name: ADMIN_KEY_ENV }, { key: 'the serve --workers secret', name: 'INFERENCE_WORKER_SECRET' }];
+  cfg.auth.apiKeys.forEach((k, i) => reserved.push({ key: `auth.apiKeys[${i}]`, name: k.keyEnv }));
+  cfg.auth.adminKeys.forEach((k, i) => reserved.push({ key: `auth.adminKeys[${i}]`, name: k.keyEnv }));
+  if (cfg.cluster?.secretEnv !== undefined) reserved.push({ key: 'cluster.secretEnv', name: cfg.cluster.secretEnv });
+  if (cfg.cluster?.etcdAuth !== undefined) reserved.push({ key: 'cluster.etcdAuth.passwordEnv', name: cfg.cluster.etcdAuth.passwordEnv });
+  return new SecretAllowList({ secrets: cfg.secrets, deployments: cfg.deployments, reserved });
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -127,15 +192,23 @@ export function checkEnv(cfg: RuntimeConfig, env: Env = process.env): void {
   cfg.auth.apiKeys.forEach((k, i) => need.push([`auth.apiKeys[${i}].keyEnv`, k.keyEnv]));
   cfg.auth.adminKeys.forEach((k, i) => need.push([`auth.adminKeys[${i}].keyEnv`, k.keyEnv]));
   if (cfg.cluster?.secretEnv !== undefined) need.push(['cluster.secretEnv', cfg.cluster.secretEnv]);
+  if (cfg.cluster?.etcdAuth !== undefined) need.push(['cluster.etcdAuth.passwordEnv', cfg.cluster.etcdAuth.passwordEnv]);
   for (const [key, name] of need) {
     const v = env[name];
     if (v === undefined || v === '') invalid(key, `environment variable ${name} is not set`);
   }
 }
 
-/** Reads a deployment's credentials from the environment, at session open (so rotations apply). */
-export function envCredentials(env: Env = process.env): (spec: DeploymentSpec) => Credentials {
-  return (spec) => ({ apiKey: spec.apiKeyEnv === undefined ? undefined : env[spec.apiKeyEnv] });
+/**
+ * Reads a deployment's credentials from the environment, at session open (so
+ * rotations apply); with a policy, only variables it allows (else no key).
+ */
+export function envCredentials(env: Env = process.env, policy?: SecretAllowList): (spec: DeploymentSpec) => Credentials {
+  return (spec) => {
+    const name = spec.apiKeyEnv;
+    if (name === undefined || (policy !== undefined && !policy.allows(name))) return { apiKey: undefined };
+    return { apiKey: env[name] };
+  };
 }
 
 /** The shared node-to-node secret, when the cluster config names its variable. */
@@ -143,6 +216,14 @@ export function clusterSecret(cfg: ClusterConfig, env: Env = process.env): strin
   if (cfg.secretEnv === undefined) return undefined;
   const v = env[cfg.secretEnv];
   if (v === undefined || v === '') invalid('cluster.secretEnv', `environment variable ${cfg.secretEnv} is not set`);
+  return v;
+}
+
+/** The etcd password, when the cluster config names its variable. */
+export function etcdPassword(cfg: ClusterConfig, env: Env = process.env): string | undefined {
+  if (cfg.etcdAuth === undefined) return undefined;
+  const v = env[cfg.etcdAuth.passwordEnv];
+  if (v === undefined || v === '') invalid('cluster.etcdAuth.passwordEnv', `environment variable ${cfg.etcdAuth.passwordEnv} is not set`);
   return v;
 }
 

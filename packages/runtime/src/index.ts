@@ -10,8 +10,10 @@ export { type RunnerDefinition, customRunnerDecider, supervisedRuntime } from '.
 export { DEFAULT_COMPLETION_ESTIMATE, estimateTokens } from './budgetEstimate.js';
 export {
   ADMIN_KEY_ENV, type AdminKeyConfig, type ApiKeyConfig, DEFAULT_SERVER, type Env, type ParseOptions, type RuntimeConfig, adminKeyFromEnv, checkEnv,
-  clusterSecret, envCredentials, loadConfigFile, parseConfig, resolveKeys,
+  clusterSecret, envCredentials, etcdPassword, loadConfigFile, parseConfig, resolveKeys, secretPolicy, type ServerTlsConfig,
 } from './config.js';
+export { SecretAllowList, type SecretsConfig } from './secretsPolicy.js';
+export { type TlsFiles, type TlsMaterial, TlsReloader, loadTlsFiles, readTlsFile } from './tlsFiles.js';
 export { ClusterBudgetShare } from './cluster/clusterBudget.js';
 export { ClusterRateShare } from './cluster/clusterRate.js';
 export {

@@ -14,7 +14,7 @@ import { type CredentialSource, ReliabilityRegistry, type SessionOptions } from 
 import { probeGpuInventory } from '@inference/engine-local';
 import { Catalog, type RecordStore, type Store, openStore } from '@inference/storage';
 import { startBudgets } from './budgets.js';
-import { type RuntimeConfig, envCredentials } from './config.js';
+import { type RuntimeConfig, envCredentials, secretPolicy } from './config.js';
 import type { LoadProgress } from './localReplica.js';
 import { MAILBOX } from './mailboxes.js';
 import { remoteEventMetrics } from './remoteMetrics.js';
@@ -130,7 +130,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
       .map((r) => ({ deployment: r.deployment, replica: r.id, load: r.runner.load() }));
   const metrics = system.spawn('metrics', () => new MetricsActor({ sample }), { mailbox: MAILBOX.metrics });
   const reliability = new ReliabilityRegistry();
-  const credentials = options.credentials ?? envCredentials();
+  const credentials = options.credentials ?? envCredentials(process.env, secretPolicy(config));
   const builtin = builtinFactories({
     system, metrics, reliability,
     credentials,

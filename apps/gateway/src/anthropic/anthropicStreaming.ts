@@ -38,7 +38,8 @@ export class AnthropicStream {
     this.res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',
-      connection: 'keep-alive',
+      // HTTP/2 forbids connection-specific headers.
+      ...(this.res.req.httpVersionMajor === 2 ? {} : { connection: 'keep-alive' }),
       'request-id': this.requestId,
       'x-request-id': this.requestId,
       'x-accel-buffering': 'no',

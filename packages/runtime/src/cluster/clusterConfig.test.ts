@@ -19,7 +19,7 @@ describe('cluster config and flags', () => {
   });
 
   it('flags win over the file; defaults fill the rest', () => {
-    const cfg = parseConfig({ cluster: { etcd: 'etcd://10.0.0.1:2379', nodeName: 'file', advertise: '10.0.0.2:7000', leaseTtlSeconds: 2 } });
+    const cfg = parseConfig({ cluster: { etcd: 'etcd://10.0.0.1:2379', nodeName: 'file', advertise: '10.0.0.2:7000', leaseTtlSeconds: 2, secretEnv: 'S' } });
     const c = resolveCluster(cfg.cluster, { nodeName: 'flag', advertise: '127.0.0.1:7001' });
     expect(c).toMatchObject({ etcd: ['10.0.0.1:2379'], nodeName: 'flag', advertise: '127.0.0.1:7001', listenHost: '127.0.0.1', leaseTtlSeconds: 2, counterSyncMs: 1000, name: 'default' });
   });
@@ -33,6 +33,24 @@ describe('cluster config and flags', () => {
     expect(err(() => resolveCluster(undefined, { nodeName: 'a' })).message).toMatch(/--cluster: is required/);
     expect(err(() => parseConfig({ cluster: { etcd: 'etcd://x:1', leaseTtl: 2 } })).param).toBe('cluster.leaseTtl');
     expect(err(() => parseConfig({ cluster: { leaseTtlSeconds: 0 } })).param).toBe('cluster.leaseTtlSeconds');
+  });
+
+  it('cluster mode without mTLS or a secret is refused unless insecure is explicit, saying why', () => {
+    const e = err(() => resolveCluster(undefined, { cluster: 'etcd://x:1', nodeName: 'a', advertise: 'h:1' }));
+    expect(e.param).toBe('cluster');
+    expect(e.message).toMatch(/cluster\.tls.*cluster\.secretEnv.*cluster\.insecure: true/);
+    expect(resolveCluster(parseConfig({ cluster: { insecure: true } }).cluster, { cluster: 'etcd://x:1', nodeName: 'a', advertise: 'h:1' })?.insecure).toBe(true);
+    expect(err(() => resolveCluster(parseConfig({ cluster: { insecure: false } }).cluster, { cluster: 'etcd://x:1', nodeName: 'a', advertise: 'h:1' })).param).toBe('cluster');
+    const tls = { caFile: 'ca.pem', certFile: 'n.pem', keyFile: 'n.key' };
+    expect(resolveCluster(parseConfig({ cluster: { tls } }).cluster, { cluster: 'etcd://x:1', nodeName: 'a', advertise: 'h:1' })?.tls).toEqual(tls);
+  });
+
+  it('validates the TLS and etcd security keys by name', () => {
+    expect(err(() => parseConfig({ cluster: { tls: { caFile: 'a', certFile: 'b' } } })).param).toBe('cluster.tls.keyFile');
+    expect(err(() => parseConfig({ cluster: { tls: { caFile: 'a', certFile: 'b', keyFile: 'c', crl: 'd' } } })).param).toBe('cluster.tls.crl');
+    expect(err(() => parseConfig({ cluster: { etcdTls: { caFile: 'a', certFile: 'b' } } })).param).toBe('cluster.etcdTls.keyFile');
+    expect(err(() => parseConfig({ cluster: { etcdAuth: { username: 'u', passwordEnv: 'not a name' } } })).param).toBe('cluster.etcdAuth.passwordEnv');
+    expect(err(() => parseConfig({ cluster: { insecure: 'yes' } })).param).toBe('cluster.insecure');
   });
 
   it('parses host:port, IPv6 in brackets', () => {

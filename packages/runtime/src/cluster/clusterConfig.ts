@@ -2,8 +2,11 @@
 // (--cluster, --node-name, --advertise), validated into one typed object. Pure:
 // no environment access (config.ts reads the secret's variable). A config with
 // no cluster block and no --cluster flag is single-process mode, unchanged.
+// The cluster port must authenticate its callers: mutual TLS (`tls`), a shared
+// secret (`secretEnv`), or both; with neither, cluster mode refuses to start
+// unless `insecure: true` says the operator accepts an open port (docs/security.md).
 
-import { type Json, invalid, join, noUnknownKeys, optNumber, optString } from '@inference/core';
+import { type Json, asObject, invalid, join, noUnknownKeys, optBool, optNumber, optObject, optString, reqString } from '@inference/core';
 import { parseClusterUrl } from '@inference/cluster';
 
 export interface ClusterConfig {
@@ -23,6 +26,32 @@ export interface ClusterConfig {
   readonly counterSyncMs: number;
   /** Names an environment variable holding a shared secret node-to-node requests carry. */
   readonly secretEnv?: string;
+  /** Node-to-node mutual TLS against a cluster CA. */
+  readonly tls?: ClusterTlsConfig;
+  /** The operator accepts a cluster port without authentication. */
+  readonly insecure?: boolean;
+  /** TLS to etcd (server verified against caFile; a client certificate when certFile/keyFile). */
+  readonly etcdTls?: EtcdTlsConfig;
+  /** etcd user and password (the password read from the variable passwordEnv names). */
+  readonly etcdAuth?: EtcdAuthConfig;
+}
+
+export interface ClusterTlsConfig {
+  /** The cluster CA: a peer's certificate must chain to it, both ways. */
+  readonly caFile: string;
+  readonly certFile: string;
+  readonly keyFile: string;
+}
+
+export interface EtcdTlsConfig {
+  readonly caFile: string;
+  readonly certFile?: string;
+  readonly keyFile?: string;
+}
+
+export interface EtcdAuthConfig {
+  readonly username: string;
+  readonly passwordEnv: string;
 }
 
 /** What the file says before flags are applied (every key optional). */
@@ -35,6 +64,10 @@ export interface ClusterFileConfig {
   readonly leaseTtlSeconds?: number;
   readonly counterSyncMs?: number;
   readonly secretEnv?: string;
+  readonly tls?: ClusterTlsConfig;
+  readonly insecure?: boolean;
+  readonly etcdTls?: EtcdTlsConfig;
+  readonly etcdAuth?: EtcdAuthConfig;
 }
 
 export interface ClusterFlags {
@@ -51,7 +84,7 @@ export const CLUSTER_DEFAULTS = { name: 'default', leaseTtlSeconds: 10, counterS
 
 export function parseClusterBlock(o: Json): ClusterFileConfig {
   const p = 'cluster';
-  noUnknownKeys(o, ['etcd', 'name', 'nodeName', 'advertise', 'listenHost', 'leaseTtlSeconds', 'counterSyncMs', 'secretEnv'], p);
+  noUnknownKeys(o, ['etcd', 'name', 'nodeName', 'advertise', 'listenHost', 'leaseTtlSeconds', 'counterSyncMs', 'secretEnv', 'tls', 'insecure', 'etcdTls', 'etcdAuth'], p);
   const out: { -readonly [K in keyof ClusterFileConfig]: ClusterFileConfig[K] } = {};
   const etcd = optString(o, 'etcd', p);
   if (etcd !== undefined) out.etcd = etcd;
@@ -75,7 +108,42 @@ export function parseClusterBlock(o: Json): ClusterFileConfig {
     if (!ENV_NAME.test(secretEnv)) invalid(join(p, 'secretEnv'), 'expected an environment variable name');
     out.secretEnv = secretEnv;
   }
+  const tls = optObject(o, 'tls', p);
+  if (tls !== undefined) {
+    const tp = join(p, 'tls');
+    noUnknownKeys(tls, ['caFile', 'certFile', 'keyFile'], tp);
+    out.tls = {
+      caFile: reqString(tls, 'caFile', tp, { nonEmpty: true }),
+      certFile: reqString(tls, 'certFile', tp, { nonEmpty: true }),
+      keyFile: reqString(tls, 'keyFile', tp, { nonEmpty: true }),
+    };
+  }
+  const insecure = optBool(o, 'insecure', p);
+  if (insecure !== undefined) out.insecure = insecure;
+  const etcdTls = optObject(o, 'etcdTls', p);
+  if (etcdTls !== undefined) out.etcdTls = parseEtcdTls(etcdTls, join(p, 'etcdTls'));
+  const etcdAuth = optObject(o, 'etcdAuth', p);
+  if (etcdAuth !== undefined) {
+    const ap = join(p, 'etcdAuth');
+    noUnknownKeys(etcdAuth, ['username', 'passwordEnv'], ap);
+    const passwordEnv = reqString(etcdAuth, 'passwordEnv', ap, { nonEmpty: true });
+    if (!ENV_NAME.test(passwordEnv)) invalid(join(ap, 'passwordEnv'), 'expected an environment variable name');
+    out.etcdAuth = { username: reqString(etcdAuth, 'username', ap, { nonEmpty: true }), passwordEnv };
+  }
   return out;
+}
+
+function parseEtcdTls(raw: Json, path: string): EtcdTlsConfig {
+  const o = asObject(raw, path);
+  noUnknownKeys(o, ['caFile', 'certFile', 'keyFile'], path);
+  const certFile = optString(o, 'certFile', path);
+  const keyFile = optString(o, 'keyFile', path);
+  if ((certFile === undefined) !== (keyFile === undefined)) invalid(join(path, certFile === undefined ? 'certFile' : 'keyFile'), 'certFile and keyFile go together (a client certificate and its key)');
+  return {
+    caFile: reqString(o, 'caFile', path, { nonEmpty: true }),
+    ...(certFile === undefined ? {} : { certFile }),
+    ...(keyFile === undefined ? {} : { keyFile }),
+  };
 }
 
 /** Parses `host:port` (IPv6 in brackets); the port must be 1..65535. */
@@ -125,6 +193,14 @@ export function resolveCluster(file: ClusterFileConfig | undefined, flags: Clust
     leaseTtlSeconds: file?.leaseTtlSeconds ?? CLUSTER_DEFAULTS.leaseTtlSeconds,
     counterSyncMs: file?.counterSyncMs ?? CLUSTER_DEFAULTS.counterSyncMs,
     ...(file?.secretEnv === undefined ? {} : { secretEnv: file.secretEnv }),
+    ...(file?.tls === undefined ? {} : { tls: file.tls }),
+    ...(file?.insecure === undefined ? {} : { insecure: file.insecure }),
+    ...(file?.etcdTls === undefined ? {} : { etcdTls: file.etcdTls }),
+    ...(file?.etcdAuth === undefined ? {} : { etcdAuth: file.etcdAuth }),
   };
+  if (cfg.tls === undefined && cfg.secretEnv === undefined && cfg.insecure !== true) {
+    invalid('cluster', 'cluster mode needs node-to-node authentication: set cluster.tls (mutual TLS against a cluster CA) or cluster.secretEnv '
+      + '(a shared secret), or cluster.insecure: true to accept that anyone who can reach the advertise port may apply deployments and run requests');
+  }
   return cfg;
 }

@@ -9,10 +9,11 @@
 // so this node's entries vanish at once and the leader re-places its replicas.
 
 import type { ActorRef, NodeInventory, Placement, ReplicaEntry } from '@inference/actors';
-import { type Coordination, EtcdCoordination, PREFIX, type PrefixWatch, type TtlRecords, electionPrefix, leaderOf } from '@inference/cluster';
+import { type Coordination, EtcdCoordination, type EtcdCoordinationOptions, PREFIX, type PrefixWatch, type TtlRecords, electionPrefix, leaderOf } from '@inference/cluster';
 import { MAX_RECORD_BYTES, type RecordStore } from '@inference/storage';
 import type { DeploymentSpec } from '@inference/core';
 import type { ClusterStatus, Runtime } from '../runtime.js';
+import { secretPolicy } from '../config.js';
 import { ClusterAdmin, parseAdminOp } from './clusterAdmin.js';
 import type { ClusterBudgetShare } from './clusterBudget.js';
 import type { ClusterRateShare } from './clusterRate.js';
@@ -20,6 +21,7 @@ import type { ClusterConfig } from './clusterConfig.js';
 import { MANAGER_ROLE } from './clusterKeys.js';
 import { ForwardingRunner, PeerPool } from './forwardClient.js';
 import { ForwardServer } from './forwardServer.js';
+import { TlsReloader, readTlsFile } from '../tlsFiles.js';
 import { ManagerLeader } from './leader.js';
 import { LocalApplier } from './localApplier.js';
 import { parseHostPort } from './clusterConfig.js';
@@ -37,6 +39,8 @@ export interface ClusterNodeOptions {
   readonly seed: readonly DeploymentSpec[];
   readonly bodyLimitBytes: number;
   readonly secret: string | undefined;
+  /** The etcd password (cluster.etcdAuth; the config module reads it from the environment). */
+  readonly etcdPassword?: string | undefined;
   /** Where cluster errors are reported (never with request content or secrets). */
   readonly log: (message: string) => void;
   /**
@@ -69,6 +73,8 @@ export interface ClusterNode {
   readonly runtime: Runtime;
   /** Keys, audit records and budget resets shared by every node (sharedState.ts). */
   readonly shared: SharedState;
+  /** Re-reads cluster.tls files; true when new ones are in use. */
+  reloadTls(): boolean;
   close(): Promise<void>;
 }
 
@@ -83,17 +89,37 @@ async function inventoryOf(placement: ActorRef<import('@inference/actors').Place
   return { gpus: inv.inventory.gpus.length, cpuThreads: inv.inventory.cpuThreads, ramMiB: inv.inventory.ramMiB };
 }
 
+function etcdTls(cfg: ClusterConfig): EtcdCoordinationOptions['tls'] {
+  const t = cfg.etcdTls;
+  if (t === undefined) return undefined;
+  return {
+    ca: readTlsFile(t.caFile, 'cluster.etcdTls.caFile'),
+    cert: t.certFile === undefined ? undefined : readTlsFile(t.certFile, 'cluster.etcdTls.certFile'),
+    key: t.keyFile === undefined ? undefined : readTlsFile(t.keyFile, 'cluster.etcdTls.keyFile'),
+  };
+}
+
+function etcdAuth(cfg: ClusterConfig, password: string | undefined): EtcdCoordinationOptions['auth'] {
+  if (cfg.etcdAuth === undefined || password === undefined) return undefined;
+  return { username: cfg.etcdAuth.username, password };
+}
+
 export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNode> {
   const cfg = o.config;
   const self = cfg.nodeName;
   const onError = (e: unknown): void => { o.log(`cluster: ${e instanceof Error ? e.message : String(e)}`); };
   let leader: ManagerLeader | undefined;
+  // An apply from a peer is checked against this node's own allow-list too (the leader's word counts).
+  const secrets = secretPolicy(o.base.config);
   // Only this node's own, non-forwarding replicas may serve a forwarded request.
   const localReplica = async (id: string): Promise<ReplicaEntry | undefined> => {
     const table = await o.base.coordinator.ask<ReplicaEntry[]>((reply) => ({ type: 'table', reply }), 5000);
     return table.find((r) => r.id === id && !(r.runner instanceof ForwardingRunner));
   };
+  // Files are read and checked before the listener opens: a bad certificate stops start-up naming its key.
+  const tls = cfg.tls === undefined ? undefined : new TlsReloader(cfg.tls, 'cluster.tls', o.log);
   const server = await ForwardServer.listen({
+    tls,
     host: cfg.listenHost,
     port: parseHostPort(cfg.advertise, '--advertise').port,
     bodyLimitBytes: o.bodyLimitBytes,
@@ -101,11 +127,12 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     localReplica,
     admin: async (body) => {
       const op = parseAdminOp(body, o.base.runtimes);
+      if (op.op === 'apply') secrets.check(op.spec);
       if (leader === undefined) throw new Error('not started');
       return { revision: await leader.admin(op) };
     },
   });
-  const coordination = o.coordination ?? new EtcdCoordination({ hosts: cfg.etcd, cluster: cfg.name });
+  const coordination = o.coordination ?? new EtcdCoordination({ hosts: cfg.etcd, cluster: cfg.name, tls: etcdTls(cfg), auth: etcdAuth(cfg, o.etcdPassword) });
   try {
     const membership = await coordination.join(
       { name: self, advertise: cfg.advertise, inventory: await inventoryOf(o.base.placement) },
@@ -119,7 +146,8 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     const election = coordination.watchPrefix(electionPrefix(MANAGER_ROLE));
     const sharedWatches = new Map<string, PrefixWatch>(Object.values(SHARED_PREFIX).map((p) => [p, coordination.watchPrefix(p)]));
     await Promise.all([catalog.ready, placement.ready, replicas.ready, election.ready, ...[...sharedWatches.values()].map((w) => w.ready)]);
-    const peers = new PeerPool(o.secret);
+    const peers = new PeerPool(o.secret, tls);
+    tls?.watch();
     const remote = new RemoteReplicas(self, o.base.coordinator, membership, replicas, peers, o.preferLocal === true);
     const applier = new LocalApplier(self, o.base, catalog, placement, onError);
     const publisher = new ReplicaPublisher(o.base, membership, onError);
@@ -176,7 +204,9 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     return {
       runtime,
       shared: sharedState,
+      reloadTls: () => tls?.reload() ?? false,
       close: async () => {
+        tls?.close();
         await mgr.close();
         await publisher.close();
         applier.close();
@@ -187,6 +217,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       },
     };
   } catch (e) {
+    tls?.close();
     await server.close();
     await coordination.close();
     throw e;

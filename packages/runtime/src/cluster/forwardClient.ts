@@ -15,23 +15,29 @@ import {
 } from '@inference/core';
 import { type ForwardBody, type Frame, decodeFrame, frameError } from './forwardCodec.js';
 import { RUN_PATH, SECRET_HEADER } from './forwardServer.js';
+import type { TlsReloader } from '../tlsFiles.js';
 
 /** How long a replica whose node could not be reached is skipped by routing. */
 export const UNHEALTHY_MS = 3000;
 const CONNECT_TIMEOUT_MS = 2000;
 
-/** One h2c session per peer address, re-opened after it closes or fails. */
+/** One session per peer address (h2c, or HTTP/2 over mutual TLS), re-opened after it closes or fails. */
 export class PeerPool {
   private readonly sessions = new Map<string, ClientHttp2Session>();
   private closed = false;
 
-  constructor(readonly secret: string | undefined) {}
+  constructor(
+    readonly secret: string | undefined,
+    /** Mutual TLS to peers (cluster.tls): their certificate is checked against the cluster CA, ours is shown. */
+    private readonly tls?: TlsReloader,
+  ) {}
 
   session(address: string): ClientHttp2Session {
     if (this.closed) throw new InferenceError('engine_unavailable', 'this node is shutting down', { retryAfterMs: 1000 });
     const have = this.sessions.get(address);
     if (have !== undefined && !have.closed && !have.destroyed) return have;
-    const s = http2.connect(`http://${address}`);
+    const m = this.tls?.current;
+    const s = m === undefined ? http2.connect(`http://${address}`) : http2.connect(`https://${address}`, { ...m, minVersion: 'TLSv1.2' });
     s.on('error', () => undefined);
     s.on('close', () => {
       if (this.sessions.get(address) === s) this.sessions.delete(address);

@@ -1,5 +1,7 @@
-// The node-to-node listener: HTTP/2 without TLS (h2c, prior knowledge) on the
-// advertise address, apart from the public Fastify server. Two routes:
+// The node-to-node listener on the advertise address, apart from the public
+// Fastify server: HTTP/2 over mutual TLS when cluster.tls is set (the peer's
+// certificate must chain to the cluster CA, or the handshake fails and nothing
+// is read), else h2c (prior knowledge). Two routes:
 // - POST /cluster/v1/run: a request another node routed to one of THIS node's
 //   replicas. It runs on that local replica only (never forwarded again, so no
 //   loops), streaming frames back (forwardCodec.ts); the peer closing the stream
@@ -9,10 +11,11 @@
 // compare). Bodies are bounded; bad input answers an error frame, never a crash.
 
 import { timingSafeEqual } from 'node:crypto';
-import http2, { type Http2Server, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
+import http2, { type Http2SecureServer, type Http2Server, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import type { ReplicaEntry } from '@inference/actors';
 import { Cancellation, InferenceError, toInferenceError } from '@inference/core';
 import { type Frame, decodeBody, encodeFrame, errorFrame } from './forwardCodec.js';
+import type { TlsReloader } from '../tlsFiles.js';
 
 export const RUN_PATH = '/cluster/v1/run';
 export const ADMIN_PATH = '/cluster/v1/admin';
@@ -23,6 +26,8 @@ export interface ForwardServerOptions {
   readonly port: number;
   readonly bodyLimitBytes: number;
   readonly secret?: string | undefined;
+  /** Mutual TLS against the cluster CA (cluster.tls). */
+  readonly tls?: TlsReloader | undefined;
   /** This node's own replica by id (undefined: not here, or not local). */
   readonly localReplica: (id: string) => Promise<ReplicaEntry | undefined>;
   /** Applies an admin write as the leader; resolves with the JSON answer. */
@@ -58,12 +63,21 @@ function readBody(stream: ServerHttp2Stream, limit: number): Promise<string> {
 }
 
 export class ForwardServer {
-  private readonly server: Http2Server;
+  private readonly server: Http2Server | Http2SecureServer;
   private readonly streams = new Set<ServerHttp2Stream>();
   private readonly sessions = new Set<http2.ServerHttp2Session>();
 
   private constructor(private readonly options: ForwardServerOptions) {
-    this.server = http2.createServer({ maxSessionMemory: 64 });
+    const tls = options.tls;
+    if (tls === undefined) {
+      this.server = http2.createServer({ maxSessionMemory: 64 });
+    } else {
+      const secure = http2.createSecureServer({ maxSessionMemory: 64, ...tls.current, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' });
+      tls.onChange((m) => { secure.setSecureContext({ ...m }); });
+      // A peer without a valid certificate fails the handshake; nothing to answer.
+      secure.on('tlsClientError', () => undefined);
+      this.server = secure;
+    }
     this.server.on('stream', (stream, headers) => {
       this.streams.add(stream);
       stream.on('close', () => this.streams.delete(stream));
