@@ -6,11 +6,11 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import {
   Actor, type ActorRef, type Endpoint, RequestActor, type RequestDeps, type RequestJob, type RequestMsg,
-  type RequestResult,
+  type RequestResult, requestSpan,
 } from '@inference/actors';
 import {
   type GenerateRequest, InferenceError, hexId, openAIErrorBody, parseChatRequest, parseCompletionRequest, parseDeployment,
-  parseEmbeddingRequest, renderChatCompletion, renderEmbeddings, renderTextCompletion, retryAfterSeconds, toInferenceError,
+  parseEmbeddingRequest, renderChatCompletion, renderEmbeddings, renderTextCompletion, retryAfterSeconds, toInferenceError, type Tracing,
 } from '@inference/core';
 import type { Runtime } from './runtime.js';
 import { modelEntry } from './models.js';
@@ -29,6 +29,8 @@ export interface GatewayOptions {
   readonly logger?: boolean;
   /** API and admin keys (absent or empty: no auth). */
   readonly auth?: AuthKeys;
+  /** Tracing, when on (docs/tracing.md); absent: requests make no spans at all. */
+  readonly tracing?: Tracing | undefined;
 }
 
 export type GatewayMsg = { type: 'address'; reply: { resolve: (a: { host: string; port: number }) => void; reject: (e: unknown) => void } };
@@ -108,6 +110,11 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
   }
 
   private dispatch(req: FastifyRequest, job: RequestJob, onCancel: (cancel: () => void) => void): Promise<RequestResult> {
+    const tracing = this.options.tracing;
+    return tracing === undefined ? this.spawnRequest(req, job, onCancel) : this.tracedDispatch(tracing, req, job, onCancel);
+  }
+
+  private spawnRequest(req: FastifyRequest, job: RequestJob, onCancel: (cancel: () => void) => void): Promise<RequestResult> {
     const deps = this.requestDeps;
     const principal = principalOf(req);
     const withKey: RequestJob = principal === undefined ? job : { ...job, principal };
@@ -115,6 +122,17 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     onCancel(() => ref.tell({ type: 'cancel', reason: 'client disconnected' }));
     // The request bounds itself (engine and upstream timeouts, client disconnect): no timer here.
     return ref.ask<RequestResult>((reply) => ({ type: 'run', reply }), Infinity);
+  }
+
+  /** dispatch() under the request's span: the caller's traceparent is honoured, the span ends with the request. */
+  private tracedDispatch(tracing: Tracing, req: FastifyRequest, job: RequestJob, onCancel: (cancel: () => void) => void): Promise<RequestResult> {
+    const { name, attrs } = requestSpan(job.kind === 'generate' ? job.endpoint : 'embedding', job.req, req.id);
+    const span = tracing.start(name, req.headers, attrs);
+    span.set({ 'http.request.method': req.method, 'url.path': req.url.split('?')[0] });
+    const done = (): void => { span.end(); };
+    const out = this.spawnRequest(req, { ...job, trace: span }, onCancel);
+    out.then(done, done);
+    return out;
   }
 
   private async generate(req: FastifyRequest, reply: FastifyReply, endpoint: Endpoint, parsed: GenerateRequest): Promise<FastifyReply> {

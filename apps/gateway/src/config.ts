@@ -11,6 +11,7 @@ import {
 } from '@inference/core';
 import type { Credentials } from '@inference/engine-remote';
 import { type ClusterConfig, type ClusterFileConfig, parseClusterBlock } from './cluster/clusterConfig.js';
+import { type TracesConfig, type TracesFileConfig, parseTracesBlock, resolveTraces } from './telemetry/tracesConfig.js';
 
 export interface ApiKeyConfig {
   name: string;
@@ -32,6 +33,8 @@ export interface RuntimeConfig {
   deployments: DeploymentSpec[];
   /** The `cluster:` block as the file gives it (flags may complete it: cluster/clusterConfig.ts). */
   cluster?: ClusterFileConfig;
+  /** The `telemetry:` block (traces: telemetry/tracesConfig.ts; the OTEL_* variables complete it). */
+  telemetry?: { traces?: TracesFileConfig };
 }
 
 export const DEFAULT_SERVER = { host: '127.0.0.1', port: 8080, bodyLimitBytes: 4 * 1024 * 1024 };
@@ -63,7 +66,7 @@ function parseKeys(list: unknown[] | undefined, path: string, withDeployments: b
 /** Validates a parsed config document (no environment access). */
 export function parseConfig(doc: unknown): RuntimeConfig {
   const o = asObject(doc ?? {}, '');
-  noUnknownKeys(o, ['server', 'storage', 'auth', 'deployments', 'cluster'], '');
+  noUnknownKeys(o, ['server', 'storage', 'auth', 'deployments', 'cluster', 'telemetry'], '');
   const server = optObject(o, 'server', '') ?? {};
   noUnknownKeys(server, ['host', 'port', 'bodyLimitBytes'], 'server');
   const cfg: RuntimeConfig = {
@@ -82,6 +85,12 @@ export function parseConfig(doc: unknown): RuntimeConfig {
   }
   const cluster = optObject(o, 'cluster', '');
   if (cluster !== undefined) cfg.cluster = parseClusterBlock(cluster);
+  const telemetry = optObject(o, 'telemetry', '');
+  if (telemetry !== undefined) {
+    noUnknownKeys(telemetry, ['traces'], 'telemetry');
+    const traces = optObject(telemetry, 'traces', 'telemetry');
+    cfg.telemetry = traces === undefined ? {} : { traces: parseTracesBlock(traces) };
+  }
   const auth = optObject(o, 'auth', '');
   if (auth !== undefined) {
     noUnknownKeys(auth, ['apiKeys', 'adminKeys'], 'auth');
@@ -110,6 +119,7 @@ export function checkEnv(cfg: RuntimeConfig, env: Env = process.env): void {
   cfg.auth.apiKeys.forEach((k, i) => need.push([`auth.apiKeys[${i}].keyEnv`, k.keyEnv]));
   cfg.auth.adminKeys.forEach((k, i) => need.push([`auth.adminKeys[${i}].keyEnv`, k.keyEnv]));
   if (cfg.cluster?.secretEnv !== undefined) need.push(['cluster.secretEnv', cfg.cluster.secretEnv]);
+  for (const [name, variable] of Object.entries(cfg.telemetry?.traces?.headersEnv ?? {})) need.push([`telemetry.traces.headersEnv.${name}`, variable]);
   for (const [key, name] of need) {
     const v = env[name];
     if (v === undefined || v === '') invalid(key, `environment variable ${name} is not set`);
@@ -127,6 +137,11 @@ export function clusterSecret(cfg: ClusterConfig, env: Env = process.env): strin
   const v = env[cfg.secretEnv];
   if (v === undefined || v === '') invalid('cluster.secretEnv', `environment variable ${cfg.secretEnv} is not set`);
   return v;
+}
+
+/** Tracing from the file and the standard OTEL_* variables; undefined when off (docs/tracing.md). */
+export function tracesConfig(cfg: RuntimeConfig, env: Env = process.env): TracesConfig | undefined {
+  return resolveTraces(cfg.telemetry?.traces, env);
 }
 
 /** Resolves auth key values from the environment. */

@@ -3,7 +3,8 @@
 
 import type { ActorRef } from '@inference/actors';
 import { ApiGatewayActor, type GatewayMsg } from './apiGatewayActor.js';
-import { type RuntimeConfig, clusterSecret } from './config.js';
+import { type RuntimeConfig, clusterSecret, tracesConfig } from './config.js';
+import { type TracingHandle, startTracing } from './telemetry/otelTracing.js';
 import { loadAuthKeys } from './auth.js';
 import { type Runtime, type RuntimeOptions, createRuntime } from './runtime.js';
 import { ClusterBudgetShare } from './cluster/clusterBudget.js';
@@ -34,6 +35,8 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
   const auth = loadAuthKeys(config.auth);
   const clusterCfg = options.cluster ?? resolveCluster(config.cluster);
   const secret = clusterCfg === undefined ? undefined : clusterSecret(clusterCfg);
+  const traces = tracesConfig(config);
+  const tracer: TracingHandle | undefined = traces === undefined ? undefined : startTracing(traces);
   const share = new ClusterBudgetShare();
   const rateShare = new ClusterRateShare();
   const base = await createRuntime(config, clusterCfg === undefined ? options : { ...options, clusterManaged: { budgetShare: share } });
@@ -42,11 +45,12 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
   if (clusterCfg !== undefined) {
     try {
       node = await startClusterNode({
-        config: clusterCfg, base, budgetShare: share, rateShare, seed: config.deployments, bodyLimitBytes: config.server.bodyLimitBytes, secret,
+        config: clusterCfg, base, budgetShare: share, rateShare, seed: config.deployments, bodyLimitBytes: config.server.bodyLimitBytes, secret, tracing: tracer?.tracing,
         log: (m) => { process.stderr.write(`inference: ${m}\n`); },
       });
     } catch (e) {
       await base.close();
+      await tracer?.shutdown();
       throw e;
     }
   }
@@ -58,11 +62,13 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
     bodyLimitBytes: config.server.bodyLimitBytes,
     logger: options.logger ?? false,
     auth,
+    tracing: tracer?.tracing,
   }), { mailbox: 16 });
   await gateway.started();
   if (!gateway.alive) {
     await node?.close();
     await base.close();
+    await tracer?.shutdown();
     throw new Error(`could not listen on ${host}:${options.port ?? config.server.port}`);
   }
   const addr = await gateway.ask<{ host: string; port: number }>((reply) => ({ type: 'address', reply }));
@@ -76,6 +82,8 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
       await gateway.stop();
       await node?.close();
       await base.close();
+      // Spans of the last requests are exported before the process goes.
+      await tracer?.shutdown().catch(() => undefined);
     },
   };
 }

@@ -5,6 +5,7 @@ export * from './metricNames.js';
 export * from './metricsActor.js';
 export * from './dpCoordinatorActor.js';
 export * from './requestActor.js';
+export * from './requestTrace.js';
 export * from './deploymentManagerActor.js';
 export * from './reconcile.js';
 export * from './placement.js';

@@ -7,3 +7,4 @@ export * from './wire/openai.js';
 export * from './wire/anthropic.js';
 export * from './wire/anthropicRender.js';
 export * from './validate.js';
+export * from './trace.js';

@@ -3,6 +3,7 @@
 // Anthropic) are translated into these at the edge; inside, they are trusted.
 
 import type { CancelSignal } from './cancel.js';
+import type { TraceSpan } from './trace.js';
 
 export type Role = 'system' | 'developer' | 'user' | 'assistant' | 'tool';
 
@@ -167,6 +168,8 @@ export interface RunContext {
   readonly requestId: string;
   /** Aborted on client disconnect or deadline; engines free the work at once. */
   readonly signal: CancelSignal;
+  /** The span this work runs under, when tracing is on (docs/tracing.md); absent otherwise. */
+  readonly trace?: TraceSpan | undefined;
 }
 
 /** Receives chunks as the engine produces them. */

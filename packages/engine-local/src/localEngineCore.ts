@@ -8,7 +8,7 @@
 
 import {
   type CancelSignal, type ChunkSink, type DeploymentSpec, type EmbeddingRequest, type EmbeddingResult, type GenerateRequest, InferenceError,
-  type ModelDetails, type ModelRunner, type ReplicaLoad, type RunContext, type Tokens, toInferenceError,
+  type ModelDetails, type ModelRunner, type ReplicaLoad, type RunContext, type Tokens, type TraceSpan, toInferenceError,
 } from '@inference/core';
 import { Actor, type ActorRef, type ActorSystem } from '@inference/actors';
 import { DEFAULT_STRATEGY, WorkerActor, WorkerHandle, type WorkerMsg, localEngineDecider } from '@inference/supervision';
@@ -199,6 +199,23 @@ export class LocalReplica implements ModelRunner {
     this.running++;
   }
 
+  /** admit(), with a span over the wait when the request has to queue. */
+  private async tracedAdmit(signal: CancelSignal, trace: TraceSpan): Promise<void> {
+    if (this.running < this.spec.engine.maxSequences) {
+      this.running++;
+      return;
+    }
+    const span = trace.child('queue', { 'inference.queue.depth': this.waiting.length });
+    try {
+      await this.admit(signal);
+    } catch (e) {
+      span.fail(e);
+      throw e;
+    } finally {
+      span.end();
+    }
+  }
+
   private release(): void {
     this.running--;
     const next = this.waiting.shift();
@@ -211,7 +228,9 @@ export class LocalReplica implements ModelRunner {
     const params = toParams(req, this.spec.engine.contextSize);
     const n = req.sampling.n;
     const one = async (index: number): Promise<{ text: string; finish: 'stop' | 'length'; prompt: number; completion: number; cached: number }> => {
-      await this.admit(ctx.signal);
+      if (ctx.trace === undefined) await this.admit(ctx.signal);
+      else await this.tracedAdmit(ctx.signal, ctx.trace);
+      const gen = ctx.trace?.child('generate', { 'inference.replica.id': this.id, 'inference.choice': index });
       try {
         let text = '';
         const r = await this.core.handle.withContext(
@@ -224,8 +243,13 @@ export class LocalReplica implements ModelRunner {
           () => false,
         );
         sink({ index, text: '', tokens: 0, finishReason: r.finishReason });
+        gen?.set({ 'gen_ai.usage.input_tokens': r.promptTokens, 'gen_ai.usage.output_tokens': r.completionTokens, 'inference.cached_tokens': r.cachedTokens, 'gen_ai.response.finish_reasons': [r.finishReason] });
         return { text, finish: r.finishReason, prompt: r.promptTokens, completion: r.completionTokens, cached: r.cachedTokens };
+      } catch (e) {
+        gen?.fail(e);
+        throw e;
       } finally {
+        gen?.end();
         this.release();
       }
     };

@@ -10,7 +10,7 @@
 
 import type { ActorRef, NodeInventory, Placement, ReplicaEntry } from '@inference/actors';
 import { EtcdCoordination, PREFIX, electionPrefix, leaderOf } from '@inference/cluster';
-import type { DeploymentSpec } from '@inference/core';
+import type { DeploymentSpec, Tracing } from '@inference/core';
 import type { ClusterStatus, Runtime } from '../runtime.js';
 import { ClusterAdmin, parseAdminOp } from './clusterAdmin.js';
 import type { ClusterBudgetShare } from './clusterBudget.js';
@@ -35,6 +35,8 @@ export interface ClusterNodeOptions {
   readonly seed: readonly DeploymentSpec[];
   readonly bodyLimitBytes: number;
   readonly secret: string | undefined;
+  /** Tracing, when on (forwarded runs continue the caller's trace). */
+  readonly tracing?: Tracing | undefined;
   /** Where cluster errors are reported (never with request content or secrets). */
   readonly log: (message: string) => void;
 }
@@ -65,6 +67,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     port: parseHostPort(cfg.advertise, '--advertise').port,
     bodyLimitBytes: o.bodyLimitBytes,
     secret: o.secret,
+    tracing: o.tracing,
     localReplica,
     admin: async (body) => {
       const op = parseAdminOp(body);
