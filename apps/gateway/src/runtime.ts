@@ -195,6 +195,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
     remove: async (name) => {
       await manager.ask<void>((reply) => ({ type: 'remove', name, reply }));
       specs.delete(name);
+      metrics.tell({ type: 'removed', deployment: name });
       if (options.clusterManaged === undefined) catalog.removed(name);
     },
     scale: async (name, replicas) => {

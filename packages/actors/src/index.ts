@@ -3,6 +3,7 @@ export * from './routing.js';
 export * from './prefixRouting.js';
 export * from './metricNames.js';
 export * from './metricsActor.js';
+export * from './timeline.js';
 export * from './dpCoordinatorActor.js';
 export * from './requestActor.js';
 export * from './requestTrace.js';
