@@ -12,15 +12,15 @@ import {
   type GenerateRequest, InferenceError, hexId, openAIErrorBody, parseChatRequest, parseCompletionRequest, parseDeployment,
   parseEmbeddingRequest, renderChatCompletion, renderEmbeddings, renderTextCompletion, retryAfterSeconds, toInferenceError, type Tracing,
 } from '@inference/core';
-import type { Runtime } from './runtime.js';
-import { modelEntry } from './models.js';
-import { registerAnthropicRoutes } from './anthropicRoutes.js';
-import { registerStatusRoutes } from './statusRoutes.js';
-import { registerAdminScaleRoutes } from './adminScaleRoutes.js';
-import { OpenAIStream } from './streaming.js';
-import { type AuthKeys, mayUse, principalOf, registerAuth } from './auth.js';
-import { registerBudgetRoutes } from './budgetRoutes.js';
-import { fromFastify } from './fastifyErrors.js';
+import type { Runtime } from '@inference/runtime';
+import { modelEntry } from './openai/models.js';
+import { registerAnthropicRoutes } from './anthropic/anthropicRoutes.js';
+import { registerStatusRoutes } from './status/statusRoutes.js';
+import { registerAdminScaleRoutes } from './admin/adminScaleRoutes.js';
+import { OpenAIStream } from './openai/streaming.js';
+import { type AuthKeys, mayUse, principalOf, registerAuth } from './http/auth.js';
+import { registerBudgetRoutes } from './admin/budgetRoutes.js';
+import { fromFastify } from './http/fastifyErrors.js';
 
 export interface GatewayOptions {
   readonly host: string;

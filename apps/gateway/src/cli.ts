@@ -1,16 +1,15 @@
 #!/usr/bin/env node
 // The `inference` command line: `inference serve [--config FILE] [--port N]`
-// runs the server (without --config, the embedded default: defaultConfig.ts);
-// `deploy | get | list | scale | remove` talk to a running one (cliCommands.ts).
+// runs the server (without --config, the embedded default: cli/defaultConfig.ts);
+// `deploy | get | list | scale | remove` talk to a running one (cli/cliCommands.ts).
 
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { InferenceError } from '@inference/core';
-import { CLIENT_COMMANDS_USAGE, CLIENT_OPTIONS_USAGE, isClientCommand, runClientCommand } from './cliCommands.js';
-import { CliError } from './cliClient.js';
-import { loadConfigFile } from './config.js';
-import { type ClusterConfig, resolveCluster } from './cluster/clusterConfig.js';
-import { embeddedDefault } from './defaultConfig.js';
+import { CLIENT_COMMANDS_USAGE, CLIENT_OPTIONS_USAGE, isClientCommand, runClientCommand } from './cli/cliCommands.js';
+import { CliError } from './cli/cliClient.js';
+import { type ClusterConfig, loadConfigFile, resolveCluster } from '@inference/runtime';
+import { embeddedDefault } from './cli/defaultConfig.js';
 import { serve } from './serve.js';
 
 const USAGE = `usage: inference serve [--config FILE] [--port N] [--host H] [--quiet]

@@ -3,14 +3,12 @@
 
 import type { ActorRef } from '@inference/actors';
 import { ApiGatewayActor, type GatewayMsg } from './apiGatewayActor.js';
-import { type RuntimeConfig, clusterSecret, tracesConfig } from './config.js';
+import { loadAuthKeys } from './http/auth.js';
+import {
+  type ClusterConfig, ClusterBudgetShare, type ClusterNode, ClusterRateShare, type Runtime, type RuntimeConfig, type RuntimeOptions, clusterSecret, createRuntime,
+  resolveCluster, startClusterNode, tracesConfig,
+} from '@inference/runtime';
 import { type TracingHandle, startTracing } from './telemetry/otelTracing.js';
-import { loadAuthKeys } from './auth.js';
-import { type Runtime, type RuntimeOptions, createRuntime } from './runtime.js';
-import { ClusterBudgetShare } from './cluster/clusterBudget.js';
-import { ClusterRateShare } from './cluster/clusterRate.js';
-import { type ClusterConfig, resolveCluster } from './cluster/clusterConfig.js';
-import { type ClusterNode, startClusterNode } from './cluster/clusterNode.js';
 
 export interface ServeOptions extends RuntimeOptions {
   /** Overrides config.server.port (0: any free port). */

@@ -13,7 +13,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider } from '@opentelemetry/sdk-trace';
 import { type TraceAttrs, type TraceHeaders, type TraceKind, type TraceSpan, type Tracing, toInferenceError } from '@inference/core';
-import type { TracesConfig } from './tracesConfig.js';
+import type { TracesConfig } from '@inference/runtime';
 
 const propagator = new W3CTraceContextPropagator();
 

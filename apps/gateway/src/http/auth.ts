@@ -13,7 +13,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '@inference/actors';
 import { InferenceError, anthropicErrorBody, anthropicStatus, invalid, openAIErrorBody } from '@inference/core';
-import { type AdminKeyConfig, type ApiKeyConfig, type Env, resolveKeys } from './config.js';
+import { type AdminKeyConfig, type ApiKeyConfig, type Env, resolveKeys } from '@inference/runtime';
 
 interface Entry {
   readonly digest: Buffer;

@@ -9,8 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findAddon } from '@inference/engine-local';
 import { startMockUpstream } from '@inference/mock-upstream';
-import type { RuntimeConfig } from './config.js';
-import { parseConfig } from './config.js';
+import { type RuntimeConfig, parseConfig } from '@inference/runtime';
 
 export interface EmbeddedDefault {
   config: RuntimeConfig;
@@ -18,7 +17,7 @@ export interface EmbeddedDefault {
   close(): Promise<void>;
 }
 
-const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
 export const DEFAULT_MODEL = join(REPO_ROOT, 'models', 'stories260K.gguf');
 
 export async function embeddedDefault(): Promise<EmbeddedDefault> {

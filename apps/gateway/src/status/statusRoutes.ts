@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { MetricsSummary, SpendRecord, TimelineSnapshot } from '@inference/actors';
-import type { Runtime } from './runtime.js';
+import type { Runtime } from '@inference/runtime';
 import { type BudgetLimits, buildStatus } from './statusModel.js';
 
 export interface StatusPage {

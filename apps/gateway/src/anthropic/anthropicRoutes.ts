@@ -12,7 +12,7 @@ import {
   toInferenceError,
 } from '@inference/core';
 import { AnthropicStream } from './anthropicStreaming.js';
-import { fromFastify } from './fastifyErrors.js';
+import { fromFastify } from '../http/fastifyErrors.js';
 
 export type Dispatch = (req: FastifyRequest, job: RequestJob, onCancel: (cancel: () => void) => void) => Promise<RequestResult>;
 

@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { AdminClient, CliError } from './cliClient.js';
 import { renderDeployment, renderList } from './cliFormat.js';
-import { adminKeyFromEnv } from './config.js';
+import { adminKeyFromEnv } from '@inference/runtime';
 
 export const CLIENT_COMMANDS = ['deploy', 'get', 'list', 'scale', 'remove'] as const;
 export type ClientCommand = (typeof CLIENT_COMMANDS)[number];

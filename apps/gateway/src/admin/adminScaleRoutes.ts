@@ -8,7 +8,7 @@
 import type { FastifyInstance } from 'fastify';
 import { type NodeInventory, type Placement, MAX_REPLICAS } from '@inference/actors';
 import { asObject, noUnknownKeys, optNumber, invalid } from '@inference/core';
-import type { Runtime } from './runtime.js';
+import type { Runtime } from '@inference/runtime';
 
 /** Validates a scale body: exactly `{"replicas": <integer 0..MAX_REPLICAS>}`. */
 export function parseScaleBody(body: unknown): number {

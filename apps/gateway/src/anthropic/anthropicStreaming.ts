@@ -6,7 +6,7 @@
 
 import type { ServerResponse } from 'node:http';
 import { AnthropicEventWriter, type InferenceError, type TokenChunk, type Tokens, anthropicErrorEvent } from '@inference/core';
-import { CoalescedWriter } from './coalesce.js';
+import { CoalescedWriter } from '../http/coalesce.js';
 
 export class AnthropicStream {
   private writer: AnthropicEventWriter;

@@ -4,7 +4,7 @@
 
 import type { FastifyInstance } from 'fastify';
 import type { BudgetStatus } from '@inference/actors';
-import type { Runtime } from './runtime.js';
+import type { Runtime } from '@inference/runtime';
 
 export function registerBudgetRoutes(app: FastifyInstance, rt: Runtime): void {
   app.get('/admin/budgets', async () => {

@@ -9,7 +9,7 @@ import type { ServerResponse } from 'node:http';
 import {
   ChunkWriter, type FinishReason, type InferenceError, SSE_DONE, type TokenChunk, type Tokens, openAIErrorBody,
 } from '@inference/core';
-import { CoalescedWriter } from './coalesce.js';
+import { CoalescedWriter } from '../http/coalesce.js';
 
 export class OpenAIStream {
   private writer: ChunkWriter;

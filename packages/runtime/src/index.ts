@@ -1,0 +1,18 @@
+// @inference/runtime: the canonical wiring of the actor topology as a library
+// (createRuntime), the configuration contract, and the cluster-node integration.
+// The HTTP edge (@inference/gateway) is built on it.
+
+export { createRuntime, type ClusterStatus, type Runtime, type RuntimeOptions } from './runtime.js';
+export { type LoadProgress, createLocalReplica } from './localReplica.js';
+export { DEFAULT_COMPLETION_ESTIMATE, estimateTokens } from './budgetEstimate.js';
+export {
+  ADMIN_KEY_ENV, type AdminKeyConfig, type ApiKeyConfig, DEFAULT_SERVER, type Env, type RuntimeConfig, adminKeyFromEnv, checkEnv,
+  clusterSecret, envCredentials, loadConfigFile, parseConfig, resolveKeys, tracesConfig,
+} from './config.js';
+export { TRACES_DEFAULTS, type TracesConfig, type TracesFileConfig, parseTracesBlock, resolveTraces } from './telemetry/tracesConfig.js';
+export { ClusterBudgetShare } from './cluster/clusterBudget.js';
+export { ClusterRateShare } from './cluster/clusterRate.js';
+export {
+  CLUSTER_DEFAULTS, type ClusterConfig, type ClusterFileConfig, type ClusterFlags, parseClusterBlock, parseHostPort, resolveCluster,
+} from './cluster/clusterConfig.js';
+export { type ClusterNode, type ClusterNodeOptions, startClusterNode } from './cluster/clusterNode.js';
