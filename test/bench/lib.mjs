@@ -33,10 +33,15 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
  */
 export async function startMockAndGateway() {
   const mock = await startProcess('node', [join(root, 'packages/mock-upstream/dist/cli.js'), '--port', '0'], /listening (\S+)/);
-  const cfg = join(mkdtempSync(join(tmpdir(), 'bench-')), 'config.yaml');
-  writeFileSync(cfg, `server: { port: 0 }\ndeployments:\n  - name: mock\n    runtime: openai\n    endpoint: ${mock.url}\n    replicas: 1\n    remote: { maxConcurrent: 512, maxQueue: 100000 }\n`);
-  const gw = await startProcess('node', [join(root, 'apps/gateway/dist/cli.js'), 'serve', '--config', cfg, '--quiet'], /on (http:\/\/\S+)/);
+  const gw = await startGatewayFor(mock.url);
   return { mock, mockOrigin: new URL(mock.url).origin, gw, stop: async () => { await gw.stop(); await mock.stop(); } };
+}
+
+/** A gateway with one remote deployment (`mock`) in front of `mockUrl`; `env` is added to its environment. */
+export async function startGatewayFor(mockUrl, env = {}) {
+  const cfg = join(mkdtempSync(join(tmpdir(), 'bench-')), 'config.yaml');
+  writeFileSync(cfg, `server: { port: 0 }\ndeployments:\n  - name: mock\n    runtime: openai\n    endpoint: ${mockUrl}\n    replicas: 1\n    remote: { maxConcurrent: 512, maxQueue: 100000 }\n`);
+  return startProcess('node', [join(root, 'apps/gateway/dist/cli.js'), 'serve', '--config', cfg, '--quiet'], /on (http:\/\/\S+)/, env);
 }
 
 /** A free TCP port on loopback. */
