@@ -5,6 +5,8 @@
 // very call span it answered; and no secret appears in anything exported.
 
 import { randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Server, parseConfig, serve } from '@inference/gateway';
@@ -159,6 +161,36 @@ describe('OpenTelemetry traces', () => {
     await s.stop();
     expect(new Set(s.receiver.spans.map((x) => x.traceId))).toEqual(new Set([traceId]));
     expect(s.receiver.spans.some((x) => x.name === 'chat gpt')).toBe(true);
+  });
+
+  it('a local generation: the engine span under the attempt, with usage and finish reason', async () => {
+    const receiver = await startOtlpReceiver();
+    open.push(receiver);
+    const model = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models', 'stories260K.gguf');
+    const server = await serve(parseConfig({
+      server: { port: 0 },
+      telemetry: { traces: { endpoint: receiver.url, batchDelayMs: 50 } },
+      deployments: [{ name: 'stories', runtime: 'llama', model, replicas: 1, engine: { contextSize: 512, maxSequences: 2, threads: 1 } }],
+    }));
+    let closing: Promise<void> | undefined;
+    const stop = (): Promise<void> => (closing ??= server.close());
+    open.push({ close: stop });
+    const c = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    // The model loads in the background: wait until the replica serves.
+    for (let i = 0; i < 600 && !(await fetch(`${server.url}/ready`)).ok; i++) await new Promise((r) => setTimeout(r, 100));
+    const r = await c.completions.create({ model: 'stories', prompt: 'Once upon a time', max_tokens: 4, temperature: 0 });
+    await stop();
+    const root = one(receiver.spans, (x) => x.name === 'text_completion stories', 'request span');
+    expect(root.parentSpanId).toBe('');
+    expect(root.attributes).toMatchObject({
+      'gen_ai.operation.name': 'text_completion', 'gen_ai.provider.name': 'llama.cpp', 'gen_ai.response.model': 'stories',
+      'gen_ai.usage.output_tokens': r.usage?.completion_tokens, 'gen_ai.usage.input_tokens': r.usage?.prompt_tokens,
+    });
+    const gen = one(receiver.spans, (x) => x.name === 'generate', 'generate span');
+    const attempt = one(receiver.spans, (x) => x.spanId === gen.parentSpanId, 'attempt span');
+    expect(attempt.name).toBe('attempt stories');
+    expect(gen.attributes).toMatchObject({ 'gen_ai.usage.output_tokens': r.usage?.completion_tokens, 'gen_ai.response.finish_reasons': [r.choices[0]?.finish_reason] });
+    expect(receiver.bodies.join('\n')).not.toContain('Once upon a time');
   });
 
   it('tracing off: no export, no trace context sent upstream', async () => {
