@@ -11,7 +11,7 @@ export async function main(log: (line: string) => void = console.log): Promise<s
   // Any OpenAI-compatible upstream works; the bundled mock keeps this self-contained.
   const upstream = await startMockUpstream({ port: 0 });
 
-  // The same keys as the YAML config file (DESIGN.md), as an object.
+  // The same keys as the YAML config file (docs/config.md), as an object.
   const config = parseConfig({
     server: { port: 0 },
     deployments: [{ name: 'assistant', runtime: 'openai', endpoint: upstream.url, replicas: 2 }],

@@ -12,6 +12,10 @@ namespace inference {
 
 namespace {
 
+// A free slot's cache is continued when its common prefix with the prompt is at least
+// 1/kReuseShare of the prompt (llama-server's default slot similarity is 0.1).
+constexpr size_t kReuseShare = 10;
+
 size_t commonPrefix(const std::vector<llama_token> & a, const std::vector<llama_token> & b) {
     const size_t n = std::min(a.size(), b.size());
     size_t i = 0;
@@ -131,16 +135,34 @@ void Scheduler::admit() {
         Sequence & seq = *queue_.front();
         int best = -1;
         size_t bestLcp = 0;
+        int victim = -1;
         for (size_t s = 0; s < slots_.size(); ++s) {
             const Slot & slot = slots_[s];
             if (slot.seq) continue;
             const size_t lcp = commonPrefix(slot.kv, seq.req.prompt);
-            // Ties: unified -> least recently used (keeps hot caches); split -> lowest id (packing).
-            if (best < 0 || lcp > bestLcp ||
-                (lcp == bestLcp && cfg_.unified && slot.lastUsed < slots_[static_cast<size_t>(best)].lastUsed)) {
+            // A cache is continued when it holds a useful share of the prompt (at least
+            // 1/kReuseShare of it, as llama-server's slot similarity), or when continuing it
+            // loses nothing. A short accidental match ("Once upon a") does not count: taking
+            // that slot would evict a long cache that another request will want.
+            const bool reuse = lcp > 0 && (lcp == slot.kv.size() || lcp * kReuseShare >= seq.req.prompt.size());
+            if (reuse && (best < 0 || lcp > bestLcp || (lcp == bestLcp && slot.lastUsed < slots_[static_cast<size_t>(best)].lastUsed))) {
                 best = static_cast<int>(s);
                 bestLcp = lcp;
             }
+            // Otherwise the slot whose cache is worth least: an empty one (lowest id, which
+            // keeps active slots packed), else the least recently used.
+            if (victim < 0) {
+                victim = static_cast<int>(s);
+            } else {
+                const Slot & v = slots_[static_cast<size_t>(victim)];
+                const bool emptier = slot.kv.empty() && !v.kv.empty();
+                const bool older = slot.kv.empty() == v.kv.empty() && !slot.kv.empty() && slot.lastUsed < v.lastUsed;
+                if (emptier || older) victim = static_cast<int>(s);
+            }
+        }
+        if (best < 0 && victim >= 0) {
+            best = victim;
+            bestLcp = commonPrefix(slots_[static_cast<size_t>(victim)].kv, seq.req.prompt);
         }
         if (best < 0) return;  // every slot is busy
         Slot & slot = slots_[static_cast<size_t>(best)];

@@ -13,8 +13,12 @@
 //  - split (default): each slot owns contextSize / maxSequences cells. Attention of a
 //    token only spans its own sequence, which is what makes batched decoding fast for
 //    independent sequences. llama.cpp batches split streams only across CONSECUTIVE
-//    sequence ids, so a new request takes the lowest free slot among equal prefixes,
-//    keeping the active slots packed.
+//    sequence ids, so among empty slots a new request takes the lowest, keeping the
+//    active slots packed.
+//
+// Which free slot a request takes: the one whose cache holds the longest useful prefix
+// of its prompt (at least a tenth of the prompt, or the whole cache); failing that, an
+// empty slot; failing that, the least recently used one, whose cache is evicted.
 //  - unified: one pool of contextSize cells; a sequence may use all of it. Idle slots'
 //    caches are evicted least-recently-used first when cells run short, and when active
 //    sequences alone exhaust them the youngest one fails with OutOfMemory. Every token

@@ -42,7 +42,12 @@ async function main() {
     LLAMA_USE_PREBUILT_UI: 'OFF',
     LLAMA_CURL: 'OFF', // deprecated no-op in this llama.cpp; kept so an older pin still builds offline
     LLAMA_OPENSSL: 'OFF',
+    // The addon's build options (CMakeLists.txt), so that a comparison measures the
+    // engines and not the builds: native CPU code, ggml's own thread pool (no OpenMP),
+    // backends linked in.
     GGML_NATIVE: 'ON',
+    GGML_OPENMP: 'OFF',
+    GGML_BACKEND_DL: 'OFF',
     GGML_CCACHE: 'OFF',
     GGML_CUDA: cuda ? 'ON' : 'OFF',
   };

@@ -1,5 +1,7 @@
-// Puts the default model at models/stories260K.gguf: copied from ../shared/models
-// when present, else downloaded from its public source; the sha256 is always checked.
+// Puts the default model at models/stories260K.gguf: copied from a local model
+// cache when one holds it (the folder INFERENCE_MODEL_CACHE names, else a
+// `shared/models` folder beside or inside the checkout), else downloaded from its
+// public source; the sha256 is always checked.
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -17,7 +19,8 @@ if (existsSync(target) && sha(target) === SHA256) {
   process.exit(0);
 }
 mkdirSync(dirname(target), { recursive: true });
-const shared = [join(root, '..', 'shared', 'models', NAME), join(root, 'shared', 'models', NAME)].find((p) => existsSync(p));
+const caches = [process.env.INFERENCE_MODEL_CACHE, join(root, '..', 'shared', 'models'), join(root, 'shared', 'models')];
+const shared = caches.filter((d) => d !== undefined && d !== '').map((d) => join(d, NAME)).find((p) => existsSync(p));
 if (shared !== undefined) {
   copyFileSync(shared, target);
 } else {

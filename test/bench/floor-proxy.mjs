@@ -1,4 +1,4 @@
-// The least a Node proxy can do per request, for test/bench/proxy-floor.mjs: read
+// The least a Node proxy can do per request, for test/bench/gateway-overhead.mjs: read
 // the JSON body, parse it, POST it upstream on a keep-alive undici Pool, parse the
 // answer and send it back (streams are piped through). No validation, routing,
 // metrics or error handling: the floor under any gateway written in Node.
@@ -23,4 +23,6 @@ const server = createServer(async (req, res) => {
   res.end(out);
 });
 server.keepAliveTimeout = 65_000;
+// A clean exit on SIGINT, so that a --cpu-prof profile is written (profile-remote.mjs).
+process.once('SIGINT', () => process.exit(0));
 server.listen(0, '127.0.0.1', () => console.log(`floor proxy on http://127.0.0.1:${server.address().port}`));

@@ -1,57 +1,106 @@
-// Gateway overhead: the same load straight at the mock upstream and through the
-// gateway (a remote deployment backed by that mock), non-streamed and streamed.
-// The same load through Portkey's open-source gateway (@portkey-ai/gateway, npm)
-// pointed at the same mock, for comparison. Prints max RPS (closed loop), p50/p99
-// at a fixed 500 RPS, and the ratios.
-//   node test/bench/gateway-overhead.mjs [--seconds 5] [--concurrency 64] [--rate 500] [--no-portkey]
+// Remote-path overhead: the same load straight at the mock upstream ("direct"),
+// through the cheapest possible Node proxy (floor-proxy.mjs: node:http in, one
+// JSON.parse, an undici Pool out) and through the gateway (one remote deployment
+// backed by the same mock); optionally through Portkey's open-source gateway
+// (@portkey-ai/gateway from npm) on the same mock. Non-streamed and streamed.
+//
+// Each round measures every side once per mode, the sides in a rotated order each
+// round; the summary is the median and the spread (min..max) over the rounds, and
+// the raw rounds are written to docs/bench-raw/gateway-overhead.json.
+//
+// Per side and round: max RPS (closed loop), the CPU the proxy process spends per
+// request at that load (user + system of every thread, GC included, from /proc),
+// and p50/p99 latency at a fixed rate (open loop). A response counts only when its
+// body checks (JSON with choices; a stream that ends with [DONE] and no error event).
+//
+//   node test/bench/gateway-overhead.mjs [--rounds 3] [--seconds 3] [--concurrency 64]
+//        [--rate 500] [--portkey]
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { fixedRate, fmt, maxRps, startMockAndGateway, startProcess } from './lib.mjs';
+import { cpuSeconds, fixedRate, fmtStats, interleaved, maxRps, saveRaw, startMockAndGateway, startProcess, stats } from './lib.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, concurrency: { type: 'string', default: '64' }, rate: { type: 'string', default: '500' }, 'no-portkey': { type: 'boolean' } } });
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    seconds: { type: 'string', default: '3' },
+    concurrency: { type: 'string', default: '64' },
+    rate: { type: 'string', default: '500' },
+    portkey: { type: 'boolean', default: false },
+  },
+});
+const rounds = Number(values.rounds);
 const seconds = Number(values.seconds);
 const concurrency = Number(values.concurrency);
 const rate = Number(values.rate);
 
-const { mock, mockOrigin, gw, stop } = await startMockAndGateway();
-const portkeyEntry = join(root, 'test', 'node_modules', '@portkey-ai', 'gateway', 'build', 'start-server.js');
-const portkeyPort = 20000 + Math.floor(Math.random() * 20000);
-const portkey = values['no-portkey'] ? undefined : await startProcess('node', [portkeyEntry, `--port=${portkeyPort}`, '--headless'], /running at:[\s\S]*?(http:\/\/localhost:\d+)/, { NODE_ENV: 'production' });
+const { mock, mockOrigin, gw, stop, settings } = await startMockAndGateway();
+const floor = await startProcess('node', [join(here, 'floor-proxy.mjs'), mockOrigin], /on (http:\/\/\S+)/);
+let portkey;
+if (values.portkey) {
+  const entry = join(root, 'test', 'node_modules', '@portkey-ai', 'gateway', 'build', 'start-server.js');
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  portkey = await startProcess('node', [entry, `--port=${port}`, '--headless'], /running at:[\s\S]*?(http:\/\/localhost:\d+)/, { NODE_ENV: 'production' });
+}
 // Portkey routes by headers: the provider and the upstream's base URL.
 const portkeyHeaders = { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': mock.url, authorization: 'Bearer unused' };
 
+const sides = {
+  direct: { origin: mockOrigin, pid: mock.child.pid, headers: {} },
+  floor: { origin: floor.url, pid: floor.child.pid, headers: {} },
+  gateway: { origin: gw.url, pid: gw.child.pid, headers: {} },
+  ...(portkey === undefined ? {} : { portkey: { origin: portkey.url.replace('localhost', '127.0.0.1'), pid: portkey.child.pid, headers: portkeyHeaders } }),
+};
 const chat = (stream) => JSON.stringify({ model: 'mock', messages: [{ role: 'user', content: 'Say something short please' }], max_tokens: 16, ...(stream ? { stream: true } : {}) });
-const rows = [];
+
+async function measure(side, stream) {
+  const s = sides[side];
+  const body = chat(stream);
+  let c0 = 0;
+  const max = await maxRps(s.origin, '/v1/chat/completions', body, { concurrency, seconds, stream, headers: s.headers, onStart: () => { c0 = cpuSeconds(s.pid); } });
+  const cpu = cpuSeconds(s.pid) - c0;
+  const lat = await fixedRate(s.origin, '/v1/chat/completions', body, { rps: rate, seconds, stream, headers: s.headers });
+  // CPU over the measured window only (after the warm-up), over every request answered in it.
+  const served = max.n + max.errors;
+  return { rps: max.rps, errors: max.errors, cpuUsPerReq: (cpu * 1e6) / served, p50: lat.p50, p99: lat.p99, ttfbP50: lat.ttfbP50, latErrors: lat.errors };
+}
+
+const results = {};
 try {
   for (const stream of [false, true]) {
-    const body = chat(stream);
-    const direct = await maxRps(mockOrigin, '/v1/chat/completions', body, { concurrency, seconds, stream });
-    const via = await maxRps(gw.url, '/v1/chat/completions', body, { concurrency, seconds, stream });
-    const directLat = await fixedRate(mockOrigin, '/v1/chat/completions', body, { rps: rate, seconds, stream });
-    const viaLat = await fixedRate(gw.url, '/v1/chat/completions', body, { rps: rate, seconds, stream });
-    // Portkey 1.15 answers every streamed request here with 500 (a TypeError inside it on Node 20): streamed rows report that.
-    const pk = portkey === undefined || stream ? undefined : {
-      max: await maxRps(portkey.url.replace('localhost', '127.0.0.1'), '/v1/chat/completions', body, { concurrency, seconds, stream, headers: portkeyHeaders }),
-      lat: await fixedRate(portkey.url.replace('localhost', '127.0.0.1'), '/v1/chat/completions', body, { rps: rate, seconds, stream, headers: portkeyHeaders }),
-    };
-    rows.push({ mode: stream ? 'streamed' : 'non-streamed', direct, via, directLat, viaLat, pk });
+    // Portkey 1.15 answers every streamed request with 500 on Node 20 (a TypeError inside it): non-streamed only.
+    const names = Object.keys(sides).filter((n) => !(stream && n === 'portkey'));
+    results[stream ? 'streamed' : 'non-streamed'] = await interleaved(names, rounds, (side) => measure(side, stream));
   }
 } finally {
   if (portkey !== undefined) portkey.child.kill('SIGKILL');
+  floor.child.kill('SIGKILL');
   await stop();
 }
 
-console.log(`gateway overhead — ${seconds}s per run, closed loop at concurrency ${concurrency}, latency at ${rate} RPS open loop; mock answers 16 tokens`);
-for (const r of rows) {
-  console.log(`\n[${r.mode}]`);
-  console.log(`  max RPS      direct ${fmt(r.direct.rps, 0)}   via gateway ${fmt(r.via.rps, 0)}   ratio ${fmt(r.via.rps / r.direct.rps, 3)}   (errors ${r.direct.errors}/${r.via.errors})`);
-  console.log(`  @${rate} RPS    direct p50 ${fmt(r.directLat.p50)} ms p99 ${fmt(r.directLat.p99)} ms   via p50 ${fmt(r.viaLat.p50)} ms p99 ${fmt(r.viaLat.p99)} ms   (errors ${r.directLat.errors}/${r.viaLat.errors})`);
-  console.log(`  added p50    ${fmt(r.viaLat.p50 - r.directLat.p50, 3)} ms   added p99 ${fmt(r.viaLat.p99 - r.directLat.p99, 3)} ms   added TTFB p50 ${fmt(r.viaLat.ttfbP50 - r.directLat.ttfbP50, 3)} ms`);
-  if (portkey !== undefined && r.pk === undefined) console.log('  portkey      streamed requests fail inside Portkey on this Node (500 "immutable" TypeError): no comparison');
-  if (r.pk !== undefined) {
-    console.log(`  portkey      max RPS ${fmt(r.pk.max.rps, 0)}   ratio to direct ${fmt(r.pk.max.rps / r.direct.rps, 3)}   (errors ${r.pk.max.errors})   @${rate} RPS p50 ${fmt(r.pk.lat.p50)} ms, added ${fmt(r.pk.lat.p50 - r.directLat.p50, 3)} ms (errors ${r.pk.lat.errors})`);
-    console.log(`  ours/portkey max RPS ${fmt(r.via.rps / r.pk.max.rps, 2)}x`);
+console.log(`remote-path overhead — ${rounds} rounds, sides interleaved in rotated order; per side and round: ${seconds}s closed loop at concurrency ${concurrency}, then ${seconds}s open loop at ${rate} RPS; mock answers 16 tokens`);
+console.log(`gateway settings: ${settings}`);
+console.log('figures: median (min..max) over the rounds; ratios are taken within each round, then summarised');
+const perRound = (rows, f) => rows.map((r, i) => f(r, i));
+for (const [mode, r] of Object.entries(results)) {
+  console.log(`\n[${mode}]`);
+  for (const [side, rows] of Object.entries(r)) {
+    const cpu = side === 'direct' ? '' : `   CPU/req ${fmtStats(stats(rows.map((x) => x.cpuUsPerReq)), 0)} µs`;
+    const errs = rows.reduce((a, x) => a + x.errors + x.latErrors, 0);
+    console.log(`  ${side.padEnd(8)} max RPS ${fmtStats(stats(rows.map((x) => x.rps)), 0)}${cpu}   @${rate} RPS p50 ${fmtStats(stats(rows.map((x) => x.p50)))} ms p99 ${fmtStats(stats(rows.map((x) => x.p99)))} ms   (errors ${errs})`);
+  }
+  const gwRows = r.gateway;
+  const ratio = (a, b, f) => stats(perRound(a, (x, i) => f(x) / f(b[i])));
+  const diff = (a, b, f) => stats(perRound(a, (x, i) => f(x) - f(b[i])));
+  console.log(`  gateway/floor   CPU per request ${fmtStats(ratio(gwRows, r.floor, (x) => x.cpuUsPerReq))}x (target <= 1.25)   max RPS ${fmtStats(ratio(gwRows, r.floor, (x) => x.rps), 3)}`);
+  console.log(`  gateway/direct  max RPS ${fmtStats(ratio(gwRows, r.direct, (x) => x.rps), 3)}`);
+  console.log(`  added by the gateway @${rate} RPS: p50 ${fmtStats(diff(gwRows, r.direct, (x) => x.p50), 3)} ms (target <= 0.3)   p99 ${fmtStats(diff(gwRows, r.direct, (x) => x.p99), 3)} ms (target <= 1)   TTFB p50 ${fmtStats(diff(gwRows, r.direct, (x) => x.ttfbP50), 3)} ms`);
+  console.log(`  added by the floor proxy @${rate} RPS: p50 ${fmtStats(diff(r.floor, r.direct, (x) => x.p50), 3)} ms   p99 ${fmtStats(diff(r.floor, r.direct, (x) => x.p99), 3)} ms`);
+  if (r.portkey !== undefined) {
+    console.log(`  gateway/portkey max RPS ${fmtStats(ratio(gwRows, r.portkey, (x) => x.rps))}x   portkey added p50 ${fmtStats(diff(r.portkey, r.direct, (x) => x.p50), 3)} ms`);
   }
 }
+const file = saveRaw('gateway-overhead', { settings: { rounds, seconds, concurrency, rate, gateway: settings, portkey: values.portkey }, results });
+console.log(`\nraw rounds: ${file}`);

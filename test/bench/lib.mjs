@@ -1,8 +1,8 @@
 // Shared load-generation helpers for the benchmarks: child processes that print
 // their URL, a closed-loop max-throughput run and an open-loop fixed-rate run.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
@@ -31,10 +31,15 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
  * The mock upstream and a gateway with one remote deployment (`mock`) in front
  * of it, as the gateway benchmarks use them. `stop()` ends both.
  */
-export async function startMockAndGateway() {
+export async function startMockAndGateway({ nodeArgs = [] } = {}) {
   const mock = await startProcess('node', [join(root, 'packages/mock-upstream/dist/cli.js'), '--port', '0'], /listening (\S+)/);
-  const gw = await startGatewayFor(mock.url);
-  return { mock, mockOrigin: new URL(mock.url).origin, gw, stop: async () => { await gw.stop(); await mock.stop(); } };
+  const cfg = join(mkdtempSync(join(tmpdir(), 'bench-')), 'config.yaml');
+  const deployment = 'replicas: 1, remote: { maxConcurrent: 512, maxQueue: 100000 }';
+  writeFileSync(cfg, `server: { port: 0 }\ndeployments:\n  - { name: mock, runtime: openai, endpoint: ${mock.url}, ${deployment} }\n`);
+  const gw = await startProcess('node', [...nodeArgs, join(root, 'apps/gateway/dist/cli.js'), 'serve', '--config', cfg, '--quiet'], /on (http:\/\/\S+)/);
+  // Every non-default setting, so that a reader can reproduce the run.
+  const settings = `serve --quiet (no per-request log lines); deployment mock: runtime openai, ${deployment}; no auth, budgets or rate limits`;
+  return { mock, mockOrigin: new URL(mock.url).origin, gw, settings, stop: async () => { await gw.stop(); await mock.stop(); } };
 }
 
 /** A gateway with one remote deployment (`mock`) in front of `mockUrl`; `env` is added to its environment. */
@@ -80,28 +85,45 @@ export function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
+/**
+ * Checks an answer's body, so that a 200 carrying an error is not counted as a
+ * success: a JSON completion must hold `choices`; a stream must end with
+ * `data: [DONE]` and carry no error event.
+ */
+export function checkBody(text, stream) {
+  if (stream) {
+    if (text.includes('data: {"error"') || text.includes('event: error')) throw new Error('stream ended in an error event');
+    if (!text.trimEnd().endsWith('data: [DONE]')) throw new Error('stream ended without [DONE]');
+    return;
+  }
+  const j = JSON.parse(text);
+  if (!Array.isArray(j.choices) || j.choices.length === 0) throw new Error(`no choices in ${text.slice(0, 120)}`);
+}
+
 async function once(pool, path, body, stream, headers = {}) {
   const t0 = performance.now();
   const res = await pool.request({ path, method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
   let ttfb;
-  let bytes = 0;
+  let text = '';
   for await (const chunk of res.body) {
     if (ttfb === undefined) ttfb = performance.now() - t0;
-    bytes += chunk.length;
+    text += chunk.toString();
   }
   if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
-  return { ms: performance.now() - t0, ttfb: ttfb ?? 0, bytes, stream };
+  checkBody(text, stream);
+  return { ms: performance.now() - t0, ttfb: ttfb ?? 0, bytes: text.length, stream };
 }
 
 /** Closed loop: `concurrency` workers back to back for `seconds`. */
-export async function maxRps(origin, path, body, { concurrency = 64, seconds = 5, stream = false, headers = {} } = {}) {
+export async function maxRps(origin, path, body, { concurrency = 64, seconds = 5, stream = false, headers = {}, onStart = () => {} } = {}) {
   const pool = new Pool(origin, { connections: concurrency, pipelining: 1 });
   const lat = [];
   let errors = 0;
-  const end = performance.now() + seconds * 1000;
-  // warm-up
+  // warm-up (not measured)
   await Promise.all(Array.from({ length: concurrency }, () => once(pool, path, body, stream, headers).catch(() => undefined)));
+  onStart();
   const t0 = performance.now();
+  const end = t0 + seconds * 1000;
   await Promise.all(Array.from({ length: concurrency }, async () => {
     while (performance.now() < end) {
       try {
@@ -141,3 +163,54 @@ export async function fixedRate(origin, path, body, { rps = 500, seconds = 5, st
 }
 
 export const fmt = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : String(x));
+
+/**
+ * Runs `fn(side, round)` for every side in every round, the order rotated each
+ * round (a machine shared with other work slows whichever side runs at the time),
+ * and returns each side's results in round order.
+ */
+export async function interleaved(sides, rounds, fn) {
+  const out = Object.fromEntries(sides.map((s) => [s, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (let k = 0; k < sides.length; k++) {
+      const side = sides[(k + round) % sides.length];
+      out[side].push(await fn(side, round));
+    }
+  }
+  return out;
+}
+
+/** Median and spread (min..max) of a list of numbers. */
+export function stats(xs) {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return { median: NaN, min: NaN, max: NaN, n: 0 };
+  const mid = Math.floor(v.length / 2);
+  const median = v.length % 2 === 1 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+  return { median, min: v[0], max: v[v.length - 1], n: v.length };
+}
+
+/** "median (min..max)" with `d` decimals. */
+export const fmtStats = (s, d = 2) => `${fmt(s.median, d)} (${fmt(s.min, d)}..${fmt(s.max, d)})`;
+
+/** CPU seconds a process has used (user + system, every thread), or NaN off Linux. */
+export function cpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/**
+ * Keeps a benchmark's raw rounds beside the summary in docs/benchmarks.md:
+ * docs/bench-raw/<name>.json holds the settings, the machine and every round.
+ */
+export function saveRaw(name, data) {
+  const dir = join(root, 'docs', 'bench-raw');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${name}.json`);
+  const doc = { benchmark: name, date: new Date().toISOString(), argv: process.argv.slice(2), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, loadavg: loadavg(), ...data };
+  writeFileSync(file, `${JSON.stringify(doc, null, 1)}\n`);
+  return file;
+}

@@ -2,12 +2,16 @@
 // Local path benchmark: the gateway serving a GGUF model on the native engine,
 // beside llama.cpp's own llama-server built from the same source, same model, same
 // thread count and the same number of parallel sequences, measured in one run.
-// For each concurrency (default 1, 4, 16) it runs a closed loop of streamed
-// /v1/completions and prints aggregate completion tokens/s and TTFT (time to the
-// first streamed token), then the ratios gateway / llama-server. llama-bench and
-// llama-batched-bench give the engine's raw decode speed as a ceiling.
+// Both servers run side by side; each round measures every concurrency level
+// (default 1, 4, 16) on both, the two sides in a rotated order, with a closed loop of
+// streamed /v1/completions: aggregate completion tokens/s and TTFT (time to the
+// first streamed token). The summary is the median and spread (min..max) over the
+// rounds of each figure and of the per-round ratios gateway / llama-server; the raw
+// rounds go to docs/bench-raw/local-<model>.json. A stream counts only when it ends
+// with [DONE] and no error event. llama-bench and llama-batched-bench give the
+// engine's raw decode speed as a ceiling.
 //
-//   node test/bench/local.mjs [--seconds 10] [--concurrency 1,4,16] [--max-tokens 128]
+//   node test/bench/local.mjs [--rounds 3] [--seconds 10] [--concurrency 1,4,16] [--max-tokens 128]
 //                             [--threads 1] [--model models/stories260K.gguf]
 //
 // llama-server and llama-bench come from `node scripts/build-llama-tools.mjs`.
@@ -18,11 +22,12 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
-import { freePort, percentile, startServer } from './lib.mjs';
+import { fmtStats, freePort, percentile, saveRaw, startServer, stats } from './lib.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { values } = parseArgs({
   options: {
+    rounds: { type: 'string', default: '3' },
     seconds: { type: 'string', default: '10' },
     concurrency: { type: 'string', default: '1,4,16' },
     'max-tokens': { type: 'string', default: '128' },
@@ -31,6 +36,7 @@ const { values } = parseArgs({
     context: { type: 'string', default: '8192' },
   },
 });
+const rounds = Number(values.rounds);
 const seconds = Number(values.seconds);
 const levels = values.concurrency.split(',').map(Number);
 const maxTokens = Number(values['max-tokens']);
@@ -53,6 +59,7 @@ async function one(pool, prompt) {
   let ttft;
   let tokens = 0;
   let chunks = 0;
+  let done = false;
   let buf = '';
   for await (const piece of res.body) {
     buf += piece.toString();
@@ -60,8 +67,10 @@ async function one(pool, prompt) {
     while ((i = buf.indexOf('\n\n')) >= 0) {
       const block = buf.slice(0, i);
       buf = buf.slice(i + 2);
+      if (block === 'data: [DONE]') done = true;
       if (!block.startsWith('data: {')) continue;
       const m = JSON.parse(block.slice(6));
+      if (m.error !== undefined) throw new Error(`error event: ${JSON.stringify(m.error).slice(0, 200)}`);
       if (m.choices?.[0]?.text) {
         chunks++;
         ttft ??= performance.now() - t0;
@@ -69,6 +78,7 @@ async function one(pool, prompt) {
       if (m.usage?.completion_tokens !== undefined) tokens = m.usage.completion_tokens;
     }
   }
+  if (!done) throw new Error('stream ended without [DONE]');
   return { ttft: ttft ?? performance.now() - t0, tokens: tokens || chunks };
 }
 
@@ -97,21 +107,6 @@ async function load(origin, concurrency) {
   await pool.close();
   ttfts.sort((a, b) => a - b);
   return { tps: tokens / elapsed, ttftP50: percentile(ttfts, 50), ttftP90: percentile(ttfts, 90), requests: ttfts.length, errors };
-}
-
-async function measure(name, start) {
-  const server = await start();
-  const out = {};
-  try {
-    for (const c of levels) out[c] = await load(server.origin, c);
-  } finally {
-    await server.stop();
-  }
-  for (const c of levels) {
-    const r = out[c];
-    console.log(`  ${name.padEnd(13)} c=${String(c).padEnd(3)} ${r.tps.toFixed(0).padStart(6)} tok/s   TTFT p50 ${r.ttftP50.toFixed(2)} ms p90 ${r.ttftP90.toFixed(2)} ms   (${r.requests} requests, ${r.errors} errors)`);
-  }
-  return out;
 }
 
 function gateway() {
@@ -164,15 +159,41 @@ if (!existsSync(join(bin, 'llama-server'))) {
   console.error('llama-server is not built: run `node scripts/build-llama-tools.mjs` first');
   process.exit(2);
 }
-console.log(`local path — ${values.model.split('/').pop()}, ${threads} thread(s), ${slots} parallel sequences, context ${contextSize}, ${maxTokens} tokens per request, ${seconds}s per level, streamed /v1/completions`);
+console.log(`local path — ${values.model.split('/').pop()}, ${threads} thread(s), ${slots} parallel sequences, context ${contextSize}, ${maxTokens} tokens per request, ${seconds}s per level and side, ${rounds} rounds (sides in rotated order), streamed /v1/completions at temperature 0`);
+console.log(`settings: gateway serve --quiet, deployment engine { contextSize: ${contextSize}, maxSequences: ${slots}, threads: ${threads} }; llama-server -t ${threads} -tb ${threads} -c ${contextSize} -np ${slots} -cb --no-kv-unified --log-disable; both built from the same llama.cpp source with the same options (native CPU, no OpenMP)`);
 const raw = rawSpeeds();
 console.log(`  llama-bench   tg${maxTokens} ${raw.tg?.toFixed(0)} tok/s   pp16 ${raw.pp?.toFixed(0)} tok/s (one sequence, no server)`);
 if (raw.batched) console.log(`  batched-bench decode ${levels.map((c) => `c=${c} ${raw.batched[c]?.toFixed(0)} tok/s`).join('   ')} (no server)`);
-const gw = await measure('gateway', gateway());
-const ls = await measure('llama-server', llamaServer());
-console.log('\n  ratios gateway / llama-server (tokens/s: higher is better; TTFT: lower is better)');
-for (const c of levels) {
-  const line = `  c=${String(c).padEnd(3)} tokens/s ${(gw[c].tps / ls[c].tps).toFixed(2)}x   TTFT p50 ${(gw[c].ttftP50 / ls[c].ttftP50).toFixed(2)}x`;
-  const ceiling = raw.batched?.[c] ? `   gateway at ${((gw[c].tps / raw.batched[c]) * 100).toFixed(0)}% of batched-bench decode` : '';
-  console.log(line + ceiling);
+const servers = { gateway: await gateway()(), 'llama-server': await llamaServer()() };
+let rows;
+try {
+  // Levels run in order within a round; at each level the two sides take turns going first.
+  rows = Object.fromEntries(levels.map((c) => [c, { gateway: [], 'llama-server': [] }]));
+  for (let round = 0; round < rounds; round++) {
+    for (const c of levels) {
+      const order = round % 2 === 0 ? ['gateway', 'llama-server'] : ['llama-server', 'gateway'];
+      for (const side of order) rows[c][side].push(await load(servers[side].origin, c));
+    }
+  }
+} finally {
+  await servers.gateway.stop();
+  await servers['llama-server'].stop();
 }
+for (const c of levels) {
+  for (const side of ['gateway', 'llama-server']) {
+    const xs = rows[c][side];
+    const errors = xs.reduce((a, x) => a + x.errors, 0);
+    console.log(`  ${side.padEnd(13)} c=${String(c).padEnd(3)} ${fmtStats(stats(xs.map((x) => x.tps)), 0)} tok/s   TTFT p50 ${fmtStats(stats(xs.map((x) => x.ttftP50)))} ms   p90 ${fmtStats(stats(xs.map((x) => x.ttftP90)))} ms   (${xs.reduce((a, x) => a + x.requests, 0)} requests, ${errors} errors)`);
+  }
+}
+console.log('\n  ratios gateway / llama-server per round, median (min..max) (tokens/s: higher is better; TTFT: lower is better)');
+for (const c of levels) {
+  const g = rows[c].gateway;
+  const l = rows[c]['llama-server'];
+  const tps = stats(g.map((x, i) => x.tps / l[i].tps));
+  const ttft = stats(g.map((x, i) => x.ttftP50 / l[i].ttftP50));
+  const ceiling = raw.batched?.[c] ? `   gateway at ${((stats(g.map((x) => x.tps)).median / raw.batched[c]) * 100).toFixed(0)}% of batched-bench decode` : '';
+  console.log(`  c=${String(c).padEnd(3)} tokens/s ${fmtStats(tps)}x   TTFT p50 ${fmtStats(ttft)}x${ceiling}`);
+}
+const name = `local-${values.model.split('/').pop().replace(/\.gguf$/, '')}`;
+console.log(`\nraw rounds: ${saveRaw(name, { settings: { rounds, seconds, levels, maxTokens, threads, slots, contextSize, model: values.model.split('/').pop() }, raw, rows })}`);

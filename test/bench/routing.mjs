@@ -102,6 +102,7 @@ async function one(pool, messages) {
   if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}: ${(await res.body.text()).slice(0, 200)}`);
   let ttft;
   let usage;
+  let done = false;
   let buf = '';
   for await (const piece of res.body) {
     buf += piece.toString();
@@ -109,12 +110,15 @@ async function one(pool, messages) {
     while ((i = buf.indexOf('\n\n')) >= 0) {
       const block = buf.slice(0, i);
       buf = buf.slice(i + 2);
+      if (block === 'data: [DONE]') done = true;
       if (!block.startsWith('data: {')) continue;
       const m = JSON.parse(block.slice(6));
+      if (m.error !== undefined) throw new Error(`error event: ${JSON.stringify(m.error).slice(0, 200)}`);
       if (m.choices?.[0]?.delta?.content) ttft ??= performance.now() - t0;
       if (m.usage) usage = m.usage;
     }
   }
+  if (!done) throw new Error('stream ended without [DONE]');
   return {
     ttft: ttft ?? performance.now() - t0,
     completion: usage?.completion_tokens ?? 0,

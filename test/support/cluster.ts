@@ -1,4 +1,4 @@
-// Cluster test support: a real etcd (@inference/cluster/testing), a mock
+// Cluster test support: a real etcd (@inference/cluster/testing, not shipped), a mock
 // upstream, and gateway nodes run by the real CLI (`inference serve --cluster`)
 // on loopback, each a child process that can be killed with SIGKILL and started
 // again under the same name. `destroy()` kills every process it started, and a

@@ -21,6 +21,7 @@ import { OpenAIStream } from './openai/streaming.js';
 import { type AuthKeys, mayUse, principalOf, registerAuth } from './http/auth.js';
 import { registerBudgetRoutes } from './admin/budgetRoutes.js';
 import { fromFastify } from './http/fastifyErrors.js';
+import { Drain } from './http/drain.js';
 
 export interface GatewayOptions {
   readonly host: string;
@@ -31,6 +32,8 @@ export interface GatewayOptions {
   readonly auth?: AuthKeys;
   /** Tracing, when on (docs/tracing.md); absent: requests make no spans at all. */
   readonly tracing?: Tracing | undefined;
+  /** Shutdown state: once draining, new work gets 503 and /ready 503 (drain.ts). */
+  readonly drain?: Drain;
 }
 
 export type GatewayMsg = { type: 'address'; reply: { resolve: (a: { host: string; port: number }) => void; reject: (e: unknown) => void } };
@@ -48,12 +51,14 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
   private reqSeq = 0;
   /** What every RequestActor is given (one object, not one per request). */
   private readonly requestDeps: RequestDeps;
+  private readonly drain: Drain;
 
   constructor(
     private readonly runtime: Runtime,
     private readonly options: GatewayOptions,
   ) {
     super();
+    this.drain = options.drain ?? new Drain();
     const rt = runtime;
     this.requestDeps = { coordinator: rt.coordinator, metrics: rt.metrics, policyOf: (name: string) => rt.spec(name), budget: rt.budgetGate };
   }
@@ -82,6 +87,16 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     });
     app.addHook('onRequest', (req, reply, done) => {
       void reply.header('x-request-id', req.id);
+      if (Drain.isProbe(req.url)) {
+        done();
+        return;
+      }
+      if (this.drain.draining) {
+        void reply.header('connection', 'close');
+        void sendError(reply, new InferenceError('overloaded', 'the server is shutting down'));
+        return;
+      }
+      this.drain.track(reply.raw);
       done();
     });
     if (this.options.auth !== undefined) registerAuth(app, this.options.auth);
@@ -195,8 +210,13 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     registerStatusRoutes(app, rt);
     app.get('/health', () => ({ status: 'ok' }));
     app.get('/ready', async (_req, reply) => {
+      // Draining: not ready, whatever the deployments say, so load balancers stop sending at once.
+      if (this.drain.draining) return reply.code(503).send({ ready: false, draining: true, waiting: [] });
       const all = await rt.list();
-      const notReady = all.filter((d) => d.spec.replicas > 0 && !d.replicas.some((r) => r.state === 'serving')).map((d) => d.spec.name);
+      const notReady = [
+        ...(rt.clusterWaiting?.() ?? []),
+        ...all.filter((d) => d.spec.replicas > 0 && !d.replicas.some((r) => r.state === 'serving')).map((d) => d.spec.name),
+      ];
       const cluster = rt.cluster?.();
       return reply.code(notReady.length === 0 ? 200 : 503).send({ ready: notReady.length === 0, waiting: notReady, ...(cluster === undefined ? {} : { cluster }) });
     });
@@ -216,7 +236,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     app.put<{ Params: { name: string } }>('/admin/deployments/:name', async (req) => {
       const body = req.body;
       const withName = typeof body === 'object' && body !== null && !Array.isArray(body) ? { name: req.params.name, ...(body as Record<string, unknown>) } : body;
-      const spec = parseDeployment(withName);
+      const spec = parseDeployment(withName, '', rt.runtimes);
       if (spec.name !== req.params.name) throw new InferenceError('invalid_request', 'name in the body differs from the path', { param: 'name' });
       return rt.apply(spec);
     });

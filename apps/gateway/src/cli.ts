@@ -11,8 +11,9 @@ import { CliError } from './cli/cliClient.js';
 import { type ClusterConfig, loadConfigFile, resolveCluster } from '@inference/runtime';
 import { embeddedDefault } from './cli/defaultConfig.js';
 import { serve } from './serve.js';
+import { isServeWorker, reportServing, runPrimary, workerCluster } from './cli/workers.js';
 
-const USAGE = `usage: inference serve [--config FILE] [--port N] [--host H] [--quiet]
+const USAGE = `usage: inference serve [--config FILE] [--port N] [--host H] [--quiet] [--workers N]
                        [--cluster etcd://HOST:PORT[,HOST:PORT] --node-name NAME --advertise HOST:PORT]
 ${CLIENT_COMMANDS_USAGE}
 
@@ -24,6 +25,8 @@ serve options:
   --cluster URL   join a cluster through etcd (overrides cluster.etcd; docs/cluster.md)
   --node-name N   this node's unique name in the cluster (overrides cluster.nodeName)
   --advertise A   HOST:PORT other nodes forward requests to (overrides cluster.advertise)
+  --workers N     serve on N processes (N cores) sharing the port, budgets and limits
+                  (docs/cluster.md; not with --cluster)
 
 ${CLIENT_OPTIONS_USAGE}`;
 
@@ -58,13 +61,13 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command !== 'serve') fail(`unknown command '${command}'\n${USAGE}`);
-  let values: { config?: string; port?: string; host?: string; quiet?: boolean; cluster?: string; 'node-name'?: string; advertise?: string };
+  let values: { config?: string; port?: string; host?: string; quiet?: boolean; cluster?: string; 'node-name'?: string; advertise?: string; workers?: string };
   try {
     ({ values } = parseArgs({
       args: rest,
       options: {
         config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, quiet: { type: 'boolean' },
-        cluster: { type: 'string' }, 'node-name': { type: 'string' }, advertise: { type: 'string' },
+        cluster: { type: 'string' }, 'node-name': { type: 'string' }, advertise: { type: 'string' }, workers: { type: 'string' },
       },
       strict: true,
     }));
@@ -76,11 +79,27 @@ async function main(argv: string[]): Promise<void> {
     port = Number(values.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port: expected 0..65535, got '${values.port}'`);
   }
+  let workers: number | undefined;
+  if (values.workers !== undefined) {
+    workers = Number(values.workers);
+    if (!Number.isInteger(workers) || workers < 2 || workers > 1024) fail(`--workers: expected 2..1024, got '${values.workers}'`);
+    if (values.cluster !== undefined || values['node-name'] !== undefined || values.advertise !== undefined) fail('--workers cannot be combined with --cluster, --node-name or --advertise');
+  }
+  if (workers !== undefined && !isServeWorker()) {
+    // The primary: check the config here so that a bad one fails once, then fork.
+    if (values.config !== undefined) {
+      const checked = await loadConfigFile(values.config);
+      if (checked.cluster !== undefined) fail('--workers cannot be combined with a cluster: block in the config');
+    }
+    const code = await runPrimary(workers, (line) => { process.stdout.write(`inference: ${line}\n`); });
+    process.exit(code);
+  }
+  const worker = isServeWorker() ? workerCluster() : undefined;
   const embedded = values.config === undefined ? await embeddedDefault() : undefined;
   const config = embedded?.config ?? (await loadConfigFile(values.config ?? ''));
-  let cluster: ClusterConfig | undefined;
+  let cluster: ClusterConfig | undefined = worker?.cluster;
   try {
-    cluster = resolveCluster(config.cluster, { cluster: values.cluster, nodeName: values['node-name'], advertise: values.advertise });
+    cluster ??= resolveCluster(config.cluster, { cluster: values.cluster, nodeName: values['node-name'], advertise: values.advertise });
   } catch (e) {
     fail(e instanceof Error ? e.message : String(e));
   }
@@ -99,16 +118,38 @@ async function main(argv: string[]): Promise<void> {
     ...(values.host === undefined ? {} : { host: values.host }),
     logger: values.quiet !== true,
     ...(cluster === undefined ? {} : { cluster }),
+    // A worker's own replicas are in its process; another worker's are a loopback hop away.
+    ...(worker === undefined ? {} : { coordination: worker.coordination, preferLocal: true }),
   });
-  if (cluster !== undefined) process.stdout.write(`inference: node ${cluster.nodeName} joined cluster '${cluster.name}' (advertise ${cluster.advertise})\n`);
-  process.stdout.write(`inference: serving ${config.deployments.map((d) => d.name).join(', ') || 'no deployments'} on ${server.url}\n`);
+  if (worker !== undefined) {
+    // The primary prints one line once every worker serves.
+    reportServing(server.url);
+  } else {
+    if (cluster !== undefined) process.stdout.write(`inference: node ${cluster.nodeName} joined cluster '${cluster.name}' (advertise ${cluster.advertise})\n`);
+    process.stdout.write(`inference: serving ${config.deployments.map((d) => d.name).join(', ') || 'no deployments'} on ${server.url}\n`);
+  }
   if (embedded?.note !== undefined) process.stdout.write(`inference: ${embedded.note}\n`);
+  // SIGTERM/SIGINT: drain (in-flight requests finish, new ones get 503), then close and exit 0.
+  // A second signal, or a close that hangs past the bound, ends the process at once.
   let closing = false;
   const shutdown = (signal: string): void => {
-    if (closing) return;
+    if (closing) {
+      process.stdout.write(`inference: ${signal} again, exiting now\n`);
+      process.exit(1);
+    }
     closing = true;
-    process.stdout.write(`inference: ${signal}, draining\n`);
-    void Promise.all([server.close(), embedded?.close()]).then(() => process.exit(0));
+    const bound = config.server.drainTimeoutMs;
+    process.stdout.write(`inference: ${signal}, draining ${String(server.inFlight())} requests (at most ${String(bound)} ms)\n`);
+    setTimeout(() => {
+      process.stderr.write('inference: shutdown did not complete after the drain bound; exiting\n');
+      process.exit(1);
+    }, bound + 15_000).unref();
+    void server.drain(bound)
+      .then((drained) => {
+        process.stdout.write(drained ? 'inference: drained\n' : `inference: drain bound reached, ending ${String(server.inFlight())} requests\n`);
+        return Promise.all([server.close(), embedded?.close()]);
+      })
+      .then(() => process.exit(0));
   };
   process.on('SIGINT', () => { shutdown('SIGINT'); });
   process.on('SIGTERM', () => { shutdown('SIGTERM'); });

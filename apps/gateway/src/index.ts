@@ -1,3 +1,6 @@
 export { serve, type Server, type ServeOptions } from './serve.js';
-export { createRuntime, type Runtime, type RuntimeOptions } from '@inference/runtime';
-export { parseConfig, loadConfigFile, checkEnv, type RuntimeConfig } from '@inference/runtime';
+export { ApiGatewayActor, type GatewayMsg, type GatewayOptions } from './apiGatewayActor.js';
+export {
+  createRuntime, type ReplicaRequest, type RunnerDefinition, type Runtime, type RuntimeFactory, type RuntimeOptions, supervisedRuntime,
+} from '@inference/runtime';
+export { parseConfig, loadConfigFile, checkEnv, type ParseOptions, type RuntimeConfig } from '@inference/runtime';

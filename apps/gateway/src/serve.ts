@@ -2,12 +2,14 @@
 // the examples and the tests use.
 
 import type { ActorRef } from '@inference/actors';
+import type { DeploymentSpec } from '@inference/core';
 import { ApiGatewayActor, type GatewayMsg } from './apiGatewayActor.js';
 import { loadAuthKeys } from './http/auth.js';
 import {
-  type ClusterConfig, ClusterBudgetShare, type ClusterNode, ClusterRateShare, type Runtime, type RuntimeConfig, type RuntimeOptions, clusterSecret, createRuntime,
+  type ClusterConfig, ClusterBudgetShare, type Coordination, type ClusterNode, ClusterRateShare, type Runtime, type RuntimeConfig, type RuntimeOptions, clusterSecret, createRuntime,
   resolveCluster, startClusterNode, tracesConfig,
 } from '@inference/runtime';
+import { Drain } from './http/drain.js';
 import { type TracingHandle, startTracing } from './telemetry/otelTracing.js';
 
 export interface ServeOptions extends RuntimeOptions {
@@ -17,6 +19,10 @@ export interface ServeOptions extends RuntimeOptions {
   readonly logger?: boolean;
   /** Cluster mode (the CLI resolves it from flags and the file); default: from config.cluster. */
   readonly cluster?: ClusterConfig;
+  /** Cluster mode through this store instead of etcd (the workers of `serve --workers N`). */
+  readonly coordination?: Coordination;
+  /** Cluster mode: route to another node's replica only when this node's are a full capacity busier. */
+  readonly preferLocal?: boolean;
 }
 
 export interface Server {
@@ -25,6 +31,14 @@ export interface Server {
   /** Base URL, e.g. http://127.0.0.1:8080 */
   readonly url: string;
   readonly port: number;
+  /**
+   * Stops taking work (new requests and /ready get 503) and resolves once the
+   * requests in flight have ended (true) or `timeoutMs` has passed (false).
+   * The runtime keeps serving them meanwhile; `close()` follows.
+   */
+  drain(timeoutMs: number): Promise<boolean>;
+  /** Requests the HTTP edge has accepted and not yet answered in full. */
+  inFlight(): number;
   close(): Promise<void>;
 }
 
@@ -35,9 +49,13 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
   const secret = clusterCfg === undefined ? undefined : clusterSecret(clusterCfg);
   const traces = tracesConfig(config);
   const tracer: TracingHandle | undefined = traces === undefined ? undefined : startTracing(traces);
-  const share = new ClusterBudgetShare();
+  // Budget windows, for the cluster counters' expiry: the deployment's (once the runtime exists) or the key's.
+  let specOf: (name: string) => DeploymentSpec | undefined = () => undefined;
+  const keyWindows = new Map(config.auth.apiKeys.flatMap((k) => (k.budget === undefined ? [] : [[k.name, k.budget.window] as const])));
+  const share = new ClusterBudgetShare((scope, name) => (scope === 'deployment' ? specOf(name)?.budget?.window : keyWindows.get(name)));
   const rateShare = new ClusterRateShare();
   const base = await createRuntime(config, clusterCfg === undefined ? options : { ...options, clusterManaged: { budgetShare: share } });
+  specOf = (name) => base.spec(name);
   if (clusterCfg !== undefined) base.reliability.shareRates(rateShare);
   let node: ClusterNode | undefined;
   if (clusterCfg !== undefined) {
@@ -45,6 +63,8 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
       node = await startClusterNode({
         config: clusterCfg, base, budgetShare: share, rateShare, seed: config.deployments, bodyLimitBytes: config.server.bodyLimitBytes, secret, tracing: tracer?.tracing,
         log: (m) => { process.stderr.write(`inference: ${m}\n`); },
+        ...(options.coordination === undefined ? {} : { coordination: options.coordination }),
+        ...(options.preferLocal === undefined ? {} : { preferLocal: options.preferLocal }),
       });
     } catch (e) {
       await base.close();
@@ -54,6 +74,7 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
   }
   const runtime: Runtime = node?.runtime ?? base;
   const host = options.host ?? config.server.host;
+  const drain = new Drain();
   const gateway = runtime.system.spawn('gateway', () => new ApiGatewayActor(runtime, {
     host,
     port: options.port ?? config.server.port,
@@ -61,6 +82,7 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
     logger: options.logger ?? false,
     auth,
     tracing: tracer?.tracing,
+    drain,
   }), { mailbox: 16 });
   await gateway.started();
   if (!gateway.alive) {
@@ -76,6 +98,11 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
     gateway,
     url: `http://${urlHost}:${addr.port}`,
     port: addr.port,
+    drain: (timeoutMs) => {
+      drain.begin();
+      return drain.idle(timeoutMs);
+    },
+    inFlight: () => drain.inFlight,
     close: async () => {
       await gateway.stop();
       await node?.close();

@@ -17,6 +17,7 @@ import type { MetricsMsg } from './metricsActor.js';
 import { type PlaceResult, type Placement, type PlacementRequest, place } from './placement.js';
 import { type DeploymentState, type ReplicaView, blockingFailure, deploymentState, plan } from './reconcile.js';
 import type { ReplicaEntry, ReplicaState } from './routing.js';
+import { SpecTable } from './specTable.js';
 
 export interface ReplicaEvents {
   /** The replica's context restarted (e.g. engine host respawned). */
@@ -126,6 +127,8 @@ export class DeploymentManagerActor extends Actor<ManagerMsg> {
     private readonly factory: ReplicaFactory,
     private readonly drainTimeoutMs = 10 * 60_000,
     private readonly placement?: ActorRef<PlacementMsg>,
+    /** Where the desired specs are published for synchronous readers (specTable.ts). */
+    private readonly specs: SpecTable = new SpecTable(),
   ) {
     super();
   }
@@ -147,6 +150,7 @@ export class DeploymentManagerActor extends Actor<ManagerMsg> {
           return;
         }
         d.spec = { ...d.spec, replicas: m.replicas };
+        this.specs.set(d.spec);
         this.forgetFailed(d);
         this.reconcile(m.name);
         m.reply.resolve(this.status(m.name));
@@ -159,6 +163,7 @@ export class DeploymentManagerActor extends Actor<ManagerMsg> {
           return;
         }
         this.deployments.delete(m.name);
+        this.specs.delete(m.name);
         this.coordinator.tell({ type: 'deployment', name: m.name, present: false });
         for (const r of d.replicas) {
           if (r.state === 'failed') {
@@ -235,6 +240,7 @@ export class DeploymentManagerActor extends Actor<ManagerMsg> {
 
   private apply(spec: DeploymentSpec): void {
     const prev = this.deployments.get(spec.name);
+    this.specs.set(spec);
     if (prev === undefined) {
       this.deployments.set(spec.name, { spec, revision: 1, replicas: [] });
       this.coordinator.tell({ type: 'deployment', name: spec.name, present: true, routing: spec.routing });

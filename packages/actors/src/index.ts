@@ -8,6 +8,7 @@ export * from './dpCoordinatorActor.js';
 export * from './requestActor.js';
 export * from './requestTrace.js';
 export * from './deploymentManagerActor.js';
+export * from './specTable.js';
 export * from './reconcile.js';
 export * from './placement.js';
 export * from './deploymentPlacementActor.js';

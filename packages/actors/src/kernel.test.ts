@@ -78,21 +78,33 @@ describe('actor kernel', () => {
     await sys.stop();
   });
 
-  it('restart directive replaces the instance, state reset; resume keeps it', async () => {
-    const sys = new ActorSystem('t4', strategy('restart'));
-    const c = sys.spawn('c', () => new Counter());
-    c.tell({ type: 'add', n: 5 });
-    c.tell({ type: 'boom' });
-    await new Promise((r) => setTimeout(r, 10));
-    expect(await c.ask<number>((reply) => ({ type: 'get', reply }))).toBe(0);
-
-    const sys2 = new ActorSystem('t5', strategy('resume'));
-    const d = sys2.spawn('d', () => new Counter());
+  it('resume directive keeps the instance and its state', async () => {
+    const sys = new ActorSystem('t5', strategy('resume'));
+    const d = sys.spawn('d', () => new Counter());
     d.tell({ type: 'add', n: 5 });
     d.tell({ type: 'boom' });
     expect(await d.ask<number>((reply) => ({ type: 'get', reply }))).toBe(5);
     await sys.stop();
-    await sys2.stop();
+  });
+
+  it('a failure while the system stops runs postStop once and starts nothing again', async () => {
+    const sys = new ActorSystem('t4', strategy('stop'));
+    let starts = 0;
+    let stops = 0;
+    class Fragile extends Counter {
+      override preStart(): void {
+        starts++;
+      }
+      override postStop(): void {
+        stops++;
+      }
+    }
+    const c = sys.spawn('c', () => new Fragile());
+    await c.started();
+    c.tell({ type: 'boom' });
+    await Promise.all([sys.stop(), c.stop(), c.stopped()]);
+    await new Promise((r) => setTimeout(r, 10));
+    expect({ starts, stops, alive: c.alive }).toEqual({ starts: 1, stops: 1, alive: false });
   });
 
   it('stop directive stops the child and reports the failure', async () => {

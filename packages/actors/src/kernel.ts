@@ -1,13 +1,16 @@
 // The actor kernel: a bounded mailbox per actor, one message handled at a time,
 // `tell` and `ask` (with timeout), lifecycle hooks, a tree of children, and
 // supervision: a failing handler is reported to the parent, whose strategy
-// answers resume / restart / stop / escalate. Invariants: a mailbox never grows
+// answers resume / stop / escalate. Replacing a failed resource is not the
+// kernel's business: WorkerActor (packages/supervision) does it, one child
+// generation at a time, with a restart budget; that is the one restart
+// mechanism. Invariants: a mailbox never grows
 // past its bound (tell answers false instead); a stopped actor processes nothing;
 // children stop before their parent's postStop runs.
 
 import { InferenceError } from '@inference/core';
 
-export type Directive = 'resume' | 'restart' | 'stop' | 'escalate';
+export type Directive = 'resume' | 'stop' | 'escalate';
 
 /** Decides what happens to a child whose handler (or lifecycle hook) failed. */
 export interface SupervisorStrategy {
@@ -183,9 +186,6 @@ class Cell<M> implements ActorContext<M> {
     switch (directive) {
       case 'resume':
         return;
-      case 'restart':
-        void this.restart();
-        return;
       case 'stop':
         void this.stop();
         return;
@@ -203,19 +203,6 @@ class Cell<M> implements ActorContext<M> {
   private stopKids(): Promise<unknown> | undefined {
     const kids = this.kids;
     return kids === undefined || kids.size === 0 ? undefined : Promise.all([...kids.values()].map((k) => k.stop()));
-  }
-
-  private async restart(): Promise<void> {
-    this.status = 'starting';
-    await this.stopKids();
-    try {
-      await this.instance.postStop();
-    } catch (e) {
-      this.system.reportFailure(this.path, e, 'stop');
-    }
-    this.instance = this.factory();
-    this.started = this.start();
-    await this.started;
   }
 
   /** A stopped child leaves its parent's table. */

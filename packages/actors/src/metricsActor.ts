@@ -51,10 +51,10 @@ export type MetricsMsg =
   /** From a remote replica's reliability layer; `label` is the error kind (retry) or the limit (limited). */
   | { type: 'remote'; deployment: string; event: 'retry' | 'limited' | 'upstreamRateLimited' | 'breakerRejected'; label?: string }
   | { type: 'breakerState'; deployment: string; state: string; states: readonly string[] }
-  /** A deployment was removed: its charts go with it. */
-  | { type: 'removed'; deployment: string }
   /** The status page's charts (timeline.ts); deployments outside `live`, when given, are forgotten first. */
   | { type: 'timeline'; live?: readonly string[]; reply: Reply<TimelineSnapshot> }
+  /** The deployment is gone: its series go too (/metrics holds what exists). */
+  | { type: 'deploymentRemoved'; deployment: string }
   | { type: 'render'; reply: Reply<{ contentType: string; body: string }> }
   | { type: 'summary'; reply: Reply<MetricsSummary> };
 
@@ -210,6 +210,7 @@ export class MetricsActor extends Actor<MetricsMsg> {
         for (const g of m.gapsMs) this.interToken.observe({ deployment: m.deployment }, g / 1000);
         return;
       case 'restart':
+        this.seen(m.deployment, m.replica);
         this.restarts.inc({ deployment: m.deployment, replica: m.replica });
         this.total(m.deployment).restarts++;
         return;
@@ -256,12 +257,11 @@ export class MetricsActor extends Actor<MetricsMsg> {
       case 'breakerState':
         for (const s of m.states) this.breakerState.set({ deployment: m.deployment, state: s }, s === m.state ? 1 : 0);
         return;
-      case 'removed':
-        this.timeline.remove(m.deployment);
-        return;
       case 'timeline':
         m.reply.resolve(this.charts(m.live));
         return;
+      case 'deploymentRemoved':
+        return this.forget(m.deployment);
       case 'render':
         return this.render(m.reply);
       case 'summary':
@@ -271,6 +271,27 @@ export class MetricsActor extends Actor<MetricsMsg> {
         const never: never = m;
         throw new Error(`unknown message ${JSON.stringify(never)}`);
       }
+    }
+  }
+
+  /** Removes every series labelled with `deployment` (or naming it as a fallback target), its totals and its charts. */
+  private async forget(deployment: string): Promise<void> {
+    this.totals.delete(deployment);
+    this.timeline.remove(deployment);
+    for (const [key, r] of this.replicaSeries) if (r.deployment === deployment) this.replicaSeries.delete(key);
+    for (const metric of this.registry.getMetricsAsArray()) {
+      if (!(metric instanceof Counter || metric instanceof Gauge || metric instanceof Histogram)) continue;
+      const data = await metric.get();
+      const gone = new Map<string, Record<string, string | number>>();
+      for (const v of data.values) {
+        const labels = v.labels as Record<string, string | number | undefined>;
+        if (labels.deployment !== deployment && labels.to !== deployment) continue;
+        // Histograms report one value per bucket (with `le`); the series is the labels without it.
+        const own: Record<string, string | number> = {};
+        for (const [k, x] of Object.entries(labels)) if (k !== 'le' && x !== undefined) own[k] = x;
+        gone.set(JSON.stringify(own), own);
+      }
+      for (const labels of gone.values()) metric.remove(labels);
     }
   }
 
@@ -305,7 +326,10 @@ export class MetricsActor extends Actor<MetricsMsg> {
     for (const g of m.interTokenMs ?? []) this.interToken.observe(d, g / 1000);
     this.e2e.observe(d, m.durationMs / 1000);
     if (m.retries > 0) this.retries.inc(d, m.retries);
-    if (m.replica !== undefined) this.replicaRequests.inc({ deployment: m.deployment, replica: m.replica });
+    if (m.replica !== undefined) {
+      this.seen(m.deployment, m.replica);
+      this.replicaRequests.inc({ deployment: m.deployment, replica: m.replica });
+    }
     const now = this.now();
     this.rates.add(now, m.deployment, {
       requests: 1,
@@ -348,6 +372,8 @@ export class MetricsActor extends Actor<MetricsMsg> {
       if (live.has(key)) continue;
       const l = { deployment: r.deployment, replica: r.replica };
       for (const g of [this.stepSequences, this.maxStepSequences, this.engineActive, this.kvCells, this.batchOccupancy]) g.remove(l);
+      this.replicaRequests.remove(l);
+      this.restarts.remove(l);
       for (const state of r.states) this.replicaState.remove({ ...l, state });
       this.replicaSeries.delete(key);
     }

@@ -42,4 +42,11 @@ describe('pickReplica', () => {
     for (let i = 0; i < 100; i++) seen.add(pickReplica(entries)?.id ?? '');
     expect(seen).toEqual(new Set(['a', 'b', 'c']));
   });
+
+  it('a replica a hop away (remoteBias) is taken only when the local ones are busier by more than the bias', () => {
+    const far = (outstanding: number): ReplicaEntry => ({ ...replica('far', outstanding), remoteBias: 8 });
+    expect(pickReplica([replica('near', 5), far(0)])?.id).toBe('near');
+    expect(pickReplica([replica('near', 9), far(0)])?.id).toBe('far');
+    expect(pickReplica([replica('near', 0, false), far(3)])?.id).toBe('far');
+  });
 });

@@ -16,11 +16,16 @@ export interface ReplicaEntry {
    * so a burst of picks spreads before any replica has started its work.
    */
   assigned?: number;
+  /**
+   * Added to this replica's load when routing compares: the cost of reaching it (a
+   * replica of another worker process is a hop away; serve --workers). Absent: 0.
+   */
+  readonly remoteBias?: number;
 }
 
 /** What routing compares: picks not yet finished, or what the replica reports, whichever is more. */
 export function loadOf(r: ReplicaEntry): number {
-  return Math.max(r.assigned ?? 0, r.runner.load().outstanding);
+  return Math.max(r.assigned ?? 0, r.runner.load().outstanding) + (r.remoteBias ?? 0);
 }
 
 export function routable(r: ReplicaEntry, exclude?: ReadonlySet<string>): boolean {

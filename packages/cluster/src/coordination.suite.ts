@@ -218,19 +218,20 @@ export function coordinationContract(makeEnv: () => Promise<ContractEnv>): void 
   });
 
   describe('counters', () => {
+    const LATER = Date.now() + 3_600_000;
     it('per-node totals are summed by every node within a sync interval', async () => {
       const e = await open();
       const { coords, members } = await threeNodes(e);
-      members[0]!.counters.add('spend:team-a:w1', 10);
-      members[1]!.counters.add('spend:team-a:w1', 5);
-      members[1]!.counters.add('spend:team-a:w1', 5);
-      members[2]!.counters.add('spend:team-a:w1', 2.5);
-      members[2]!.counters.add('spend:team-b:w1', 100);
+      members[0]!.counters.add('spend:team-a:w1', 10, LATER);
+      members[1]!.counters.add('spend:team-a:w1', 5, LATER);
+      members[1]!.counters.add('spend:team-a:w1', 5, LATER);
+      members[2]!.counters.add('spend:team-a:w1', 2.5, LATER);
+      members[2]!.counters.add('spend:team-b:w1', 100, LATER);
       expect(members[0]!.counters.sum('spend:team-a:w1')).toBe(10);
       for (const m of members) await waitFor(() => m.counters.sum('spend:team-a:w1') === 22.5, 10_000, 'sum 22.5');
       // Each scope is its own write: team-b's may land a moment after team-a's.
       for (const m of members) await waitFor(() => m.counters.sum('spend:team-b:w1') === 100, 10_000, 'sum 100');
-      members[0]!.counters.add('spend:team-a:w1', 1);
+      members[0]!.counters.add('spend:team-a:w1', 1, LATER);
       await members[0]!.counters.flush();
       await waitFor(() => members[2]!.counters.sum('spend:team-a:w1') === 23.5, 10_000, 'sum 23.5');
       expect(members[0]!.counters.sum('spend:team-c:w1')).toBe(0);
@@ -239,10 +240,51 @@ export function coordinationContract(makeEnv: () => Promise<ContractEnv>): void 
       await coords[0]!.close();
       const again = await e.node().join({ name: 'n0', advertise: '127.0.0.1:9000', inventory: inv(0) }, { ttlSeconds: TTL, counterSyncMs: SYNC_MS });
       expect(again.counters.sum('spend:team-a:w1')).toBe(23.5);
-      again.counters.add('spend:team-a:w1', 0.5);
+      again.counters.add('spend:team-a:w1', 0.5, LATER);
       await again.counters.flush();
       await waitFor(() => members[1]!.counters.sum('spend:team-a:w1') === 24, 10_000, 'sum 24');
     });
+    it('entries expire with their window: the writer deletes them, a dead node\'s go by lease or sweep, sums stay right', async () => {
+      const e = await open();
+      const { coords, members } = await threeNodes(e);
+      // Short windows: each scope counts for 1.5 s.
+      const windows = 4;
+      let t = Date.now();
+      for (let w = 0; w < windows; w++) {
+        const scope = `rpm:k:${String(w)}`;
+        const ends = Date.now() + 1500;
+        for (const [i, m] of members.entries()) m.counters.add(scope, i + 1, ends);
+        await Promise.all(members.map((m) => m.counters.flush()));
+        for (const m of members) await waitFor(() => m.counters.sum(scope) === 6, 10_000, `sum 6 in window ${String(w)}`);
+        // While the window is open the store holds one entry per node for it.
+        expect((await e.rawKeys(`counters/${scope}/`)).length).toBe(3);
+        await waitFor(() => Date.now() > ends, 5_000, 'window end');
+        // Expired: it no longer counts, at once, on every node.
+        for (const m of members) expect(m.counters.sum(scope)).toBe(0);
+        // An add to an expired scope is ignored.
+        members[0]!.counters.add(scope, 100, ends);
+        expect(members[0]!.counters.sum(scope)).toBe(0);
+      }
+      // The writers delete their expired entries within a few sync intervals (well before any lease would).
+      await waitFor(async () => (await e.rawKeys('counters/')).length === 0, 5_000, 'expired entries deleted by their writers');
+      timing(e.name, `${String(windows)} windows of 1.5 s, 3 nodes: counter keys back to 0 after`, Date.now() - t);
+
+      // A node dies with a live entry: its lease (or the leader's sweep) removes it after the window and the grace.
+      t = Date.now();
+      const ends = Date.now() + 1000;
+      members[2]!.counters.add('rpm:dead:0', 7, ends);
+      await members[2]!.counters.flush();
+      await waitFor(() => members[0]!.counters.sum('rpm:dead:0') === 7, 10_000, 'dead node count seen');
+      await coords[2]!.close({ leave: false });
+      expect((await e.rawKeys('counters/rpm:dead:0/')).length).toBe(1);
+      await waitFor(() => Date.now() > ends, 5_000, 'window end');
+      expect(members[0]!.counters.sum('rpm:dead:0')).toBe(0);
+      await waitFor(async () => {
+        await members[0]!.counters.sweep();
+        return (await e.rawKeys('counters/')).length === 0;
+      }, 40_000, "the dead node's entry removed");
+      timing(e.name, "a dead node's expired counter entry removed after", Date.now() - t);
+    }, 60_000);
   });
 
   describe('store loss', () => {

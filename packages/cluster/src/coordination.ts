@@ -5,6 +5,7 @@
 // every membership and watch it opened and clears every timer.
 
 import { EtcdKv, type EtcdKvOptions } from './etcdKv.js';
+import { IpcKvClient, type KvChannel } from './ipcKv.js';
 import type { KvBackend } from './kv.js';
 import { MemoryStore } from './memoryKv.js';
 import { KvMembership } from './membership.js';
@@ -18,7 +19,7 @@ export interface CloseOptions {
 }
 
 abstract class KvCoordination implements Coordination {
-  abstract readonly kind: 'memory' | 'etcd';
+  abstract readonly kind: 'memory' | 'etcd' | 'ipc';
   private readonly memberships = new Set<KvMembership>();
   private readonly watches = new Set<KvPrefixWatch>();
   private closed = false;
@@ -69,6 +70,15 @@ export class EtcdCoordination extends KvCoordination {
 
   constructor(options: EtcdCoordinationOptions) {
     super(namespaced(new EtcdKv(options), rootOf(options.cluster)));
+  }
+}
+
+/** The workers of one machine over their primary's store (ipcKv.ts). */
+export class IpcCoordination extends KvCoordination {
+  readonly kind = 'ipc' as const;
+
+  constructor(channel: KvChannel) {
+    super(new IpcKvClient(channel));
   }
 }
 

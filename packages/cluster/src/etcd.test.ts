@@ -6,7 +6,7 @@ import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EtcdCoordination, parseClusterUrl, rootOf } from './coordination.js';
 import { coordinationContract, waitFor } from './coordination.suite.js';
-import { EtcdServer } from './testing/etcdServer.js';
+import { EtcdServer } from '../testing/etcdServer.js';
 import type { WatchUpdate } from './types.js';
 
 let server: EtcdServer;

@@ -4,5 +4,6 @@
 export * from './types.js';
 export { PREFIX, electionPrefix } from './keys.js';
 export { leaderOf } from './election.js';
-export { InMemoryCoordination, EtcdCoordination, parseClusterUrl, rootOf, type CloseOptions, type EtcdCoordinationOptions } from './coordination.js';
+export { InMemoryCoordination, EtcdCoordination, IpcCoordination, parseClusterUrl, rootOf, type CloseOptions, type EtcdCoordinationOptions } from './coordination.js';
 export { MemoryStore } from './memoryKv.js';
+export { IpcKvClient, serveKv, type KvChannel } from './ipcKv.js';

@@ -96,12 +96,18 @@ export interface Leadership {
 
 /** Cluster-wide counters: per-node totals, summed by every reader. */
 export interface Counters {
-  /** Count locally at once; written to the store at the next sync. */
-  add(scope: string, n: number): void;
-  /** This node's own total (exact) plus every other node's last synced total. */
+  /**
+   * Count locally at once; written to the store at the next sync. The scope
+   * stops counting at `expiresAt` (ms since the epoch; the end of its window),
+   * and its entries are removed after it. An add to an expired scope is ignored.
+   */
+  add(scope: string, n: number, expiresAt: number): void;
+  /** This node's own total (exact) plus every other node's last synced total; 0 once expired. O(nodes). */
   sum(scope: string): number;
-  /** Write pending totals now. */
+  /** Write pending totals now (and delete this node's expired entries). */
   flush(): Promise<void>;
+  /** Delete every node's entries past their expiry (the manager leader runs it); how many were deleted. */
+  sweep(): Promise<number>;
   readonly syncIntervalMs: number;
 }
 
@@ -132,7 +138,7 @@ export interface JoinOptions {
 }
 
 export interface Coordination {
-  readonly kind: 'memory' | 'etcd';
+  readonly kind: 'memory' | 'etcd' | 'ipc';
   join(node: NodeSpec, options?: JoinOptions): Promise<Membership>;
   /** Watch a prefix relative to the cluster root, e.g. PREFIX.catalog. */
   watchPrefix(prefix: string): PrefixWatch;

@@ -1,12 +1,19 @@
 // A deployment: what clients address by `model`, how many replicas serve it and
-// with which runtime. The keys are a contract with users (DESIGN.md): add keys,
+// with which runtime. The keys are a contract with users (docs/config.md): add keys,
 // rename none. Parsing is shared by the config file and the admin API.
 
 import {
   type Json, asObject, invalid, join, noUnknownKeys, optArray, optEnum, optNumber, optObject, optString, reqString,
 } from './validate.js';
 
-export type RuntimeKind = 'llama' | 'openai' | 'anthropic';
+/** The runtimes built in: the native engine (llama) and the remote provider kinds. */
+export const BUILTIN_RUNTIMES = ['llama', 'openai', 'anthropic'] as const;
+export type BuiltinRuntime = (typeof BUILTIN_RUNTIMES)[number];
+/**
+ * A built-in runtime, or the name of one registered with
+ * `createRuntime({ runtimes })` (docs/architecture.md, "Pluggable runtimes").
+ */
+export type RuntimeKind = BuiltinRuntime | (string & Record<never, never>);
 export type CapacityPolicy = 'reject' | 'queue' | 'fallback';
 
 export interface EngineSpec {
@@ -194,14 +201,18 @@ export const ANTHROPIC_ENDPOINT = 'https://api.anthropic.com/v1';
 
 export const DEPLOYMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
 
-/** Parses one deployment (config file entry or admin PUT body). */
-export function parseDeployment(raw: unknown, path = ''): DeploymentSpec {
+/**
+ * Parses one deployment (config file entry or admin PUT body). `runtimes` names
+ * the runtimes registered beside the built-in ones; any other name is refused.
+ */
+export function parseDeployment(raw: unknown, path = '', runtimes: readonly string[] = []): DeploymentSpec {
   const o = asObject(raw, path);
   noUnknownKeys(o, DEPLOYMENT_KEYS, path);
   const name = reqString(o, 'name', path, { nonEmpty: true });
   if (!DEPLOYMENT_NAME.test(name)) invalid(join(path, 'name'), 'may hold letters, digits and . _ : / - (at most 128)');
-  const runtime = optEnum(o, 'runtime', path, ['llama', 'openai', 'anthropic'] as const);
-  if (runtime === undefined) invalid(join(path, 'runtime'), 'is required (llama | openai | anthropic)');
+  const known: readonly RuntimeKind[] = [...BUILTIN_RUNTIMES, ...runtimes];
+  const runtime = optEnum(o, 'runtime', path, known);
+  if (runtime === undefined) invalid(join(path, 'runtime'), `is required (${known.join(' | ')})`);
   const spec: DeploymentSpec = {
     name,
     runtime,

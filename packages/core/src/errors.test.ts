@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ERROR_KINDS, ERROR_TABLE, InferenceError, openAIErrorBody, retryAfterSeconds, toInferenceError } from './errors.js';
 
 describe('error taxonomy', () => {
-  it('fixes the status of every kind as DESIGN.md lists it', () => {
+  it('fixes the status of every kind as docs/architecture.md lists it', () => {
     const statuses = Object.fromEntries(ERROR_KINDS.map((k) => [k, ERROR_TABLE[k].status]));
     expect(statuses).toEqual({
       invalid_request: 400, unauthorized: 401, forbidden: 403, budget_exceeded: 429, not_found: 404, rate_limited: 429,

@@ -1,6 +1,6 @@
 // Entry of the engine host: the child process that owns one native engine context.
 // A CUDA sticky error can only be cleared by a new process, so a context lives and dies
-// with this process (see DESIGN.md, Supervision). It loads the addon and the model
+// with this process (see docs/architecture.md, Supervision). It loads the addon and the model
 // (reporting progress), serves tokenize / embed / stats, turns generate requests into
 // token prompts (chat template included) and forwards ONE message per decode step.
 // It exits when the parent disconnects, and on a context fault it reports the fault

@@ -9,7 +9,7 @@ import { findAddon, tryLoadAddon, type NativeEngine, type NativeStepEvent, type 
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '..', '..', '..');
-const MODEL = [process.env['INFERENCE_TEST_MODEL'], join(repoRoot, 'models', 'stories260K.gguf'), '/work/shared/models/stories260K.gguf']
+const MODEL = [process.env['INFERENCE_TEST_MODEL'], join(repoRoot, 'models', 'stories260K.gguf')]
   .filter((p): p is string => p !== undefined && p !== '')
   .find((p) => existsSync(p));
 

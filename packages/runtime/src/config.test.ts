@@ -27,7 +27,7 @@ async function errorOf(p: Promise<unknown>): Promise<InferenceError> {
 const CONTRACT_FILE = fileURLToPath(new URL('../../../examples/config.yaml', import.meta.url));
 
 describe('config contract', () => {
-  it('accepts every key of the DESIGN.md example', async () => {
+  it('accepts every key of the contract example', async () => {
     const cfg = await loadConfigFile(CONTRACT_FILE, { TEAM_A_KEY: 'a', ADMIN_KEY: 'b', OPENAI_API_KEY: 'c' });
     expect(cfg.deployments.map((d) => d.name)).toEqual(['smollm', 'gpt-4o-mini']);
     expect(cfg.auth.apiKeys[0]?.deployments).toEqual(['smollm']);

@@ -1,4 +1,4 @@
-// The configuration contract (DESIGN.md): YAML (or JSON) parsed, then validated
+// The configuration contract (docs/config.md): YAML (or JSON) parsed, then validated
 // into a typed object. Unknown keys are errors naming the key. This is the only
 // module that reads environment variables: secrets are named in the file and
 // read from the environment, never stored in it.
@@ -27,7 +27,7 @@ export interface AdminKeyConfig {
 }
 
 export interface RuntimeConfig {
-  server: { host: string; port: number; bodyLimitBytes: number };
+  server: { host: string; port: number; bodyLimitBytes: number; drainTimeoutMs: number };
   storage?: { path: string };
   auth: { apiKeys: ApiKeyConfig[]; adminKeys: AdminKeyConfig[] };
   deployments: DeploymentSpec[];
@@ -37,7 +37,7 @@ export interface RuntimeConfig {
   telemetry?: { traces?: TracesFileConfig };
 }
 
-export const DEFAULT_SERVER = { host: '127.0.0.1', port: 8080, bodyLimitBytes: 4 * 1024 * 1024 };
+export const DEFAULT_SERVER = { host: '127.0.0.1', port: 8080, bodyLimitBytes: 4 * 1024 * 1024, drainTimeoutMs: 30_000 };
 
 function parseKeys(list: unknown[] | undefined, path: string, withDeployments: boolean): ApiKeyConfig[] {
   const names = new Set<string>();
@@ -63,17 +63,24 @@ function parseKeys(list: unknown[] | undefined, path: string, withDeployments: b
   });
 }
 
+export interface ParseOptions {
+  /** Runtimes registered with createRuntime({ runtimes }) that deployments may name. */
+  readonly runtimes?: readonly string[] | Readonly<Record<string, unknown>>;
+}
+
 /** Validates a parsed config document (no environment access). */
-export function parseConfig(doc: unknown): RuntimeConfig {
+export function parseConfig(doc: unknown, options: ParseOptions = {}): RuntimeConfig {
+  const runtimes = Array.isArray(options.runtimes) ? options.runtimes : Object.keys(options.runtimes ?? {});
   const o = asObject(doc ?? {}, '');
   noUnknownKeys(o, ['server', 'storage', 'auth', 'deployments', 'cluster', 'telemetry'], '');
   const server = optObject(o, 'server', '') ?? {};
-  noUnknownKeys(server, ['host', 'port', 'bodyLimitBytes'], 'server');
+  noUnknownKeys(server, ['host', 'port', 'bodyLimitBytes', 'drainTimeoutMs'], 'server');
   const cfg: RuntimeConfig = {
     server: {
       host: optString(server, 'host', 'server') ?? DEFAULT_SERVER.host,
       port: optNumber(server, 'port', 'server', { min: 0, max: 65535, integer: true }) ?? DEFAULT_SERVER.port,
       bodyLimitBytes: optNumber(server, 'bodyLimitBytes', 'server', { min: 1024, max: 1 << 30, integer: true }) ?? DEFAULT_SERVER.bodyLimitBytes,
+      drainTimeoutMs: optNumber(server, 'drainTimeoutMs', 'server', { min: 0, max: 3_600_000, integer: true }) ?? DEFAULT_SERVER.drainTimeoutMs,
     },
     auth: { apiKeys: [], adminKeys: [] },
     deployments: [],
@@ -100,7 +107,7 @@ export function parseConfig(doc: unknown): RuntimeConfig {
   const deployments = optArray(o, 'deployments', '') ?? [];
   const names = new Set<string>();
   cfg.deployments = deployments.map((d, i) => {
-    const spec = parseDeployment(d, join('deployments', i));
+    const spec = parseDeployment(d, join('deployments', i), runtimes);
     if (names.has(spec.name)) invalid(join(join('deployments', i), 'name'), `duplicate deployment name '${spec.name}'`);
     names.add(spec.name);
     return spec;
@@ -149,7 +156,7 @@ export function resolveKeys<T extends { keyEnv: string }>(keys: T[], env: Env = 
   return keys.map((k) => ({ ...k, value: env[k.keyEnv] ?? '' }));
 }
 
-export async function loadConfigFile(path: string, env: Env = process.env): Promise<RuntimeConfig> {
+export async function loadConfigFile(path: string, env: Env = process.env, options: ParseOptions = {}): Promise<RuntimeConfig> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -162,7 +169,7 @@ export async function loadConfigFile(path: string, env: Env = process.env): Prom
   } catch (e) {
     throw new InferenceError('invalid_request', `config file ${path} is not valid YAML: ${e instanceof Error ? e.message.split('\n')[0] ?? '' : ''}`);
   }
-  const cfg = parseConfig(doc);
+  const cfg = parseConfig(doc, options);
   checkEnv(cfg, env);
   return cfg;
 }

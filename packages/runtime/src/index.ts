@@ -4,9 +4,11 @@
 
 export { createRuntime, type ClusterStatus, type Runtime, type RuntimeOptions } from './runtime.js';
 export { type LoadProgress, createLocalReplica } from './localReplica.js';
+export { type ReplicaRequest, type RuntimeFactory } from './replicaFactories.js';
+export { type RunnerDefinition, customRunnerDecider, supervisedRuntime } from './supervisedRuntime.js';
 export { DEFAULT_COMPLETION_ESTIMATE, estimateTokens } from './budgetEstimate.js';
 export {
-  ADMIN_KEY_ENV, type AdminKeyConfig, type ApiKeyConfig, DEFAULT_SERVER, type Env, type RuntimeConfig, adminKeyFromEnv, checkEnv,
+  ADMIN_KEY_ENV, type AdminKeyConfig, type ApiKeyConfig, DEFAULT_SERVER, type Env, type ParseOptions, type RuntimeConfig, adminKeyFromEnv, checkEnv,
   clusterSecret, envCredentials, loadConfigFile, parseConfig, resolveKeys, tracesConfig,
 } from './config.js';
 export { TRACES_DEFAULTS, type TracesConfig, type TracesFileConfig, parseTracesBlock, resolveTraces } from './telemetry/tracesConfig.js';
@@ -16,3 +18,5 @@ export {
   CLUSTER_DEFAULTS, type ClusterConfig, type ClusterFileConfig, type ClusterFlags, parseClusterBlock, parseHostPort, resolveCluster,
 } from './cluster/clusterConfig.js';
 export { type ClusterNode, type ClusterNodeOptions, startClusterNode } from './cluster/clusterNode.js';
+// The store of `serve --workers N` (docs/cluster.md, "Several cores of one machine").
+export { type Coordination, IpcCoordination, type KvChannel, MemoryStore, serveKv } from '@inference/cluster';

@@ -1,22 +1,23 @@
 // The canonical wiring of the actor topology, as a library: `createRuntime`
-// builds coordinator, metrics, deployment manager and the replica factories from
-// a config object; `serve` adds the HTTP edge (ApiGatewayActor) and listens. The
-// CLI and the tests use exactly these two functions.
+// builds coordinator, metrics, placement, deployment manager, budgets and the
+// replica factories (built-in and registered runtimes) from a config object;
+// `serve` (@inference/gateway) adds the HTTP edge and listens. The CLI and the
+// tests use exactly these two functions. docs/architecture.md draws the topology.
 
 import {
-  type ActorRef, ActorSystem, type CoordinatorMsg, type CreatedReplica, DeploymentManagerActor, DeploymentPlacementActor, type DeploymentStatus,
-  DpCoordinatorActor, type Placement, type PlacementMsg, localInventory, placementEnv, type ManagerMsg, MetricsActor, type MetricsMsg, type ReplicaEntry, type ReplicaEvents, type ReplicaFactory, type ReplicaSample,
+  type ActorRef, ActorSystem, type BudgetGate, type BudgetMsg, type BudgetShare, type CoordinatorMsg, DeploymentManagerActor, DeploymentPlacementActor,
+  type DeploymentStatus, DpCoordinatorActor, type ManagerMsg, MetricsActor, type MetricsMsg, type PlacementMsg, type ReplicaEntry, type ReplicaSample,
+  SpecTable, localInventory,
 } from '@inference/actors';
-import { type DeploymentSpec, InferenceError } from '@inference/core';
-import {
-  BREAKER_STATES, type CredentialSource, ReliabilityRegistry, RemoteEngineCoreActor, type RemoteEngineEvent, RemoteReplica, type SessionOptions,
-} from '@inference/engine-remote';
-import { Catalog, type Store, openStore } from '@inference/storage';
-import { ActorBudgetGate, BudgetActor, type BudgetGate, type BudgetMsg, type BudgetShare } from '@inference/actors';
-import { estimateTokens } from './budgetEstimate.js';
-import { type RuntimeConfig, envCredentials } from './config.js';
+import { BUILTIN_RUNTIMES, type DeploymentSpec, invalid, join } from '@inference/core';
+import { type CredentialSource, ReliabilityRegistry, type SessionOptions } from '@inference/engine-remote';
 import { probeGpuInventory } from '@inference/engine-local';
-import { type LoadProgress, createLocalReplica } from './localReplica.js';
+import { Catalog, type Store, openStore } from '@inference/storage';
+import { startBudgets } from './budgets.js';
+import { type RuntimeConfig, envCredentials } from './config.js';
+import type { LoadProgress } from './localReplica.js';
+import { remoteEventMetrics } from './remoteMetrics.js';
+import { type RuntimeFactory, builtinFactories, checkRuntimeNames, dispatchFactory } from './replicaFactories.js';
 
 export interface RuntimeOptions {
   /** Where remote credentials come from (default: the environment). */
@@ -33,6 +34,13 @@ export interface RuntimeOptions {
    * the other nodes' spend through `budgetShare`.
    */
   readonly clusterManaged?: { readonly budgetShare: BudgetShare };
+  /**
+   * Runtimes of one's own, by name: a deployment whose `runtime` names one is
+   * served by the ModelRunners its factory builds, with the built-in runtimes'
+   * routing, supervision, budgets, metrics and status (docs/architecture.md).
+   * Parse configs with the same names (`parseConfig(doc, { runtimes })`).
+   */
+  readonly runtimes?: Readonly<Record<string, RuntimeFactory>>;
 }
 
 /** What /ready and /admin/cluster show of the node's cluster membership. */
@@ -61,6 +69,8 @@ export interface Runtime {
   /** Budget ledgers and spend (BudgetActor), and the request path's gate to them. */
   readonly budget: ActorRef<BudgetMsg>;
   readonly budgetGate: BudgetGate;
+  /** The runtime names a deployment may use: the built-in ones and those registered. */
+  readonly runtimes: readonly string[];
   /** The last applied spec of a deployment (synchronous, for the request path). */
   spec(name: string): DeploymentSpec | undefined;
   apply(spec: DeploymentSpec): Promise<DeploymentStatus>;
@@ -73,15 +83,29 @@ export interface Runtime {
   settled(timeoutMs?: number): Promise<DeploymentStatus[]>;
   /** Present in cluster mode. */
   readonly cluster?: () => ClusterStatus;
+  /**
+   * Cluster mode: what this node still waits for before it can serve the
+   * catalog (empty when nothing); /ready is 503 until then. See docs/cluster.md.
+   */
+  readonly clusterWaiting?: () => string[];
   close(): Promise<void>;
 }
 
 let systems = 0;
 
+/** Refuses config deployments that name a runtime this runtime does not have. */
+function checkRuntime(spec: DeploymentSpec, known: readonly string[], path: string): void {
+  if (!known.includes(spec.runtime)) invalid(join(path, 'runtime'), `unknown runtime '${spec.runtime}' (${known.join(' | ')})`);
+}
+
 export async function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {}): Promise<Runtime> {
+  const custom = options.runtimes ?? {};
+  checkRuntimeNames(Object.keys(custom));
+  const runtimes: readonly string[] = [...BUILTIN_RUNTIMES, ...Object.keys(custom)];
+  config.deployments.forEach((spec, i) => { checkRuntime(spec, runtimes, join('deployments', i)); });
   // Storage first: a bad file stops startup with a clear error before anything runs.
   const store = openStore(config.storage);
-  const catalog = new Catalog(store);
+  const catalog = new Catalog(store, Date.now, Object.keys(custom));
   let initial: DeploymentSpec[];
   try {
     initial = options.clusterManaged === undefined ? catalog.seed(config.deployments) : [];
@@ -96,75 +120,45 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
   }), { mailbox: 65536 });
   // A scrape samples every replica's load from the routing table.
   const sample = async (): Promise<ReplicaSample[]> =>
-    (await coordinator.ask<ReplicaEntry[]>((reply) => ({ type: 'table', reply }), 5000)).map((r) => ({ deployment: r.deployment, replica: r.id, load: r.runner.load() }));
+    (await coordinator.ask<ReplicaEntry[]>((reply) => ({ type: 'table', reply }), 5000))
+      .map((r) => ({ deployment: r.deployment, replica: r.id, load: r.runner.load() }));
   const metrics = system.spawn('metrics', () => new MetricsActor({ sample }), { mailbox: 65536 });
-  const credentials = options.credentials ?? envCredentials();
   const reliability = new ReliabilityRegistry();
-  const specs = new Map<string, DeploymentSpec>();
-  let replicaSeq = 0;
-
-  const remoteEvent = (deployment: string, e: RemoteEngineEvent): void => {
-    switch (e.type) {
-      case 'breaker':
-        metrics.tell({ type: 'breakerState', deployment, state: e.state, states: BREAKER_STATES });
-        return;
-      case 'retry':
-        metrics.tell({ type: 'remote', deployment, event: 'retry', label: e.kind });
-        return;
-      case 'limited':
-        metrics.tell({ type: 'remote', deployment, event: 'limited', label: e.reason });
-        return;
-      case 'upstreamRateLimited':
-      case 'breakerRejected':
-        metrics.tell({ type: 'remote', deployment, event: e.type });
-        return;
-      default: {
-        const never: never = e;
-        throw new Error(`unknown remote event ${JSON.stringify(never)}`);
-      }
-    }
-  };
-
-  const factory: ReplicaFactory = (spec: DeploymentSpec, id: string, events: ReplicaEvents, placement: Placement): CreatedReplica => {
-    switch (spec.runtime) {
-      case 'openai':
-      case 'anthropic': {
-        const engineOpts = {
-          credentials,
-          onRestart: (reason: string) => { events.restarted(reason); },
-          onFailed: (reason: string) => { events.failed(reason); },
-          registry: reliability,
-          onEvent: (e: RemoteEngineEvent) => { remoteEvent(spec.name, e); },
-          ...(options.session === undefined ? {} : { session: options.session }),
-        };
-        const core = new RemoteEngineCoreActor(spec, engineOpts);
-        const ref = system.spawn(`replica-${++replicaSeq}`, () => core, { mailbox: 65536 });
-        return { runner: new RemoteReplica(id, spec.name, ref, core), ready: ref.started() };
-      }
-      case 'llama':
-        // The engine host sees only the GPUs placement gave it (none for a CPU replica).
-        return createLocalReplica(system, `replica-${++replicaSeq}`, spec, id, events, metrics, options.onLoadProgress, placementEnv(placement));
-      default: {
-        const never: never = spec.runtime;
-        throw new InferenceError('invalid_request', `unknown runtime ${String(never)}`, { param: 'runtime' });
-      }
-    }
-  };
+  const credentials = options.credentials ?? envCredentials();
+  const builtin = builtinFactories({
+    system, metrics, reliability,
+    credentials,
+    remoteEvent: remoteEventMetrics(metrics),
+    ...(options.session === undefined ? {} : { session: options.session }),
+    ...(options.onLoadProgress === undefined ? {} : { onLoadProgress: options.onLoadProgress }),
+  });
+  const factories: Record<string, RuntimeFactory> = { ...custom, ...builtin };
+  const specs = new SpecTable();
 
   // CPU and RAM now; the GPU list from the addon (in a probe process) on the first replica that asks for a GPU.
   const placement = system.spawn('placement', () => new DeploymentPlacementActor(localInventory([], 'not probed'), () => probeGpuInventory()), { mailbox: 4096 });
-  const manager = system.spawn('manager', () => new DeploymentManagerActor(coordinator, metrics, factory, options.drainTimeoutMs, placement), { mailbox: 1024 });
+  const factory = dispatchFactory(factories, system, metrics);
+  const manager = system.spawn('manager', () => new DeploymentManagerActor(coordinator, metrics, factory, options.drainTimeoutMs, placement, specs), { mailbox: 1024 });
   const apply = async (spec: DeploymentSpec): Promise<DeploymentStatus> => {
+    checkRuntime(spec, runtimes, '');
     const status = await manager.ask<DeploymentStatus>((reply) => ({ type: 'apply', spec, reply }));
-    specs.set(spec.name, spec);
+    retainReliability();
     return status;
   };
   const list = (): Promise<DeploymentStatus[]> => manager.ask((reply) => ({ type: 'list', reply }));
-
-  const keyBudgets = new Map(config.auth.apiKeys.flatMap((k) => (k.budget === undefined ? [] : [[k.name, k.budget] as const])));
-  const share = options.clusterManaged?.budgetShare;
-  const budget = system.spawn('budget', () => new BudgetActor({ store, deployment: (name) => specs.get(name), keys: keyBudgets, share }), { mailbox: 65536 });
-  const budgetGate = new ActorBudgetGate(budget, estimateTokens, (d, key) => specs.get(d)?.budget !== undefined || (key !== undefined && keyBudgets.has(key)));
+  // Limiters and breakers live while a remote deployment uses them (docs/metrics.md "Cardinality").
+  const retainReliability = (): void => {
+    const keyOf = (s: DeploymentSpec): string | undefined => {
+      try {
+        return credentials(s).apiKey;
+      } catch {
+        return undefined;
+      }
+    };
+    const remote = specs.names().map((n) => specs.get(n)).filter((s): s is DeploymentSpec => s !== undefined && (s.runtime === 'openai' || s.runtime === 'anthropic'));
+    reliability.retain(remote.map((s) => ({ spec: s, apiKey: keyOf(s) })));
+  };
+  const { budget, budgetGate } = startBudgets(system, store, config, specs, options.clusterManaged?.budgetShare);
 
   try {
     for (const spec of initial) await apply(spec);
@@ -185,6 +179,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
     store,
     budget,
     budgetGate,
+    runtimes,
     spec: (name) => specs.get(name),
     // Through the runtime (the admin API) changes are persisted and win on restart.
     apply: async (spec) => {
@@ -194,13 +189,13 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
     },
     remove: async (name) => {
       await manager.ask<void>((reply) => ({ type: 'remove', name, reply }));
-      specs.delete(name);
-      metrics.tell({ type: 'removed', deployment: name });
+      // Its series and its limiters go with it: /metrics and the registry hold what exists.
+      metrics.tell({ type: 'deploymentRemoved', deployment: name });
+      retainReliability();
       if (options.clusterManaged === undefined) catalog.removed(name);
     },
     scale: async (name, replicas) => {
       const status = await manager.ask<DeploymentStatus>((reply) => ({ type: 'scale', name, replicas, reply }));
-      specs.set(name, status.spec);
       if (options.clusterManaged === undefined) catalog.applied(status.spec);
       return status;
     },

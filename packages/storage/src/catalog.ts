@@ -17,17 +17,20 @@ export interface SeedPlan {
   readonly drop: string[];
 }
 
-function parseStored(e: CatalogEntry): DeploymentSpec {
+function parseStored(e: CatalogEntry, runtimes: readonly string[]): DeploymentSpec {
   try {
-    return parseDeployment(e.spec, `catalog[${e.name}]`);
+    return parseDeployment(e.spec, `catalog[${e.name}]`, runtimes);
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
     throw new InferenceError('invalid_request', `storage: the stored deployment '${e.name}' is no longer valid (${why}); remove it with DELETE /admin/deployments/${e.name} or delete the storage file`, { cause: err });
   }
 }
 
-/** Pure: merges the config file's deployments with the stored entries. */
-export function planSeed(fromFile: readonly DeploymentSpec[], stored: readonly CatalogEntry[], now: number): SeedPlan {
+/**
+ * Pure: merges the config file's deployments with the stored entries.
+ * `runtimes`: the runtimes registered beside the built-in ones (stored specs may name them).
+ */
+export function planSeed(fromFile: readonly DeploymentSpec[], stored: readonly CatalogEntry[], now: number, runtimes: readonly string[] = []): SeedPlan {
   const byName = new Map(stored.map((e) => [e.name, e]));
   const specs: DeploymentSpec[] = [];
   const put: CatalogEntry[] = [];
@@ -37,7 +40,7 @@ export function planSeed(fromFile: readonly DeploymentSpec[], stored: readonly C
     inFile.add(spec.name);
     const e = byName.get(spec.name);
     if (e?.source === 'admin') {
-      if (e.spec !== null) specs.push(parseStored(e));
+      if (e.spec !== null) specs.push(parseStored(e, runtimes));
       continue;
     }
     specs.push(spec);
@@ -46,17 +49,22 @@ export function planSeed(fromFile: readonly DeploymentSpec[], stored: readonly C
   for (const e of stored) {
     if (inFile.has(e.name)) continue;
     if (e.source === 'config') drop.push(e.name);
-    else if (e.spec !== null) specs.push(parseStored(e));
+    else if (e.spec !== null) specs.push(parseStored(e, runtimes));
   }
   return { specs, put, drop };
 }
 
 export class Catalog {
-  constructor(private readonly store: Store, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly store: Store,
+    private readonly now: () => number = Date.now,
+    /** Runtimes registered beside the built-in ones. */
+    private readonly runtimes: readonly string[] = [],
+  ) {}
 
   /** Applies the seed rule against the store and returns the deployments to run. */
   seed(fromFile: readonly DeploymentSpec[]): DeploymentSpec[] {
-    const plan = planSeed(fromFile, this.store.catalog(), this.now());
+    const plan = planSeed(fromFile, this.store.catalog(), this.now(), this.runtimes);
     for (const name of plan.drop) this.store.deleteCatalog(name);
     for (const e of plan.put) this.store.putCatalog(e);
     return plan.specs;

@@ -27,7 +27,7 @@ describe('RestartWindow', () => {
 });
 
 describe('deciders', () => {
-  it('maps engine faults per DESIGN.md', () => {
+  it('maps engine faults per docs/architecture.md', () => {
     const f = (fault: 'ContextPoisoned' | 'OutOfMemory' | 'Unrecoverable') => new InferenceError('engine_unavailable', 'x', { fault });
     expect(localEngineDecider(f('ContextPoisoned'))).toBe('Restart');
     expect(localEngineDecider(f('OutOfMemory'))).toBe('Resume');

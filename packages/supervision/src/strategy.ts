@@ -42,7 +42,7 @@ function faultOf(e: unknown): EngineFaultKind | undefined {
   return e instanceof InferenceError ? e.fault : undefined;
 }
 
-/** DESIGN.md: ContextPoisoned -> Restart, OutOfMemory -> Resume, Unrecoverable -> Stop, else Escalate. */
+/** docs/architecture.md (Supervision): ContextPoisoned -> Restart, OutOfMemory -> Resume, Unrecoverable -> Stop, else Escalate. */
 export const localEngineDecider: Decider = (e) => {
   const fault = faultOf(e);
   switch (fault) {

@@ -15,7 +15,7 @@ export interface ContextResource<R> {
   close(resource: R): Promise<void>;
 }
 
-type ContextMsg<R> = { type: 'get'; reply: Reply<R> } | { type: 'fault'; error: unknown; generation: number };
+type ContextMsg<R> = { type: 'get'; reply: Reply<R> };
 
 class ContextActor<R> extends Actor<ContextMsg<R>> {
   private resource: R | undefined;
@@ -43,19 +43,16 @@ class ContextActor<R> extends Actor<ContextMsg<R>> {
     if (r !== undefined) await this.factory.close(r);
   }
 
+  /** Faults go to the worker (WorkerMsg 'fault'), which replaces this context; it only hands out the resource. */
   receive(m: ContextMsg<R>): void {
     switch (m.type) {
       case 'get':
         if (this.resource === undefined) m.reply.reject(new InferenceError('engine_unavailable', 'engine is not available'));
         else m.reply.resolve(this.resource);
         return;
-      case 'fault':
-        // A fault from an older generation was already handled by its restart.
-        if (m.generation !== this.generation) return;
-        throw m.error;
       default: {
-        const never: never = m;
-        throw new Error(`unknown message ${JSON.stringify(never)}`);
+        const never: never = m.type;
+        throw new Error(`unknown message ${String(never)}`);
       }
     }
   }

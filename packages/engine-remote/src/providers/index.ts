@@ -23,10 +23,8 @@ export function providerFor(runtime: RuntimeKind): Provider {
     case 'anthropic':
       return ANTHROPIC;
     case 'llama':
-      throw new InferenceError('internal', 'internal error', { diagnostic: 'runtime llama has no remote provider' });
-    default: {
-      const never: never = runtime;
-      throw new InferenceError('internal', 'internal error', { diagnostic: `unknown runtime ${String(never)}` });
-    }
+    default:
+      // llama, or a runtime registered by the user: neither has a remote provider.
+      throw new InferenceError('internal', 'internal error', { diagnostic: `runtime ${runtime} has no remote provider` });
   }
 }

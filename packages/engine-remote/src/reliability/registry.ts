@@ -25,6 +25,14 @@ function origin(spec: DeploymentSpec): string {
   }
 }
 
+function gateKey(spec: DeploymentSpec, apiKey: string | undefined): string {
+  return `${spec.runtime}|${keyHash(apiKey)}|${origin(spec)}|${spec.model ?? spec.name}`;
+}
+
+function breakerKey(spec: DeploymentSpec): string {
+  return `${spec.runtime}|${origin(spec)}`;
+}
+
 export class ReliabilityRegistry {
   private readonly gates = new Map<string, LimiterGate>();
   private readonly breakers = new Map<string, CircuitBreaker>();
@@ -35,7 +43,7 @@ export class ReliabilityRegistry {
 
   /** The limiter of (provider, key, model); its limits follow the latest spec that asked. */
   gate(spec: DeploymentSpec, apiKey: string | undefined): LimiterGate {
-    const key = `${spec.runtime}|${keyHash(apiKey)}|${origin(spec)}|${spec.model ?? spec.name}`;
+    const key = gateKey(spec, apiKey);
     const config = { rpm: spec.remote.rpm, tpm: spec.remote.tpm, maxConcurrent: spec.remote.maxConcurrent };
     let g = this.gates.get(key);
     if (g === undefined) {
@@ -54,9 +62,28 @@ export class ReliabilityRegistry {
     for (const [key, g] of this.gates) g.limiter.attachShare(key, share);
   }
 
+  /**
+   * Drops the limiters and breakers no deployment in `live` uses any more (its
+   * deployments removed or moved to another upstream), so the registry holds what
+   * exists. Replicas still draining keep the objects they hold. Returns how many went.
+   */
+  retain(live: readonly { readonly spec: DeploymentSpec; readonly apiKey: string | undefined }[]): number {
+    const gates = new Set(live.map((l) => gateKey(l.spec, l.apiKey)));
+    const breakers = new Set(live.map((l) => breakerKey(l.spec)));
+    let dropped = 0;
+    for (const k of [...this.gates.keys()]) if (!gates.has(k)) { this.gates.delete(k); dropped++; }
+    for (const k of [...this.breakers.keys()]) if (!breakers.has(k)) { this.breakers.delete(k); dropped++; }
+    return dropped;
+  }
+
+  /** Limiters and breakers held (for tests and the soak). */
+  size(): { gates: number; breakers: number } {
+    return { gates: this.gates.size, breakers: this.breakers.size };
+  }
+
   /** The breaker of (provider, endpoint). */
   breaker(spec: DeploymentSpec): { key: string; breaker: CircuitBreaker } {
-    const key = `${spec.runtime}|${origin(spec)}`;
+    const key = breakerKey(spec);
     let b = this.breakers.get(key);
     if (b === undefined) {
       b = new CircuitBreaker(spec.remote.breaker, (from, to) => {

@@ -41,7 +41,7 @@ export interface ClusterAdminDeps {
 }
 
 /** An admin op from a peer's body, validated. */
-export function parseAdminOp(text: string): AdminOp {
+export function parseAdminOp(text: string, runtimes: readonly string[] = []): AdminOp {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -52,7 +52,7 @@ export function parseAdminOp(text: string): AdminOp {
   switch (o.op) {
     case 'apply':
       noUnknownKeys(o, ['op', 'spec'], '');
-      return { op: 'apply', spec: parseDeployment(o.spec, 'spec') };
+      return { op: 'apply', spec: parseDeployment(o.spec, 'spec', runtimes) };
     case 'remove':
       noUnknownKeys(o, ['op', 'name'], '');
       return { op: 'remove', name: reqString(o, 'name', '', { nonEmpty: true }) };

@@ -7,8 +7,10 @@
 // interval plus the watch delay, so N nodes each admitting R per second overshoot
 // a limit by at most counterSyncMs x R x (N - 1) (docs/cluster.md).
 // Before the node has joined (counters unset) budgets are enforced locally only.
+// Each scope expires at the end of its window (windowBounds of the budget's
+// window), so its entries leave etcd and this node's memory with it.
 
-import type { Amount, BudgetScope, BudgetShare } from '@inference/actors';
+import { type Amount, type BudgetScope, type BudgetShare, parseWindow, windowBounds } from '@inference/actors';
 import type { Counters } from '@inference/cluster';
 import { segmentOf } from './clusterKeys.js';
 
@@ -16,10 +18,33 @@ function scopeOf(scope: BudgetScope, name: string, windowStart: number, what: 't
   return `budget:${scope === 'deployment' ? 'd' : 'k'}:${segmentOf(name)}:${String(windowStart)}:${what}`;
 }
 
+/** A budget whose window is no longer known (its deployment or key is gone) keeps counting this long. */
+const UNKNOWN_WINDOW_MS = 3_600_000;
+/** How often expired `own` entries are dropped. */
+const PRUNE_EVERY_MS = 10_000;
+
 export class ClusterBudgetShare implements BudgetShare {
   private counters: Counters | undefined;
-  /** What this node added per scope, so `sum - own` is the other nodes' part. */
-  private readonly own = new Map<string, number>();
+  /** What this node added per scope, so `sum - own` is the other nodes' part; pruned when the window ends. */
+  private readonly own = new Map<string, { n: number; expiresAt: number }>();
+  private nextPrune = 0;
+
+  constructor(
+    /** The window text of a budget (`1h`, `day`...), undefined when it no longer exists. */
+    private readonly windowOf: (scope: BudgetScope, name: string) => string | undefined = () => undefined,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Scopes this node remembers (bounded by the budgets' live windows). */
+  ownScopes(): number {
+    return this.own.size;
+  }
+
+  private expiry(scope: BudgetScope, name: string, windowStart: number): number {
+    const text = this.windowOf(scope, name);
+    if (text === undefined) return this.now() + UNKNOWN_WINDOW_MS;
+    return windowBounds(parseWindow(text), windowStart).end;
+  }
 
   attach(counters: Counters): void {
     this.counters = counters;
@@ -31,19 +56,26 @@ export class ClusterBudgetShare implements BudgetShare {
     const t = scopeOf(scope, name, windowStart, 'tokens');
     const u = scopeOf(scope, name, windowStart, 'usd');
     return {
-      tokens: Math.max(0, c.sum(t) - (this.own.get(t) ?? 0)),
-      costUsd: Math.max(0, c.sum(u) - (this.own.get(u) ?? 0)),
+      tokens: Math.max(0, c.sum(t) - (this.own.get(t)?.n ?? 0)),
+      costUsd: Math.max(0, c.sum(u) - (this.own.get(u)?.n ?? 0)),
     };
   }
 
   spent(scope: BudgetScope, name: string, windowStart: number, amount: Amount): void {
     const c = this.counters;
     if (c === undefined) return;
+    const now = this.now();
+    const expiresAt = this.expiry(scope, name, windowStart);
     for (const [what, n] of [['tokens', amount.tokens], ['usd', amount.costUsd]] as const) {
       if (n === 0) continue;
       const key = scopeOf(scope, name, windowStart, what);
-      c.add(key, n);
-      this.own.set(key, (this.own.get(key) ?? 0) + n);
+      c.add(key, n, expiresAt);
+      const prev = this.own.get(key);
+      this.own.set(key, { n: (prev?.n ?? 0) + n, expiresAt: prev?.expiresAt ?? expiresAt });
+    }
+    if (now >= this.nextPrune) {
+      this.nextPrune = now + PRUNE_EVERY_MS;
+      for (const [k, v] of this.own) if (v.expiresAt <= now) this.own.delete(k);
     }
   }
 }

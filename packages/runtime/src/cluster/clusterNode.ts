@@ -9,7 +9,7 @@
 // so this node's entries vanish at once and the leader re-places its replicas.
 
 import type { ActorRef, NodeInventory, Placement, ReplicaEntry } from '@inference/actors';
-import { EtcdCoordination, PREFIX, electionPrefix, leaderOf } from '@inference/cluster';
+import { type Coordination, EtcdCoordination, PREFIX, electionPrefix, leaderOf } from '@inference/cluster';
 import type { DeploymentSpec, Tracing } from '@inference/core';
 import type { ClusterStatus, Runtime } from '../runtime.js';
 import { ClusterAdmin, parseAdminOp } from './clusterAdmin.js';
@@ -39,6 +39,13 @@ export interface ClusterNodeOptions {
   readonly tracing?: Tracing | undefined;
   /** Where cluster errors are reported (never with request content or secrets). */
   readonly log: (message: string) => void;
+  /**
+   * The store the node coordinates through, instead of etcd at `config.etcd`: the
+   * workers of `serve --workers N` share their primary's store (docs/cluster.md).
+   */
+  readonly coordination?: Coordination;
+  /** Prefer this node's own replicas: forward only when they are a full capacity busier (serve --workers). */
+  readonly preferLocal?: boolean;
 }
 
 export interface ClusterNode {
@@ -70,12 +77,12 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     tracing: o.tracing,
     localReplica,
     admin: async (body) => {
-      const op = parseAdminOp(body);
+      const op = parseAdminOp(body, o.base.runtimes);
       if (leader === undefined) throw new Error('not started');
       return { revision: await leader.admin(op) };
     },
   });
-  const coordination = new EtcdCoordination({ hosts: cfg.etcd, cluster: cfg.name });
+  const coordination = o.coordination ?? new EtcdCoordination({ hosts: cfg.etcd, cluster: cfg.name });
   try {
     const membership = await coordination.join(
       { name: self, advertise: cfg.advertise, inventory: await inventoryOf(o.base.placement) },
@@ -89,7 +96,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     const election = coordination.watchPrefix(electionPrefix(MANAGER_ROLE));
     await Promise.all([catalog.ready, placement.ready, replicas.ready, election.ready]);
     const peers = new PeerPool(o.secret);
-    const remote = new RemoteReplicas(self, o.base.coordinator, membership, replicas, peers);
+    const remote = new RemoteReplicas(self, o.base.coordinator, membership, replicas, peers, o.preferLocal === true);
     const applier = new LocalApplier(self, o.base, catalog, placement, onError);
     const publisher = new ReplicaPublisher(o.base, membership, onError);
     const mgr = new ManagerLeader({
@@ -113,7 +120,22 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       members: membership.members().map((m) => ({ name: m.name, advertise: m.advertise })),
       stale: catalog.stale() || replicas.stale(),
     });
-    const runtime: Runtime = { ...admin.runtime(), cluster: status };
+    // Ready means the deployments serve here: a leader exists, the leading node's config
+    // deployments have reached the catalog (latched: a later admin removal does not unready it),
+    // and the local runtime holds what the catalog and placement ask of this node.
+    let seedSeen = false;
+    const waiting = (): string[] => {
+      const out: string[] = [];
+      if (leaderName() === undefined) out.push('cluster leader');
+      if (!seedSeen && mgr.leading()) {
+        const names = new Set(applier.specs().map((s) => s.name));
+        seedSeen = o.seed.every((s) => names.has(s.name));
+      }
+      if (!seedSeen && mgr.leading()) out.push('config deployments in the catalog');
+      if (!applier.current()) out.push('catalog applied on this node');
+      return out;
+    };
+    const runtime: Runtime = { ...admin.runtime(), cluster: status, clusterWaiting: waiting };
     return {
       runtime,
       close: async () => {

@@ -8,9 +8,14 @@ import { ClusterRateShare } from './clusterRate.js';
 class FakeCounters implements Counters {
   readonly own = new Map<string, number>();
   readonly others = new Map<string, number>();
+  readonly expiry = new Map<string, number>();
   readonly syncIntervalMs = 200;
-  add(scope: string, n: number): void {
+  add(scope: string, n: number, expiresAt: number): void {
     this.own.set(scope, (this.own.get(scope) ?? 0) + n);
+    this.expiry.set(scope, expiresAt);
+  }
+  sweep(): Promise<number> {
+    return Promise.resolve(0);
   }
   sum(scope: string): number {
     return (this.own.get(scope) ?? 0) + (this.others.get(scope) ?? 0);
@@ -41,6 +46,8 @@ describe('ClusterRateShare', () => {
     const [scope] = [...c.own.keys()];
     if (scope === undefined) throw new Error('no scope written');
     const base = scope.slice(0, scope.lastIndexOf(':') + 1);
+    // The bucket's scope expires once it can no longer be the previous bucket: two minutes after its start.
+    expect(c.expiry.get(scope)).toBe(12 * 60_000);
     // Own admissions only: nothing elsewhere.
     expect(share.elsewhere('k', t, 60_000)).toBe(0);
     c.setOthers((b) => `${base}${String(b)}`, t, 5);

@@ -7,7 +7,8 @@
 // arrive late by at most the sync interval plus the watch delay, so N nodes each
 // admitting R requests per second overshoot `rpm` by at most
 // counterSyncMs x R x (N - 1) (docs/cluster.md). Before the node has joined,
-// limits hold per node only.
+// limits hold per node only. A bucket's scope expires when it can no longer be
+// the previous bucket (two buckets after its start), so it leaves etcd then.
 
 import { createHash } from 'node:crypto';
 import type { Counters } from '@inference/cluster';
@@ -59,7 +60,7 @@ export class ClusterRateShare implements RateShare {
     if (c === undefined) return;
     const bucket = Math.floor(now / BUCKET_MS) * BUCKET_MS;
     const scope = scopeOf(this.hash(key), bucket);
-    c.add(scope, 1);
+    c.add(scope, 1, bucket + 2 * BUCKET_MS);
     this.own.set(scope, (this.own.get(scope) ?? 0) + 1);
     // Buckets older than the previous one no longer count.
     if (this.own.size > 2 * this.hashes.size) {

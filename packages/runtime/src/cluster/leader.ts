@@ -19,6 +19,7 @@ import { type NodeCounts, countsOf, inventoryOf, planPlacement, sameCounts } fro
 /** A node absent this long (while the leader leads) loses its replicas. */
 export const GONE_MS = 1000;
 const REPLAN_MS = 1000;
+const COUNTER_SWEEP_MS = 10_000;
 const CAMPAIGN_RETRY_MS = 500;
 
 export type AdminOp =
@@ -82,6 +83,13 @@ export class ManagerLeader {
       this.deps.membership.onMembers(replan),
     ];
     const timer = setInterval(replan, REPLAN_MS);
+    // Counter entries past their window that no lease removed (a dead writer's, leaseless ones): docs/cluster.md "Counters".
+    let sweeping = false;
+    const sweeper = setInterval(() => {
+      if (sweeping) return;
+      sweeping = true;
+      this.deps.membership.counters.sweep().catch(this.deps.onError).finally(() => { sweeping = false; });
+    }, COUNTER_SWEEP_MS);
     try {
       await Promise.all([this.deps.catalog.ready, this.deps.placement.ready]);
       const have = new Set(this.deps.specs().map((s) => s.name));
@@ -92,6 +100,7 @@ export class ManagerLeader {
       this.deps.onError(e);
     } finally {
       clearInterval(timer);
+      clearInterval(sweeper);
       for (const u of unsub) u();
       this.leadership = undefined;
       this.deps.onLeading?.(false);

@@ -22,7 +22,7 @@ export class LocalApplier {
   constructor(
     private readonly self: string,
     /** The node's runtime, whose apply/remove do not touch the cluster. */
-    private readonly runtime: Pick<Runtime, 'apply' | 'remove'>,
+    private readonly runtime: Pick<Runtime, 'apply' | 'remove' | 'runtimes'>,
     private readonly catalog: PrefixWatch,
     private readonly placement: PrefixWatch,
     private readonly onError: (e: unknown) => void,
@@ -39,7 +39,7 @@ export class LocalApplier {
     const out: DeploymentSpec[] = [];
     for (const e of this.catalog.entries().values()) {
       try {
-        out.push(parseDeployment(e.value));
+        out.push(parseDeployment(e.value, '', this.runtime.runtimes));
       } catch (err) {
         this.onError(new Error(`catalog entry '${nameOf(e.key)}' is not a valid deployment: ${err instanceof Error ? err.message : String(err)}`));
       }
@@ -57,14 +57,30 @@ export class LocalApplier {
     this.chain = this.chain.then(() => this.apply()).catch(this.onError);
   }
 
-  private async apply(): Promise<void> {
-    if (this.closed) return;
+  /**
+   * True when the local runtime holds exactly what the catalog and placement seen
+   * so far ask of this node (every deployment applied, none left over): /ready.
+   */
+  current(): boolean {
+    const want = this.wanted();
+    if (want.size !== this.applied.size) return false;
+    for (const [name, spec] of want) if (this.applied.get(name) !== JSON.stringify(spec)) return false;
+    return true;
+  }
+
+  private wanted(): Map<string, DeploymentSpec> {
     const want = new Map<string, DeploymentSpec>();
     for (const spec of this.specs()) {
       const placed = this.placement.entries().get(spec.name.replaceAll('/', '@'));
       const mine = countsOf(placed?.value)[this.self] ?? 0;
       want.set(spec.name, { ...spec, replicas: mine });
     }
+    return want;
+  }
+
+  private async apply(): Promise<void> {
+    if (this.closed) return;
+    const want = this.wanted();
     for (const [name, spec] of want) {
       const text = JSON.stringify(spec);
       if (this.applied.get(name) === text) continue;

@@ -80,6 +80,8 @@ export class RemoteReplicas {
     private readonly membership: Membership,
     private readonly watch: PrefixWatch,
     private readonly peers: PeerPool,
+    /** Route to another node's replica only when this node's are a full capacity busier (serve --workers). */
+    private readonly preferLocal = false,
   ) {
     this.onMembers(membership.members());
     this.unsubscribe.push(membership.onMembers((m) => { this.onMembers(m); }));
@@ -144,7 +146,8 @@ export class RemoteReplicas {
     }
     const runner = new ForwardingRunner(remoteReplicaId(node, info.id), info.deployment, node, info.id, address, this.peers, info.load);
     this.held.set(e.key, { node, info, runner });
-    this.coordinator.tell({ type: 'register', replica: { id: runner.id, deployment: info.deployment, runner, state: info.state } });
+    const bias = this.preferLocal ? { remoteBias: Math.max(1, info.load.capacity) } : {};
+    this.coordinator.tell({ type: 'register', replica: { id: runner.id, deployment: info.deployment, runner, state: info.state, ...bias } });
   }
 
   private scheduleRemoval(key: string): void {

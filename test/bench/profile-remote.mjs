@@ -1,0 +1,125 @@
+// Where the remote path's CPU goes: the gateway and the floor proxy (floor-proxy.mjs)
+// each run under V8's sampling profiler (--cpu-prof) in front of the same mock while
+// a closed loop sends them the same requests; the profiles' self time is summed by
+// where the code lives (our packages, Fastify, undici, Node's own http/net/stream, GC)
+// and printed per request, side by side. Main-thread time only: GC work on helper
+// threads is not in a CPU profile (gateway-overhead.mjs counts every thread).
+//
+//   node test/bench/profile-remote.mjs [--requests 20000] [--concurrency 64] [--stream]
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Pool } from 'undici';
+import { checkBody, fmt, saveRaw, startMockAndGateway, startProcess } from './lib.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const { values } = parseArgs({
+  options: {
+    requests: { type: 'string', default: '20000' },
+    concurrency: { type: 'string', default: '64' },
+    stream: { type: 'boolean', default: false },
+  },
+});
+const total = Number(values.requests);
+const concurrency = Number(values.concurrency);
+const stream = values.stream;
+const body = JSON.stringify({ model: 'mock', messages: [{ role: 'user', content: 'Say something short please' }], max_tokens: 16, ...(stream ? { stream: true } : {}) });
+
+/** The category of a profile node, by the script it runs in. */
+function category(node) {
+  const { functionName, url } = node.callFrame;
+  if (url === '') {
+    if (functionName === '(garbage collector)') return 'GC (main thread)';
+    if (functionName === '(idle)') return 'idle';
+    if (functionName === '(program)') return 'V8/native (program)';
+    return `native: ${functionName || '(anonymous)'}`;
+  }
+  const m = /node_modules\/(?:\.pnpm\/[^/]+\/node_modules\/)?((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (m !== null) {
+    const pkg = m[1];
+    if (pkg.startsWith('@inference/')) return pkg;
+    if (['fastify', 'avvio', 'find-my-way', 'light-my-request', 'fast-json-stringify', 'fast-querystring', 'abstract-logging', 'toad-cache', 'process-warning', 'rfdc', 'secure-json-parse', 'fast-content-type-parse', '@fastify/error', '@fastify/ajv-compiler', '@fastify/fast-json-stringify-compiler', 'fast-decode-uri-component', 'safe-regex2', 'ret', 'light-my-request'].includes(pkg)) return 'fastify';
+    if (pkg === 'pino' || pkg.startsWith('pino-') || pkg === 'sonic-boom' || pkg === 'thread-stream') return 'pino';
+    return pkg;
+  }
+  if (url.startsWith('node:internal/http') || url.startsWith('node:_http') || url.startsWith('node:http')) return 'node: http';
+  if (url.includes('net') || url.includes('stream') || url.includes('dns') || url.includes('socket')) return 'node: net/streams';
+  if (url.startsWith('node:')) return `node: other (${url.replace(/^node:internal\//, '').split('/')[0]})`;
+  const own = /\/(packages|apps)\/([^/]+)\//.exec(url);
+  if (own !== null) return `@inference/${own[2]}`;
+  return url.split('/').slice(-2).join('/');
+}
+
+/** µs on the monotonic clock V8's profiler stamps its samples with. */
+const nowUs = () => Number(process.hrtime.bigint() / 1000n);
+
+/** Self time per category, in µs, from a .cpuprofile, counting only samples inside `window`. */
+function selfTimes(file, window) {
+  const p = JSON.parse(readFileSync(file, 'utf8'));
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const out = new Map();
+  let t = p.startTime;
+  for (let i = 0; i < p.samples.length; i++) {
+    t += p.timeDeltas[i] ?? 0;
+    if (t < window.from || t > window.to) continue;
+    const c = category(byId.get(p.samples[i]));
+    out.set(c, (out.get(c) ?? 0) + (p.timeDeltas[i] ?? 0));
+  }
+  out.delete('idle');
+  return out;
+}
+
+async function drive(origin, total) {
+  const pool = new Pool(origin, { connections: concurrency, pipelining: 1 });
+  let next = 0;
+  let errors = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next++ < total) {
+      try {
+        const res = await pool.request({ path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json' }, body });
+        const text = await res.body.text();
+        if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
+        checkBody(text, stream);
+      } catch {
+        errors++;
+      }
+    }
+  }));
+  await pool.close();
+  return errors;
+}
+
+const dirs = { gateway: mkdtempSync(join(tmpdir(), 'prof-gw-')), floor: mkdtempSync(join(tmpdir(), 'prof-floor-')) };
+const { mockOrigin, gw, stop, settings } = await startMockAndGateway({ nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dirs.gateway] });
+const floor = await startProcess('node', ['--cpu-prof', '--cpu-prof-dir', dirs.floor, join(here, 'floor-proxy.mjs'), mockOrigin], /on (http:\/\/\S+)/);
+// A warm-up pass each (JIT, pools), then the measured pass inside a time window.
+await drive(gw.url, Math.min(2000, total));
+await drive(floor.url, Math.min(2000, total));
+const windows = {};
+const errors = {};
+for (const [side, origin] of [['gateway', gw.url], ['floor', floor.url]]) {
+  const from = nowUs();
+  errors[side] = await drive(origin, total);
+  windows[side] = { from, to: nowUs() };
+}
+await new Promise((r) => { floor.child.once('exit', r); floor.child.kill('SIGINT'); });
+await stop();
+
+const prof = (dir) => join(dir, readdirSync(dir).find((f) => f.endsWith('.cpuprofile')));
+const sides = { gateway: selfTimes(prof(dirs.gateway), windows.gateway), floor: selfTimes(prof(dirs.floor), windows.floor) };
+const cats = [...new Set([...sides.gateway.keys(), ...sides.floor.keys()])]
+  .sort((a, b) => (sides.gateway.get(b) ?? 0) - (sides.gateway.get(a) ?? 0));
+console.log(`remote-path CPU profile — ${total} ${stream ? 'streamed' : 'non-streamed'} requests per side at concurrency ${concurrency}; main-thread self time per request (µs), by where the code lives`);
+console.log(`gateway settings: ${settings}; errors gateway ${errors.gateway}, floor ${errors.floor}`);
+const per = (side, c) => (sides[side].get(c) ?? 0) / total;
+const sum = (side) => [...sides[side].values()].reduce((a, b) => a + b, 0) / total;
+console.log(`  ${'where'.padEnd(34)} ${'gateway'.padStart(9)} ${'floor'.padStart(9)}`);
+for (const c of cats) {
+  if (per('gateway', c) < 0.5 && per('floor', c) < 0.5) continue;
+  console.log(`  ${c.padEnd(34)} ${fmt(per('gateway', c), 1).padStart(9)} ${fmt(per('floor', c), 1).padStart(9)}`);
+}
+console.log(`  ${'total'.padEnd(34)} ${fmt(sum('gateway'), 1).padStart(9)} ${fmt(sum('floor'), 1).padStart(9)}   ratio ${fmt(sum('gateway') / sum('floor'))}x`);
+const table = Object.fromEntries(cats.map((c) => [c, { gateway: per('gateway', c), floor: per('floor', c) }]));
+console.log(`raw: ${saveRaw(`profile-remote-${stream ? 'streamed' : 'non-streamed'}`, { settings: { total, concurrency, stream, gateway: settings }, errors, usPerRequest: table })}`);
