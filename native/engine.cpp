@@ -211,11 +211,15 @@ void Engine::run() {
     }
 }
 
-void Engine::reportAbort(const std::string & message) {
-    aborting_.store(true);
+void Engine::postFault(const std::string & message) {
     StepEvent ev;
     ev.fault = Fault{FaultKind::ContextPoisoned, message};
     sink_.onStep(std::move(ev));
+}
+
+void Engine::reportAbort(const std::string & message) {
+    aborting_.store(true);
+    postFault(message);
     if (!isEngineThread()) return;  // the JS thread itself is aborting: nobody would read it
     // Give the event loop a moment to forward the fault before abort() kills the process.
     std::unique_lock<std::mutex> lk(mu_, std::try_to_lock);

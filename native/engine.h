@@ -78,6 +78,8 @@ class Engine {
 
     /** From the ggml abort hook: report a ContextPoisoned fault before the process dies. */
     void reportAbort(const std::string & message);
+    /** Posts a ContextPoisoned fault event (what reportAbort sends), nothing else. */
+    void postFault(const std::string & message);
     bool isEngineThread() const { return std::this_thread::get_id() == thread_.get_id(); }
 
   private:

@@ -2,6 +2,7 @@
 #include "process_hooks.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -26,29 +27,40 @@ std::vector<Engine *> & registry() {
     return engines;
 }
 
-ggml_log_level g_minLevel = GGML_LOG_LEVEL_ERROR;
+// Written once by installProcessHooks, read by every thread that logs.
+std::atomic<int> g_minLevel{GGML_LOG_LEVEL_ERROR};
+// Whether the last non-continuation log line was shown (llama.cpp logs from its own threads too).
+std::atomic<bool> g_lastShown{false};
+
+/**
+ * Reports to every live engine while holding the registry lock: an engine cannot
+ * finish close() (which unregisters it first) while it is being reported to, so
+ * neither the engine nor its event sink can be freed under the report.
+ */
+void reportToEngines(const std::string & message, bool dying) {
+    std::lock_guard<std::mutex> lk(registryMutex());
+    for (Engine * e : registry()) {
+        if (dying) e->reportAbort(message);
+        else e->postFault(message);
+    }
+}
 
 void onGgmlAbort(const char * message) {
     std::fprintf(stderr, "[inference_native] ggml abort: %s\n", message);
     std::fflush(stderr);
-    std::vector<Engine *> engines;
-    {
-        std::lock_guard<std::mutex> lk(registryMutex());
-        engines = registry();
-    }
-    for (Engine * e : engines) e->reportAbort(message);
+    reportToEngines(message, true);
     // ggml_abort calls abort() when this returns.
 }
 
 void onLog(ggml_log_level level, const char * text, void *) {
     // GGML_LOG_LEVEL_CONT continues the previous line: follow the last decision.
-    static bool lastShown = false;
     if (level == GGML_LOG_LEVEL_CONT) {
-        if (lastShown) std::fputs(text, stderr);
+        if (g_lastShown.load(std::memory_order_relaxed)) std::fputs(text, stderr);
         return;
     }
-    lastShown = level >= g_minLevel && level != GGML_LOG_LEVEL_NONE;
-    if (lastShown) std::fputs(text, stderr);
+    const bool shown = level >= g_minLevel.load(std::memory_order_relaxed) && level != GGML_LOG_LEVEL_NONE;
+    g_lastShown.store(shown, std::memory_order_relaxed);
+    if (shown) std::fputs(text, stderr);
 }
 
 }  // namespace
@@ -56,9 +68,9 @@ void onLog(ggml_log_level level, const char * text, void *) {
 void installProcessHooks() {
     const char * lvl = std::getenv("INFERENCE_NATIVE_LOG");
     if (lvl != nullptr) {
-        if (std::strcmp(lvl, "debug") == 0) g_minLevel = GGML_LOG_LEVEL_DEBUG;
-        else if (std::strcmp(lvl, "info") == 0) g_minLevel = GGML_LOG_LEVEL_INFO;
-        else if (std::strcmp(lvl, "warn") == 0) g_minLevel = GGML_LOG_LEVEL_WARN;
+        if (std::strcmp(lvl, "debug") == 0) g_minLevel.store(GGML_LOG_LEVEL_DEBUG);
+        else if (std::strcmp(lvl, "info") == 0) g_minLevel.store(GGML_LOG_LEVEL_INFO);
+        else if (std::strcmp(lvl, "warn") == 0) g_minLevel.store(GGML_LOG_LEVEL_WARN);
     }
     llama_log_set(onLog, nullptr);
     ggml_set_abort_callback(onGgmlAbort);
@@ -69,6 +81,8 @@ void registerEngine(Engine * engine) {
     std::lock_guard<std::mutex> lk(registryMutex());
     registry().push_back(engine);
 }
+
+void reportFaultToEnginesForTest(const std::string & message) { reportToEngines(message, false); }
 
 void unregisterEngine(Engine * engine) {
     std::lock_guard<std::mutex> lk(registryMutex());

@@ -3,6 +3,7 @@
 // render. Errors render in one place (OpenAI envelope) and, after the first SSE
 // byte, in one other (the stream's final error event).
 
+import type { ServerResponse } from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import {
   Actor, type ActorRef, type Endpoint, RequestActor, type RequestDeps, type RequestJob, type RequestMsg,
@@ -44,6 +45,15 @@ function sendError(reply: FastifyReply, e: InferenceError, status = e.status): F
   const ra = retryAfterSeconds(e);
   if (ra !== undefined) void reply.header('retry-after', String(ra));
   return reply.code(status).type('application/json').send(openAIErrorBody(e));
+}
+
+/** Cancels the request when its response closes before it was fully written (the client went away). */
+function cancelWhenGone(res: ServerResponse): (cancel: () => void) => void {
+  return (cancel) => {
+    res.on('close', () => {
+      if (!res.writableFinished) cancel();
+    });
+  };
 }
 
 export class ApiGatewayActor extends Actor<GatewayMsg> {
@@ -153,11 +163,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
   private async generate(req: FastifyRequest, reply: FastifyReply, endpoint: Endpoint, parsed: GenerateRequest): Promise<FastifyReply> {
     const id = `${parsed.kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${hexId()}`;
     const res = reply.raw;
-    const whenGone = (cancel: () => void): void => {
-      res.on('close', () => {
-        if (!res.writableFinished) cancel();
-      });
-    };
+    const whenGone = cancelWhenGone(res);
     if (!parsed.stream) {
       let out: RequestResult;
       try {
@@ -195,7 +201,8 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     registerAnthropicRoutes(app, (r, job, onCancel) => this.dispatch(r, job, onCancel), this.options.bodyLimitBytes);
     app.post('/v1/embeddings', async (req, reply) => {
       const parsed = parseEmbeddingRequest(req.body);
-      const out = await this.dispatch(req, { kind: 'embed', req: parsed }, () => undefined);
+      // A client that goes away cancels the embedding (queue wait and engine work).
+      const out = await this.dispatch(req, { kind: 'embed', req: parsed }, cancelWhenGone(reply.raw));
       if (out.kind !== 'embed') throw new InferenceError('internal', 'internal error');
       return reply.send(renderEmbeddings(parsed.model, out.result.vectors, out.result.promptTokens, parsed.encodingFormat));
     });

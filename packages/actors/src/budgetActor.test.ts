@@ -106,4 +106,59 @@ describe('BudgetActor', () => {
     expect(later).toContain('inference_budget_spend_tokens{scope="deployment",name="d"} 0');
     expect(later).toContain('inference_budget_spend_usd{scope="key",name="team-a"} 5');
   });
+
+  it('a reservation whose asker timed out is settled by the actor', async () => {
+    const system = new ActorSystem('budget-test');
+    systems.push(system);
+    let open!: () => void;
+    const started = new Promise<void>((r) => { open = r; });
+    // Still starting: the reservation waits in the mailbox past its asker's timeout.
+    class SlowStart extends BudgetActor {
+      // eslint-disable-next-line @typescript-eslint/no-misused-promises -- the kernel awaits a start that returns a promise
+      override preStart(): Promise<void> {
+        return started.then(() => { super.preStart(); });
+      }
+    }
+    const deployments = { d: { budget: { window: '1h', maxTokens: 10, onExceeded: 'reject' } satisfies BudgetSpec } };
+    const ref = system.spawn('budget', () => new SlowStart({ store: new ArrayStore(), deployment: (n: string) => deployments[n as 'd'], keys: new Map(), now: () => clock }));
+    const estimate = { promptTokens: 4, completionTokens: 4 };
+    await expect(ref.ask<number>((reply) => ({ type: 'reserve', deployment: 'd', key: undefined, estimate, reply }), 20)).rejects.toMatchObject({ kind: 'internal' });
+    open();
+    // The timed-out reservation holds nothing: the budget (10) has room for this one (8).
+    const hold = await gate(ref, 4, 4).reserve('d', undefined, req());
+    expect((await spend(ref))[0]).toMatchObject({ reservedTokens: 8 });
+    hold.settle('none');
+    expect((await spend(ref))[0]).toMatchObject({ reservedTokens: 0 });
+  });
+
+  it('a settlement gets through a full mailbox', async () => {
+    const filler = { resolve: () => true, reject: () => undefined };
+    let during: (() => void) | undefined;
+    // While the actor handles one settlement (writing spend), its mailbox of 2 fills up and another settlement comes.
+    class BusyStore extends ArrayStore {
+      override putSpend(row: SpendRecord): void {
+        super.putSpend(row);
+        const f = during;
+        during = undefined;
+        f?.();
+      }
+    }
+    const system = new ActorSystem('budget-test');
+    systems.push(system);
+    const deployments = { d: { budget: { window: '1h', maxTokens: 100, onExceeded: 'reject' } satisfies BudgetSpec } };
+    const ref = system.spawn('budget', () => new BudgetActor({ store: new BusyStore(), deployment: (n: string) => deployments[n as 'd'], keys: new Map(), now: () => clock }), { mailbox: 2 });
+    const g = gate(ref, 4, 4);
+    const first = await g.reserve('d', undefined, req());
+    const second = await g.reserve('d', undefined, req());
+    let full = false;
+    during = () => {
+      ref.tell({ type: 'spend', reply: filler });
+      ref.tell({ type: 'spend', reply: filler });
+      full = !ref.tell({ type: 'spend', reply: filler });
+      second.settle('none');
+    };
+    first.settle({ usage: { promptTokens: 1, completionTokens: 1 } });
+    expect(full).toBe(true);
+    expect((await spend(ref))[0]).toMatchObject({ reservedTokens: 0, tokens: 2 });
+  });
 });

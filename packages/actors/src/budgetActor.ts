@@ -1,7 +1,9 @@
 // BudgetActor: owns every budget ledger (per deployment and per API key name)
 // and the spend store. Reservations and settlements are messages, handled one at
 // a time, so the check-then-reserve of a request is atomic with respect to all
-// others: concurrent requests cannot both take the last of a budget. Every
+// others: concurrent requests cannot both take the last of a budget. A
+// settlement is never lost: it travels past the mailbox bound (kernel.ts,
+// `deliver`), and a reservation whose asker timed out is settled at once. Every
 // settlement writes the touched windows' totals to the store at once (one small
 // upsert per budget), so a restart loses at most the requests still in flight.
 // Spend is exported as metrics by budget (deployment name or key NAME, never a key).
@@ -166,7 +168,8 @@ export class BudgetActor extends Actor<BudgetMsg> {
     const id = ++this.seq;
     this.holds.set(id, { budgets: budgets.map(({ scope, name }) => ({ scope, name })), estimate: amount, price });
     for (const b of budgets) this.reservedTokens.set({ scope: b.scope, name: b.name }, b.ledger.reserved.tokens);
-    reply.resolve(id);
+    // The asker timed out: nobody holds this reservation, so nobody would settle it.
+    if (!reply.resolve(id)) this.settle(id, 'none');
   }
 
   private settle(id: number, outcome: Settlement): void {
@@ -231,7 +234,8 @@ export class ActorBudgetGate implements BudgetGate {
       settle: (outcome) => {
         if (settled) return;
         settled = true;
-        this.ref.tell({ type: 'settle', id, outcome });
+        // Past the mailbox bound: a dropped settlement would hold the estimate for good.
+        this.ref.deliver({ type: 'settle', id, outcome });
       },
     };
   }

@@ -6,7 +6,7 @@ import { DpCoordinatorActor } from './dpCoordinatorActor.js';
 import { ActorSystem } from './kernel.js';
 import { MetricsActor } from './metricsActor.js';
 import type { Placement } from './placement.js';
-import type { ReplicaEntry } from './routing.js';
+import { type ReplicaEntry, unassign } from './routing.js';
 
 /** A replica whose load the test controls: ready() resolves or rejects on command. */
 class Gate {
@@ -63,7 +63,7 @@ function setup(options: { gpus?: number } = {}) {
     throw new Error(`condition not reached: ${JSON.stringify(await get(name))}`);
   };
   const pick = (deployment: string) => coordinator.ask<ReplicaEntry>((reply) => ({ type: 'pick', deployment, reply }));
-  const release = (replicaId: string) => coordinator.tell({ type: 'release', replicaId });
+  const release = (r: ReplicaEntry) => { unassign(r); };
   return { sys, gates, placements, apply, scale, get, table, until, pick, release };
 }
 
@@ -99,7 +99,7 @@ describe('DeploymentManagerActor', () => {
     for (let i = 0; i < 4; i++) {
       const r = await t.pick('m');
       picks.push(r.id);
-      t.release(r.id);
+      t.release(r);
     }
     expect(new Set(picks.slice(0, 2)).size).toBe(2);
     expect(picks.slice(2)).toEqual(picks.slice(0, 2));

@@ -7,7 +7,9 @@
 // the drain timeout passed) or failed (with the reason).
 // Invariants: state changes happen only in `receive` (async work reports back by
 // message); a replica is routable only while serving; nothing in flight is dropped
-// by a scale-down, a roll or a removal.
+// by a scale-down, a roll or a removal. Table changes, state reports and
+// placement releases travel by `deliver` (kernel.ts): a burst of requests filling
+// a mailbox cannot make the table or the reservations drift.
 
 import { type DeploymentSpec, InferenceError, type ModelDetails, type ModelRunner, type ReplicaLoad } from '@inference/core';
 import type { PlacementMsg } from './deploymentPlacementActor.js';
@@ -164,7 +166,7 @@ export class DeploymentManagerActor extends Actor<ManagerMsg> {
         }
         this.deployments.delete(m.name);
         this.specs.delete(m.name);
-        this.coordinator.tell({ type: 'deployment', name: m.name, present: false });
+        this.coordinator.deliver({ type: 'deployment', name: m.name, present: false });
         for (const r of d.replicas) {
           if (r.state === 'failed') {
             this.forget(r); // already stopped
@@ -243,10 +245,10 @@ export class DeploymentManagerActor extends Actor<ManagerMsg> {
     this.specs.set(spec);
     if (prev === undefined) {
       this.deployments.set(spec.name, { spec, revision: 1, replicas: [] });
-      this.coordinator.tell({ type: 'deployment', name: spec.name, present: true, routing: spec.routing });
+      this.coordinator.deliver({ type: 'deployment', name: spec.name, present: true, routing: spec.routing });
     } else {
       if (!sameExceptReplicas(prev.spec, spec)) prev.revision++;
-      this.coordinator.tell({ type: 'deployment', name: spec.name, present: true, routing: spec.routing });
+      this.coordinator.deliver({ type: 'deployment', name: spec.name, present: true, routing: spec.routing });
       prev.spec = spec;
       // Applying again retries what failed.
       this.forgetFailed(prev);
@@ -292,7 +294,7 @@ export class DeploymentManagerActor extends Actor<ManagerMsg> {
       id, deployment: d.spec.name, spec: d.spec, revision: d.revision, seq: this.seq, state: 'pending', since: Date.now(), restarts: 0, servedOnce: false, placing: false,
     };
     d.replicas.push(r);
-    this.metrics.tell({ type: 'replicaState', deployment: r.deployment, replica: id, state: 'pending', on: true });
+    this.metrics.deliver({ type: 'replicaState', deployment: r.deployment, replica: id, state: 'pending', on: true });
     this.requestPlacement(r);
   }
 
@@ -306,15 +308,15 @@ export class DeploymentManagerActor extends Actor<ManagerMsg> {
     }
     r.placing = true;
     this.placement.ask<PlaceResult>((reply) => ({ type: 'place', replicaId: r.id, request, reply })).then(
-      (result) => self.tell({ type: 'placed', id: r.id, result }),
-      (e: unknown) => self.tell({ type: 'placed', id: r.id, result: { ok: false, reason: `placement failed: ${e instanceof Error ? e.message : String(e)}` } }),
+      (result) => self.deliver({ type: 'placed', id: r.id, result }),
+      (e: unknown) => self.deliver({ type: 'placed', id: r.id, result: { ok: false, reason: `placement failed: ${e instanceof Error ? e.message : String(e)}` } }),
     );
   }
 
   private onPlaced(id: string, result: PlaceResult): void {
     const r = this.find(id);
     if (r === undefined || r.state !== 'pending') {
-      if (result.ok) this.placement?.tell({ type: 'release', replicaId: id });
+      if (result.ok) this.placement?.deliver({ type: 'release', replicaId: id });
       return;
     }
     r.placing = false;
@@ -329,8 +331,8 @@ export class DeploymentManagerActor extends Actor<ManagerMsg> {
     let created: CreatedReplica;
     try {
       created = this.factory(r.spec, id, {
-        restarted: (reason) => self.tell({ type: 'replicaState', id, state: 'serving', reason, restarted: true }),
-        failed: (reason) => self.tell({ type: 'replicaState', id, state: 'failed', reason }),
+        restarted: (reason) => self.deliver({ type: 'replicaState', id, state: 'serving', reason, restarted: true }),
+        failed: (reason) => self.deliver({ type: 'replicaState', id, state: 'failed', reason }),
       }, result.placement);
     } catch (e) {
       this.setState(r, 'failed', e instanceof Error ? e.message : String(e));
@@ -338,11 +340,11 @@ export class DeploymentManagerActor extends Actor<ManagerMsg> {
       return;
     }
     r.entry = { id, deployment: r.deployment, runner: created.runner, state: 'loading' };
-    this.coordinator.tell({ type: 'register', replica: r.entry });
+    this.coordinator.deliver({ type: 'register', replica: r.entry });
     this.setState(r, 'loading');
     created.ready.then(
-      () => self.tell({ type: 'replicaState', id, state: 'serving' }),
-      (e: unknown) => self.tell({ type: 'replicaState', id, state: 'failed', reason: e instanceof Error ? e.message : String(e) }),
+      () => self.deliver({ type: 'replicaState', id, state: 'serving' }),
+      (e: unknown) => self.deliver({ type: 'replicaState', id, state: 'failed', reason: e instanceof Error ? e.message : String(e) }),
     );
   }
 
@@ -357,12 +359,12 @@ export class DeploymentManagerActor extends Actor<ManagerMsg> {
   private setState(r: Replica, state: ReplicaState, reason?: string): void {
     if (reason !== undefined) r.reason = reason;
     if (r.state === state) return;
-    this.metrics.tell({ type: 'replicaState', deployment: r.deployment, replica: r.id, state: r.state, on: false });
-    this.metrics.tell({ type: 'replicaState', deployment: r.deployment, replica: r.id, state, on: true });
+    this.metrics.deliver({ type: 'replicaState', deployment: r.deployment, replica: r.id, state: r.state, on: false });
+    this.metrics.deliver({ type: 'replicaState', deployment: r.deployment, replica: r.id, state, on: true });
     r.state = state;
     r.since = Date.now();
     if (state === 'serving') r.servedOnce = true;
-    if (r.entry !== undefined) this.coordinator.tell({ type: 'setState', replicaId: r.id, state });
+    if (r.entry !== undefined) this.coordinator.deliver({ type: 'setState', replicaId: r.id, state });
   }
 
   private onReplicaState(id: string, state: ReplicaState, reason: string | undefined, restarted: boolean): void {
@@ -383,14 +385,14 @@ export class DeploymentManagerActor extends Actor<ManagerMsg> {
    * and metrics show the failure.
    */
   private release(r: Replica): void {
-    this.placement?.tell({ type: 'release', replicaId: r.id });
+    this.placement?.deliver({ type: 'release', replicaId: r.id });
     if (r.entry !== undefined) this.track(r.entry.runner.stop());
   }
 
   /** Drops a failed replica's routing entry and state gauge. */
   private forget(r: Replica): void {
-    if (r.entry !== undefined) this.coordinator.tell({ type: 'unregister', replicaId: r.id });
-    this.metrics.tell({ type: 'replicaState', deployment: r.deployment, replica: r.id, state: r.state, on: false });
+    if (r.entry !== undefined) this.coordinator.deliver({ type: 'unregister', replicaId: r.id });
+    this.metrics.deliver({ type: 'replicaState', deployment: r.deployment, replica: r.id, state: r.state, on: false });
   }
 
   private drain(r: Replica): void {
@@ -404,10 +406,10 @@ export class DeploymentManagerActor extends Actor<ManagerMsg> {
         while ((entry.assigned ?? 0) + entry.runner.load().outstanding > 0 && Date.now() < deadline) {
           await new Promise((res) => setTimeout(res, DRAIN_POLL_MS));
         }
-        this.coordinator.tell({ type: 'unregister', replicaId: entry.id });
+        this.coordinator.deliver({ type: 'unregister', replicaId: entry.id });
         await entry.runner.stop();
       }
-      self.tell({ type: 'drained', id: r.id });
+      self.deliver({ type: 'drained', id: r.id });
     })());
   }
 
@@ -418,9 +420,9 @@ export class DeploymentManagerActor extends Actor<ManagerMsg> {
   }
 
   private onDrained(id: string): void {
-    this.placement?.tell({ type: 'release', replicaId: id });
+    this.placement?.deliver({ type: 'release', replicaId: id });
     const r = this.find(id) ?? this.orphans.get(id);
-    if (r !== undefined) this.metrics.tell({ type: 'replicaState', deployment: r.deployment, replica: id, state: r.state, on: false });
+    if (r !== undefined) this.metrics.deliver({ type: 'replicaState', deployment: r.deployment, replica: id, state: r.state, on: false });
     this.orphans.delete(id);
     for (const [name, d] of this.deployments) {
       const before = d.replicas.length;

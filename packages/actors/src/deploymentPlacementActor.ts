@@ -82,7 +82,8 @@ export class DeploymentPlacementActor extends Actor<PlacementMsg> {
     }
     const result = place(this.inventory, [...this.reservations.values()], m.request);
     if (result.ok) this.reservations.set(m.replicaId, result.placement);
-    m.reply.resolve(result);
+    // An asker that gave up (timed out) will never release what this answer reserved.
+    if (!m.reply.resolve(result) && result.ok) this.reservations.delete(m.replicaId);
   }
 
   private startProbe(): void {

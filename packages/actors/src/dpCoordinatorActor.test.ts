@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { CompletionRequest, ModelRunner, RoutingSpec } from '@inference/core';
 import { type CoordinatorMsg, DpCoordinatorActor, type RoutingDecision } from './dpCoordinatorActor.js';
 import { type ActorRef, ActorSystem } from './kernel.js';
-import type { ReplicaEntry } from './routing.js';
+import { type ReplicaEntry, unassign } from './routing.js';
 
 function runner(id: string): ModelRunner {
   return { id, deployment: 'd', healthy: () => true, load: () => ({ outstanding: 0, queued: 0, capacity: 8 }) } as unknown as ModelRunner;
@@ -33,9 +33,15 @@ function coordinator(routing: RoutingSpec | undefined): { ref: ActorRef<Coordina
   return { ref, decisions };
 }
 
-async function pick(ref: ActorRef<CoordinatorMsg>, req?: CompletionRequest, release = true): Promise<string> {
-  const r = await ref.ask<ReplicaEntry>((reply) => ({ type: 'pick', deployment: 'd', request: req, reply }));
-  if (release) ref.tell({ type: 'release', replicaId: r.id });
+/** A pick still held (its request running). */
+function hold(ref: ActorRef<CoordinatorMsg>, req?: CompletionRequest): Promise<ReplicaEntry> {
+  return ref.ask<ReplicaEntry>((reply) => ({ type: 'pick', deployment: 'd', request: req, reply }));
+}
+
+/** A pick whose request has finished. */
+async function pick(ref: ActorRef<CoordinatorMsg>, req?: CompletionRequest): Promise<string> {
+  const r = await hold(ref, req);
+  unassign(r);
   return r.id;
 }
 
@@ -43,9 +49,10 @@ describe('DpCoordinatorActor routing', () => {
   it('prefix: requests sharing a prefix follow the replica that served it, other prefixes may go elsewhere', async () => {
     const { ref, decisions } = coordinator({ policy: 'prefix', prefixLoadSlack: 2 });
     // B first goes to r1 (tie, random 0); A then goes to r2 because r1 is busy with B.
-    const b = await pick(ref, request(`${SYSTEM_B} one`), false);
+    const held = await hold(ref, request(`${SYSTEM_B} one`));
+    const b = held.id;
     const a = await pick(ref, request(`${SYSTEM_A} one`));
-    ref.tell({ type: 'release', replicaId: b });
+    unassign(held);
     expect([a, b]).toEqual(['r2', 'r1']);
     // Equal loads from here: least-load alone would always answer r1.
     for (let i = 0; i < 5; i++) {
@@ -58,7 +65,7 @@ describe('DpCoordinatorActor routing', () => {
 
   it('forgets a replica that stops serving or leaves the table', async () => {
     const { ref, decisions } = coordinator({ policy: 'prefix', prefixLoadSlack: 2 });
-    await pick(ref, request(`${SYSTEM_B} x`), false);
+    await hold(ref, request(`${SYSTEM_B} x`));
     expect(await pick(ref, request(`${SYSTEM_A} x`))).toBe('r2');
     ref.tell({ type: 'setState', replicaId: 'r2', state: 'draining' });
     ref.tell({ type: 'setState', replicaId: 'r2', state: 'serving' });
@@ -87,5 +94,28 @@ describe('DpCoordinatorActor routing', () => {
     ref.tell({ type: 'deployment', name: 'd', present: true, routing: { policy: 'round_robin', prefixLoadSlack: 0 } });
     await pick(ref);
     expect(decisions.map((d) => d.policy)).toEqual(['least_load', 'round_robin']);
+  });
+
+  it('a pick whose asker timed out is handed back by the coordinator: nothing stays assigned', async () => {
+    sys = new ActorSystem(`coord${Math.random()}`);
+    let open!: () => void;
+    const started = new Promise<void>((r) => { open = r; });
+    // A coordinator still starting holds the pick in its mailbox past the asker's timeout.
+    class SlowStart extends DpCoordinatorActor {
+      override preStart(): Promise<void> {
+        return started;
+      }
+    }
+    const ref = sys.spawn('coordinator', () => new SlowStart(() => 0));
+    const entry: ReplicaEntry = { id: 'r1', deployment: 'd', runner: runner('r1'), state: 'serving' };
+    ref.tell({ type: 'register', replica: entry });
+    await expect(ref.ask<ReplicaEntry>((reply) => ({ type: 'pick', deployment: 'd', reply }), 20)).rejects.toMatchObject({ kind: 'internal' });
+    open();
+    const later = await ref.ask<ReplicaEntry>((reply) => ({ type: 'pick', deployment: 'd', reply }));
+    // Only the pick that was taken is counted.
+    expect(later.assigned).toBe(1);
+    unassign(later);
+    unassign(later);
+    expect(entry.assigned).toBe(0);
   });
 });

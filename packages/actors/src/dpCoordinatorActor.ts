@@ -11,7 +11,7 @@
 import { type GenerateRequest, InferenceError, type RoutingPolicy, type RoutingSpec } from '@inference/core';
 import { Actor, type Reply } from './kernel.js';
 import { type DeploymentRouting, type PrefixIndexOptions, type RouteOutcome, prefixKey, route, routingState } from './prefixRouting.js';
-import type { ReplicaEntry, ReplicaState } from './routing.js';
+import { type ReplicaEntry, type ReplicaState, unassign } from './routing.js';
 
 export type CoordinatorMsg =
   | { type: 'register'; replica: ReplicaEntry }
@@ -20,8 +20,11 @@ export type CoordinatorMsg =
   | { type: 'unregister'; replicaId: string }
   | { type: 'setState'; replicaId: string; state: ReplicaState }
   /** `request`: the generate request being routed, for prefix affinity (absent: no key). */
+  /**
+   * Counts the answer in the entry's `assigned`; the asker hands it back with
+   * `unassign(entry)` (routing.ts) when its work there ends.
+   */
   | { type: 'pick'; deployment: string; exclude?: ReadonlySet<string>; request?: GenerateRequest; reply: Reply<ReplicaEntry> }
-  | { type: 'release'; replicaId: string }
   | { type: 'table'; reply: Reply<ReplicaEntry[]> };
 
 /** One routing decision, for the metrics (labels: deployment, policy, outcome). */
@@ -116,12 +119,8 @@ export class DpCoordinatorActor extends Actor<CoordinatorMsg> {
         const r = choice.replica;
         r.assigned = (r.assigned ?? 0) + 1;
         this.options.onDecision?.({ deployment: m.deployment, policy: st.spec.policy, outcome: choice.outcome });
-        m.reply.resolve(r);
-        return;
-      }
-      case 'release': {
-        const r = this.byId.get(m.replicaId);
-        if (r !== undefined && (r.assigned ?? 0) > 0) r.assigned = (r.assigned ?? 0) - 1;
+        // The asker timed out: nobody would ever hand this pick back.
+        if (!m.reply.resolve(r)) unassign(r);
         return;
       }
       case 'table':

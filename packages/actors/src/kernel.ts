@@ -4,9 +4,16 @@
 // answers resume / stop / escalate. Replacing a failed resource is not the
 // kernel's business: WorkerActor (packages/supervision) does it, one child
 // generation at a time, with a restart budget; that is the one restart
-// mechanism. Invariants: a mailbox never grows
-// past its bound (tell answers false instead); a stopped actor processes nothing;
-// children stop before their parent's postStop runs.
+// mechanism. Invariants: a stopped actor processes nothing; children stop
+// before their parent's postStop runs.
+//
+// A full mailbox (docs/flow-control.md): `tell` answers false and drops
+// the message, `ask` rejects with `overloaded` (retry-after). Only `deliver`
+// goes past the bound: it is for messages that balance a grant the actor already
+// made (a settlement, a release), whose number is bounded by the grants
+// outstanding, so they can never be lost to a burst of new work. An `ask` whose
+// asker gave up (timed out) tells the callee so: `reply.resolve` answers false,
+// and the callee undoes whatever its answer granted.
 
 import { InferenceError } from '@inference/core';
 
@@ -20,7 +27,12 @@ export interface SupervisorStrategy {
 export const stopOnFailure: SupervisorStrategy = { decide: () => 'stop' };
 
 export interface Reply<R> {
-  readonly resolve: (value: R) => void;
+  /**
+   * Answers the asker. False when nobody takes the answer any more (the ask timed
+   * out, or was answered already): whatever the answer granted must then be undone
+   * by the caller of resolve.
+   */
+  readonly resolve: (value: R) => boolean;
   readonly reject: (error: unknown) => void;
 }
 
@@ -134,12 +146,11 @@ class Cell<M> implements ActorContext<M> {
     return this.started ?? Promise.resolve();
   }
 
-  enqueue(m: M): boolean {
+  /** `pastBound`: a balancing message (see `deliver`), accepted whatever the bound. */
+  enqueue(m: M, pastBound = false): boolean {
     if (!this.running) return false;
-    if (this.size === this.queue.length) {
-      if (this.size >= this.bound) return false;
-      this.grow();
-    }
+    if (this.size >= this.bound && !pastBound) return false;
+    if (this.size === this.queue.length) this.grow();
     this.queue[(this.head + this.size) % this.queue.length] = m;
     this.size++;
     this.schedule();
@@ -147,7 +158,8 @@ class Cell<M> implements ActorContext<M> {
   }
 
   private grow(): void {
-    const next = new Array<M | undefined>(Math.min(this.bound, this.queue.length * 2));
+    // Past the bound (balancing messages only) the ring keeps doubling.
+    const next = new Array<M | undefined>(this.queue.length >= this.bound ? this.queue.length * 2 : Math.min(this.bound, this.queue.length * 2));
     for (let i = 0; i < this.size; i++) next[i] = this.queue[(this.head + i) % this.queue.length];
     this.queue = next;
     this.head = 0;
@@ -272,9 +284,19 @@ export class ActorRef<M> {
     return this.cell.mailboxSize;
   }
 
-  /** Enqueues without waiting; false when the mailbox is full or the actor stopped. */
+  /** Enqueues without waiting; false (the message dropped) when the mailbox is full or the actor stopped. */
   tell(message: M): boolean {
     return this.cell.enqueue(message);
+  }
+
+  /**
+   * Enqueues a message that balances a grant the actor made earlier (a settlement,
+   * a release), even past the mailbox bound: such messages are bounded by the
+   * grants outstanding, and losing one would leak the grant for good. False only
+   * when the actor is stopped (its state, grants included, is gone with it).
+   */
+  deliver(message: M): boolean {
+    return this.cell.enqueue(message, true);
   }
 
   /**
@@ -293,10 +315,11 @@ export class ActorRef<M> {
       }, timeoutMs) : undefined;
       const reply: Reply<R> = {
         resolve: (v) => {
-          if (done) return;
+          if (done) return false;
           done = true;
           clearTimeout(timer);
           resolve(v);
+          return true;
         },
         reject: (e) => {
           if (done) return;

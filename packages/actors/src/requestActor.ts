@@ -13,7 +13,7 @@ import { type BudgetGate, type BudgetHold, BudgetRefusal } from './budget.js';
 import type { CoordinatorMsg } from './dpCoordinatorActor.js';
 import { Actor, type ActorRef, type Reply } from './kernel.js';
 import type { Endpoint, MetricsMsg } from './metricsActor.js';
-import type { ReplicaEntry } from './routing.js';
+import { type ReplicaEntry, unassign } from './routing.js';
 import { traceEmbedded, traceGenerated } from './requestTrace.js';
 
 export interface RequestDeps {
@@ -226,18 +226,14 @@ export class RequestActor extends Actor<RequestMsg> {
       st.replicaId = replica.id;
       st.served = deployment;
       st.price = this.deps.policyOf?.(deployment)?.price;
-      if (!st.counted) {
-        st.counted = true;
-        this.deps.metrics.tell({ type: 'started', deployment: primary });
-      }
+      // In flight only once the metrics took 'started' (a full mailbox drops it):
+      // then 'finished' balances it, past the bound (kernel.ts, `deliver`).
+      if (!st.counted) st.counted = this.deps.metrics.tell({ type: 'started', deployment: primary });
       const runner: ModelRunner = replica.runner;
-      const release = (): void => {
-        this.deps.coordinator.tell({ type: 'release', replicaId: replica.id });
-      };
       try {
         if (job.kind === 'embed') {
           const req = deployment === primary ? job.req : { ...job.req, model: deployment };
-          const result = await runner.embed(req, ctx).finally(release);
+          const result = await runner.embed(req, ctx);
           attempt?.end();
           this.finish(primary, endpoint, st, undefined, result.promptTokens);
           return { kind: 'embed', result, replica: replica.id, deployment };
@@ -261,7 +257,7 @@ export class RequestActor extends Actor<RequestMsg> {
           job.sink(c);
         };
         const req = deployment === primary ? job.req : { ...job.req, model: deployment };
-        const tokens = await runner.generate(req, ctx, sink).finally(release);
+        const tokens = await runner.generate(req, ctx, sink);
         attempt?.end();
         this.finish(primary, endpoint, st, undefined, undefined, tokens);
         return { kind: 'generate', tokens, replica: replica.id, deployment };
@@ -273,6 +269,9 @@ export class RequestActor extends Actor<RequestMsg> {
         exclude.add(replica.id);
         lastError = err;
         st.retries++;
+      } finally {
+        // However the attempt ended, its pick is handed back once (routing.ts).
+        unassign(replica);
       }
     }
   }
@@ -297,6 +296,6 @@ export class RequestActor extends Actor<RequestMsg> {
     if (st.ttftMs !== undefined) msg.ttftMs = st.ttftMs;
     if (tokens !== undefined) msg.usage = tokens.usage;
     if (embedTokens !== undefined) msg.usage = { promptTokens: embedTokens, completionTokens: 0 };
-    this.deps.metrics.tell(msg);
+    if (st.counted) this.deps.metrics.deliver(msg);
   }
 }

@@ -13,7 +13,9 @@ export interface ReplicaEntry {
   state: ReplicaState;
   /**
    * Requests the router sent here that have not finished. Counted at pick time,
-   * so a burst of picks spreads before any replica has started its work.
+   * so a burst of picks spreads before any replica has started its work; taken
+   * back by `unassign`, synchronously, by whoever holds the pick (never by a
+   * message that a full mailbox could drop).
    */
   assigned?: number;
   /**
@@ -21,6 +23,16 @@ export interface ReplicaEntry {
    * replica of another worker process is a hop away; serve --workers). Absent: 0.
    */
   readonly remoteBias?: number;
+}
+
+/**
+ * Takes back one pick of `r`. Called exactly once per pick: by the request that
+ * got it, when its work on the replica ends, or by the coordinator when the
+ * asker had given up before the answer came. On the entry object itself, so a
+ * replica that left the table and came back is not charged for the old one.
+ */
+export function unassign(r: ReplicaEntry): void {
+  if ((r.assigned ?? 0) > 0) r.assigned = (r.assigned ?? 0) - 1;
 }
 
 /** What routing compares: picks not yet finished, or what the replica reports, whichever is more. */

@@ -31,7 +31,18 @@ export interface EngineSpec {
   gpuMemoryMiB: number;
   /** How replicas choose GPUs: fill the busiest GPU that fits first, or the idlest. */
   placement: PlacementStrategy;
+  timeouts: LocalTimeoutSpec;
 }
+
+/** Deadlines of a local request (docs/flow-control.md). */
+export interface LocalTimeoutSpec {
+  /** Longest wait for a sequence slot; then `overloaded` (503, retry-after). */
+  queueMs: number;
+  /** Longest a request may run, queue wait included; then `upstream_timeout` (504). */
+  totalMs: number;
+}
+
+export const DEFAULT_LOCAL_TIMEOUTS: LocalTimeoutSpec = { queueMs: 30_000, totalMs: 600_000 };
 
 export type PlacementStrategy = 'binpack' | 'spread';
 
@@ -123,7 +134,11 @@ export const DEFAULT_TIMEOUTS: TimeoutSpec = { connectMs: 5000, firstByteMs: 300
 
 function parseEngine(v: Json | undefined, path: string): EngineSpec {
   const o = v ?? {};
-  noUnknownKeys(o, ['contextSize', 'maxSequences', 'gpuLayers', 'threads', 'batchTokens', 'maxQueue', 'gpus', 'gpuMemoryMiB', 'placement'], path);
+  noUnknownKeys(o, ['contextSize', 'maxSequences', 'gpuLayers', 'threads', 'batchTokens', 'maxQueue', 'gpus', 'gpuMemoryMiB', 'placement', 'timeouts'], path);
+  const tPath = join(path, 'timeouts');
+  const t = optObject(o, 'timeouts', path) ?? {};
+  noUnknownKeys(t, ['queueMs', 'totalMs'], tPath);
+  const ms = { min: 1, max: 86_400_000, integer: true };
   const maxSequences = optNumber(o, 'maxSequences', path, { min: 1, max: 256, integer: true }) ?? 8;
   const gpuLayers = optNumber(o, 'gpuLayers', path, { min: -1, max: 10000, integer: true }) ?? 0;
   const gpus = optNumber(o, 'gpus', path, { min: 0, max: 64, integer: true }) ?? (gpuLayers === 0 ? 0 : 1);
@@ -139,6 +154,10 @@ function parseEngine(v: Json | undefined, path: string): EngineSpec {
     threads: optNumber(o, 'threads', path, { min: 1, max: 1024, integer: true }) ?? 1,
     batchTokens: optNumber(o, 'batchTokens', path, { min: 16, max: 65536, integer: true }) ?? 512,
     maxQueue: optNumber(o, 'maxQueue', path, { min: 0, max: 100000, integer: true }) ?? 256,
+    timeouts: {
+      queueMs: optNumber(t, 'queueMs', tPath, ms) ?? DEFAULT_LOCAL_TIMEOUTS.queueMs,
+      totalMs: optNumber(t, 'totalMs', tPath, ms) ?? DEFAULT_LOCAL_TIMEOUTS.totalMs,
+    },
   };
 }
 

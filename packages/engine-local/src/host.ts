@@ -105,18 +105,25 @@ function generate(e: NativeEngine, id: number, input: GenerateInput, params: Gen
   }
 }
 
+/** Embeddings in progress; one cancelled leaves the set and stops before its next input. */
+const embedding = new Set<number>();
+
 async function embed(e: NativeEngine, rid: number, texts: string[]): Promise<void> {
+  embedding.add(rid);
   try {
     const vectors: number[][] = [];
     let promptTokens = 0;
     for (const text of texts) {
+      if (!embedding.has(rid)) return;
       const tokens = e.tokenize(text, true, false);
       promptTokens += tokens.length;
       vectors.push(Array.from(await e.embed(tokens)));
     }
-    send({ t: 'embedded', rid, vectors, promptTokens });
+    if (embedding.has(rid)) send({ t: 'embedded', rid, vectors, promptTokens });
   } catch (err) {
-    send({ t: 'failed', rid, error: { kind: errorKind(err), message: message(err) } });
+    if (embedding.has(rid)) send({ t: 'failed', rid, error: { kind: errorKind(err), message: message(err) } });
+  } finally {
+    embedding.delete(rid);
   }
 }
 
@@ -142,6 +149,9 @@ function handle(msg: ParentToHost): void {
       return;
     case 'embed':
       void embed(e, msg.rid, msg.texts);
+      return;
+    case 'cancelEmbed':
+      embedding.delete(msg.rid);
       return;
     case 'tokenize':
       try {

@@ -11,7 +11,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type CancelSignal, InferenceError, type EngineFaultKind } from '@inference/core';
+import { type CancelSignal, InferenceError, type EngineFaultKind, toInferenceError } from '@inference/core';
 import type { InjectableFault, NativeEngineOptions, NativeErrorField, NativeSequenceError, NativeStats, NativeStepItem } from './native.js';
 import {
   EXIT_UNRECOVERABLE,
@@ -295,8 +295,9 @@ export class EngineHost {
     });
   }
 
-  async embed(texts: string[]): Promise<EmbedResult> {
-    const m = await this.request((rid) => ({ t: 'embed', rid, texts }));
+  /** An aborted `signal` rejects at once with its reason; the host stops before its next input. */
+  async embed(texts: string[], signal?: CancelSignal): Promise<EmbedResult> {
+    const m = await this.request((rid) => ({ t: 'embed', rid, texts }), signal, (rid) => ({ t: 'cancelEmbed', rid }));
     if (m.t !== 'embedded') throw new InferenceError('internal', 'internal error', { diagnostic: `unexpected ${m.t}` });
     return { vectors: m.vectors, promptTokens: m.promptTokens };
   }
@@ -344,12 +345,26 @@ export class EngineHost {
     if (this.child.connected) this.child.send(m, undefined, undefined, ignoreSendError);
   }
 
-  private request(make: (rid: number) => ParentToHost): Promise<HostToParent> {
+  private request(make: (rid: number) => ParentToHost, signal?: CancelSignal, cancel?: (rid: number) => ParentToHost): Promise<HostToParent> {
     if (this.dead !== null) return Promise.reject(this.dead);
     if (this.closing) return Promise.reject(new InferenceError('engine_unavailable', 'the local engine is closing'));
+    if (signal?.aborted === true) return Promise.reject(abortReason(signal));
     const rid = this.nextRid++;
     return new Promise((resolve, reject) => {
-      this.requests.set(rid, { resolve, reject });
+      if (signal === undefined) {
+        this.requests.set(rid, { resolve, reject });
+      } else {
+        const onAbort = (): void => {
+          if (!this.requests.delete(rid)) return;
+          if (cancel !== undefined) this.post(cancel(rid));
+          reject(abortReason(signal));
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        this.requests.set(rid, {
+          resolve: (m) => { signal.removeEventListener('abort', onAbort); resolve(m); },
+          reject: (e) => { signal.removeEventListener('abort', onAbort); reject(toInferenceError(e)); },
+        });
+      }
       this.post(make(rid));
     });
   }

@@ -4,11 +4,13 @@
 // dies or reports ContextPoisoned is restarted (model reloaded) within the restart
 // budget (3 in 60 s); past it the replica is Failed and routing skips it. Requests
 // in flight on a dying host fail with engine_unavailable, which the request path
-// retries on another replica when no token was sent yet.
+// retries on another replica when no token was sent yet. Deadlines
+// (`engine.timeouts`): a queue wait past queueMs is `overloaded`, a request
+// running past totalMs is `upstream_timeout`, and either frees its sequence.
 
 import {
   type CancelSignal, type ChunkSink, type DeploymentSpec, type EmbeddingRequest, type EmbeddingResult, type GenerateRequest, InferenceError,
-  type ModelDetails, type ModelRunner, type ReplicaLoad, type RunContext, type Tokens, type TraceSpan, toInferenceError,
+  type ModelDetails, type ModelRunner, type ReplicaLoad, type RunContext, type Tokens, linkedCancellation, type TraceSpan, toInferenceError,
 } from '@inference/core';
 import { Actor, type ActorRef, type ActorSystem } from '@inference/actors';
 import { DEFAULT_STRATEGY, WorkerActor, WorkerHandle, type WorkerMsg, localEngineDecider } from '@inference/supervision';
@@ -175,24 +177,37 @@ export class LocalReplica implements ModelRunner {
     this.failed = true;
   }
 
+  /** Takes a sequence slot, waiting at most `engine.timeouts.queueMs` for one. */
   private async admit(signal: CancelSignal): Promise<void> {
     if (this.running < this.spec.engine.maxSequences) {
       this.running++;
       return;
     }
     if (this.waiting.length >= this.spec.engine.maxQueue) {
-      throw new InferenceError('overloaded', `deployment '${this.deployment}' is at capacity, try again`, { retryAfterMs: 1000 });
+      throw new InferenceError('overloaded', `deployment '${this.deployment}' is at capacity, try again`, { retryAfterMs: 1000, capacity: true });
     }
+    const queueMs = this.spec.engine.timeouts.queueMs;
     await new Promise<void>((resolve, reject) => {
-      const go = (): void => {
+      const leave = (): void => {
+        clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
+        const i = this.waiting.indexOf(go);
+        if (i >= 0) this.waiting.splice(i, 1);
+      };
+      const go = (): void => {
+        leave();
         resolve();
       };
       const onAbort = (): void => {
-        const i = this.waiting.indexOf(go);
-        if (i >= 0) this.waiting.splice(i, 1);
+        leave();
         reject(toInferenceError(signal.reason));
       };
+      const timer = setTimeout(() => {
+        leave();
+        reject(new InferenceError('overloaded', `deployment '${this.deployment}' is at capacity, try again`, {
+          retryAfterMs: 1000, capacity: true, diagnostic: `no sequence slot within queueMs ${queueMs}`,
+        }));
+      }, queueMs);
       signal.addEventListener('abort', onAbort, { once: true });
       this.waiting.push(go);
     });
@@ -216,6 +231,12 @@ export class LocalReplica implements ModelRunner {
     }
   }
 
+  /** The request's signal, plus `engine.timeouts.totalMs` counted from now (queue wait included). */
+  private deadline(ctx: RunContext): { signal: CancelSignal; done: () => void } {
+    const totalMs = this.spec.engine.timeouts.totalMs;
+    return linkedCancellation(ctx.signal, totalMs, () => new InferenceError('upstream_timeout', 'the model took too long to answer', { diagnostic: `engine totalMs ${totalMs}` }));
+  }
+
   private release(): void {
     this.running--;
     const next = this.waiting.shift();
@@ -227,14 +248,15 @@ export class LocalReplica implements ModelRunner {
     const input = toInput(req);
     const params = toParams(req, this.spec.engine.contextSize);
     const n = req.sampling.n;
+    const { signal, done } = this.deadline(ctx);
     const one = async (index: number): Promise<{ text: string; finish: 'stop' | 'length'; prompt: number; completion: number; cached: number }> => {
-      if (ctx.trace === undefined) await this.admit(ctx.signal);
-      else await this.tracedAdmit(ctx.signal, ctx.trace);
+      if (ctx.trace === undefined) await this.admit(signal);
+      else await this.tracedAdmit(signal, ctx.trace);
       const gen = ctx.trace?.child('generate', { 'inference.replica.id': this.id, 'inference.choice': index });
       try {
         let text = '';
         const r = await this.core.handle.withContext(
-          (host) => host.generate(input, n > 1 && params.seed !== undefined ? { ...params, seed: params.seed + index } : params, ctx.signal, (t, tokens) => {
+          (host) => host.generate(input, n > 1 && params.seed !== undefined ? { ...params, seed: params.seed + index } : params, signal, (t, tokens) => {
             text += t;
             sink({ index, text: t, tokens });
           }),
@@ -253,7 +275,12 @@ export class LocalReplica implements ModelRunner {
         this.release();
       }
     };
-    const results = await Promise.all(Array.from({ length: n }, (_, i) => one(i)));
+    let results: Awaited<ReturnType<typeof one>>[];
+    try {
+      results = await Promise.all(Array.from({ length: n }, (_, i) => one(i)));
+    } finally {
+      done();
+    }
     return {
       choices: results.map((r, index) => ({ index, text: r.text, finishReason: r.finish })),
       usage: {
@@ -265,11 +292,17 @@ export class LocalReplica implements ModelRunner {
   }
 
   async embed(req: EmbeddingRequest, ctx: RunContext): Promise<EmbeddingResult> {
-    await this.admit(ctx.signal);
+    const { signal, done } = this.deadline(ctx);
     try {
-      return await this.core.handle.withContext((host) => host.embed(req.input));
+      await this.admit(signal);
+      try {
+        // A client that goes away (or the deadline) stops the embedding between inputs.
+        return await this.core.handle.withContext((host) => host.embed(req.input, signal));
+      } finally {
+        this.release();
+      }
     } finally {
-      this.release();
+      done();
     }
   }
 

@@ -38,6 +38,8 @@ export type ParentToHost =
   | { t: 'gen'; id: number; input: GenerateInput; params: GenerateParams }
   | { t: 'cancel'; id: number }
   | { t: 'embed'; rid: number; texts: string[] }
+  /** The embedding `rid` is no longer wanted: the host stops before its next input and answers nothing. */
+  | { t: 'cancelEmbed'; rid: number }
   | { t: 'tokenize'; rid: number; text: string }
   | { t: 'stats'; rid: number }
   | { t: 'fault'; kind: InjectableFault }

@@ -6,7 +6,8 @@
 // and retries with backoff on this replica before the first chunk. The HTTP
 // session (pool + credentials) is a supervised context: an upstream 401 rebuilds
 // it and the request is retried once on the fresh session, provided nothing was
-// streamed to the client yet.
+// streamed to the client yet. A worker's slot is handed back in `finally` of
+// its call, exactly once, whatever happened to the mailbox.
 
 import {
   type CancelSignal, type ChunkSink, type DeploymentSpec, type EmbeddingRequest, type EmbeddingResult, type GenerateRequest, InferenceError,
@@ -26,7 +27,7 @@ type Work =
   | { kind: 'generate'; req: GenerateRequest; ctx: RunContext; sink: ChunkSink; reply: Reply<Tokens>; waiting?: TraceSpan }
   | { kind: 'embed'; req: EmbeddingRequest; ctx: RunContext; reply: Reply<EmbeddingResult>; waiting?: TraceSpan };
 
-export type RemoteEngineMsg = { type: 'submit'; work: Work } | { type: 'done' };
+export type RemoteEngineMsg = { type: 'submit'; work: Work };
 
 export interface RemoteEngineOptions {
   readonly credentials: CredentialSource;
@@ -102,13 +103,9 @@ export class RemoteEngineCoreActor extends Actor<RemoteEngineMsg> {
       case 'submit':
         this.admit(m.work);
         return;
-      case 'done':
-        this.active--;
-        this.next();
-        return;
       default: {
-        const never: never = m;
-        throw new Error(`unknown message ${JSON.stringify(never)}`);
+        const never: never = m.type;
+        throw new Error(`unknown message ${String(never)}`);
       }
     }
   }
@@ -131,6 +128,8 @@ export class RemoteEngineCoreActor extends Actor<RemoteEngineMsg> {
   }
 
   private next(): void {
+    // Stopping: what is queued fails in postStop, nothing new starts.
+    if (!this.context.self.alive) return;
     while (this.active < this.spec.remote.maxConcurrent) {
       const w = this.queue.shift();
       if (w === undefined) return;
@@ -145,7 +144,6 @@ export class RemoteEngineCoreActor extends Actor<RemoteEngineMsg> {
 
   private start(w: Work): void {
     this.active++;
-    const self = this.context.self;
     const call = { spec: this.spec, ctx: w.ctx };
     const deps = this.reliable;
     let p: Promise<unknown>;
@@ -160,7 +158,7 @@ export class RemoteEngineCoreActor extends Actor<RemoteEngineMsg> {
         run: () => this.worker.withContext((session) => providerFor(this.spec.runtime).generate({ ...call, session }, w.req, sink), () => !emitted),
         usage: (t: Tokens) => t.usage.promptTokens + t.usage.completionTokens,
         emitted: () => emitted,
-      }).then(w.reply.resolve);
+      }).then((out) => { w.reply.resolve(out); });
       // Counting tokens only matters to a tpm limit.
       p = this.spec.remote.tpm === undefined ? run(0) : estimateRequestTokens(w.req).then(run);
     } else {
@@ -170,9 +168,15 @@ export class RemoteEngineCoreActor extends Actor<RemoteEngineMsg> {
         run: () => this.worker.withContext((session) => providerFor(this.spec.runtime).embed({ ...call, session }, w.req)),
         usage: (r: EmbeddingResult) => r.promptTokens,
         emitted: () => false,
-      }).then(w.reply.resolve);
+      }).then((out) => { w.reply.resolve(out); });
     }
-    p.catch((e: unknown) => { w.reply.reject(toInferenceError(e)); }).finally(() => self.tell({ type: 'done' }));
+    // The slot comes back here, synchronously, not by a message a full mailbox
+    // could drop (that would shrink the replica for good). Safe outside the
+    // mailbox: `receive` is synchronous, so this never interleaves with it.
+    p.catch((e: unknown) => { w.reply.reject(toInferenceError(e)); }).finally(() => {
+      this.active--;
+      this.next();
+    });
   }
 
   override postStop(): void {
@@ -205,10 +209,11 @@ export class RemoteReplica implements ModelRunner {
       };
       const reply: Reply<T> = {
         resolve: (v) => {
-          if (settled) return;
+          if (settled) return false;
           settled = true;
           signal.removeEventListener('abort', onAbort);
           resolve(v);
+          return true;
         },
         reject: (e) => {
           if (settled) return;

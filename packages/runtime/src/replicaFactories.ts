@@ -5,6 +5,7 @@
 // routing, supervision, budgets, metrics and the status page treat them alike
 // (docs/architecture.md, "Pluggable runtimes").
 
+import { MAILBOX } from './mailboxes.js';
 import {
   type ActorRef, type ActorSystem, type CreatedReplica, type MetricsMsg, type Placement, type ReplicaEvents, type ReplicaFactory,
   placementEnv,
@@ -61,7 +62,7 @@ function remoteFactory(d: BuiltinDeps): RuntimeFactory {
       onEvent: (e: RemoteEngineEvent) => { d.remoteEvent(spec.name, e); },
       ...(d.session === undefined ? {} : { session: d.session }),
     });
-    const ref = system.spawn(actorName, () => core, { mailbox: 65536 });
+    const ref = system.spawn(actorName, () => core, { mailbox: MAILBOX.remoteReplica });
     return { runner: new RemoteReplica(replicaId, spec.name, ref, core), ready: ref.started() };
   };
 }

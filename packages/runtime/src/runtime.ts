@@ -16,6 +16,7 @@ import { Catalog, type Store, openStore } from '@inference/storage';
 import { startBudgets } from './budgets.js';
 import { type RuntimeConfig, envCredentials } from './config.js';
 import type { LoadProgress } from './localReplica.js';
+import { MAILBOX } from './mailboxes.js';
 import { remoteEventMetrics } from './remoteMetrics.js';
 import { type RuntimeFactory, builtinFactories, checkRuntimeNames, dispatchFactory } from './replicaFactories.js';
 
@@ -93,6 +94,7 @@ export interface Runtime {
 
 let systems = 0;
 
+
 /** Refuses config deployments that name a runtime this runtime does not have. */
 function checkRuntime(spec: DeploymentSpec, known: readonly string[], path: string): void {
   if (!known.includes(spec.runtime)) invalid(join(path, 'runtime'), `unknown runtime '${spec.runtime}' (${known.join(' | ')})`);
@@ -117,12 +119,12 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
   // Routing decisions feed the metrics (declared below; picks start after both exist).
   const coordinator = system.spawn('coordinator', () => new DpCoordinatorActor(Math.random, {
     onDecision: (d) => { metrics.tell({ type: 'routed', ...d }); },
-  }), { mailbox: 65536 });
+  }), { mailbox: MAILBOX.coordinator });
   // A scrape samples every replica's load from the routing table.
   const sample = async (): Promise<ReplicaSample[]> =>
     (await coordinator.ask<ReplicaEntry[]>((reply) => ({ type: 'table', reply }), 5000))
       .map((r) => ({ deployment: r.deployment, replica: r.id, load: r.runner.load() }));
-  const metrics = system.spawn('metrics', () => new MetricsActor({ sample }), { mailbox: 65536 });
+  const metrics = system.spawn('metrics', () => new MetricsActor({ sample }), { mailbox: MAILBOX.metrics });
   const reliability = new ReliabilityRegistry();
   const credentials = options.credentials ?? envCredentials();
   const builtin = builtinFactories({

@@ -141,13 +141,13 @@ export class RemoteReplicas {
       if (have.removal !== undefined) clearTimeout(have.removal);
       have.runner.update(address, info.load);
       this.held.set(e.key, { node, info, runner: have.runner });
-      if (have.info.state !== info.state) this.coordinator.tell({ type: 'setState', replicaId: have.runner.id, state: info.state });
+      if (have.info.state !== info.state) this.coordinator.deliver({ type: 'setState', replicaId: have.runner.id, state: info.state });
       return;
     }
     const runner = new ForwardingRunner(remoteReplicaId(node, info.id), info.deployment, node, info.id, address, this.peers, info.load);
     this.held.set(e.key, { node, info, runner });
     const bias = this.preferLocal ? { remoteBias: Math.max(1, info.load.capacity) } : {};
-    this.coordinator.tell({ type: 'register', replica: { id: runner.id, deployment: info.deployment, runner, state: info.state, ...bias } });
+    this.coordinator.deliver({ type: 'register', replica: { id: runner.id, deployment: info.deployment, runner, state: info.state, ...bias } });
   }
 
   private scheduleRemoval(key: string): void {
@@ -156,7 +156,7 @@ export class RemoteReplicas {
     h.removal = setTimeout(() => {
       if (this.held.get(key) !== h) return;
       this.held.delete(key);
-      this.coordinator.tell({ type: 'unregister', replicaId: h.runner.id });
+      this.coordinator.deliver({ type: 'unregister', replicaId: h.runner.id });
     }, this.recovering() ? RECOVERY_GRACE_MS : DELETE_GRACE_MS);
   }
 
@@ -169,7 +169,7 @@ export class RemoteReplicas {
     for (const u of this.unsubscribe) u();
     for (const h of this.held.values()) {
       if (h.removal !== undefined) clearTimeout(h.removal);
-      this.coordinator.tell({ type: 'unregister', replicaId: h.runner.id });
+      this.coordinator.deliver({ type: 'unregister', replicaId: h.runner.id });
     }
     this.held.clear();
   }
