@@ -2,6 +2,7 @@
 // ContextPoisoned fault, log filter), and exports inventory() and the Engine class.
 #include <napi.h>
 
+#include "chat_wrap.h"
 #include "engine_wrap.h"
 #include "inventory.h"
 #include "process_hooks.h"
@@ -73,6 +74,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
     installProcessHooks();
     exports.Set("inventory", Napi::Function::New(env, InventoryJs, "inventory"));
     exports.Set("Engine", EngineWrap::Define(env));
+    exports.Set("ChatTemplates", ChatTemplatesWrap::Define(env));
+    exports.Set("ChatParser", ChatParserWrap::Define(env));
+    exports.Set("builtinChatTemplates", Napi::Function::New(env, BuiltinChatTemplatesJs, "builtinChatTemplates"));
     exports.Set("systemInfo", Napi::String::New(env, llama_print_system_info()));
     Napi::Object testing = Napi::Object::New(env);
     testing.Set("textStream", Napi::Function::New(env, TextStreamProbe, "textStream"));

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "chat_wrap.h"
 #include "vocab_ops.h"
 
 namespace inference {
@@ -74,6 +75,7 @@ Napi::Object itemToJs(Napi::Env env, const StepItem & it) {
     if (it.promptTokens) o.Set("promptTokens", Napi::Number::New(env, *it.promptTokens));
     if (it.cachedTokens) o.Set("cachedTokens", Napi::Number::New(env, *it.cachedTokens));
     if (it.completionTokens) o.Set("completionTokens", Napi::Number::New(env, *it.completionTokens));
+    if (!it.probs.empty()) o.Set("lp", probsToJs(env, it.probs));
     return o;
 }
 
@@ -87,6 +89,7 @@ Napi::Function EngineWrap::Define(Napi::Env env) {
                            InstanceMethod<&EngineWrap::Tokenize>("tokenize"),
                            InstanceMethod<&EngineWrap::Detokenize>("detokenize"),
                            InstanceMethod<&EngineWrap::ApplyChatTemplate>("applyChatTemplate"),
+                           InstanceMethod<&EngineWrap::MakeChatTemplates>("chatTemplates"),
                            InstanceMethod<&EngineWrap::Submit>("submit"),
                            InstanceMethod<&EngineWrap::Cancel>("cancel"),
                            InstanceMethod<&EngineWrap::Embed>("embed"),
@@ -299,6 +302,11 @@ Napi::Value EngineWrap::ApplyChatTemplate(const Napi::CallbackInfo & info) {
     return out ? Napi::Value(Napi::String::New(env, *out)) : env.Null();
 }
 
+Napi::Value EngineWrap::MakeChatTemplates(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    return ChatTemplatesWrap::Create(env, loadedEngine(env).model(), info.Length() > 0 ? info[0] : env.Undefined());
+}
+
 Napi::Value EngineWrap::Submit(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
     Engine & e = loadedEngine(env);
@@ -309,7 +317,7 @@ Napi::Value EngineWrap::Submit(const Napi::CallbackInfo & info) {
     if (!id.IsNumber()) throw Napi::TypeError::New(env, "id must be a uint32");
     r.id = id.As<Napi::Number>().Uint32Value();
     r.prompt = tokensArg(o.Get("prompt"), "prompt");
-    r.maxTokens = intOption(o, "maxTokens", 16, 1, std::numeric_limits<int32_t>::max());
+    r.maxTokens = intOption(o, "maxTokens", kUntilContextFull, 1, std::numeric_limits<int32_t>::max());
     r.temperature = floatOption(o, "temperature", 1.0f);
     r.topP = floatOption(o, "topP", 1.0f);
     r.topK = intOption(o, "topK", 0, 0, std::numeric_limits<int32_t>::max());
@@ -332,6 +340,7 @@ Napi::Value EngineWrap::Submit(const Napi::CallbackInfo & info) {
     r.grammar = stringOption(o, "grammar");
     r.jsonSchema = stringOption(o, "jsonSchema");
     if (!r.grammar.empty() && !r.jsonSchema.empty()) throw Napi::TypeError::New(env, "grammar and jsonSchema are exclusive");
+    readChatSubmitOptions(o, r);
     e.submit(std::move(r));
     return env.Undefined();
 }

@@ -52,6 +52,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap>, public EventSink {
     Napi::Value Tokenize(const Napi::CallbackInfo & info);
     Napi::Value Detokenize(const Napi::CallbackInfo & info);
     Napi::Value ApplyChatTemplate(const Napi::CallbackInfo & info);
+    Napi::Value MakeChatTemplates(const Napi::CallbackInfo & info);
     Napi::Value Submit(const Napi::CallbackInfo & info);
     Napi::Value Cancel(const Napi::CallbackInfo & info);
     Napi::Value Embed(const Napi::CallbackInfo & info);

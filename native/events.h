@@ -23,7 +23,22 @@ const char * finishReasonName(FinishReason r);
 struct SequenceError {
     std::string kind;
     std::string message;
-    std::string field;  // the request field at fault ("grammar" | "jsonSchema"); empty: none named
+    std::string field;  // the request field at fault ("grammar" | "jsonSchema" | "logitBias"); empty: none named
+};
+
+/** One alternative at a sampled position (see logprobs.h). */
+struct TopProb {
+    int32_t id = 0;
+    std::string piece;  // the token's bytes (possibly part of a UTF-8 character)
+    float logprob = 0.0f;
+};
+
+/** The log-probability of one sampled token and the most likely tokens at its position. */
+struct TokenProb {
+    int32_t id = 0;
+    std::string piece;
+    float logprob = 0.0f;
+    std::vector<TopProb> top;
 };
 
 /** What one sequence produced in one step. */
@@ -36,6 +51,7 @@ struct StepItem {
     std::optional<int32_t> promptTokens;
     std::optional<int32_t> cachedTokens;
     std::optional<int32_t> completionTokens;
+    std::vector<TokenProb> probs;  // one per token sampled in this step, when the request asked for them
 };
 
 struct Fault {

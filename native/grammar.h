@@ -6,7 +6,10 @@
 #include <string>
 #include <variant>
 
+#include <vector>
+
 #include "llama_handles.h"
+#include "sequence.h"
 
 namespace inference {
 
@@ -21,5 +24,14 @@ std::variant<std::string, GrammarError> jsonSchemaToGrammar(const std::string & 
 
 /** The grammar sampler (root rule "root"), or why the GBNF does not parse. */
 std::variant<SamplerPtr, GrammarError> makeGrammarSampler(const llama_vocab * vocab, const std::string & gbnf);
+
+/**
+ * The grammar sampler of a chat-template constrained request (tool calls), as
+ * llama-server builds it: lazy ones apply from the first trigger on (a trigger word
+ * that is one preserved token triggers on that token); a non-lazy one first accepts
+ * the tokens of `req.grammarPrefill`.
+ */
+std::variant<SamplerPtr, GrammarError> makeChatGrammarSampler(const llama_vocab * vocab, const GenerateRequest & req,
+                                                              const std::vector<llama_token> & preserved);
 
 }  // namespace inference

@@ -6,6 +6,7 @@
 #include <variant>
 
 #include "grammar.h"
+#include "logprobs.h"
 #include "vocab_ops.h"
 
 namespace inference {
@@ -55,12 +56,29 @@ void Scheduler::submit(GenerateRequest req) {
     };
     if (faulted_) return reject(faultKindName(faultKind_), "the engine context faulted");
     if (req.prompt.empty()) return reject("invalid_request", "the prompt has no tokens");
-    if (req.maxTokens < 1) return reject("invalid_request", "max_tokens must be at least 1");
+    if (req.maxTokens < 1 && req.maxTokens != kUntilContextFull) {
+        return reject("invalid_request", "max_tokens must be at least 1");
+    }
     for (llama_token t : req.prompt) {
         if (t < 0 || t >= nVocab_) return reject("invalid_request", "token id " + std::to_string(t) + " out of vocabulary");
     }
-    const auto need = static_cast<int64_t>(req.prompt.size()) + req.maxTokens;
-    if (need > nCtxSeq_) {
+    for (const auto & b : req.logitBias) {
+        if (b.token < 0 || b.token >= nVocab_) {
+            return reject("invalid_request",
+                          "logit_bias: token id " + std::to_string(b.token) + " is not in the vocabulary (0.." +
+                              std::to_string(nVocab_ - 1) + ")",
+                          "logitBias");
+        }
+    }
+    if (req.maxTokens == kUntilContextFull) {
+        // Like llama-server: no limit given, the sequence may fill its context; only a
+        // prompt that leaves no room for one generated token is refused.
+        if (static_cast<int64_t>(req.prompt.size()) >= nCtxSeq_) {
+            return reject("context_length_exceeded", "the prompt (" + std::to_string(req.prompt.size()) +
+                                                         " tokens) does not fit the context of " +
+                                                         std::to_string(nCtxSeq_) + " tokens");
+        }
+    } else if (static_cast<int64_t>(req.prompt.size()) + req.maxTokens > nCtxSeq_) {
         return reject("context_length_exceeded", "prompt (" + std::to_string(req.prompt.size()) + " tokens) + max_tokens (" +
                                                      std::to_string(req.maxTokens) + ") exceeds the context of " +
                                                      std::to_string(nCtxSeq_) + " tokens");
@@ -76,13 +94,23 @@ void Scheduler::submit(GenerateRequest req) {
         if (auto * err = std::get_if<GrammarError>(&g)) return reject("invalid_request", err->message, err->field);
         req.grammar = std::move(std::get<std::string>(g));
     }
+    std::vector<llama_token> preserved;
+    for (const auto & text : req.preservedTokens) {
+        const auto ids = tokenize(vocab_, text, false, true);
+        if (ids.size() == 1) preserved.push_back(ids[0]);
+    }
+    std::sort(preserved.begin(), preserved.end());
+    preserved.erase(std::unique(preserved.begin(), preserved.end()), preserved.end());
     SamplerPtr grammar;
     if (!req.grammar.empty()) {
-        auto g = makeGrammarSampler(vocab_, req.grammar);
+        auto g = req.grammarLazy || !req.grammarPrefill.empty() ? makeChatGrammarSampler(vocab_, req, preserved)
+                                                                : makeGrammarSampler(vocab_, req.grammar);
         if (auto * err = std::get_if<GrammarError>(&g)) return reject("invalid_request", err->message, err->field);
         grammar = std::move(std::get<SamplerPtr>(g));
     }
-    queue_.push_back(std::make_unique<Sequence>(std::move(req), vocab_, ++order_, std::move(grammar)));
+    auto seq = std::make_unique<Sequence>(std::move(req), vocab_, ++order_, std::move(grammar));
+    seq->preserved = std::move(preserved);
+    queue_.push_back(std::move(seq));
 }
 
 void Scheduler::cancel(uint32_t id) {
@@ -390,7 +418,8 @@ void Scheduler::sample(StepEvent & ev) {
     for (const auto & e : entries_) {
         if (!e.output) continue;
         Sequence & seq = *e.seq;
-        const llama_token tok = llama_sampler_sample(seq.sampler.get(), ctx_, e.first + e.count - 1);
+        const int32_t idx = e.first + e.count - 1;
+        const llama_token tok = llama_sampler_sample(seq.sampler.get(), ctx_, idx);
         ++seq.generated;
         ++stats_.totalSampledTokens;
         StepItem item;
@@ -406,11 +435,17 @@ void Scheduler::sample(StepEvent & ev) {
             finish(seq, item, FinishReason::Stop);
         } else {
             seq.last = tok;
-            TextStream::Output out = seq.text.push(tokenPiece(vocab_, tok));
+            std::string piece = tokenPiece(vocab_, tok, seq.isPreserved(tok));
+            if (seq.req.nProbs >= 0) item.probs.push_back(tokenProbs(ctx_, vocab_, idx, tok, piece, seq.req.nProbs));
+            TextStream::Output out = seq.text.push(piece);
             item.text = std::move(out.text);
             if (out.stopped) {
                 finish(seq, item, FinishReason::Stop);
-            } else if (seq.generated >= seq.req.maxTokens) {
+            } else if (seq.generated >= seq.req.maxTokens && seq.req.maxTokens != kUntilContextFull) {
+                item.text += seq.text.flush();
+                finish(seq, item, FinishReason::Length);
+            } else if (seq.promptTokens() + seq.generated >= nCtxSeq_) {
+                // The sampled token would need a cell past the sequence's context.
                 item.text += seq.text.flush();
                 finish(seq, item, FinishReason::Length);
             }

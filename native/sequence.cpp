@@ -8,6 +8,11 @@ SamplerPtr makeSamplerChain(const GenerateRequest & req, const llama_vocab * voc
     cp.no_perf = true;
     SamplerPtr chain(llama_sampler_chain_init(cp));
     // The chain takes ownership of every sampler added to it.
+    if (!req.logitBias.empty()) {
+        llama_sampler_chain_add(chain.get(), llama_sampler_init_logit_bias(llama_vocab_n_tokens(vocab),
+                                                                           static_cast<int32_t>(req.logitBias.size()),
+                                                                           req.logitBias.data()));
+    }
     if (grammar) llama_sampler_chain_add(chain.get(), grammar.release());
     if (req.presencePenalty != 0.0f || req.frequencyPenalty != 0.0f) {
         llama_sampler_chain_add(chain.get(), llama_sampler_init_penalties(llama_vocab_n_tokens(vocab), 64, 1.0f,
@@ -27,5 +32,7 @@ SamplerPtr makeSamplerChain(const GenerateRequest & req, const llama_vocab * voc
 
 Sequence::Sequence(GenerateRequest r, const llama_vocab * vocab, uint64_t ord, SamplerPtr grammar)
     : req(std::move(r)), sampler(makeSamplerChain(req, vocab, std::move(grammar))), text(req.stop), order(ord) {}
+
+bool Sequence::isPreserved(llama_token t) const { return std::binary_search(preserved.begin(), preserved.end(), t); }
 
 }  // namespace inference

@@ -37,12 +37,12 @@ std::string detokenize(const llama_vocab * vocab, const std::vector<llama_token>
     return out;
 }
 
-std::string tokenPiece(const llama_vocab * vocab, llama_token token) {
+std::string tokenPiece(const llama_vocab * vocab, llama_token token, bool special) {
     char buf[64];
-    int32_t n = llama_token_to_piece(vocab, token, buf, sizeof buf, 0, false);
+    int32_t n = llama_token_to_piece(vocab, token, buf, sizeof buf, 0, special);
     if (n >= 0) return std::string(buf, static_cast<size_t>(n));
     std::string big(static_cast<size_t>(-n), '\0');
-    n = llama_token_to_piece(vocab, token, big.data(), static_cast<int32_t>(big.size()), 0, false);
+    n = llama_token_to_piece(vocab, token, big.data(), static_cast<int32_t>(big.size()), 0, special);
     big.resize(n < 0 ? 0 : static_cast<size_t>(n));
     return big;
 }

@@ -14,8 +14,8 @@ namespace inference {
 std::vector<llama_token> tokenize(const llama_vocab * vocab, const std::string & text, bool addSpecial,
                                   bool parseSpecial);
 std::string detokenize(const llama_vocab * vocab, const std::vector<llama_token> & tokens);
-/** The bytes of one generated token (special tokens are not rendered), possibly a partial UTF-8 char. */
-std::string tokenPiece(const llama_vocab * vocab, llama_token token);
+/** The bytes of one generated token (special tokens only when `special`), possibly a partial UTF-8 char. */
+std::string tokenPiece(const llama_vocab * vocab, llama_token token, bool special = false);
 
 struct ChatMessage {
     std::string role;

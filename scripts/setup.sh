@@ -19,11 +19,25 @@ apt_install() { # command package
 }
 apt_install chromium chromium
 apt_install etcd etcd-server
+# python3-numpy and python3-tqdm for llama.cpp's gguf-py (scripts/make-template-model.mjs).
+py_install() { # module package
+  /usr/bin/python3 -c "import $1" >/dev/null 2>&1 && return 0
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y --no-install-recommends "$2" \
+    || { $sudo apt-get update && $sudo apt-get install -y --no-install-recommends "$2"; }
+}
+if [ "${INFERENCE_REMOTE_ONLY:-0}" != "1" ]; then
+  py_install numpy python3-numpy
+  py_install tqdm python3-tqdm
+fi
 pnpm install --frozen-lockfile
 if [ -f scripts/build-native.mjs ] && [ "${INFERENCE_REMOTE_ONLY:-0}" != "1" ]; then
   node scripts/build-native.mjs
 fi
 if [ -f scripts/fetch-model.mjs ] && [ "${INFERENCE_REMOTE_ONLY:-0}" != "1" ]; then
   node scripts/fetch-model.mjs
+  node scripts/make-template-model.mjs   # the same model with a real tool-calling chat template
 fi
 pnpm build

@@ -1,6 +1,7 @@
 // @anthropic-ai/sdk against a local GGUF deployment (the native engine, a real tiny
 // model): /v1/messages serves local models too, streamed and not, with Anthropic's
-// event sequence and usage; tools stay refused on local deployments.
+// event sequence and usage; tools are refused on this model, which has no chat template
+// (anthropic-local-tools.test.ts has them on a model with one).
 
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -85,11 +86,11 @@ describe('Anthropic client -> local deployment', () => {
     expect(cut.usage.output_tokens).toBeLessThan(24);
   });
 
-  it('refuses tools with invalid_request_error', async () => {
+  it('refuses tools on a model without a chat template, with invalid_request_error', async () => {
     const e = await anthropic.messages.create({ ...ASK, tools: [{ name: 'f', input_schema: { type: 'object' } }] }).then(() => undefined, (err: unknown) => err);
     expect(e).toBeInstanceOf(Anthropic.BadRequestError);
     const err = e as InstanceType<typeof Anthropic.BadRequestError>;
     expect(err.type).toBe('invalid_request_error');
-    expect(err.message).toMatch(/tools are not supported by local deployments/);
+    expect(err.message).toMatch(/tools need a chat template: this model has none/);
   });
 });

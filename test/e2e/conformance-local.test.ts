@@ -142,9 +142,14 @@ describe('local engine: response_format is enforced', () => {
 });
 
 describe('local engine: what it cannot honour is refused', () => {
-  it('logprobs: 400 naming logprobs', async () => {
-    const err = await client.chat.completions.create({ ...BASE, max_tokens: 4, logprobs: true }).catch((e: unknown) => e);
+  it('prediction (predicted outputs): 400 naming prediction', async () => {
+    const err = await client.chat.completions.create({ ...BASE, max_tokens: 4, prediction: { type: 'content', content: 'x' } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.BadRequestError);
-    expect((err as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('logprobs');
+    expect((err as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('prediction');
+  });
+
+  it('logprobs are honoured: one entry per generated token', async () => {
+    const r = await client.chat.completions.create({ ...BASE, max_tokens: 4, logprobs: true, top_logprobs: 2 });
+    expect(r.choices[0]?.logprobs?.content).toHaveLength(r.usage?.completion_tokens ?? -1);
   });
 });

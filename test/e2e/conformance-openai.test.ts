@@ -2,7 +2,7 @@
 // bytes (framing, chunk fields, role and finish_reason per choice, usage only when
 // asked, [DONE] last, nothing after an error event), n, stop, max_tokens vs
 // max_completion_tokens, tool-call deltas, response_format passed upstream,
-// logprobs refused, and what the real `openai` SDK sees of errors, retry-after and
+// logprobs passed through, and what the real `openai` SDK sees of errors, retry-after and
 // x-request-id. The local engine's side lives in conformance-local.test.ts.
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -180,16 +180,40 @@ describe('response_format and logprobs', () => {
     expect(h.mock.stats().requests).toBe(0);
   });
 
-  it('logprobs are refused with 400 naming the param, not answered with null', async () => {
-    const err = await h.client.chat.completions.create({ model: 'gpt', messages: MSG, logprobs: true, top_logprobs: 2 }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
-    expect((err as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('logprobs');
-    const top = await h.client.chat.completions.create({ model: 'gpt', messages: MSG, top_logprobs: 2 }).catch((e: unknown) => e);
-    expect((top as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('top_logprobs');
-    const legacy = await h.client.completions.create({ model: 'gpt', prompt: 'x', logprobs: 3 }).catch((e: unknown) => e);
-    expect((legacy as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('logprobs');
+  it('logprobs, top_logprobs, logit_bias and parallel_tool_calls pass through, and the upstream logprobs come back', async () => {
+    const r = await h.client.chat.completions.create({ model: 'gpt', messages: MSG, max_tokens: 2, logprobs: true, top_logprobs: 2, logit_bias: { 50256: -100 }, parallel_tool_calls: false });
+    expect(h.mock.stats().lastBody).toMatchObject({ logprobs: true, top_logprobs: 2, logit_bias: { 50256: -100 }, parallel_tool_calls: false });
+    expect(r.choices[0]?.logprobs?.content?.map((e) => [e.token, e.logprob, e.bytes, e.top_logprobs.length])).toEqual([
+      ['The', -1 / 16, [84, 104, 101], 2], [' quick', -2 / 16, [32, 113, 117, 105, 99, 107], 2],
+    ]);
+    expect(r.choices[0]?.logprobs?.content?.[1]?.top_logprobs[1]).toEqual({ token: ' brown', logprob: -2 / 16 - 1, bytes: [32, 98, 114, 111, 119, 110] });
+    const stream = await h.client.chat.completions.create({ model: 'gpt', messages: MSG, max_tokens: 3, logprobs: true, top_logprobs: 1, stream: true });
+    const tokens: string[] = [];
+    for await (const c of stream) for (const e of c.choices[0]?.logprobs?.content ?? []) tokens.push(`${e.token}:${e.top_logprobs.length}`);
+    expect(tokens).toEqual(['The:1', ' quick:1', ' brown:1']);
+    const legacy = await h.client.completions.create({ model: 'gpt', prompt: 'x', max_tokens: 2, logprobs: 1 });
+    expect(h.mock.stats().lastBody).toMatchObject({ logprobs: 1 });
+    expect(legacy.choices[0]?.logprobs).toEqual({ tokens: ['The', ' quick'], token_logprobs: [-1 / 16, -2 / 16], top_logprobs: [{ The: -1 / 16 }, { ' quick': -2 / 16 }], text_offset: [0, 3] });
+    const legacyStream = await h.client.completions.create({ model: 'gpt', prompt: 'x', max_tokens: 2, logprobs: 0, stream: true });
+    const offsets: number[] = [];
+    for await (const c of legacyStream) offsets.push(...(c.choices[0]?.logprobs?.text_offset ?? []));
+    expect(offsets).toEqual([0, 3]);
     const off = await h.client.chat.completions.create({ model: 'gpt', messages: MSG, max_tokens: 1, logprobs: false });
     expect(off.choices[0]?.logprobs).toBeNull();
+  });
+
+  it('logprobs and logit_bias: malformed ones are a 400 naming them; Anthropic deployments refuse them by name', async () => {
+    const param = async (p: Promise<unknown>): Promise<string | null | undefined> => {
+      const e = await p.catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(OpenAI.BadRequestError);
+      return (e as InstanceType<typeof OpenAI.BadRequestError>).param;
+    };
+    expect(await param(h.client.chat.completions.create({ model: 'gpt', messages: MSG, top_logprobs: 2 }))).toBe('top_logprobs');
+    expect(await param(h.client.chat.completions.create({ model: 'gpt', messages: MSG, logit_bias: { 5: 101 } }))).toBe('logit_bias.5');
+    expect(await param(h.client.chat.completions.create({ model: 'claude', messages: MSG, logprobs: true }))).toBe('logprobs');
+    expect(await param(h.client.chat.completions.create({ model: 'claude', messages: MSG, logit_bias: { 5: 1 } }))).toBe('logit_bias');
+    expect(await param(h.client.chat.completions.create({ model: 'claude', messages: MSG, seed: 3 }))).toBe('seed');
+    expect(h.mock.stats().requests).toBe(0);
   });
 });
 

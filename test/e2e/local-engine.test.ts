@@ -14,9 +14,15 @@ const MODEL = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models'
 let server: Server;
 let client: OpenAI;
 
+/** This test's engine hosts only (children of this process): other processes on the machine may run hosts too. */
 function hostPids(): number[] {
   const out = execFileSync('ps', ['-eo', 'pid=,ppid=,args='], { encoding: 'utf8' });
-  return out.split('\n').filter((l) => l.includes('host.js')).map((l) => Number(l.trim().split(/\s+/)[0]));
+  return out
+    .split('\n')
+    .filter((l) => l.includes('host.js'))
+    .map((l) => l.trim().split(/\s+/).map(Number))
+    .filter(([, ppid]) => ppid === process.pid)
+    .map(([pid]) => pid ?? -1);
 }
 
 async function waitFor(cond: () => Promise<boolean> | boolean, ms = 20_000): Promise<void> {

@@ -15,7 +15,9 @@ import {
 } from '@inference/core';
 import type { Runtime } from '@inference/runtime';
 import { modelEntry } from './openai/models.js';
+import { LocalRecordStore } from '@inference/storage';
 import { registerAnthropicRoutes } from './anthropic/anthropicRoutes.js';
+import { ResponsesApi, registerResponsesRoutes } from './responsesRoutes.js';
 import { registerStatusRoutes } from './status/statusRoutes.js';
 import { registerAdminScaleRoutes } from './admin/adminScaleRoutes.js';
 import { OpenAIStream } from './openai/streaming.js';
@@ -199,6 +201,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     app.post('/v1/chat/completions', (req, reply) => this.generate(req, reply, 'chat', parseChatRequest(req.body)));
     app.post('/v1/completions', (req, reply) => this.generate(req, reply, 'completion', parseCompletionRequest(req.body)));
     registerAnthropicRoutes(app, (r, job, onCancel) => this.dispatch(r, job, onCancel), this.options.bodyLimitBytes);
+    registerResponsesRoutes(app, new ResponsesApi((r, job, onCancel) => this.dispatch(r, job, onCancel), rt.records ?? new LocalRecordStore(rt.store)));
     app.post('/v1/embeddings', async (req, reply) => {
       const parsed = parseEmbeddingRequest(req.body);
       // A client that goes away cancels the embedding (queue wait and engine work).

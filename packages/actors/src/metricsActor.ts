@@ -14,7 +14,7 @@ import { type Rates, RateWindow } from './rateWindow.js';
 import { type RecentError, RecentErrors } from './recentErrors.js';
 import { Timeline, type TimelineSeries } from './timeline.js';
 
-export type Endpoint = 'chat' | 'completion' | 'embedding' | 'messages';
+export type Endpoint = 'chat' | 'completion' | 'embedding' | 'messages' | 'responses';
 
 export type MetricsMsg =
   | { type: 'started'; deployment: string }

@@ -11,6 +11,7 @@ export function genAiOperation(endpoint: Endpoint): string {
   switch (endpoint) {
     case 'chat':
     case 'messages':
+    case 'responses':
       return 'chat';
     case 'completion':
       return 'text_completion';

@@ -11,7 +11,8 @@ import { MemoryStore } from './memoryKv.js';
 import { KvMembership } from './membership.js';
 import { namespaced } from './namespace.js';
 import { KvPrefixWatch } from './prefixWatch.js';
-import type { Coordination, JoinOptions, Membership, NodeSpec, PrefixWatch } from './types.js';
+import { KvTtlRecords } from './records.js';
+import type { Coordination, JoinOptions, Membership, NodeSpec, PrefixWatch, TtlRecords } from './types.js';
 
 export interface CloseOptions {
   /** Revoke the lease (default). False leaves it to expire, as a crashed node would. */
@@ -38,6 +39,10 @@ abstract class KvCoordination implements Coordination {
     const w = new KvPrefixWatch(this.kv, prefix);
     this.watches.add(w);
     return w;
+  }
+
+  records(prefix: string, ttlSeconds: number): TtlRecords {
+    return new KvTtlRecords(this.kv, prefix, ttlSeconds);
   }
 
   async close(options: CloseOptions = {}): Promise<void> {

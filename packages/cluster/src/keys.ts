@@ -7,6 +7,7 @@
 //   <root>catalog/<name>                   fenced: written by the manager leader
 //   <root>placement/<...>                  fenced: written by the placement leader
 //   <root>counters/<scope>/<node>          written by <node>, a running total
+//   <root>responses/<id>                   any node; lease-bound, dropped after the records' TTL
 
 export const PREFIX = {
   members: 'members/',
@@ -15,10 +16,11 @@ export const PREFIX = {
   catalog: 'catalog/',
   placement: 'placement/',
   counters: 'counters/',
+  responses: 'responses/',
 } as const;
 
 /** Prefixes only their owners write; a leader's fenced write may not touch them. */
-const RESERVED = [PREFIX.members, PREFIX.replicas, PREFIX.election, PREFIX.counters];
+const RESERVED = [PREFIX.members, PREFIX.replicas, PREFIX.election, PREFIX.counters, PREFIX.responses];
 
 const SEGMENT = /^[A-Za-z0-9._:@#-]+$/;
 

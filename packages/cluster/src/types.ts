@@ -137,8 +137,18 @@ export interface JoinOptions {
   readonly counterSyncMs?: number;
 }
 
+/** Records by key, readable from every node, each dropped by the store after its time. */
+export interface TtlRecords {
+  get(key: string): Promise<string | undefined>;
+  put(key: string, value: string): Promise<void>;
+  /** True when a record was there. */
+  delete(key: string): Promise<boolean>;
+}
+
 export interface Coordination {
   readonly kind: 'memory' | 'etcd' | 'ipc';
+  /** Records under a prefix relative to the cluster root (e.g. PREFIX.responses), each kept about `ttlSeconds`; absent where the coordination does not share them. */
+  records?(prefix: string, ttlSeconds: number): TtlRecords;
   join(node: NodeSpec, options?: JoinOptions): Promise<Membership>;
   /** Watch a prefix relative to the cluster root, e.g. PREFIX.catalog. */
   watchPrefix(prefix: string): PrefixWatch;

@@ -31,6 +31,11 @@ export interface EngineSpec {
   gpuMemoryMiB: number;
   /** How replicas choose GPUs: fill the busiest GPU that fits first, or the idlest. */
   placement: PlacementStrategy;
+  /**
+   * The chat template instead of the model's own: a Jinja template file, or the name of
+   * one of llama.cpp's built-in templates (docs/chat-templates.md). Absent: the model's.
+   */
+  chatTemplate?: string;
   timeouts: LocalTimeoutSpec;
 }
 
@@ -134,7 +139,7 @@ export const DEFAULT_TIMEOUTS: TimeoutSpec = { connectMs: 5000, firstByteMs: 300
 
 function parseEngine(v: Json | undefined, path: string): EngineSpec {
   const o = v ?? {};
-  noUnknownKeys(o, ['contextSize', 'maxSequences', 'gpuLayers', 'threads', 'batchTokens', 'maxQueue', 'gpus', 'gpuMemoryMiB', 'placement', 'timeouts'], path);
+  noUnknownKeys(o, ['contextSize', 'maxSequences', 'gpuLayers', 'threads', 'batchTokens', 'maxQueue', 'gpus', 'gpuMemoryMiB', 'placement', 'timeouts', 'chatTemplate'], path);
   const tPath = join(path, 'timeouts');
   const t = optObject(o, 'timeouts', path) ?? {};
   noUnknownKeys(t, ['queueMs', 'totalMs'], tPath);
@@ -144,7 +149,9 @@ function parseEngine(v: Json | undefined, path: string): EngineSpec {
   const gpus = optNumber(o, 'gpus', path, { min: 0, max: 64, integer: true }) ?? (gpuLayers === 0 ? 0 : 1);
   const gpuMemoryMiB = optNumber(o, 'gpuMemoryMiB', path, { min: 0, max: 1 << 24, integer: true }) ?? 0;
   if (gpus === 0 && gpuMemoryMiB > 0) invalid(join(path, 'gpuMemoryMiB'), 'needs gpus >= 1');
-  return {
+  const chatTemplate = optString(o, 'chatTemplate', path);
+  if (chatTemplate === '') invalid(join(path, 'chatTemplate'), 'must not be empty (a template file or a built-in template name)');
+  const spec: EngineSpec = {
     contextSize: optNumber(o, 'contextSize', path, { min: 64, max: 1 << 20, integer: true }) ?? 4096,
     maxSequences,
     gpuLayers,
@@ -159,6 +166,8 @@ function parseEngine(v: Json | undefined, path: string): EngineSpec {
       totalMs: optNumber(t, 'totalMs', tPath, ms) ?? DEFAULT_LOCAL_TIMEOUTS.totalMs,
     },
   };
+  if (chatTemplate !== undefined) spec.chatTemplate = chatTemplate;
+  return spec;
 }
 
 function parseRemote(v: Json | undefined, path: string): RemoteSpec {

@@ -7,4 +7,6 @@ export * from './wire/openai.js';
 export * from './wire/anthropic.js';
 export * from './wire/anthropicRender.js';
 export * from './validate.js';
+export * from './wire/responses.js';
+export * from './wire/responsesRender.js';
 export * from './trace.js';

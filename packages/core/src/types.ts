@@ -190,8 +190,12 @@ export interface ReplicaLoad {
  */
 /** What a replica can say about the model it serves (shown in /v1/models and admin status). */
 export interface ModelDetails {
-  /** Where the chat template comes from: the model's metadata, or the documented fallback. */
-  readonly templateSource?: 'model' | 'fallback';
+  /** Where the chat template comes from: the model's metadata, the deployment's `engine.chatTemplate`, or the documented fallback. */
+  readonly templateSource?: 'model' | 'override' | 'fallback';
+  /** Which template: the override's file name or built-in name; `tokenizer.chat_template` for the model's own. */
+  readonly templateName?: string;
+  /** Whether the template renders tool definitions (tool calling works on this deployment). */
+  readonly templateTools?: boolean;
   /** Tokens one sequence may hold (prompt + completion). */
   readonly contextLength?: number;
   readonly backend?: string;

@@ -1,11 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { detectTemplateSource, fallbackTemplate, renderChat, type ChatTemplateEngine } from './chatTemplate.js';
-
-const noTemplate: ChatTemplateEngine = { applyChatTemplate: () => null };
-const chatml: ChatTemplateEngine = {
-  applyChatTemplate: (messages, addAssistant) =>
-    messages.map((m) => `<|im_start|>${m.role}\n${m.content}<|im_end|>\n`).join('') + (addAssistant ? '<|im_start|>assistant\n' : ''),
-};
+import { resolve } from 'node:path';
+import { fallbackTemplate, resolveTemplate, TemplateError } from './chatTemplate.js';
+import type { NativeChatTemplates } from './native.js';
 
 describe('fallbackTemplate', () => {
   it('puts system content first, then each message on its own line, without role markers', () => {
@@ -24,21 +20,48 @@ describe('fallbackTemplate', () => {
   });
 });
 
-describe('renderChat', () => {
-  const messages = [{ role: 'user', content: 'Hello' }];
+describe('resolveTemplate', () => {
+  const made: { source?: string; jinja?: boolean }[] = [];
+  const fake = {
+    chatTemplates(options?: { source?: string; jinja?: boolean }): NativeChatTemplates {
+      made.push(options ?? {});
+      if (options?.source === 'broken') throw new Error('parse error at 1:1');
+      return { apply: () => { throw new Error('unused'); }, source: () => options?.source ?? 'model', supportsTools: () => options?.jinja !== false };
+    },
+  };
+  const files: Record<string, string> = { [resolve('tmpl/qwen.jinja')]: '{{ messages }}', [resolve('bad.jinja')]: 'broken' };
+  const read = (p: string): string => {
+    const t = files[p];
+    if (t === undefined) throw new Error('ENOENT');
+    return t;
+  };
 
-  it('uses the model template when it applies', () => {
-    expect(detectTemplateSource(chatml, '{{ chatml }}')).toBe('model');
-    expect(renderChat(chatml, 'model', messages)).toEqual({
-      text: '<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n',
-      source: 'model',
-    });
+  it("uses the model's own template when there is no override, and the fallback only without one", () => {
+    expect(resolveTemplate(fake, ['llama3'], undefined, '{{ x }}', read)).toMatchObject({ source: 'model', name: 'tokenizer.chat_template' });
+    expect(made.at(-1)).toEqual({});
+    const fb = resolveTemplate(fake, ['llama3'], undefined, null, read);
+    expect(fb).toEqual({ templates: null, source: 'fallback', name: 'fallback' });
   });
 
-  it('falls back when the model has no template or llama.cpp cannot apply it', () => {
-    expect(detectTemplateSource(chatml, null)).toBe('fallback');
-    expect(detectTemplateSource(noTemplate, '{% unknown %}')).toBe('fallback');
-    expect(renderChat(noTemplate, 'model', messages)).toEqual({ text: 'Hello', source: 'fallback' });
-    expect(renderChat(chatml, 'fallback', messages)).toEqual({ text: 'Hello', source: 'fallback' });
+  it('reads an override file as a Jinja template, even when the model has its own', () => {
+    const r = resolveTemplate(fake, ['llama3'], 'tmpl/qwen.jinja', '{{ own }}', read);
+    expect(r).toMatchObject({ source: 'override', name: 'qwen.jinja' });
+    expect(made.at(-1)).toEqual({ source: '{{ messages }}' });
+    expect(r.templates?.supportsTools()).toBe(true);
+  });
+
+  it('takes a built-in name without Jinja (no tools), chatml with Jinja', () => {
+    const r = resolveTemplate(fake, ['llama3', 'chatml'], 'llama3', null, read);
+    expect(r).toMatchObject({ source: 'override', name: 'llama3' });
+    expect(made.at(-1)).toEqual({ source: 'llama3', jinja: false });
+    expect(r.templates?.supportsTools()).toBe(false);
+    resolveTemplate(fake, ['llama3', 'chatml'], 'chatml', null, read);
+    expect(made.at(-1)).toEqual({ source: 'chatml' });
+  });
+
+  it('refuses an override that is neither a file nor a built-in name, and a template that does not parse', () => {
+    expect(() => resolveTemplate(fake, ['llama3'], 'nope.jinja', null, read)).toThrow(TemplateError);
+    expect(() => resolveTemplate(fake, ['llama3'], 'nope.jinja', null, read)).toThrow(/neither a readable file nor a built-in template/);
+    expect(() => resolveTemplate(fake, ['llama3'], 'bad.jinja', null, read)).toThrow(/engine.chatTemplate bad.jinja: parse error/);
   });
 });

@@ -6,24 +6,32 @@
 // It exits when the parent disconnects, and on a context fault it reports the fault
 // first, then exits with a code that names it (protocol.ts).
 
-import { detectTemplateSource, renderChat } from './chatTemplate.js';
-import { tryLoadAddon, type NativeEngine, type NativeSequenceErrorKind, type NativeStepEvent } from './native.js';
+import type { TokenLogprob, ToolCallDelta } from '@inference/core';
+import { fallbackTemplate, resolveTemplate, TemplateError } from './chatTemplate.js';
+import {
+  tryLoadAddon, type NativeAddon, type NativeChatParser, type NativeChatTemplates, type NativeEngine, type NativeSequenceErrorKind,
+  type NativeStepEvent, type NativeStepItem, type NativeSubmit, type NativeTokenProb,
+} from './native.js';
 import {
   EXIT_CLOSED,
   EXIT_CONTEXT_POISONED,
   EXIT_LOAD_FAILED,
   EXIT_UNRECOVERABLE,
+  type ChatInput,
   type GenerateInput,
   type GenerateParams,
   type HostConfig,
+  type HostStepItem,
   type HostToParent,
   type ParentToHost,
-  type TemplateSource,
 } from './protocol.js';
 
 let engine: NativeEngine | null = null;
-let templateSource: TemplateSource = 'fallback';
+let addon: NativeAddon | null = null;
+let templates: NativeChatTemplates | null = null;
 let bos = -1;
+/** Chat generations whose output is parsed (content, reasoning, tool calls), by sequence id. */
+const parsers = new Map<number, NativeChatParser>();
 let exiting = false;
 
 function send(msg: HostToParent): void {
@@ -59,8 +67,52 @@ function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+function logprobs(lp: NativeTokenProb[]): TokenLogprob[] {
+  return lp.map((p) => ({
+    token: p.t,
+    logprob: p.lp,
+    bytes: p.b,
+    topLogprobs: p.top.map((a) => ({ token: a.t, logprob: a.lp, bytes: a.b })),
+  }));
+}
+
+/** A native item as forwarded: chat output parsed into content / reasoning / tool-call deltas. */
+function forward(item: NativeStepItem): HostStepItem {
+  const { lp, ...rest } = item;
+  const out: HostStepItem = rest;
+  if (lp !== undefined) out.lp = logprobs(lp);
+  const parser = parsers.get(item.id);
+  if (parser === undefined) return out;
+  if (item.error !== undefined || item.done === 'cancelled') {
+    parsers.delete(item.id);
+    return out;
+  }
+  const final = item.done !== undefined;
+  let content = '';
+  let reasoning = '';
+  const calls: ToolCallDelta[] = [];
+  for (const d of parser.push(item.text, !final)) {
+    if (d.content !== undefined) content += d.content;
+    if (d.reasoning !== undefined) reasoning += d.reasoning;
+    if (d.toolIndex !== undefined) {
+      const c: ToolCallDelta = { index: d.toolIndex, argumentsDelta: d.arguments ?? '' };
+      if (d.id !== undefined) c.id = d.id;
+      if (d.name !== undefined) c.name = d.name;
+      calls.push(c);
+    }
+  }
+  out.text = content;
+  if (reasoning !== '') out.r = reasoning;
+  if (calls.length > 0) out.tc = calls;
+  if (final) {
+    if (parser.message().toolCalls.length > 0) out.calls = true;
+    parsers.delete(item.id);
+  }
+  return out;
+}
+
 function onEvents(ev: NativeStepEvent): void {
-  if (ev.items.length > 0) send({ t: 'step', s: ev.step, items: ev.items });
+  if (ev.items.length > 0) send({ t: 'step', s: ev.step, items: ev.items.map(forward) });
   if (ev.fault !== undefined && ev.fault.kind !== 'OutOfMemory') {
     const code = ev.fault.kind === 'Unrecoverable' ? EXIT_UNRECOVERABLE : EXIT_CONTEXT_POISONED;
     exitWith({ t: 'fault', kind: ev.fault.kind, message: ev.fault.message }, code);
@@ -81,27 +133,110 @@ async function init(config: HostConfig): Promise<void> {
     exitWith({ t: 'loadFailed', reason: 'model', message: message(err) }, EXIT_LOAD_FAILED);
     return;
   }
-  engine = e;
   const info = e.modelInfo();
+  let resolved;
+  try {
+    resolved = resolveTemplate(e, load.addon.builtinChatTemplates(), config.chatTemplate, info.chatTemplate);
+  } catch (err) {
+    e.close();
+    exitWith({ t: 'loadFailed', reason: 'model', message: err instanceof TemplateError ? err.message : message(err) }, EXIT_LOAD_FAILED);
+    return;
+  }
+  engine = e;
+  addon = load.addon;
+  templates = resolved.templates;
   bos = info.bos;
-  templateSource = detectTemplateSource(e, info.chatTemplate);
-  send({ t: 'ready', info: { ...info, templateSource, addonPath: load.path, backend: load.addon.inventory().backend } });
+  send({
+    t: 'ready',
+    info: {
+      ...info,
+      templateSource: resolved.source,
+      templateName: resolved.name,
+      templateTools: templates?.supportsTools() ?? false,
+      addonPath: load.path,
+      backend: load.addon.inventory().backend,
+    },
+  });
 }
 
-function promptTokens(e: NativeEngine, input: GenerateInput): Int32Array {
+function tokens(e: NativeEngine, text: string): Int32Array {
   // Like llama-server: special tokens in the text are parsed, BOS is added when the
   // model wants one, and a template that already starts with BOS does not get two.
-  const text = 'prompt' in input ? input.prompt : renderChat(e, templateSource, input.messages).text;
-  const tokens = e.tokenize(text, true, true);
-  if (tokens.length >= 2 && tokens[0] === bos && tokens[1] === bos) return tokens.subarray(1);
-  return tokens;
+  const t = e.tokenize(text, true, true);
+  if (t.length >= 2 && t[0] === bos && t[1] === bos) return t.subarray(1);
+  return t;
+}
+
+/** Why a request failed before it reached the engine: an error item naming the field. */
+class RequestError extends Error {
+  constructor(message: string, readonly field: 'tools' | 'messages' | undefined) {
+    super(message);
+  }
+}
+
+/** A chat request rendered by the template: the submit, and the parser of its output. */
+function chatSubmit(e: NativeEngine, id: number, input: ChatInput, params: GenerateParams): { submit: NativeSubmit; parser: NativeChatParser | null } {
+  const hasTools = input.tools !== undefined && input.tools.length > 0;
+  if (templates === null || !templates.supportsTools()) {
+    if (hasTools && input.toolChoice !== 'none') {
+      throw new RequestError(
+        templates === null
+          ? "tools need a chat template: this model has none (set the deployment's engine.chatTemplate)"
+          : "tools need a Jinja chat template; the deployment's engine.chatTemplate names a built-in one without tool support",
+        'tools',
+      );
+    }
+  }
+  if (templates === null) return { submit: { id, prompt: tokens(e, fallbackTemplate(input.messages)), ...params }, parser: null };
+  const { jsonSchema, ...rest } = params;
+  let rendered;
+  try {
+    rendered = templates.apply({
+      messages: JSON.stringify(input.messages),
+      ...(hasTools ? { tools: JSON.stringify(input.tools) } : {}),
+      toolChoice: input.toolChoice ?? 'auto',
+      parallelToolCalls: input.parallelToolCalls ?? true,
+      ...(jsonSchema !== undefined ? { jsonSchema } : {}),
+    });
+  } catch (err) {
+    throw new RequestError(message(err), 'messages');
+  }
+  const submit: NativeSubmit = { id, prompt: tokens(e, rendered.prompt), ...rest, stop: [...params.stop, ...rendered.additionalStops] };
+  if (rendered.grammar !== '') {
+    submit.grammar = rendered.grammar;
+    submit.grammarLazy = rendered.grammarLazy;
+    submit.grammarTriggers = rendered.grammarTriggers;
+    if (!rendered.grammarLazy) submit.grammarPrefill = rendered.generationPrompt;
+  } else if (jsonSchema !== undefined) {
+    submit.jsonSchema = jsonSchema;
+  }
+  if (rendered.preservedTokens.length > 0) submit.preservedTokens = rendered.preservedTokens;
+  const a = addon;
+  if (a === null || rendered.parser === '') return { submit, parser: null };
+  const parser = new a.ChatParser({
+    format: rendered.format,
+    generationPrompt: rendered.generationPrompt,
+    parser: rendered.parser,
+    parseToolCalls: true,
+    continuation: rendered.continuation,
+  });
+  return { submit, parser };
 }
 
 function generate(e: NativeEngine, id: number, input: GenerateInput, params: GenerateParams): void {
   try {
-    e.submit({ id, prompt: promptTokens(e, input), ...params });
+    if ('prompt' in input) {
+      e.submit({ id, prompt: tokens(e, input.prompt), ...params });
+      return;
+    }
+    const { submit, parser } = chatSubmit(e, id, input, params);
+    if (parser !== null) parsers.set(id, parser);
+    e.submit(submit);
   } catch (err) {
-    send({ t: 'step', s: -1, items: [{ id, text: '', n: 0, error: { kind: 'invalid_request', message: message(err) } }] });
+    parsers.delete(id);
+    const error: HostStepItem['error'] = { kind: 'invalid_request', message: message(err) };
+    if (err instanceof RequestError && err.field !== undefined) error.field = err.field;
+    send({ t: 'step', s: -1, items: [{ id, text: '', n: 0, error }] });
   }
 }
 

@@ -11,14 +11,15 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type CancelSignal, InferenceError, type EngineFaultKind, toInferenceError } from '@inference/core';
-import type { InjectableFault, NativeEngineOptions, NativeErrorField, NativeSequenceError, NativeStats, NativeStepItem } from './native.js';
+import { type CancelSignal, InferenceError, type EngineFaultKind, type TokenLogprob, type ToolCallDelta, toInferenceError } from '@inference/core';
+import type { InjectableFault, NativeEngineOptions, NativeErrorField, NativeSequenceError, NativeStats } from './native.js';
 import {
   EXIT_UNRECOVERABLE,
   type GenerateInput,
   type GenerateParams,
   type HostConfig,
   type HostModelInfo,
+  type HostStepItem,
   type HostToParent,
   type ParentToHost,
   type WireError,
@@ -36,10 +37,22 @@ export interface EngineHostOptions extends NativeEngineOptions {
   serialization?: 'json' | 'advanced';
   /** The host entry script; default: host.js next to this module, else ../dist/host.js. */
   hostEntry?: string;
+  /** engine.chatTemplate (docs/chat-templates.md). */
+  chatTemplate?: string;
 }
 
+/** What a step adds to a generation besides its text (chat: parsed; logprobs: when asked). */
+export interface ChunkExtras {
+  reasoning?: string;
+  toolCalls?: ToolCallDelta[];
+  logprobs?: TokenLogprob[];
+}
+
+export type ChunkListener = (text: string, tokens: number, extras?: ChunkExtras) => void;
+
 export interface GenerateResult {
-  finishReason: 'stop' | 'length';
+  /** 'tool_calls': the chat output held tool calls (ended by end of generation or a stop string). */
+  finishReason: 'stop' | 'length' | 'tool_calls';
   promptTokens: number;
   completionTokens: number;
   cachedTokens: number;
@@ -53,7 +66,7 @@ export interface EmbedResult {
 type ExitListener = (fault: EngineFaultKind, detail: string) => void;
 
 interface PendingGeneration {
-  onChunk: (text: string, tokens: number) => void;
+  onChunk: ChunkListener;
   resolve: (r: GenerateResult) => void;
   reject: (e: unknown) => void;
   param: 'prompt' | 'messages';
@@ -91,6 +104,12 @@ function fieldParam(field: NativeErrorField): string {
       return 'response_format.json_schema.schema';
     case 'grammar':
       return 'response_format';
+    case 'logitBias':
+      return 'logit_bias';
+    case 'tools':
+      return 'tools';
+    case 'messages':
+      return 'messages';
     default: {
       const never: never = field;
       return String(never);
@@ -136,6 +155,7 @@ function hostConfig(opts: EngineHostOptions): HostConfig {
   };
   if (opts.kvUnified !== undefined) config.kvUnified = opts.kvUnified;
   if (opts.flashAttention !== undefined) config.flashAttention = opts.flashAttention;
+  if (opts.chatTemplate !== undefined) config.chatTemplate = opts.chatTemplate;
   return config;
 }
 
@@ -266,7 +286,7 @@ export class EngineHost {
     input: GenerateInput,
     params: GenerateParams,
     signal: CancelSignal,
-    onChunk: (text: string, tokens: number) => void,
+    onChunk: ChunkListener,
   ): Promise<GenerateResult> {
     if (this.dead !== null) return Promise.reject(this.dead);
     if (this.closing) return Promise.reject(new InferenceError('engine_unavailable', 'the local engine is closing'));
@@ -402,7 +422,7 @@ export class EngineHost {
     }
   }
 
-  private onItem(item: NativeStepItem): void {
+  private onItem(item: HostStepItem): void {
     const g = this.generations.get(item.id);
     if (g === undefined) return; // aborted: the host is just confirming
     if (item.promptTokens !== undefined) g.promptTokens = item.promptTokens;
@@ -412,7 +432,16 @@ export class EngineHost {
       g.reject(sequenceError(item.error, g.param));
       return;
     }
-    if (item.text !== '' || item.n > 0) g.onChunk(item.text, item.n);
+    if (item.text !== '' || item.n > 0 || item.r !== undefined || item.tc !== undefined || item.lp !== undefined) {
+      if (item.r === undefined && item.tc === undefined && item.lp === undefined) g.onChunk(item.text, item.n);
+      else {
+        const extras: ChunkExtras = {};
+        if (item.r !== undefined) extras.reasoning = item.r;
+        if (item.tc !== undefined) extras.toolCalls = item.tc;
+        if (item.lp !== undefined) extras.logprobs = item.lp;
+        g.onChunk(item.text, item.n, extras);
+      }
+    }
     if (item.done === undefined) return;
     this.generations.delete(item.id);
     if (item.done === 'cancelled') {
@@ -420,7 +449,7 @@ export class EngineHost {
       return;
     }
     g.resolve({
-      finishReason: item.done,
+      finishReason: item.calls === true && item.done === 'stop' ? 'tool_calls' : item.done,
       promptTokens: g.promptTokens,
       cachedTokens: g.cachedTokens,
       completionTokens: item.completionTokens ?? 0,

@@ -9,14 +9,15 @@
 // running past totalMs is `upstream_timeout`, and either frees its sequence.
 
 import {
-  type CancelSignal, type ChunkSink, type DeploymentSpec, type EmbeddingRequest, type EmbeddingResult, type GenerateRequest, InferenceError,
-  type ModelDetails, type ModelRunner, type ReplicaLoad, type RunContext, type Tokens, linkedCancellation, type TraceSpan, toInferenceError,
+  type CancelSignal, type ChatMessage, type ChoiceResult, type ChunkSink, type DeploymentSpec, type EmbeddingRequest, type EmbeddingResult,
+  type FinishReason, type GenerateRequest, InferenceError, type ModelDetails, type ModelRunner, type ReplicaLoad, type RunContext, type TokenChunk,
+  type TokenLogprob, type ToolCall, type ToolDefinition, type Tokens, type TraceSpan, linkedCancellation, toInferenceError,
 } from '@inference/core';
 import { Actor, type ActorRef, type ActorSystem } from '@inference/actors';
 import { DEFAULT_STRATEGY, WorkerActor, WorkerHandle, type WorkerMsg, localEngineDecider } from '@inference/supervision';
-import { EngineHost, type EngineHostOptions } from './hostClient.js';
+import { type ChunkExtras, EngineHost, type EngineHostOptions } from './hostClient.js';
 import type { InjectableFault, NativeStats } from './native.js';
-import type { GenerateInput, GenerateParams } from './protocol.js';
+import type { ChatInputMessage, ChatToolInput, GenerateInput, GenerateParams } from './protocol.js';
 
 export interface LocalReplicaEvents {
   restarted(reason: string): void;
@@ -46,17 +47,90 @@ function hostOptions(spec: DeploymentSpec, o: LocalReplicaOptions): EngineHostOp
   if (o.env !== undefined) opts.env = o.env;
   if (o.onProgress !== undefined) opts.onProgress = o.onProgress;
   if (o.label !== undefined) opts.label = o.label;
+  if (spec.engine.chatTemplate !== undefined) opts.chatTemplate = spec.engine.chatTemplate;
   return opts;
 }
 
-function toInput(req: GenerateRequest): GenerateInput {
-  if (req.kind === 'completion') return { prompt: req.prompt };
-  return { messages: req.messages.map((m) => ({ role: m.role, content: m.content ?? '' })) };
+/**
+ * OpenAI request fields that reach a local deployment uninterpreted (`passthrough`) and
+ * have no effect on what the engine generates, so accepting them drops nothing. Every
+ * other uninterpreted field is refused by name (docs/openai-fields.md).
+ */
+const HARMLESS_PASSTHROUGH: ReadonlySet<string> = new Set(['metadata', 'store', 'service_tier', 'prompt_cache_key', 'safety_identifier']);
+
+/** The first field a local deployment cannot honour, as a 400 naming it; undefined when all can be. */
+export function refusedField(req: GenerateRequest): InferenceError | undefined {
+  for (const key of Object.keys(req.passthrough)) {
+    if (key === 'parallel_tool_calls' && typeof req.passthrough[key] === 'boolean') continue; // interpreted below
+    if (HARMLESS_PASSTHROUGH.has(key)) continue;
+    return new InferenceError('invalid_request', `'${key}' is not supported by local deployments`, { param: key });
+  }
+  return undefined;
 }
 
-function toParams(req: GenerateRequest, contextSize: number): GenerateParams {
+/** OpenAI `tool_choice` (raw spelling) as the chat template takes it, and the tools it leaves. */
+export function toolSelection(req: GenerateRequest): { choice: 'auto' | 'none' | 'required'; tools: ToolDefinition[] } {
+  const tools = req.tools ?? [];
+  const tc: unknown = req.toolChoice;
+  if (tc === undefined || tc === null || tc === 'auto') return { choice: 'auto', tools };
+  if (tc === 'none') return { choice: 'none', tools };
+  if (tc === 'required') {
+    if (tools.length === 0) throw new InferenceError('invalid_request', "tool_choice 'required' needs tools", { param: 'tool_choice' });
+    return { choice: 'required', tools };
+  }
+  if (typeof tc === 'object' && (tc as Record<string, unknown>)['type'] === 'function') {
+    const fn = (tc as Record<string, unknown>)['function'];
+    const name = typeof fn === 'object' && fn !== null ? (fn as Record<string, unknown>)['name'] : undefined;
+    if (typeof name !== 'string' || name === '') throw new InferenceError('invalid_request', 'tool_choice.function.name is required', { param: 'tool_choice' });
+    const named = tools.filter((t) => t.function.name === name);
+    if (named.length === 0) throw new InferenceError('invalid_request', `tool_choice names '${name}', which is not in tools`, { param: 'tool_choice' });
+    // The named tool alone is rendered and forced (a required choice over it).
+    return { choice: 'required', tools: named };
+  }
+  throw new InferenceError('invalid_request', "tool_choice must be 'auto', 'none', 'required' or {type: 'function', function: {name}}", { param: 'tool_choice' });
+}
+
+function toMessage(m: ChatMessage): ChatInputMessage {
+  const out: ChatInputMessage = { role: m.role, content: m.content };
+  if (m.name !== undefined) out.name = m.name;
+  if (m.toolCalls !== undefined && m.toolCalls.length > 0) {
+    out.tool_calls = m.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.function.name, arguments: c.function.arguments } }));
+  }
+  if (m.toolCallId !== undefined) out.tool_call_id = m.toolCallId;
+  return out;
+}
+
+export function toInput(req: GenerateRequest): GenerateInput {
+  if (req.kind === 'completion') return { prompt: req.prompt };
+  const input: GenerateInput = { messages: req.messages.map(toMessage) };
+  const { choice, tools } = toolSelection(req);
+  if (tools.length > 0) {
+    input.tools = tools.map((t) => {
+      const fn: ChatToolInput['function'] = { name: t.function.name };
+      if (t.function.description !== undefined) fn.description = t.function.description;
+      if (t.function.parameters !== undefined) fn.parameters = t.function.parameters;
+      return { type: 'function', function: fn };
+    });
+    input.toolChoice = choice;
+    const parallel = req.parallelToolCalls ?? req.passthrough['parallel_tool_calls'];
+    input.parallelToolCalls = typeof parallel === 'boolean' ? parallel : true;
+  }
+  return input;
+}
+
+/** OpenAI logit_bias as the engine takes it: -100 bans the token (OpenAI: "should result in a ban"). */
+export function logitBiasPairs(bias: Record<string, number>): [number, number][] {
+  return Object.entries(bias).map(([id, b]) => {
+    const token = Number(id);
+    if (!Number.isInteger(token)) throw new InferenceError('invalid_request', `logit_bias: '${id}' is not a token id`, { param: 'logit_bias' });
+    return [token, b <= -100 ? -Infinity : b];
+  });
+}
+
+export function toParams(req: GenerateRequest): GenerateParams {
   const s = req.sampling;
-  const p: GenerateParams = { maxTokens: s.maxTokens ?? contextSize, stop: s.stop };
+  const p: GenerateParams = { stop: s.stop };
+  if (s.maxTokens !== undefined) p.maxTokens = s.maxTokens;
   if (s.temperature !== undefined) p.temperature = s.temperature;
   if (s.topP !== undefined) p.topP = s.topP;
   if (s.topK !== undefined) p.topK = s.topK;
@@ -64,6 +138,8 @@ function toParams(req: GenerateRequest, contextSize: number): GenerateParams {
   if (s.seed !== undefined) p.seed = s.seed;
   if (s.presencePenalty !== undefined) p.presencePenalty = s.presencePenalty;
   if (s.frequencyPenalty !== undefined) p.frequencyPenalty = s.frequencyPenalty;
+  if (s.logprobs === true || (s.topLogprobs !== undefined && s.topLogprobs > 0)) p.logprobs = s.topLogprobs ?? 0;
+  if (s.logitBias !== undefined && Object.keys(s.logitBias).length > 0) p.logitBias = logitBiasPairs(s.logitBias);
   const schema = jsonSchemaOf(req.responseFormat);
   if (schema !== undefined) p.jsonSchema = schema;
   return p;
@@ -86,6 +162,54 @@ export function jsonSchemaOf(rf: Record<string, unknown> | undefined): string | 
     }
     default:
       return undefined;
+  }
+}
+
+/** One choice's output so far: its chunks as the sink gets them, and the aggregate at the end. */
+export class ChoiceAccumulator {
+  private text = '';
+  private reasoning = '';
+  private readonly calls: ToolCall[] = [];
+  private readonly logprobs: TokenLogprob[] = [];
+  private withLogprobs = false;
+
+  constructor(private readonly index: number) {}
+
+  add(text: string, tokens: number, extras?: ChunkExtras): TokenChunk {
+    this.text += text;
+    const chunk: TokenChunk = { index: this.index, text, tokens };
+    if (extras?.reasoning !== undefined) {
+      this.reasoning += extras.reasoning;
+      chunk.reasoningDelta = extras.reasoning;
+    }
+    if (extras?.toolCalls !== undefined) {
+      for (const d of extras.toolCalls) {
+        let call = this.calls[d.index];
+        if (call === undefined) {
+          call = { id: d.id ?? '', type: 'function', function: { name: d.name ?? '', arguments: '' } };
+          this.calls[d.index] = call;
+        }
+        if (d.id !== undefined) call.id = d.id;
+        if (d.name !== undefined) call.function.name = d.name;
+        call.function.arguments += d.argumentsDelta;
+      }
+      chunk.toolCalls = extras.toolCalls;
+    }
+    if (extras?.logprobs !== undefined) {
+      this.withLogprobs = true;
+      this.logprobs.push(...extras.logprobs);
+      chunk.logprobs = extras.logprobs;
+    }
+    return chunk;
+  }
+
+  result(finishReason: FinishReason): ChoiceResult {
+    const c: ChoiceResult = { index: this.index, text: this.text, finishReason };
+    const calls = this.calls.filter((x) => x !== undefined);
+    if (calls.length > 0) c.toolCalls = calls;
+    if (this.reasoning !== '') c.reasoning = this.reasoning;
+    if (this.withLogprobs) c.logprobs = this.logprobs;
+    return c;
   }
 }
 
@@ -244,21 +368,21 @@ export class LocalReplica implements ModelRunner {
   }
 
   async generate(req: GenerateRequest, ctx: RunContext, sink: ChunkSink): Promise<Tokens> {
-    if (req.tools !== undefined && req.tools.length > 0) throw new InferenceError('invalid_request', 'tools are not supported by local deployments', { param: 'tools' });
+    const refused = refusedField(req);
+    if (refused !== undefined) throw refused;
     const input = toInput(req);
-    const params = toParams(req, this.spec.engine.contextSize);
+    const params = toParams(req);
     const n = req.sampling.n;
     const { signal, done } = this.deadline(ctx);
-    const one = async (index: number): Promise<{ text: string; finish: 'stop' | 'length'; prompt: number; completion: number; cached: number }> => {
+    const one = async (index: number): Promise<{ choice: ChoiceResult; prompt: number; completion: number; cached: number }> => {
       if (ctx.trace === undefined) await this.admit(signal);
       else await this.tracedAdmit(signal, ctx.trace);
       const gen = ctx.trace?.child('generate', { 'inference.replica.id': this.id, 'inference.choice': index });
       try {
-        let text = '';
+        const acc = new ChoiceAccumulator(index);
         const r = await this.core.handle.withContext(
-          (host) => host.generate(input, n > 1 && params.seed !== undefined ? { ...params, seed: params.seed + index } : params, signal, (t, tokens) => {
-            text += t;
-            sink({ index, text: t, tokens });
+          (host) => host.generate(input, n > 1 && params.seed !== undefined ? { ...params, seed: params.seed + index } : params, signal, (t, tokens, extras) => {
+            sink(acc.add(t, tokens, extras));
           }),
           // Never on this replica's next host: a request without output is retried
           // on another replica by the request path, which does not wait for a reload.
@@ -266,7 +390,7 @@ export class LocalReplica implements ModelRunner {
         );
         sink({ index, text: '', tokens: 0, finishReason: r.finishReason });
         gen?.set({ 'gen_ai.usage.input_tokens': r.promptTokens, 'gen_ai.usage.output_tokens': r.completionTokens, 'inference.cached_tokens': r.cachedTokens, 'gen_ai.response.finish_reasons': [r.finishReason] });
-        return { text, finish: r.finishReason, prompt: r.promptTokens, completion: r.completionTokens, cached: r.cachedTokens };
+        return { choice: acc.result(r.finishReason), prompt: r.promptTokens, completion: r.completionTokens, cached: r.cachedTokens };
       } catch (e) {
         gen?.fail(e);
         throw e;
@@ -282,7 +406,7 @@ export class LocalReplica implements ModelRunner {
       done();
     }
     return {
-      choices: results.map((r, index) => ({ index, text: r.text, finishReason: r.finish })),
+      choices: results.map((r) => r.choice),
       usage: {
         promptTokens: results[0]?.prompt ?? 0,
         completionTokens: results.reduce((a, r) => a + r.completion, 0),
@@ -309,7 +433,14 @@ export class LocalReplica implements ModelRunner {
   details(): ModelDetails | undefined {
     const host = this.core.handle.peek();
     if (host === undefined) return undefined;
-    return { templateSource: host.info.templateSource, contextLength: host.info.sequenceContext, backend: host.info.backend, pid: host.pid };
+    return {
+      templateSource: host.info.templateSource,
+      templateName: host.info.templateName,
+      templateTools: host.info.templateTools,
+      contextLength: host.info.sequenceContext,
+      backend: host.info.backend,
+      pid: host.pid,
+    };
   }
 
   /** Test hook: the engine's next decode step fails with this native fault (see EngineHost.injectFault). */

@@ -73,7 +73,8 @@ export interface NativeSubmit {
   /** uint32, unique among the engine's live sequences. */
   id: number;
   prompt: Int32Array;
-  maxTokens: number;
+  /** Absent: until end of generation or until the sequence's context is full (finish 'length'). */
+  maxTokens?: number;
   /** <= 0: greedy. */
   temperature?: number;
   topP?: number;
@@ -93,6 +94,38 @@ export interface NativeSubmit {
    */
   grammar?: string;
   jsonSchema?: string;
+  /**
+   * Chat-template constrained decoding (tool calls; see NativeChatPrompt): a lazy
+   * `grammar` applies from the first trigger on; a non-lazy one first consumes the
+   * tokens of `grammarPrefill` (the generation prompt the template placed).
+   */
+  grammarLazy?: boolean;
+  grammarTriggers?: NativeGrammarTrigger[];
+  grammarPrefill?: string;
+  /** Special tokens emitted as their text (tool-call markers); texts that are not one token are ignored. */
+  preservedTokens?: string[];
+  /** [tokenId, bias] pairs added to the logits; -Infinity bans the token. An id outside the vocabulary fails the sequence (field 'logitBias'). */
+  logitBias?: [number, number][];
+  /** Report each sampled token's log-probability and this many alternatives (0..20). Absent: none. */
+  logprobs?: number;
+}
+
+export interface NativeGrammarTrigger {
+  type: 'word' | 'pattern' | 'pattern_full';
+  value: string;
+}
+
+/** One alternative at a sampled position: token text (whole UTF-8 characters), its bytes, its log-probability. */
+export interface NativeTopProb {
+  id: number;
+  t: string;
+  b: number[];
+  lp: number;
+}
+
+/** A sampled token's log-probability (softmax of the raw logits, as llama-server) and the top alternatives. */
+export interface NativeTokenProb extends NativeTopProb {
+  top: NativeTopProb[];
 }
 
 export type NativeFinish = 'stop' | 'length' | 'cancelled';
@@ -107,7 +140,8 @@ export type NativeSequenceErrorKind =
   | EngineFaultKind;
 
 /** The submit field an invalid_request names, when one is at fault. */
-export type NativeErrorField = 'grammar' | 'jsonSchema';
+/** 'tools' and 'messages' come from the engine host (chat template), the rest from the addon. */
+export type NativeErrorField = 'grammar' | 'jsonSchema' | 'logitBias' | 'tools' | 'messages';
 
 export interface NativeSequenceError {
   kind: NativeSequenceErrorKind;
@@ -128,6 +162,8 @@ export interface NativeStepItem {
   cachedTokens?: number;
   /** At the end. */
   completionTokens?: number;
+  /** One per token sampled in this step, when the request asked for logprobs. */
+  lp?: NativeTokenProb[];
 }
 
 export interface NativeStepEvent {
@@ -155,9 +191,78 @@ export interface NativeStats {
   totalSampledTokens: number;
 }
 
-export interface NativeChatMessage {
+export interface NativeSimpleChatMessage {
   role: string;
   content: string;
+}
+
+/** A chat request in OpenAI's JSON spelling (JSON texts), as llama-server's chat path takes it. */
+export interface NativeChatInput {
+  /** The `messages` array (role, content, tool_calls, tool_call_id, name, reasoning_content). */
+  messages: string;
+  /** The `tools` array; absent: none. */
+  tools?: string;
+  toolChoice?: 'auto' | 'none' | 'required';
+  parallelToolCalls?: boolean;
+  /** A JSON schema the answer must follow (response_format). */
+  jsonSchema?: string;
+}
+
+/** The rendered prompt and how to constrain and parse its output (llama.cpp's common_chat_params). */
+export interface NativeChatPrompt {
+  prompt: string;
+  /** The output format's name (for the parser). */
+  format: string;
+  generationPrompt: string;
+  /** Serialized output parser; '' when the output is plain content. */
+  parser: string;
+  grammar: string;
+  grammarLazy: boolean;
+  grammarTriggers: NativeGrammarTrigger[];
+  preservedTokens: string[];
+  additionalStops: string[];
+  /** The conversation ended with an assistant message, which the output continues. */
+  continuation: boolean;
+}
+
+/** Chat templates over the loaded model (llama.cpp's common chat layer). */
+export interface NativeChatTemplates {
+  /** Throws an Error with code 'invalid_request' for a conversation the template cannot render. */
+  apply(input: NativeChatInput): NativeChatPrompt;
+  source(): string;
+  /** Whether tool definitions can be rendered (a Jinja template, not a legacy built-in). */
+  supportsTools(): boolean;
+}
+
+export interface NativeChatDelta {
+  content?: string;
+  reasoning?: string;
+  /** Present on a tool-call delta; `id` and `name` only on its first. */
+  toolIndex?: number;
+  id?: string;
+  name?: string;
+  arguments?: string;
+}
+
+export interface NativeChatMessage {
+  content: string;
+  reasoning: string;
+  toolCalls: { id: string; name: string; arguments: string }[];
+}
+
+/** Incremental parser of a chat generation's output into content, reasoning and tool calls. */
+export interface NativeChatParser {
+  /** Appends text and returns what changed; `partial` false at the end of the generation. */
+  push(text: string, partial: boolean): NativeChatDelta[];
+  message(): NativeChatMessage;
+}
+
+export interface NativeChatParserOptions {
+  format: string;
+  generationPrompt: string;
+  parser: string;
+  parseToolCalls: boolean;
+  continuation: boolean;
 }
 
 export interface NativeEngine {
@@ -167,7 +272,13 @@ export interface NativeEngine {
   tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): Int32Array;
   detokenize(tokens: Int32Array): string;
   /** null when the model has no template or llama.cpp cannot apply it. */
-  applyChatTemplate(messages: NativeChatMessage[], addAssistant: boolean): string | null;
+  applyChatTemplate(messages: NativeSimpleChatMessage[], addAssistant: boolean): string | null;
+  /**
+   * The model's chat template (no source), or `source`: a Jinja template, or with
+   * jinja false the name of a llama.cpp built-in template. Throws (code 'chat_template')
+   * when it does not parse.
+   */
+  chatTemplates(options?: { source?: string; jinja?: boolean }): NativeChatTemplates;
   /** Results arrive through onEvents; errors too (as an item with `error`). */
   submit(request: NativeSubmit): void;
   /** Frees the sequence and its KV cells in the next step; reported as done 'cancelled'. */
@@ -188,6 +299,9 @@ export interface NativeEngine {
 export interface NativeAddon {
   inventory(): NativeInventory;
   Engine: new (options: NativeEngineOptions, onEvents: (event: NativeStepEvent) => void) => NativeEngine;
+  ChatParser: new (options: NativeChatParserOptions) => NativeChatParser;
+  /** Names of llama.cpp's built-in (non-Jinja) chat templates. */
+  builtinChatTemplates(): string[];
   /** llama.cpp's system info line (CPU features, backends). */
   systemInfo: string;
   /** Test hooks into pure native logic. */

@@ -3,7 +3,7 @@
 // text, never one per token. Field names stay short because they cross the channel
 // for every step; each union is discriminated by `t`.
 
-import type { EngineFaultKind } from '@inference/core';
+import type { EngineFaultKind, TokenLogprob, ToolCallDelta } from '@inference/core';
 import type { InjectableFault, NativeEngineOptions, NativeModelInfo, NativeSequenceErrorKind, NativeStats, NativeStepItem, NativeSubmit } from './native.js';
 
 /** Exit codes of the host; anything else (or a signal) counts as ContextPoisoned. */
@@ -13,24 +13,62 @@ export const EXIT_CONTEXT_POISONED = 86;
 export const EXIT_UNRECOVERABLE = 87;
 
 /** The engine's options as sent to the host (progress comes back as messages). */
-export type HostConfig = Omit<NativeEngineOptions, 'onProgress' | 'embeddings'> & { embeddings: boolean };
+export type HostConfig = Omit<NativeEngineOptions, 'onProgress' | 'embeddings'> & {
+  embeddings: boolean;
+  /** engine.chatTemplate: a Jinja template file or a llama.cpp built-in template name (docs/chat-templates.md). */
+  chatTemplate?: string;
+};
 
+/** A chat message in OpenAI's spelling (what the chat template renders). */
 export interface ChatInputMessage {
   role: string;
-  content: string;
+  content: string | null;
+  name?: string;
+  tool_calls?: { id: string; type: 'function'; function: { name: string; arguments: string } }[];
+  tool_call_id?: string;
 }
 
-export type GenerateInput = { prompt: string } | { messages: ChatInputMessage[] };
+export interface ChatToolInput {
+  type: 'function';
+  function: { name: string; description?: string; parameters?: Record<string, unknown> };
+}
+
+export interface ChatInput {
+  messages: ChatInputMessage[];
+  tools?: ChatToolInput[];
+  /** A named choice has become `required` over that one tool (localEngineCore.ts). */
+  toolChoice?: 'auto' | 'none' | 'required';
+  parallelToolCalls?: boolean;
+}
+
+export type GenerateInput = { prompt: string } | ChatInput;
 
 /** A generation's sampling and limits: what the addon takes, minus the id and tokens the host assigns. */
-export type GenerateParams = Omit<NativeSubmit, 'id' | 'prompt'>;
+export type GenerateParams = Omit<NativeSubmit, 'id' | 'prompt' | 'grammarLazy' | 'grammarTriggers' | 'grammarPrefill' | 'preservedTokens'>;
 
-export type TemplateSource = 'model' | 'fallback';
+export type TemplateSource = 'model' | 'override' | 'fallback';
 
 export interface HostModelInfo extends NativeModelInfo {
   templateSource: TemplateSource;
+  /** The override's file or built-in name; 'tokenizer.chat_template' for the model's own; 'fallback'. */
+  templateName: string;
+  /** Whether the template renders tools. */
+  templateTools: boolean;
   addonPath: string;
   backend: 'cpu' | 'cuda';
+}
+
+/**
+ * One sequence's output in one step, as the host forwards it. For chat requests with a
+ * template, `text` is the parsed answer's content delta, `r` its reasoning delta and
+ * `tc` its tool-call deltas (the raw text never crosses); `lp` are the step's tokens'
+ * log-probabilities in OpenAI's shape; `calls` (at the end) says tool calls were made.
+ */
+export interface HostStepItem extends Omit<NativeStepItem, 'lp'> {
+  r?: string;
+  tc?: ToolCallDelta[];
+  lp?: TokenLogprob[];
+  calls?: boolean;
 }
 
 export type ParentToHost =
@@ -55,7 +93,7 @@ export type HostToParent =
   | { t: 'progress'; f: number }
   | { t: 'ready'; info: HostModelInfo }
   | { t: 'loadFailed'; reason: 'addon' | 'model'; message: string }
-  | { t: 'step'; s: number; items: NativeStepItem[] }
+  | { t: 'step'; s: number; items: HostStepItem[] }
   | { t: 'embedded'; rid: number; vectors: number[][]; promptTokens: number }
   | { t: 'tokens'; rid: number; tokens: number[] }
   | { t: 'stats'; rid: number; stats: NativeStats }

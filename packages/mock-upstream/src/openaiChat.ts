@@ -8,6 +8,7 @@ import { InputError } from './errors.js';
 import { contentText, isObject, optionalBoolean, optionalInt, optionalStrings, requireArray, requireObject, requireString, type JsonObject } from './fields.js';
 import { openaiUsageJson, SSE_DONE, type RenderContext, type Rendered } from './render.js';
 import { countWords, generate, type Generation } from './text.js';
+import { chatEntryJson, chatLogprobsJson, checkLogitBias, type LogprobRequest, parseChatLogprobs } from './logprobs.js';
 import { planToolCall, type ToolCallPlan, type ToolDef, type ToolMode } from './tools.js';
 
 interface ChatRequest {
@@ -21,6 +22,8 @@ interface ChatRequest {
   readonly tools: readonly ToolDef[];
   readonly toolMode: ToolMode;
   readonly lastUserText: string;
+  /** Alternatives per token when logprobs were asked for. */
+  readonly logprobs: LogprobRequest;
 }
 
 function parseTools(body: JsonObject): readonly ToolDef[] {
@@ -59,7 +62,10 @@ function parseChat(raw: unknown): ChatRequest {
   const streamOptions = body.stream_options;
   const includeUsage = stream && isObject(streamOptions) && streamOptions.include_usage === true;
   const maxTokens = optionalInt(body, 'max_completion_tokens', 0, 1_000_000) ?? optionalInt(body, 'max_tokens', 0, 1_000_000);
+  checkLogitBias(body);
+  optionalBoolean(body, 'parallel_tool_calls');
   return {
+    logprobs: parseChatLogprobs(body),
     model,
     stream,
     includeUsage,
@@ -93,12 +99,14 @@ function finishReason(generation: Generation): string {
 
 type Answer = { readonly kind: 'tool'; readonly plan: ToolCallPlan } | { readonly kind: 'text'; readonly generation: Generation };
 
-function choiceJson(answer: Answer, index: number, callId: string): Record<string, unknown> {
+function choiceJson(answer: Answer, index: number, callId: string, logprobs: LogprobRequest): Record<string, unknown> {
   switch (answer.kind) {
     case 'tool':
       return { index, message: toolMessage(answer.plan, callId), logprobs: null, finish_reason: 'tool_calls' };
-    case 'text':
-      return { index, message: textMessage(answer.generation), logprobs: null, finish_reason: finishReason(answer.generation) };
+    case 'text': {
+      const lp: unknown = logprobs === undefined ? null : JSON.parse(chatLogprobsJson(answer.generation.pieces, logprobs));
+      return { index, message: textMessage(answer.generation), logprobs: lp, finish_reason: finishReason(answer.generation) };
+    }
     default: {
       const never: never = answer;
       throw new Error(`unknown answer ${JSON.stringify(never)}`);
@@ -107,7 +115,7 @@ function choiceJson(answer: Answer, index: number, callId: string): Record<strin
 }
 
 /** The chunks of one answer for choices 0..n-1, interleaved by index as OpenAI does. */
-function answerEvents(answer: Answer, n: number, head: string, tail: string, callId: string, events: string[]): void {
+function answerEvents(answer: Answer, n: number, head: string, tail: string, callId: string, logprobs: LogprobRequest, events: string[]): void {
   switch (answer.kind) {
     case 'tool': {
       const nameJson = JSON.stringify(answer.plan.name);
@@ -129,9 +137,10 @@ function answerEvents(answer: Answer, n: number, head: string, tail: string, cal
       for (let i = 0; i < n; i++) {
         events.push(`${head}{"index":${i},"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}${tail}`);
       }
-      for (const pieceJson of answer.generation.piecesJson) {
-        for (let i = 0; i < n; i++) events.push(`${head}{"index":${i},"delta":{"content":${pieceJson}},"logprobs":null,"finish_reason":null}${tail}`);
-      }
+      answer.generation.piecesJson.forEach((pieceJson, w) => {
+        const lp = logprobs === undefined ? 'null' : `{"content":[${chatEntryJson(w, answer.generation.pieces[w] ?? '', logprobs)}],"refusal":null}`;
+        for (let i = 0; i < n; i++) events.push(`${head}{"index":${i},"delta":{"content":${pieceJson}},"logprobs":${lp},"finish_reason":null}${tail}`);
+      });
       const reason = finishReason(answer.generation);
       for (let i = 0; i < n; i++) events.push(`${head}{"index":${i},"delta":{},"logprobs":null,"finish_reason":"${reason}"}${tail}`);
       return;
@@ -159,7 +168,7 @@ export function chatCompletions(raw: unknown, ctx: RenderContext): Rendered {
 
   if (!request.stream) {
     const choices: Record<string, unknown>[] = [];
-    for (let index = 0; index < request.n; index++) choices.push(choiceJson(answer, index, callId));
+    for (let index = 0; index < request.n; index++) choices.push(choiceJson(answer, index, callId, request.logprobs));
     const body =
       `{"id":"${id}","object":"chat.completion","created":${ctx.created},"model":${modelJson},` +
       `"choices":${JSON.stringify(choices)},"usage":${usage},"service_tier":"default","system_fingerprint":"fp_mock"}`;
@@ -169,7 +178,7 @@ export function chatCompletions(raw: unknown, ctx: RenderContext): Rendered {
   const head = `data: {"id":"${id}","object":"chat.completion.chunk","created":${ctx.created},"model":${modelJson},"service_tier":"default","system_fingerprint":"fp_mock","choices":[`;
   const tail = request.includeUsage ? '],"usage":null}\n\n' : ']}\n\n';
   const events: string[] = [];
-  answerEvents(answer, request.n, head, tail, callId, events);
+  answerEvents(answer, request.n, head, tail, callId, request.logprobs, events);
   if (request.includeUsage) events.push(`${head}],"usage":${usage}}\n\n`);
   events.push(SSE_DONE);
   return { kind: 'sse', events };

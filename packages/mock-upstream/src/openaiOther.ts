@@ -6,6 +6,7 @@ import { DEFAULT_EMBEDDING_DIMENSIONS, embed, toBase64 } from './embedding.js';
 import { InputError } from './errors.js';
 import { isObject, optionalBoolean, optionalInt, optionalStrings, requireObject, requireString } from './fields.js';
 import { openaiUsageJson, SSE_DONE, type RenderContext, type Rendered } from './render.js';
+import { checkLogitBias, completionLogprobsJson, parseCompletionLogprobs } from './logprobs.js';
 import { countWords, generate } from './text.js';
 
 /** Inputs of `prompt` / `input`: strings, or token arrays (counted one token per number). */
@@ -50,6 +51,8 @@ export function completions(raw: unknown, ctx: RenderContext): Rendered {
   const includeUsage = stream && isObject(body.stream_options) && body.stream_options.include_usage === true;
   const generation = generate({ maxTokens: optionalInt(body, 'max_tokens', 0, 1_000_000), behaviorTokens: ctx.behaviorTokens }, optionalStrings(body, 'stop', 4));
   const choices = prompts.texts.length * n;
+  checkLogitBias(body);
+  const logprobs = parseCompletionLogprobs(body);
   const usage = openaiUsageJson(prompts.tokens, generation.pieces.length * choices);
   const reason = generation.finish === 'length' ? 'length' : 'stop';
   const id = `cmpl-${ctx.id}`;
@@ -57,7 +60,8 @@ export function completions(raw: unknown, ctx: RenderContext): Rendered {
 
   if (!stream) {
     const list = [];
-    for (let index = 0; index < choices; index++) list.push({ text: generation.text, index, logprobs: null, finish_reason: reason });
+    const lp: unknown = logprobs === undefined ? null : JSON.parse(completionLogprobsJson(generation.pieces, logprobs));
+    for (let index = 0; index < choices; index++) list.push({ text: generation.text, index, logprobs: lp, finish_reason: reason });
     return {
       kind: 'json',
       body: `{"id":"${id}","object":"text_completion","created":${ctx.created},"model":${modelJson},"choices":${JSON.stringify(list)},"usage":${usage},"system_fingerprint":"fp_mock"}`,
@@ -67,9 +71,13 @@ export function completions(raw: unknown, ctx: RenderContext): Rendered {
   const head = `data: {"id":"${id}","object":"text_completion","created":${ctx.created},"model":${modelJson},"system_fingerprint":"fp_mock","choices":[`;
   const tail = includeUsage ? '],"usage":null}\n\n' : ']}\n\n';
   const events: string[] = [];
-  for (const pieceJson of generation.piecesJson) {
-    for (let i = 0; i < choices; i++) events.push(`${head}{"text":${pieceJson},"index":${i},"logprobs":null,"finish_reason":null}${tail}`);
-  }
+  let offset = 0;
+  generation.piecesJson.forEach((pieceJson, w) => {
+    const piece = generation.pieces[w] ?? '';
+    const lp = logprobs === undefined ? 'null' : completionLogprobsJson([piece], logprobs, w, offset);
+    offset += piece.length;
+    for (let i = 0; i < choices; i++) events.push(`${head}{"text":${pieceJson},"index":${i},"logprobs":${lp},"finish_reason":null}${tail}`);
+  });
   for (let i = 0; i < choices; i++) events.push(`${head}{"text":"","index":${i},"logprobs":null,"finish_reason":"${reason}"}${tail}`);
   if (includeUsage) events.push(`${head}],"usage":${usage}}\n\n`);
   events.push(SSE_DONE);

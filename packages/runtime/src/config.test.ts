@@ -32,6 +32,7 @@ describe('config contract', () => {
     expect(cfg.deployments.map((d) => d.name)).toEqual(['smollm', 'gpt-4o-mini']);
     expect(cfg.auth.apiKeys[0]?.deployments).toEqual(['smollm']);
     expect(cfg.storage?.path).toBe('data/inference.db');
+    expect(cfg.deployments[0]?.engine.chatTemplate).toBe('chatml');
   });
 
   it('names the missing environment variable and the key that needs it', async () => {

@@ -12,7 +12,7 @@ import {
 import { BUILTIN_RUNTIMES, type DeploymentSpec, invalid, join } from '@inference/core';
 import { type CredentialSource, ReliabilityRegistry, type SessionOptions } from '@inference/engine-remote';
 import { probeGpuInventory } from '@inference/engine-local';
-import { Catalog, type Store, openStore } from '@inference/storage';
+import { Catalog, type RecordStore, type Store, openStore } from '@inference/storage';
 import { startBudgets } from './budgets.js';
 import { type RuntimeConfig, envCredentials } from './config.js';
 import type { LoadProgress } from './localReplica.js';
@@ -84,6 +84,8 @@ export interface Runtime {
   settled(timeoutMs?: number): Promise<DeploymentStatus[]>;
   /** Present in cluster mode. */
   readonly cluster?: () => ClusterStatus;
+  /** Where stored Responses API objects live; absent: in `store` (cluster mode keeps them in etcd). */
+  readonly records?: RecordStore;
   /**
    * Cluster mode: what this node still waits for before it can serve the
    * catalog (empty when nothing); /ready is 503 until then. See docs/cluster.md.

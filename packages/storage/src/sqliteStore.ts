@@ -36,6 +36,12 @@ const MIGRATIONS: readonly string[] = [
      cost_usd REAL NOT NULL,
      PRIMARY KEY (scope, name, window, window_start)
    );`,
+  `CREATE TABLE records (
+     key TEXT PRIMARY KEY,
+     value TEXT NOT NULL,
+     expires_at INTEGER NOT NULL
+   );
+   CREATE INDEX records_expiry ON records (expires_at);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -141,6 +147,28 @@ export class SqliteStore implements Store {
 
   pruneSpend(now: number): void {
     this.db.run('DELETE FROM spend WHERE window_end <= ?', [now]);
+  }
+
+  getRecord(key: string, now: number): string | undefined {
+    const row = this.db.get('SELECT value FROM records WHERE key = ? AND expires_at > ?', [key, now]);
+    return row === null || row === undefined ? undefined : str(row.value, 'value');
+  }
+
+  putRecord(key: string, value: string, expiresAt: number): void {
+    this.db.run(
+      'INSERT INTO records (key, value, expires_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at',
+      [key, value, expiresAt],
+    );
+  }
+
+  deleteRecord(key: string): boolean {
+    const had = this.db.get('SELECT 1 AS x FROM records WHERE key = ?', [key]);
+    this.db.run('DELETE FROM records WHERE key = ?', [key]);
+    return had !== null && had !== undefined;
+  }
+
+  pruneRecords(now: number): void {
+    this.db.run('DELETE FROM records WHERE expires_at <= ?', [now]);
   }
 
   close(): void {

@@ -41,8 +41,19 @@ export interface Store {
   putSpend(row: SpendRow): void;
   /** Drops rows whose window ended at or before `now`. */
   pruneSpend(now: number): void;
+  /** A stored record (a Responses API object or item: opaque JSON text), unless absent or expired at `now`. */
+  getRecord(key: string, now: number): string | undefined;
+  /** Stores a record until `expiresAt`; the store may drop its oldest records to stay within its bound. */
+  putRecord(key: string, value: string, expiresAt: number): void;
+  /** True when a record was there. */
+  deleteRecord(key: string): boolean;
+  /** Drops records expired at `now`. */
+  pruneRecords(now: number): void;
   close(): void;
 }
+
+/** At most this many records in memory; past it the oldest go first. */
+export const MEMORY_RECORD_LIMIT = 10_000;
 
 function spendKey(r: Pick<SpendRow, 'scope' | 'name' | 'window' | 'windowStart'>): string {
   return `${r.scope}\u0000${r.name}\u0000${r.window}\u0000${String(r.windowStart)}`;
@@ -52,6 +63,10 @@ export class MemoryStore implements Store {
   readonly kind = 'memory';
   private readonly entries = new Map<string, CatalogEntry>();
   private readonly rows = new Map<string, SpendRow>();
+  /** Insertion-ordered, so the first entry is the oldest. */
+  private readonly records = new Map<string, { value: string; expiresAt: number }>();
+
+  constructor(private readonly recordLimit = MEMORY_RECORD_LIMIT) {}
 
   catalog(): CatalogEntry[] {
     return [...this.entries.values()];
@@ -75,6 +90,34 @@ export class MemoryStore implements Store {
 
   pruneSpend(now: number): void {
     for (const [k, r] of this.rows) if (r.windowEnd <= now) this.rows.delete(k);
+  }
+
+  getRecord(key: string, now: number): string | undefined {
+    const r = this.records.get(key);
+    if (r === undefined) return undefined;
+    if (r.expiresAt <= now) {
+      this.records.delete(key);
+      return undefined;
+    }
+    return r.value;
+  }
+
+  putRecord(key: string, value: string, expiresAt: number): void {
+    this.records.delete(key);
+    this.records.set(key, { value, expiresAt });
+    while (this.records.size > this.recordLimit) {
+      const oldest = this.records.keys().next();
+      if (oldest.done === true) break;
+      this.records.delete(oldest.value);
+    }
+  }
+
+  deleteRecord(key: string): boolean {
+    return this.records.delete(key);
+  }
+
+  pruneRecords(now: number): void {
+    for (const [k, r] of this.records) if (r.expiresAt <= now) this.records.delete(k);
   }
 
   close(): void {

@@ -14,7 +14,11 @@ export interface ModelEntry {
     runtime: string;
     replicas: number;
     serving: number;
-    template_source?: 'model' | 'fallback';
+    template_source?: 'model' | 'override' | 'fallback';
+    /** The override's file or built-in name, or `tokenizer.chat_template` (the model's own). */
+    template?: string;
+    /** Whether the template renders tools (tool calling works). */
+    template_tools?: boolean;
     context_length?: number;
     backend?: string;
   };
@@ -25,6 +29,8 @@ export function modelEntry(d: DeploymentStatus): ModelEntry {
   const meta: ModelEntry['meta'] = { runtime: d.spec.runtime, replicas: d.replicas.length, serving: serving.length };
   const details = serving.find((r) => r.details !== undefined)?.details;
   if (details?.templateSource !== undefined) meta.template_source = details.templateSource;
+  if (details?.templateName !== undefined) meta.template = details.templateName;
+  if (details?.templateTools !== undefined) meta.template_tools = details.templateTools;
   if (details?.contextLength !== undefined) meta.context_length = details.contextLength;
   if (details?.backend !== undefined) meta.backend = details.backend;
   return { id: d.spec.name, object: 'model', created: 0, owned_by: d.spec.runtime, meta };

@@ -7,7 +7,7 @@
 
 import type { ServerResponse } from 'node:http';
 import {
-  ChunkWriter, type FinishReason, type InferenceError, SSE_DONE, type TokenChunk, type Tokens, openAIErrorBody,
+  ChunkWriter, type DeltaOptions, type FinishReason, type InferenceError, SSE_DONE, type TokenChunk, type Tokens, openAIErrorBody,
 } from '@inference/core';
 import { CoalescedWriter } from '../http/coalesce.js';
 
@@ -15,6 +15,8 @@ export class OpenAIStream {
   private writer: ChunkWriter;
   private readonly roleSent: boolean[] = [];
   private readonly finished: boolean[] = [];
+  /** Completions with logprobs: characters of each choice's text already sent (for `text_offset`). */
+  private readonly sent: number[] = [];
   private started = false;
   private readonly out: CoalescedWriter;
 
@@ -57,11 +59,20 @@ export class OpenAIStream {
     const i = c.index;
     let out = '';
     const role = this.roleSent[i] !== true;
-    if (role || c.text !== '' || (c.toolCalls !== undefined && c.toolCalls.length > 0)) {
+    const lp = c.logprobs;
+    if (role || c.text !== '' || (c.toolCalls !== undefined && c.toolCalls.length > 0) || c.reasoningDelta !== undefined || lp !== undefined) {
       this.roleSent[i] = true;
-      const d: { role?: boolean; text?: string; toolCalls?: TokenChunk['toolCalls'] } = { text: c.text };
+      const d: DeltaOptions = c.text === '' && c.reasoningDelta !== undefined ? {} : { text: c.text };
       if (role) d.role = true;
       if (c.toolCalls !== undefined) d.toolCalls = c.toolCalls;
+      if (c.reasoningDelta !== undefined) d.reasoning = c.reasoningDelta;
+      if (lp !== undefined) {
+        d.logprobs = lp;
+        if (this.kind === 'completion') {
+          d.textOffset = this.sent[i] ?? 0;
+          this.sent[i] = d.textOffset + c.text.length;
+        }
+      }
       out += this.writer.delta(i, d);
     }
     if (c.finishReason !== undefined && this.finished[i] !== true) {

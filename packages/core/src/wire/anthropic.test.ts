@@ -52,7 +52,7 @@ describe('Anthropic messages request parsing', () => {
     ]);
     expect(r.tools).toEqual([{ type: 'function', function: { name: 'get_weather', description: 'w', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }]);
     expect(r.toolChoice).toEqual({ type: 'function', function: { name: 'get_weather' } });
-    expect(r.passthrough).toEqual({ parallel_tool_calls: false });
+    expect(r.parallelToolCalls).toBe(false);
   });
 
   it.each([

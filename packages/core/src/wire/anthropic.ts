@@ -222,7 +222,7 @@ export function parseMessagesRequest(body: unknown): ChatRequest {
   if (tools !== undefined) req.tools = tools;
   const { choice, noParallel } = parseToolChoice(o);
   if (choice !== undefined) req.toolChoice = choice;
-  if (noParallel && tools !== undefined) req.passthrough.parallel_tool_calls = false;
+  if (noParallel && tools !== undefined) req.parallelToolCalls = false;
   const metadata = optObject(o, 'metadata', '');
   if (metadata !== undefined) {
     const user = optString(metadata, 'user_id', 'metadata');

@@ -6,7 +6,7 @@
 import { InferenceError } from '../errors.js';
 import type {
   ChatMessage, ChatRequest, ChoiceResult, CompletionRequest, EmbeddingRequest, FinishReason, Role, SamplingParams,
-  ToolCall, ToolCallDelta, ToolDefinition, Usage,
+  TokenLogprob, ToolCall, ToolCallDelta, ToolDefinition, Usage,
 } from '../types.js';
 import {
   type Json, asObject, describe, invalid, join, optArray, optBool, optNumber, optObject, optString, reqString,
@@ -17,13 +17,19 @@ const ROLES: readonly Role[] = ['system', 'developer', 'user', 'assistant', 'too
 const CHAT_KEYS = new Set([
   'model', 'messages', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'top_k', 'min_p', 'seed',
   'presence_penalty', 'frequency_penalty', 'stop', 'n', 'stream', 'stream_options', 'tools', 'tool_choice',
-  'response_format', 'user', 'logprobs', 'top_logprobs',
+  'response_format', 'user', 'logprobs', 'top_logprobs', 'logit_bias', 'parallel_tool_calls',
 ]);
 
 /** OpenAI's documented limit on `stop` sequences; every OpenAI-compatible upstream accepts this many. */
 const MAX_STOP = 4;
 const RESPONSE_FORMATS = ['text', 'json_object', 'json_schema'] as const;
 const COMPLETION_KEYS = new Set([...CHAT_KEYS, 'prompt'].filter((k) => k !== 'messages'));
+/** OpenAI's limits: `top_logprobs` 0..20 on chat, `logprobs` 0..5 on legacy completions. */
+const MAX_TOP_LOGPROBS_CHAT = 20;
+const MAX_LOGPROBS_COMPLETION = 5;
+/** Bounds the sampler work one request may ask for; OpenAI itself accepts a few hundred entries. */
+const MAX_LOGIT_BIAS = 1024;
+const TOKEN_ID = /^(0|[1-9][0-9]{0,9})$/;
 
 function textContent(v: unknown, path: string): string | null {
   if (v === null || v === undefined) return null;
@@ -145,21 +151,49 @@ function parseResponseFormat(o: Json): Json | undefined {
 }
 
 /**
- * Token log-probabilities: no engine behind this gateway reports them (responses carry
- * `logprobs: null`), so asking for them is refused rather than silently answered without.
- * Chat spells it `logprobs: true` / `top_logprobs: N`; legacy completions `logprobs: N`.
+ * Token log-probabilities. Chat spells them `logprobs: true` with `top_logprobs: N` (0..20, which needs
+ * `logprobs: true`, as OpenAI requires); legacy completions `logprobs: N` (0..5: the sampled token plus N
+ * alternatives). Whether a runtime can report them is decided per runtime.
  */
-function refuseLogprobs(o: Json, chat: boolean): void {
-  const unsupported = 'token log-probabilities are not supported by this gateway';
+function parseLogprobs(o: Json, chat: boolean, s: SamplingParams): void {
   if (chat) {
-    if (optBool(o, 'logprobs', '') === true) invalid('logprobs', unsupported);
-    const top = optNumber(o, 'top_logprobs', '', { min: 0, max: 20, integer: true });
-    if (top !== undefined && top > 0) invalid('top_logprobs', unsupported);
+    const on = optBool(o, 'logprobs', '') ?? false;
+    const top = optNumber(o, 'top_logprobs', '', { min: 0, max: MAX_TOP_LOGPROBS_CHAT, integer: true });
+    if (top !== undefined && top > 0 && !on) invalid('top_logprobs', 'requires logprobs: true');
+    if (on) {
+      s.logprobs = true;
+      s.topLogprobs = top ?? 0;
+    }
     return;
   }
   if (o.top_logprobs !== undefined && o.top_logprobs !== null) invalid('top_logprobs', 'is a chat completions parameter; use logprobs');
-  const n = optNumber(o, 'logprobs', '', { min: 0, max: 5, integer: true });
-  if (n !== undefined && n > 0) invalid('logprobs', unsupported);
+  const n = optNumber(o, 'logprobs', '', { min: 0, max: MAX_LOGPROBS_COMPLETION, integer: true });
+  if (n !== undefined) {
+    s.logprobs = true;
+    s.topLogprobs = n;
+  }
+}
+
+/**
+ * `logit_bias`: token id (a decimal string key, as JSON objects have) -> bias in -100..100. Ids are
+ * checked against a model's vocabulary by the runtime that knows it.
+ */
+export function parseLogitBias(o: Json, path = ''): Record<string, number> | undefined {
+  const lb = optObject(o, 'logit_bias', path);
+  if (lb === undefined) return undefined;
+  const p = join(path, 'logit_bias');
+  const keys = Object.keys(lb);
+  if (keys.length > MAX_LOGIT_BIAS) invalid(p, `at most ${MAX_LOGIT_BIAS} entries`);
+  if (keys.length === 0) return undefined;
+  const out: Record<string, number> = {};
+  for (const k of keys) {
+    if (!TOKEN_ID.test(k)) invalid(p, `keys must be token ids (non-negative integers), got '${k.slice(0, 40)}'`);
+    const v = lb[k];
+    if (typeof v !== 'number' || !Number.isFinite(v)) invalid(join(p, k), `expected a number, got ${describe(v)}`);
+    if (v < -100 || v > 100) invalid(join(p, k), 'must be between -100 and 100');
+    out[k] = v;
+  }
+  return out;
 }
 
 function parseCommon(o: Json, kind: 'chat' | 'completion'): Omit<ChatRequest, 'kind' | 'messages'> {
@@ -170,11 +204,16 @@ function parseCommon(o: Json, kind: 'chat' | 'completion'): Omit<ChatRequest, 'k
   const includeUsage = streamOptions === undefined ? false : (optBool(streamOptions, 'include_usage', 'stream_options') ?? false);
   const passthrough: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o)) if (!known.has(k)) passthrough[k] = v;
-  const req: Omit<ChatRequest, 'kind' | 'messages'> = { model, sampling: parseSampling(o), stream, includeUsage, passthrough };
+  const sampling = parseSampling(o);
+  parseLogprobs(o, kind === 'chat', sampling);
+  const logitBias = parseLogitBias(o);
+  if (logitBias !== undefined) sampling.logitBias = logitBias;
+  const req: Omit<ChatRequest, 'kind' | 'messages'> = { model, sampling, stream, includeUsage, passthrough };
   const tools = parseTools(o);
   if (tools !== undefined) req.tools = tools;
   if (o.tool_choice !== undefined && o.tool_choice !== null) req.toolChoice = o.tool_choice;
-  refuseLogprobs(o, kind === 'chat');
+  const parallel = optBool(o, 'parallel_tool_calls', '');
+  if (parallel !== undefined) req.parallelToolCalls = parallel;
   const rf = parseResponseFormat(o);
   if (rf !== undefined) req.responseFormat = rf;
   const user = optString(o, 'user', '');
@@ -247,6 +286,60 @@ function wireToolCalls(calls: ToolCall[]): unknown[] {
   return calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.function.name, arguments: c.function.arguments } }));
 }
 
+interface WireTopLogprob {
+  token: string;
+  logprob: number;
+  bytes: number[] | null;
+}
+
+export interface WireChatLogprob extends WireTopLogprob {
+  top_logprobs: WireTopLogprob[];
+}
+
+/** Chat's `logprobs.content[]`: one entry per sampled token. */
+export function wireChatLogprobs(lp: readonly TokenLogprob[]): WireChatLogprob[] {
+  return lp.map((t) => ({
+    token: t.token,
+    logprob: t.logprob,
+    bytes: t.bytes,
+    top_logprobs: t.topLogprobs.map((a) => ({ token: a.token, logprob: a.logprob, bytes: a.bytes })),
+  }));
+}
+
+export interface WireCompletionLogprobs {
+  tokens: string[];
+  token_logprobs: number[];
+  top_logprobs: Record<string, number>[];
+  text_offset: number[];
+}
+
+/**
+ * Legacy completions' `logprobs` object. `text_offset` counts characters into the choice's text from
+ * `offset` (a stream passes the length already sent, so offsets run on across chunks).
+ */
+export function wireCompletionLogprobs(lp: readonly TokenLogprob[], offset: number): WireCompletionLogprobs {
+  const out: WireCompletionLogprobs = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
+  let at = offset;
+  for (const t of lp) {
+    out.tokens.push(t.token);
+    out.token_logprobs.push(t.logprob);
+    const top: Record<string, number> = {};
+    for (const a of t.topLogprobs) if (!(a.token in top)) top[a.token] = a.logprob;
+    out.top_logprobs.push(top);
+    out.text_offset.push(at);
+    at += t.token.length;
+  }
+  return out;
+}
+
+function chatMessage(c: ChoiceResult): Record<string, unknown> {
+  const hasTools = c.toolCalls !== undefined && c.toolCalls.length > 0;
+  const m: Record<string, unknown> = { role: 'assistant', content: hasTools && c.text === '' ? null : c.text };
+  if (c.reasoning !== undefined && c.reasoning !== '') m.reasoning_content = c.reasoning;
+  if (hasTools && c.toolCalls !== undefined) m.tool_calls = wireToolCalls(c.toolCalls);
+  return m;
+}
+
 export function renderChatCompletion(id: string, created: number, model: string, choices: ChoiceResult[], usage: Usage): unknown {
   return {
     id,
@@ -255,10 +348,8 @@ export function renderChatCompletion(id: string, created: number, model: string,
     model,
     choices: choices.map((c) => ({
       index: c.index,
-      message: c.toolCalls !== undefined && c.toolCalls.length > 0
-        ? { role: 'assistant', content: c.text === '' ? null : c.text, tool_calls: wireToolCalls(c.toolCalls) }
-        : { role: 'assistant', content: c.text },
-      logprobs: null,
+      message: chatMessage(c),
+      logprobs: c.logprobs === undefined ? null : { content: wireChatLogprobs(c.logprobs), refusal: null },
       finish_reason: c.finishReason,
     })),
     usage: wireUsage(usage),
@@ -271,14 +362,32 @@ export function renderTextCompletion(id: string, created: number, model: string,
     object: 'text_completion',
     created,
     model,
-    choices: choices.map((c) => ({ index: c.index, text: c.text, logprobs: null, finish_reason: c.finishReason })),
+    choices: choices.map((c) => ({
+      index: c.index,
+      text: c.text,
+      logprobs: c.logprobs === undefined ? null : wireCompletionLogprobs(c.logprobs, 0),
+      finish_reason: c.finishReason,
+    })),
     usage: wireUsage(usage),
   };
 }
 
+export interface DeltaOptions {
+  role?: boolean;
+  text?: string;
+  reasoning?: string;
+  toolCalls?: ToolCallDelta[];
+  /** The tokens of this delta with their log-probabilities (only for requests that asked). */
+  logprobs?: readonly TokenLogprob[];
+  /** Completions: characters of this choice's text sent before this delta (`text_offset` runs on from it). */
+  textOffset?: number;
+  finishReason?: FinishReason | null;
+}
+
 /**
  * Pre-serialises the constant head of every chunk of one stream, so each chunk
- * costs one small JSON.stringify of the delta, not of the whole object.
+ * costs one small JSON.stringify of the delta, not of the whole object. Requests
+ * without logprobs take the constant `"logprobs":null` path.
  */
 export class ChunkWriter {
   private readonly head: string;
@@ -289,14 +398,16 @@ export class ChunkWriter {
   }
 
   /** One SSE event for one choice's delta. */
-  delta(index: number, opts: { role?: boolean; text?: string; toolCalls?: ToolCallDelta[]; finishReason?: FinishReason | null }): string {
+  delta(index: number, opts: DeltaOptions): string {
     const finish = opts.finishReason === undefined || opts.finishReason === null ? 'null' : `"${opts.finishReason}"`;
     if (this.kind === 'completion') {
-      return `data: ${this.head}"choices":[{"index":${index},"text":${JSON.stringify(opts.text ?? '')},"logprobs":null,"finish_reason":${finish}}]}\n\n`;
+      const lp = opts.logprobs === undefined ? 'null' : JSON.stringify(wireCompletionLogprobs(opts.logprobs, opts.textOffset ?? 0));
+      return `data: ${this.head}"choices":[{"index":${index},"text":${JSON.stringify(opts.text ?? '')},"logprobs":${lp},"finish_reason":${finish}}]}\n\n`;
     }
     let delta = '{';
     if (opts.role === true) delta += '"role":"assistant",';
     if (opts.text !== undefined) delta += `"content":${JSON.stringify(opts.text)},`;
+    if (opts.reasoning !== undefined) delta += `"reasoning_content":${JSON.stringify(opts.reasoning)},`;
     if (opts.toolCalls !== undefined && opts.toolCalls.length > 0) {
       delta += `"tool_calls":${JSON.stringify(opts.toolCalls.map((t) => {
         const fn: Record<string, string> = { arguments: t.argumentsDelta };
@@ -305,7 +416,8 @@ export class ChunkWriter {
       }))},`;
     }
     delta = delta.length > 1 ? `${delta.slice(0, -1)}}` : '{}';
-    return `data: ${this.head}"choices":[{"index":${index},"delta":${delta},"logprobs":null,"finish_reason":${finish}}]}\n\n`;
+    const lp = opts.logprobs === undefined ? 'null' : `{"content":${JSON.stringify(wireChatLogprobs(opts.logprobs))},"refusal":null}`;
+    return `data: ${this.head}"choices":[{"index":${index},"delta":${delta},"logprobs":${lp},"finish_reason":${finish}}]}\n\n`;
   }
 
   usage(u: Usage): string {

@@ -12,7 +12,7 @@ function chat(over: Partial<ChatRequest> = {}): ChatRequest {
 describe('Anthropic request body', () => {
   it('merges system messages, translates tool calls and results, and maps sampling', () => {
     const body = buildMessagesBody(chat({
-      sampling: { stop: ['END'], n: 1, temperature: 0.2, topP: 0.8, topK: 5, seed: 7, maxTokens: 30 },
+      sampling: { stop: ['END'], n: 1, temperature: 0.2, topP: 0.8, topK: 5, maxTokens: 30 },
       messages: [
         { role: 'system', content: 'be brief' },
         { role: 'developer', content: 'use tools' },
@@ -23,7 +23,7 @@ describe('Anthropic request body', () => {
       ],
       tools: [{ type: 'function', function: { name: 'get_weather', description: 'd', parameters: { type: 'object' } } }],
       toolChoice: 'required',
-      passthrough: { parallel_tool_calls: false, logit_bias: { 1: 1 } },
+      parallelToolCalls: false,
       user: 'u1',
     }), 'claude-x');
     expect(body).toEqual({
@@ -50,6 +50,11 @@ describe('Anthropic request body', () => {
   it.each([
     [chat({ sampling: { stop: [], n: 2 } }), 'n'],
     [chat({ responseFormat: { type: 'json_object' } }), 'response_format'],
+    [chat({ sampling: { stop: [], n: 1, logprobs: true, topLogprobs: 2 } }), 'logprobs'],
+    [chat({ sampling: { stop: [], n: 1, logitBias: { 5: -100 } } }), 'logit_bias'],
+    [chat({ sampling: { stop: [], n: 1, seed: 7 } }), 'seed'],
+    [chat({ sampling: { stop: [], n: 1, frequencyPenalty: 0.5 } }), 'frequency_penalty'],
+    [chat({ passthrough: { store: true } }), 'store'],
     [chat({ messages: [{ role: 'assistant', content: null, toolCalls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '[1]' } }] }] }), 'messages[0].tool_calls[0].function.arguments'],
   ])('refuses what Anthropic cannot express (%#: %s)', (req, param) => {
     expect(() => buildMessagesBody(req, 'c')).toThrow(expect.objectContaining({ kind: 'invalid_request', param }));

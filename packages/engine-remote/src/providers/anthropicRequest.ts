@@ -2,8 +2,9 @@
 // developer messages merge into `system`; assistant tool calls become `tool_use`
 // blocks; tool messages become `tool_result` blocks at the head of the next user
 // turn; consecutive same-role turns merge (the API wants them alternating).
-// Fields with no Anthropic equivalent (seed, penalties, logit_bias and other
-// OpenAI passthrough) are dropped; `n` > 1 and `response_format` are refused.
+// Fields with no Anthropic equivalent are refused with a 400 naming them (`n` > 1,
+// `response_format`, logprobs, `logit_bias`, seed, penalties, min_p and any other
+// OpenAI field this gateway only passes through); see docs/openai-fields.md.
 
 import { type ChatMessage, type GenerateRequest, InferenceError, type ToolDefinition } from '@inference/core';
 import type { Json } from './http.js';
@@ -116,10 +117,25 @@ function wireToolChoice(choice: unknown, noParallel: boolean): Json | undefined 
   return out;
 }
 
+const UNSUPPORTED_SAMPLING: readonly [keyof GenerateRequest['sampling'], string][] = [
+  ['logprobs', 'logprobs'], ['logitBias', 'logit_bias'], ['seed', 'seed'], ['presencePenalty', 'presence_penalty'],
+  ['frequencyPenalty', 'frequency_penalty'], ['minP', 'min_p'],
+];
+
+/** What the Messages API has no field for is a 400 naming it, never dropped. */
+function refuseUnsupported(req: GenerateRequest): void {
+  const s = req.sampling;
+  for (const [key, wire] of UNSUPPORTED_SAMPLING) {
+    if (s[key] !== undefined) throw bad(wire, 'is not supported by anthropic deployments');
+  }
+  for (const key of Object.keys(req.passthrough)) throw bad(key, 'is not supported by anthropic deployments');
+}
+
 export function buildMessagesBody(req: GenerateRequest, upstreamModel: string): Json {
   const s = req.sampling;
   if (s.n !== 1) throw bad('n', 'anthropic deployments generate one choice per request');
   if (req.responseFormat !== undefined) throw bad('response_format', 'is not supported by anthropic deployments');
+  refuseUnsupported(req);
   const messages: ChatMessage[] = req.kind === 'chat' ? req.messages : [{ role: 'user', content: req.prompt }];
   const { system, turns } = wireMessages(messages);
   const body: Json = { model: upstreamModel, max_tokens: s.maxTokens ?? DEFAULT_MAX_TOKENS, messages: turns };
@@ -130,7 +146,7 @@ export function buildMessagesBody(req: GenerateRequest, upstreamModel: string): 
   if (s.stop.length > 0) body.stop_sequences = s.stop;
   if (req.tools !== undefined && req.tools.length > 0) {
     body.tools = wireTools(req.tools);
-    const choice = wireToolChoice(req.toolChoice, req.passthrough.parallel_tool_calls === false);
+    const choice = wireToolChoice(req.toolChoice, req.parallelToolCalls === false);
     if (choice !== undefined) body.tool_choice = choice;
   }
   if (req.user !== undefined) body.metadata = { user_id: req.user };

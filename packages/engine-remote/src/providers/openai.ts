@@ -6,7 +6,7 @@
 
 import {
   type ChoiceResult, type ChunkSink, type EmbeddingRequest, type EmbeddingResult, type FinishReason,
-  type GenerateRequest, InferenceError, type ToolCall, type ToolCallDelta, type Tokens, type Usage,
+  type GenerateRequest, InferenceError, type TokenChunk, type TokenLogprob, type ToolCall, type ToolCallDelta, type Tokens, type Usage,
 } from '@inference/core';
 import type { RemoteSession } from '../session.js';
 import { SseParser } from '../sse.js';
@@ -40,6 +40,16 @@ export function buildBody(req: GenerateRequest, upstreamModel: string): Json {
   if (s.n !== 1) body.n = s.n;
   if (req.tools !== undefined) body.tools = req.tools;
   if (req.toolChoice !== undefined) body.tool_choice = req.toolChoice;
+  if (req.parallelToolCalls !== undefined) body.parallel_tool_calls = req.parallelToolCalls;
+  if (s.logitBias !== undefined) body.logit_bias = s.logitBias;
+  if (s.logprobs === true) {
+    if (req.kind === 'chat') {
+      body.logprobs = true;
+      if (s.topLogprobs !== undefined && s.topLogprobs > 0) body.top_logprobs = s.topLogprobs;
+    } else {
+      body.logprobs = s.topLogprobs ?? 0;
+    }
+  }
   if (req.responseFormat !== undefined) body.response_format = req.responseFormat;
   if (req.user !== undefined) body.user = req.user;
   if (req.stream) {
@@ -76,6 +86,18 @@ class ChoiceAggregator {
   private readonly text: string[] = [];
   private readonly finish: (FinishReason | undefined)[] = [];
   private readonly tools: ToolCall[][] = [];
+  private readonly reasoning: string[] = [];
+  private logprobs: TokenLogprob[][] | undefined;
+
+  addReasoning(i: number, t: string): void {
+    this.reasoning[i] = (this.reasoning[i] ?? '') + t;
+  }
+
+  addLogprobs(i: number, lp: TokenLogprob[]): void {
+    const all = (this.logprobs ??= []);
+    const list = (all[i] ??= []);
+    for (const t of lp) list.push(t);
+  }
 
   addText(i: number, t: string): void {
     this.text[i] = (this.text[i] ?? '') + t;
@@ -101,6 +123,9 @@ class ChoiceAggregator {
       const c: ChoiceResult = { index: i, text: this.text[i] ?? '', finishReason: this.finish[i] ?? 'stop' };
       const tools = this.tools[i];
       if (tools !== undefined && tools.length > 0) c.toolCalls = tools;
+      const reasoning = this.reasoning[i];
+      if (reasoning !== undefined) c.reasoning = reasoning;
+      if (this.logprobs !== undefined) c.logprobs = this.logprobs[i] ?? [];
       out.push(c);
     }
     return out;
@@ -119,6 +144,55 @@ function toolDeltas(v: unknown): ToolCallDelta[] | undefined {
     if (typeof fn.name === 'string') d.name = fn.name;
     out.push(d);
   }
+  return out;
+}
+
+function bytesOf(v: unknown): number[] | null {
+  return Array.isArray(v) && v.every((b) => typeof b === 'number') ? v : null;
+}
+
+/** Chat's `logprobs.content[]` into the internal form; undefined when the upstream sent none. */
+function chatLogprobs(v: unknown): TokenLogprob[] | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const content = (v as Json).content;
+  if (!Array.isArray(content)) return undefined;
+  const out: TokenLogprob[] = [];
+  for (const raw of content) {
+    if (typeof raw !== 'object' || raw === null) continue;
+    const e = raw as Json;
+    if (typeof e.token !== 'string' || typeof e.logprob !== 'number') continue;
+    const top: TokenLogprob['topLogprobs'] = [];
+    if (Array.isArray(e.top_logprobs)) {
+      for (const a of e.top_logprobs as unknown[]) {
+        if (typeof a !== 'object' || a === null) continue;
+        const t = a as Json;
+        if (typeof t.token === 'string' && typeof t.logprob === 'number') top.push({ token: t.token, logprob: t.logprob, bytes: bytesOf(t.bytes) });
+      }
+    }
+    out.push({ token: e.token, logprob: e.logprob, bytes: bytesOf(e.bytes), topLogprobs: top });
+  }
+  return out;
+}
+
+const utf8 = new TextEncoder();
+
+/** Legacy completions' `{tokens, token_logprobs, top_logprobs}` into the internal form. */
+function completionLogprobs(v: unknown): TokenLogprob[] | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const o = v as Json;
+  if (!Array.isArray(o.tokens) || !Array.isArray(o.token_logprobs)) return undefined;
+  const tops = Array.isArray(o.top_logprobs) ? (o.top_logprobs as unknown[]) : [];
+  const out: TokenLogprob[] = [];
+  (o.tokens as unknown[]).forEach((tok, i) => {
+    const lp = (o.token_logprobs as unknown[])[i];
+    if (typeof tok !== 'string') return;
+    const top: TokenLogprob['topLogprobs'] = [];
+    const t = tops[i];
+    if (typeof t === 'object' && t !== null) {
+      for (const [token, logprob] of Object.entries(t as Json)) if (typeof logprob === 'number') top.push({ token, logprob, bytes: Array.from(utf8.encode(token)) });
+    }
+    out.push({ token: tok, logprob: typeof lp === 'number' ? lp : 0, bytes: Array.from(utf8.encode(tok)), topLogprobs: top });
+  });
   return out;
 }
 
@@ -155,7 +229,20 @@ function readWhole(req: GenerateRequest, body: unknown, sink: ChunkSink): Tokens
     agg.addText(i, text);
     const f = finishOf(c.finish_reason);
     if (f !== undefined) agg.setFinish(i, f);
-    sink({ index: i, text, tokens: 0 });
+    const chunk: TokenChunk = { index: i, text, tokens: 0 };
+    if (req.kind === 'chat') {
+      const reasoning = ((c.message ?? {}) as Json).reasoning_content;
+      if (typeof reasoning === 'string' && reasoning !== '') {
+        agg.addReasoning(i, reasoning);
+        chunk.reasoningDelta = reasoning;
+      }
+    }
+    if (req.sampling.logprobs === true) {
+      const lp = (req.kind === 'chat' ? chatLogprobs(c.logprobs) : completionLogprobs(c.logprobs)) ?? [];
+      agg.addLogprobs(i, lp);
+      chunk.logprobs = lp;
+    }
+    sink(chunk);
   }
   const usage = usageOf((body as Json).usage) ?? { promptTokens: 0, completionTokens: 0 };
   return { choices: agg.result(Math.max(n, req.sampling.n)), usage };
@@ -167,6 +254,8 @@ async function readStream(req: GenerateRequest, send: (read: ChunkReader) => Pro
   let usage: Usage | undefined;
   let done = false;
   let n = req.sampling.n;
+  const wantLogprobs = req.sampling.logprobs === true;
+  if (wantLogprobs) for (let i = 0; i < n; i++) agg.addLogprobs(i, []);
   const handle = (data: string): void => {
     if (data === '[DONE]') {
       done = true;
@@ -190,20 +279,34 @@ async function readStream(req: GenerateRequest, send: (read: ChunkReader) => Pro
       n = Math.max(n, i + 1);
       let text = '';
       let tools: ToolCallDelta[] | undefined;
+      let reasoning: string | undefined;
       if (req.kind === 'chat') {
         const delta = (c.delta ?? {}) as Json;
         if (typeof delta.content === 'string') text = delta.content;
+        if (typeof delta.reasoning_content === 'string' && delta.reasoning_content !== '') reasoning = delta.reasoning_content;
         tools = toolDeltas(delta.tool_calls);
       } else if (typeof c.text === 'string') {
         text = c.text;
       }
+      // Only requests that asked for logprobs look for them (no work per chunk otherwise).
+      const lp = wantLogprobs && c.logprobs !== null && c.logprobs !== undefined
+        ? (req.kind === 'chat' ? chatLogprobs(c.logprobs) : completionLogprobs(c.logprobs))
+        : undefined;
       const finish = finishOf(c.finish_reason);
-      if (text === '' && tools === undefined && finish === undefined) continue;
+      if (text === '' && tools === undefined && finish === undefined && reasoning === undefined && lp === undefined) continue;
       if (text !== '') agg.addText(i, text);
       if (tools !== undefined) agg.addTools(i, tools);
       if (finish !== undefined) agg.setFinish(i, finish);
-      const out: { index: number; text: string; tokens: number; toolCalls?: ToolCallDelta[]; finishReason?: FinishReason } = { index: i, text, tokens: text === '' ? 0 : 1 };
+      const out: TokenChunk = { index: i, text, tokens: text === '' ? 0 : 1 };
       if (tools !== undefined) out.toolCalls = tools;
+      if (reasoning !== undefined) {
+        agg.addReasoning(i, reasoning);
+        out.reasoningDelta = reasoning;
+      }
+      if (lp !== undefined) {
+        agg.addLogprobs(i, lp);
+        out.logprobs = lp;
+      }
       if (finish !== undefined) out.finishReason = finish;
       sink(out);
     }

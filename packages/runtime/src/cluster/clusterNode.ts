@@ -9,7 +9,8 @@
 // so this node's entries vanish at once and the leader re-places its replicas.
 
 import type { ActorRef, NodeInventory, Placement, ReplicaEntry } from '@inference/actors';
-import { type Coordination, EtcdCoordination, PREFIX, electionPrefix, leaderOf } from '@inference/cluster';
+import { type Coordination, EtcdCoordination, PREFIX, type TtlRecords, electionPrefix, leaderOf } from '@inference/cluster';
+import { MAX_RECORD_BYTES, type RecordStore } from '@inference/storage';
 import type { DeploymentSpec, Tracing } from '@inference/core';
 import type { ClusterStatus, Runtime } from '../runtime.js';
 import { ClusterAdmin, parseAdminOp } from './clusterAdmin.js';
@@ -46,6 +47,22 @@ export interface ClusterNodeOptions {
   readonly coordination?: Coordination;
   /** Prefer this node's own replicas: forward only when they are a full capacity busier (serve --workers). */
   readonly preferLocal?: boolean;
+}
+
+/** Stored Responses API objects live this long in etcd (bounded: every node writes them). */
+export const RESPONSES_TTL_SECONDS = 24 * 3600;
+
+/** Stored responses in etcd, readable from every node, each at most MAX_RECORD_BYTES. */
+function clusterRecords(ttl: TtlRecords): RecordStore {
+  return {
+    get: (key) => ttl.get(key),
+    put: async (key, value) => {
+      if (Buffer.byteLength(value) > MAX_RECORD_BYTES) return false;
+      await ttl.put(key, value);
+      return true;
+    },
+    delete: (key) => ttl.delete(key),
+  };
 }
 
 export interface ClusterNode {
@@ -135,7 +152,8 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       if (!applier.current()) out.push('catalog applied on this node');
       return out;
     };
-    const runtime: Runtime = { ...admin.runtime(), cluster: status, clusterWaiting: waiting };
+    const shared = coordination.records?.(PREFIX.responses, RESPONSES_TTL_SECONDS);
+    const runtime: Runtime = { ...admin.runtime(), cluster: status, clusterWaiting: waiting, ...(shared !== undefined ? { records: clusterRecords(shared) } : {}) };
     return {
       runtime,
       close: async () => {
