@@ -46,6 +46,8 @@ export interface RuntimeConfig {
   cluster?: ClusterFileConfig;
   /** What deployments may read as credentials (secretsPolicy.ts). */
   secrets?: SecretsConfig;
+  /** The `telemetry:` block (traces: telemetry/tracesConfig.ts; the OTEL_* variables complete it). */
+  telemetry?: { traces?: TracesFileConfig };
 }
 
 export interface ServerTlsConfig {
@@ -68,8 +70,6 @@ function parseServerTls(o: Json, p: string): ServerTlsConfig {
     ...(clientCaFile === undefined ? {} : { clientCaFile }),
     requireClientCert: require ?? clientCaFile !== undefined,
   };
-  /** The `telemetry:` block (traces: telemetry/tracesConfig.ts; the OTEL_* variables complete it). */
-  telemetry?: { traces?: TracesFileConfig };
 }
 
 export const DEFAULT_SERVER = { host: '127.0.0.1', port: 8080, bodyLimitBytes: 4 * 1024 * 1024, drainTimeoutMs: 30_000, streamStallMs: 60_000 };
