@@ -23,6 +23,7 @@
 // the growth it predicts over the measured span exceeds both an absolute floor
 // and 25% of the series' median. etcd runs with periodic compaction, as a
 // production etcd should (docs/cluster.md).
+import { randomBytes } from 'node:crypto';
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -83,15 +84,18 @@ const remote = 'remote: { rpm: 100000, maxRetries: 1, retryBaseMs: 50, timeouts:
 const budget = 'budget: { window: 1s, maxTokens: 4000, onExceeded: reject }, price: { inputPerMTok: 1, outputPerMTok: 2 }';
 const cfg = join(dir, 'config.yaml');
 writeFileSync(cfg, `server: { port: 0, drainTimeoutMs: 5000 }
-cluster: { name: soak, leaseTtlSeconds: 3, counterSyncMs: 200 }
+cluster: { name: soak, leaseTtlSeconds: 3, counterSyncMs: 200, secretEnv: SOAK_CLUSTER_SECRET }
 deployments:
   - { name: gpt, runtime: openai, endpoint: ${mock.url}, replicas: 2, ${remote}, ${budget} }
   - { name: stories, runtime: llama, model: ${model}, replicas: 1, engine: { contextSize: 1024, maxSequences: 8, threads: 1 } }
 `);
 const nodes = new Map();
+const clusterSecret = randomBytes(16).toString('hex');
 async function startNode(name) {
   const advertise = nodes.get(name)?.advertise ?? (await freePort());
-  const child = spawn('node', [cli, 'serve', '--config', cfg, '--quiet', '--cluster', `etcd://127.0.0.1:${etcdPort}`, '--node-name', name, '--advertise', `127.0.0.1:${advertise}`], { stdio: ['ignore', 'pipe', 'ignore'] });
+  // The nodes authenticate their cluster port with a shared secret (cluster mode needs one).
+  const env = { ...process.env, SOAK_CLUSTER_SECRET: clusterSecret };
+  const child = spawn('node', [cli, 'serve', '--config', cfg, '--quiet', '--cluster', `etcd://127.0.0.1:${etcdPort}`, '--node-name', name, '--advertise', `127.0.0.1:${advertise}`], { stdio: ['ignore', 'pipe', 'ignore'], env });
   children.add(child);
   child.once('exit', () => children.delete(child));
   const url = await new Promise((resolve, reject) => {
