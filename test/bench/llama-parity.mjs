@@ -53,7 +53,12 @@ const LOOP = [
 const CASES = [
   { name: 'plain chat', body: { messages: MESSAGES, max_tokens: 48 } },
   { name: 'tools, auto', body: { messages: MESSAGES, tools: [WEATHER], tool_choice: 'auto', parallel_tool_calls: false, max_tokens: 48 } },
-  { name: 'tools, required', body: { messages: MESSAGES, tools: [WEATHER], tool_choice: 'required', parallel_tool_calls: false, max_tokens: 96 } },
+  // The engine forces a required call from the first token (one call when
+  // parallel_tool_calls is false); llama.cpp's own grammar for this template lets free
+  // text precede the call and repeats it (docs/chat-templates.md), so here the outputs
+  // differ by design. The next case gives llama-server the engine's grammar.
+  { name: 'tools, required', body: { messages: MESSAGES, tools: [WEATHER], tool_choice: 'required', parallel_tool_calls: false, max_tokens: 96 }, divergence: "the engine's grammar forces the call first; llama.cpp's admits free text before it" },
+  { name: 'required, same grammar', body: { messages: MESSAGES, tools: [WEATHER], tool_choice: 'required', parallel_tool_calls: false, max_tokens: 96 }, sameGrammar: true },
   { name: 'tool result turn', body: { messages: LOOP, tools: [WEATHER], tool_choice: 'none', parallel_tool_calls: false, max_tokens: 48 } },
 ];
 
@@ -73,12 +78,12 @@ async function ourRenderer() {
   await e.ready();
   const t = e.chatTemplates();
   return {
-    render: (b) => t.apply({
+    apply: (b) => t.apply({
       messages: JSON.stringify(b.messages),
       ...(b.tools !== undefined ? { tools: JSON.stringify(b.tools) } : {}),
       toolChoice: b.tool_choice ?? 'auto',
       parallelToolCalls: b.parallel_tool_calls ?? true,
-    }).prompt,
+    }),
     close: () => e.close(),
   };
 }
@@ -148,10 +153,23 @@ try {
   console.log(`settings: llama-server ${LLAMA_ARGS.join(' ')}; gateway serve --quiet, deployment engine ${JSON.stringify(ENGINE)} (flash attention off: the engine's CPU default); load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   for (const c of CASES) {
     const theirsPrompt = (await post(llama.origin, '/apply-template', c.body)).prompt;
-    const oursPrompt = ours.render(c.body);
+    const rendered = ours.apply(c.body);
+    const oursPrompt = rendered.prompt;
     const body = { ...c.body, temperature: 0, logprobs: true, top_logprobs: TOP };
-    const a = await post(llama.origin, '/v1/chat/completions', { ...body, model: 'm' });
     const b = await post(gw.url, '/v1/chat/completions', { ...body, model: 'm' });
+    let a;
+    if (c.sameGrammar) {
+      // llama-server takes the engine's rendered prompt and grammar on /v1/completions; it
+      // does not feed a user grammar the generation prompt, so that prefix leaves the root
+      // rule. Its text is then parsed as the template's <tool_call> JSON.
+      const grammar = rendered.grammar.replace(/^root ::= "(?:[^"\\]|\\.)*" /m, 'root ::= ');
+      const t = await post(llama.origin, '/v1/completions', { prompt: oursPrompt, grammar, temperature: 0, max_tokens: c.body.max_tokens, logprobs: TOP, model: 'm' });
+      const m = /<tool_call>\s*(\{[\s\S]*\})\s*(?:<\/tool_call>|<\/tool_ca|$)/.exec(t.choices[0].text);
+      const call = m === null ? null : JSON.parse(m[1]);
+      a = { ...t, choices: [{ ...t.choices[0], message: { content: null, tool_calls: call === null ? [] : [{ function: { name: call.name, arguments: JSON.stringify(call.arguments) } }] } }] };
+    } else {
+      a = await post(llama.origin, '/v1/chat/completions', { ...body, model: 'm' });
+    }
     const ma = a.choices[0].message;
     const mb = b.choices[0].message;
     const prompt = theirsPrompt === oursPrompt;
@@ -160,21 +178,22 @@ try {
     const tools = calls(ma) === calls(mb);
     const lp = compareLogprobs(a.choices[0].logprobs, b.choices[0].logprobs);
     const ok = prompt && promptTokens && content && tools && lp.ok;
-    allOk &&= ok;
-    raw.push({ case: c.name, request: body, ok, prompt: { identical: prompt, llamaServer: theirsPrompt, ours: oursPrompt }, logprobs: { ok: lp.ok, maxAbsDiff: lp.worst, tokens: lp.n, reorderedWithinTolerance: lp.reordered, problems: lp.problems }, llamaServer: a, gateway: b });
+    if (c.divergence === undefined) allOk &&= ok;
+    raw.push({ case: c.name, request: body, ok, ...(c.divergence !== undefined ? { knownDivergence: c.divergence } : {}), ...(c.sameGrammar ? { llamaServerGot: 'the engine\'s rendered prompt and grammar on /v1/completions' } : {}), prompt: { identical: prompt, llamaServer: theirsPrompt, ours: oursPrompt }, logprobs: { ok: lp.ok, maxAbsDiff: lp.worst, tokens: lp.n, reorderedWithinTolerance: lp.reordered, problems: lp.problems }, llamaServer: a, gateway: b });
     console.log(
       `${c.name.padEnd(18)} prompt ${prompt ? 'identical' : 'DIFFERENT'} (${a.usage?.prompt_tokens}/${b.usage?.prompt_tokens} tokens)` +
         ` | output ${content ? 'identical' : 'DIFFERENT'} (${a.usage?.completion_tokens}/${b.usage?.completion_tokens} tokens)` +
         ` | tool calls ${tools ? 'same JSON' : 'DIFFERENT'} (${(ma.tool_calls ?? []).length}/${(mb.tool_calls ?? []).length})` +
-        ` | top_logprobs ${lp.ok ? 'agree' : 'DISAGREE'} (max |diff| ${lp.worst.toExponential(2)} over ${lp.n} tokens${lp.reordered > 0 ? `, ${lp.reordered} tied candidates in another order` : ''})` +
+        ` | top_logprobs ${lp.ok ? 'agree' : 'DISAGREE'} (max |diff| ${lp.worst.toExponential(2)} over ${lp.n} tokens${lp.reordered > 0 ? `, ${lp.reordered} candidates in another place` : ''})` +
         ` | finish ${a.choices[0].finish_reason}/${b.choices[0].finish_reason}`,
     );
+    if (c.divergence !== undefined && !ok) console.log(`  known divergence: ${c.divergence}`);
     if (!prompt) console.log(`  llama-server: ${JSON.stringify(theirsPrompt)}\n  ours:         ${JSON.stringify(oursPrompt)}`);
     if (!content) console.log(`  llama-server: ${JSON.stringify(ma.content)}\n  ours:         ${JSON.stringify(mb.content)}`);
     if (!tools) console.log(`  llama-server: ${calls(ma)}\n  ours:         ${calls(mb)}`);
     for (const p of lp.problems.slice(0, 5)) console.log(`  logprobs: ${p}`);
   }
-  console.log(allOk ? 'llama-parity: all identical' : 'llama-parity: differences above');
+  console.log(allOk ? `llama-parity: all identical${CASES.some((c) => c.divergence !== undefined) ? ' (beside the known divergence above)' : ''}` : 'llama-parity: differences above');
   console.log(`raw: ${saveRaw('llama-parity', { settings: { model: MODEL.slice(root.length + 1), llamaServer: LLAMA_ARGS, engine: ENGINE, topLogprobs: TOP, tolerance: TOL }, allIdentical: allOk, cases: raw })}`);
   if (!allOk) process.exitCode = 1;
 } finally {
