@@ -42,6 +42,13 @@ export async function startMockAndGateway({ nodeArgs = [] } = {}) {
   return { mock, mockOrigin: new URL(mock.url).origin, gw, settings, stop: async () => { await gw.stop(); await mock.stop(); } };
 }
 
+/** A gateway with one remote deployment (`mock`) in front of `mockUrl`; `env` is added to its environment. */
+export async function startGatewayFor(mockUrl, env = {}) {
+  const cfg = join(mkdtempSync(join(tmpdir(), 'bench-')), 'config.yaml');
+  writeFileSync(cfg, `server: { port: 0 }\ndeployments:\n  - name: mock\n    runtime: openai\n    endpoint: ${mockUrl}\n    replicas: 1\n    remote: { maxConcurrent: 512, maxQueue: 100000 }\n`);
+  return startProcess('node', [join(root, 'apps/gateway/dist/cli.js'), 'serve', '--config', cfg, '--quiet'], /on (http:\/\/\S+)/, env);
+}
+
 /** A free TCP port on loopback. */
 export function freePort() {
   return new Promise((res, rej) => {

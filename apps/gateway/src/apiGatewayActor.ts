@@ -7,11 +7,11 @@ import type { ServerResponse } from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import {
   Actor, type ActorRef, type Endpoint, RequestActor, type RequestDeps, type RequestJob, type RequestMsg,
-  type RequestResult,
+  type RequestResult, requestSpan,
 } from '@inference/actors';
 import {
   Flow, type GenerateRequest, InferenceError, hexId, openAIErrorBody, parseChatRequest, parseCompletionRequest, parseDeployment,
-  parseEmbeddingRequest, renderChatCompletion, renderEmbeddings, renderTextCompletion, retryAfterSeconds, toInferenceError,
+  parseEmbeddingRequest, renderChatCompletion, renderEmbeddings, renderTextCompletion, retryAfterSeconds, toInferenceError, type Tracing,
 } from '@inference/core';
 import type { Runtime } from '@inference/runtime';
 import { modelEntry } from './openai/models.js';
@@ -48,6 +48,8 @@ export interface GatewayOptions {
   readonly tls?: GatewayTls;
   /** Origins browser clients may call from. */
   readonly cors?: CorsConfig;
+  /** Tracing, when on (docs/tracing.md); absent: requests make no spans at all. */
+  readonly tracing?: Tracing | undefined;
   /** Shutdown state: once draining, new work gets 503 and /ready 503 (drain.ts). */
   readonly drain?: Drain;
   /** Virtual keys, their limits, the audit trail and budget resets (absent: none of them). */
@@ -174,6 +176,11 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
   }
 
   private dispatch(req: FastifyRequest, job: RequestJob, onCancel: (cancel: () => void) => void): Promise<RequestResult> {
+    const tracing = this.options.tracing;
+    return tracing === undefined ? this.spawnRequest(req, job, onCancel) : this.tracedDispatch(tracing, req, job, onCancel);
+  }
+
+  private spawnRequest(req: FastifyRequest, job: RequestJob, onCancel: (cancel: () => void) => void): Promise<RequestResult> {
     const deps = this.requestDeps;
     const principal = principalOf(req);
     const withKey: RequestJob = principal === undefined ? job : { ...job, principal };
@@ -195,6 +202,17 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
       limits.used(principal.name, out.kind === 'generate' ? out.tokens.usage.promptTokens + out.tokens.usage.completionTokens : out.result.promptTokens);
       return out;
     });
+  }
+
+  /** dispatch() under the request's span: the caller's traceparent is honoured, the span ends with the request. */
+  private tracedDispatch(tracing: Tracing, req: FastifyRequest, job: RequestJob, onCancel: (cancel: () => void) => void): Promise<RequestResult> {
+    const { name, attrs } = requestSpan(job.kind === 'generate' ? job.endpoint : 'embedding', job.req, req.id);
+    const span = tracing.start(name, req.headers, attrs);
+    span.set({ 'http.request.method': req.method, 'url.path': req.url.split('?')[0] });
+    const done = (): void => { span.end(); };
+    const out = this.spawnRequest(req, { ...job, trace: span }, onCancel);
+    out.then(done, done);
+    return out;
   }
 
   private async generate(req: FastifyRequest, reply: FastifyReply, endpoint: Endpoint, parsed: GenerateRequest): Promise<FastifyReply> {

@@ -7,11 +7,12 @@ import { ApiGatewayActor, type GatewayMsg } from './apiGatewayActor.js';
 import { loadAuthKeys } from './http/auth.js';
 import {
   type ClusterConfig, ClusterBudgetShare, type Coordination, type ClusterNode, ClusterRateShare, type Runtime, type RuntimeConfig, type RuntimeOptions,
-  clusterSecret, createRuntime, etcdPassword, resolveCluster, startClusterNode, TlsReloader,
+  clusterSecret, createRuntime, etcdPassword, resolveCluster, startClusterNode, TlsReloader, tracesConfig,
 } from '@inference/runtime';
 import { Drain } from './http/drain.js';
 import { startAdminServices } from './admin/adminServices.js';
 import { checkOpenAdmin } from './http/openAdmin.js';
+import { type TracingHandle, startTracing } from './telemetry/otelTracing.js';
 
 export interface ServeOptions extends RuntimeOptions {
   /** Overrides config.server.port (0: any free port). */
@@ -58,6 +59,8 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
   const serverTls = st === undefined ? undefined : new TlsReloader({ certFile: st.certFile, keyFile: st.keyFile, caFile: st.clientCaFile }, 'server.tls', tlsLog, 'clientCaFile');
   const clusterCfg = options.cluster ?? resolveCluster(config.cluster);
   const secret = clusterCfg === undefined ? undefined : clusterSecret(clusterCfg);
+  const traces = tracesConfig(config);
+  const tracer: TracingHandle | undefined = traces === undefined ? undefined : startTracing(traces);
   // Budget windows, for the cluster counters' expiry: the deployment's (once the runtime exists) or the key's.
   let specOf: (name: string) => DeploymentSpec | undefined = () => undefined;
   const keyWindows = new Map(config.auth.apiKeys.flatMap((k) => (k.budget === undefined ? [] : [[k.name, k.budget.window] as const])));
@@ -74,12 +77,14 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
     try {
       node = await startClusterNode({
         config: clusterCfg, base, budgetShare: share, rateShare, seed: config.deployments, bodyLimitBytes: config.server.bodyLimitBytes, secret, etcdPassword: etcdPassword(clusterCfg),
+        tracing: tracer?.tracing,
         log: (m) => { process.stderr.write(`inference: ${m}\n`); },
         ...(options.coordination === undefined ? {} : { coordination: options.coordination }),
         ...(options.preferLocal === undefined ? {} : { preferLocal: options.preferLocal }),
       });
     } catch (e) {
       await base.close();
+      await tracer?.shutdown();
       throw e;
     }
   }
@@ -97,6 +102,7 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
     streamStallMs: config.server.streamStallMs,
     logger: options.logger ?? false,
     auth: { ...auth, virtual: services.registry },
+    tracing: tracer?.tracing,
     drain,
     admin: services,
     ...(config.server.cors === undefined ? {} : { cors: config.server.cors }),
@@ -109,6 +115,7 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
     serverTls?.close();
     await node?.close();
     await base.close();
+    await tracer?.shutdown();
     throw new Error(`could not listen on ${host}:${options.port ?? config.server.port}`);
   }
   const addr = await gateway.ask<{ host: string; port: number }>((reply) => ({ type: 'address', reply }));
@@ -134,6 +141,8 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
       services.close();
       await node?.close();
       await base.close();
+      // Spans of the last requests are exported before the process goes.
+      await tracer?.shutdown().catch(() => undefined);
     },
   };
 }

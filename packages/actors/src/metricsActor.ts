@@ -12,6 +12,7 @@ import { METRIC } from './metricNames.js';
 import type { RouteOutcome } from './prefixRouting.js';
 import { type Rates, RateWindow } from './rateWindow.js';
 import { type RecentError, RecentErrors } from './recentErrors.js';
+import { Timeline, type TimelineSeries } from './timeline.js';
 
 export type Endpoint = 'chat' | 'completion' | 'embedding' | 'messages' | 'responses';
 
@@ -50,10 +51,18 @@ export type MetricsMsg =
   /** From a remote replica's reliability layer; `label` is the error kind (retry) or the limit (limited). */
   | { type: 'remote'; deployment: string; event: 'retry' | 'limited' | 'upstreamRateLimited' | 'breakerRejected'; label?: string }
   | { type: 'breakerState'; deployment: string; state: string; states: readonly string[] }
+  /** The status page's charts (timeline.ts); deployments outside `live`, when given, are forgotten first. */
+  | { type: 'timeline'; live?: readonly string[]; reply: Reply<TimelineSnapshot> }
   /** The deployment is gone: its series go too (/metrics holds what exists). */
   | { type: 'deploymentRemoved'; deployment: string }
   | { type: 'render'; reply: Reply<{ contentType: string; body: string }> }
   | { type: 'summary'; reply: Reply<MetricsSummary> };
+
+/** Every deployment's charts at `time` (epoch ms). */
+export interface TimelineSnapshot {
+  readonly time: number;
+  readonly deployments: Record<string, TimelineSeries>;
+}
 
 /** One replica's load as the routing table sees it, sampled at scrape time. */
 export interface ReplicaSample {
@@ -153,6 +162,7 @@ export class MetricsActor extends Actor<MetricsMsg> {
   private readonly now: () => number;
   private readonly rates: RateWindow;
   private readonly recent: RecentErrors;
+  private readonly timeline = new Timeline();
   private readonly totals = new Map<string, Totals>();
   /** Removed deployments whose requests are still in flight: forgotten when the last one finishes. */
   private readonly forgetting = new Set<string>();
@@ -250,6 +260,9 @@ export class MetricsActor extends Actor<MetricsMsg> {
       case 'breakerState':
         for (const s of m.states) this.breakerState.set({ deployment: m.deployment, state: s }, s === m.state ? 1 : 0);
         return;
+      case 'timeline':
+        m.reply.resolve(this.charts(m.live));
+        return;
       case 'deploymentRemoved':
         // Requests still in flight would re-create its series (and drive the in-flight gauge below 0): wait for them.
         if ((this.totals.get(m.deployment)?.inFlight ?? 0) > 0) {
@@ -269,10 +282,11 @@ export class MetricsActor extends Actor<MetricsMsg> {
     }
   }
 
-  /** Removes every series labelled with `deployment` (or naming it as a fallback target), and its totals. */
+  /** Removes every series labelled with `deployment` (or naming it as a fallback target), its totals and its charts. */
   private async forget(deployment: string): Promise<void> {
     this.forgetting.delete(deployment);
     this.totals.delete(deployment);
+    this.timeline.remove(deployment);
     for (const [key, r] of this.replicaSeries) if (r.deployment === deployment) this.replicaSeries.delete(key);
     for (const metric of this.registry.getMetricsAsArray()) {
       if (!(metric instanceof Counter || metric instanceof Gauge || metric instanceof Histogram)) continue;
@@ -332,6 +346,13 @@ export class MetricsActor extends Actor<MetricsMsg> {
       tokensIn: m.usage?.promptTokens ?? 0,
       tokensOut: m.usage?.completionTokens ?? 0,
     });
+    this.timeline.add(now, m.deployment, {
+      requests: 1,
+      errors: failed ? 1 : 0,
+      tokensIn: m.usage?.promptTokens ?? 0,
+      tokensOut: m.usage?.completionTokens ?? 0,
+      ttftMs: m.ttftMs,
+    });
     if (failed && m.error !== undefined) this.recent.add({ time: now, deployment: m.deployment, kind: m.error, message: m.errorMessage ?? m.error });
   }
 
@@ -365,6 +386,17 @@ export class MetricsActor extends Actor<MetricsMsg> {
       for (const state of r.states) this.replicaState.remove({ ...l, state });
       this.replicaSeries.delete(key);
     }
+  }
+
+  private charts(live: readonly string[] | undefined): TimelineSnapshot {
+    if (live !== undefined) this.timeline.retain(new Set(live));
+    const now = this.now();
+    const deployments: Record<string, TimelineSeries> = {};
+    for (const name of this.timeline.deployments()) {
+      const series = this.timeline.series(now, name);
+      if (series !== undefined) deployments[name] = series;
+    }
+    return { time: now, deployments };
   }
 
   private summary(): MetricsSummary {

@@ -7,13 +7,14 @@
 
 import {
   Cancellation, type CapacityPolicy, type ChunkSink, type EmbeddingRequest, type EmbeddingResult, type ErrorKind, type FlowSignal, type GenerateRequest, InferenceError,
-  type ModelRunner, type PriceSpec, type RunContext, type Tokens, toInferenceError,
+  type ModelRunner, type PriceSpec, type RunContext, type Tokens, type TraceSpan, toInferenceError,
 } from '@inference/core';
 import { type BudgetGate, type BudgetHold, BudgetRefusal } from './budget.js';
 import type { CoordinatorMsg } from './dpCoordinatorActor.js';
 import { Actor, type ActorRef, type Reply } from './kernel.js';
 import type { Endpoint, MetricsMsg } from './metricsActor.js';
 import { type ReplicaEntry, unassign } from './routing.js';
+import { traceEmbedded, traceGenerated } from './requestTrace.js';
 
 export interface RequestDeps {
   readonly coordinator: ActorRef<CoordinatorMsg>;
@@ -31,6 +32,8 @@ export interface DeploymentPolicy {
   readonly onCapacityExhausted: CapacityPolicy;
   /** What the deployment's tokens cost (for the cost metric). */
   readonly price?: PriceSpec | undefined;
+  /** The deployment's runtime (llama, openai, ...), named on its spans. */
+  readonly runtime?: string | undefined;
 }
 
 /** Inter-token gaps a request buffers before it flushes them to the metrics. */
@@ -43,13 +46,15 @@ export interface Principal {
   readonly deployments?: readonly string[] | undefined;
 }
 
+/** `trace`: the request's span when tracing is on; the request adds its children and outcome, its creator ends it. */
 export type RequestJob =
   | {
       kind: 'generate'; endpoint: Endpoint; req: GenerateRequest; sink: ChunkSink; onDeployment?: (deployment: string) => void; principal?: Principal | undefined;
       /** The client's back-pressure on the output (a streamed response), handed to the engine. */
       flow?: FlowSignal;
+      trace?: TraceSpan | undefined;
     }
-  | { kind: 'embed'; req: EmbeddingRequest; principal?: Principal | undefined };
+  | { kind: 'embed'; req: EmbeddingRequest; principal?: Principal | undefined; trace?: TraceSpan | undefined };
 
 /** `deployment` is the one that served: the requested one or a fallback. */
 export type RequestResult =
@@ -150,10 +155,17 @@ export class RequestActor extends Actor<RequestMsg> {
     try {
       for (let i = 0; ; i++) {
         const deployment = chain[i] ?? primary;
+        // One span per deployment tried: the requested one, then each fallback.
+        const span = job.trace?.child(i === 0 ? `deployment ${deployment}` : `fallback ${deployment}`, { 'inference.deployment': deployment, 'inference.fallback': i > 0 });
         try {
-          return await this.runAllowed(deployment, primary, endpoint, st);
+          const out = await this.runAllowed(deployment, primary, endpoint, st, span);
+          if (job.trace !== undefined) this.traceOutcome(job.trace, out, st);
+          span?.end();
+          return out;
         } catch (e) {
           const err = toInferenceError(e);
+          span?.fail(err);
+          span?.end();
           // A fallback that no longer exists is skipped; the primary's failure is what the client hears.
           const missing = i > 0 && (err.kind === 'not_found' || err.kind === 'forbidden');
           firstError ??= err;
@@ -166,6 +178,7 @@ export class RequestActor extends Actor<RequestMsg> {
       }
     } catch (e) {
       const err = toInferenceError(e);
+      job.trace?.fail(err);
       // A client that went away is not an error of the service.
       if (st.counted) this.finish(primary, endpoint, st, this.abort.aborted ? 'cancelled' : err.kind, undefined, undefined, err.message);
       throw err;
@@ -176,16 +189,16 @@ export class RequestActor extends Actor<RequestMsg> {
    * Checks the caller may use `deployment`, reserves the request's estimate on its
    * budgets (and the key's), runs it, and settles the reservation however it ends.
    */
-  private async runAllowed(deployment: string, primary: string, endpoint: Endpoint, st: RunState): Promise<RequestResult> {
+  private async runAllowed(deployment: string, primary: string, endpoint: Endpoint, st: RunState, span: TraceSpan | undefined): Promise<RequestResult> {
     const principal = this.job.principal;
     if (principal?.deployments !== undefined && !principal.deployments.includes(deployment)) {
       throw new InferenceError('forbidden', `API key '${principal.name}' may not use deployment '${deployment}'`, { param: 'model' });
     }
     const gate = this.deps.budget;
-    if (gate === undefined || !gate.covers(deployment, principal?.name)) return this.runOn(deployment, primary, endpoint, st);
+    if (gate === undefined || !gate.covers(deployment, principal?.name)) return this.runOn(deployment, primary, endpoint, st, span);
     const hold: BudgetHold = await gate.reserve(deployment, principal?.name, this.job.req);
     try {
-      const out = await this.runOn(deployment, primary, endpoint, st);
+      const out = await this.runOn(deployment, primary, endpoint, st, span);
       hold.settle({ usage: out.kind === 'generate' ? out.tokens.usage : { promptTokens: out.result.promptTokens, completionTokens: 0 } });
       return out;
     } catch (e) {
@@ -196,18 +209,26 @@ export class RequestActor extends Actor<RequestMsg> {
   }
 
   /** Tries `deployment` on up to maxAttempts of its replicas. */
-  private async runOn(deployment: string, primary: string, endpoint: Endpoint, st: RunState): Promise<RequestResult> {
+  private async runOn(deployment: string, primary: string, endpoint: Endpoint, st: RunState, span: TraceSpan | undefined): Promise<RequestResult> {
     const job = this.job;
     const flow = job.kind === 'generate' ? job.flow : undefined;
-    const ctx: RunContext = flow === undefined ? { requestId: this.requestId, signal: this.abort } : { requestId: this.requestId, signal: this.abort, flow };
+    const untraced: RunContext = flow === undefined ? { requestId: this.requestId, signal: this.abort } : { requestId: this.requestId, signal: this.abort, flow };
     const exclude = new Set<string>();
     const maxAttempts = this.deps.maxAttempts ?? 2;
     let lastError: InferenceError | undefined;
     for (;;) {
       // After a failure, no other replica to try means the failure stands.
+      const route = span?.child('route', { 'inference.deployment': deployment, 'inference.excluded': exclude.size });
       const replica = await pick(this.deps, deployment, exclude, job.kind === 'generate' ? job.req : undefined).catch((e: unknown) => {
+        route?.fail(e);
+        route?.end();
         throw lastError ?? e;
       });
+      route?.set({ 'inference.replica.id': replica.id });
+      route?.end();
+      // One span per replica tried; the runner hangs its queue wait, upstream calls or generation below it.
+      const attempt = span?.child(`attempt ${deployment}`, { 'inference.replica.id': replica.id, 'inference.attempt': exclude.size + 1 });
+      const ctx: RunContext = attempt === undefined ? untraced : { ...untraced, trace: attempt };
       st.replicaId = replica.id;
       st.served = deployment;
       st.price = this.deps.policyOf?.(deployment)?.price;
@@ -219,6 +240,7 @@ export class RequestActor extends Actor<RequestMsg> {
         if (job.kind === 'embed') {
           const req = deployment === primary ? job.req : { ...job.req, model: deployment };
           const result = await runner.embed(req, ctx);
+          attempt?.end();
           this.finish(primary, endpoint, st, undefined, result.promptTokens);
           return { kind: 'embed', result, replica: replica.id, deployment };
         }
@@ -242,10 +264,13 @@ export class RequestActor extends Actor<RequestMsg> {
         };
         const req = deployment === primary ? job.req : { ...job.req, model: deployment };
         const tokens = await runner.generate(req, ctx, sink);
+        attempt?.end();
         this.finish(primary, endpoint, st, undefined, undefined, tokens);
         return { kind: 'generate', tokens, replica: replica.id, deployment };
       } catch (e) {
         const err = toInferenceError(e);
+        attempt?.fail(err);
+        attempt?.end();
         if (st.emitted || this.abort.aborted || !retryElsewhere(err) || exclude.size + 1 >= maxAttempts) throw err;
         exclude.add(replica.id);
         lastError = err;
@@ -255,6 +280,12 @@ export class RequestActor extends Actor<RequestMsg> {
         unassign(replica);
       }
     }
+  }
+
+  private traceOutcome(span: TraceSpan, out: RequestResult, st: RunState): void {
+    const runtime = this.deps.policyOf?.(out.deployment)?.runtime;
+    if (out.kind === 'generate') traceGenerated(span, out.deployment, runtime, out.tokens, st.retries, st.ttftMs);
+    else traceEmbedded(span, out.deployment, runtime, out.result.promptTokens, st.retries);
   }
 
   private finish(deployment: string, endpoint: Endpoint, st: RunState, error?: ErrorKind | 'cancelled', embedTokens?: number, tokens?: Tokens, errorMessage?: string): void {

@@ -10,3 +10,4 @@ export * from './wire/anthropicRender.js';
 export * from './validate.js';
 export * from './wire/responses.js';
 export * from './wire/responsesRender.js';
+export * from './trace.js';

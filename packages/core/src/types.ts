@@ -4,6 +4,7 @@
 
 import type { CancelSignal } from './cancel.js';
 import type { FlowSignal } from './flow.js';
+import type { TraceSpan } from './trace.js';
 
 export type Role = 'system' | 'developer' | 'user' | 'assistant' | 'tool';
 
@@ -170,6 +171,8 @@ export interface RunContext {
   readonly signal: CancelSignal;
   /** Paused while the client reads more slowly than the output comes (absent: never). */
   readonly flow?: FlowSignal;
+  /** The span this work runs under, when tracing is on (docs/tracing.md); absent otherwise. */
+  readonly trace?: TraceSpan | undefined;
 }
 
 /** Receives chunks as the engine produces them. */

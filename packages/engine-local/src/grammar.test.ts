@@ -93,12 +93,19 @@ describe('grammar-constrained decoding with stories260K', () => {
 
   it('json_object: a parseable JSON object', async () => {
     const schema = jsonSchemaOf({ type: 'json_object' });
-    for (const seed of SEEDS.slice(0, 3)) {
+    // Any object is allowed, so a random model may still be inside a long string when
+    // max_tokens ends it: every output is the start of an object, and each one that
+    // the model completes parses to an object.
+    let completed = 0;
+    for (const seed of SEEDS) {
       const { text, finish } = await run(host, { maxTokens: 400, stop: [], temperature: 1, seed, ...(schema === undefined ? {} : { jsonSchema: schema }) });
-      expect(finish).toBe('stop');
+      expect(text.trimStart().startsWith('{')).toBe(true);
+      if (finish !== 'stop') continue;
+      completed++;
       const v: unknown = JSON.parse(text);
       expect(typeof v === 'object' && v !== null && !Array.isArray(v)).toBe(true);
     }
+    expect(completed).toBeGreaterThan(0);
   });
 
   it('a GBNF grammar constrains the text; max_tokens still ends a grammar that is not complete with length', async () => {

@@ -11,7 +11,7 @@
 import {
   type CancelSignal, type ChatMessage, type ChoiceResult, type ChunkSink, type DeploymentSpec, type EmbeddingRequest, type EmbeddingResult,
   type FinishReason, type GenerateRequest, InferenceError, type ModelDetails, type ModelRunner, type ReplicaLoad, type RunContext, type TokenChunk,
-  type TokenLogprob, type ToolCall, type ToolDefinition, type Tokens, linkedCancellation, toInferenceError,
+  type TokenLogprob, type ToolCall, type ToolDefinition, type Tokens, type TraceSpan, linkedCancellation, toInferenceError,
 } from '@inference/core';
 import { Actor, type ActorRef, type ActorSystem } from '@inference/actors';
 import { DEFAULT_STRATEGY, WorkerActor, WorkerHandle, type WorkerMsg, localEngineDecider } from '@inference/supervision';
@@ -338,6 +338,23 @@ export class LocalReplica implements ModelRunner {
     this.running++;
   }
 
+  /** admit(), with a span over the wait when the request has to queue. */
+  private async tracedAdmit(signal: CancelSignal, trace: TraceSpan): Promise<void> {
+    if (this.running < this.spec.engine.maxSequences) {
+      this.running++;
+      return;
+    }
+    const span = trace.child('queue', { 'inference.queue.depth': this.waiting.length });
+    try {
+      await this.admit(signal);
+    } catch (e) {
+      span.fail(e);
+      throw e;
+    } finally {
+      span.end();
+    }
+  }
+
   /** The request's signal, plus `engine.timeouts.totalMs` counted from now (queue wait included). */
   private deadline(ctx: RunContext): { signal: CancelSignal; done: () => void } {
     const totalMs = this.spec.engine.timeouts.totalMs;
@@ -358,7 +375,9 @@ export class LocalReplica implements ModelRunner {
     const n = req.sampling.n;
     const { signal, done } = this.deadline(ctx);
     const one = async (index: number): Promise<{ choice: ChoiceResult; prompt: number; completion: number; cached: number }> => {
-      await this.admit(signal);
+      if (ctx.trace === undefined) await this.admit(signal);
+      else await this.tracedAdmit(signal, ctx.trace);
+      const gen = ctx.trace?.child('generate', { 'inference.replica.id': this.id, 'inference.choice': index });
       try {
         const acc = new ChoiceAccumulator(index);
         const r = await this.core.handle.withContext(
@@ -370,8 +389,13 @@ export class LocalReplica implements ModelRunner {
           () => false,
         );
         sink({ index, text: '', tokens: 0, finishReason: r.finishReason });
+        gen?.set({ 'gen_ai.usage.input_tokens': r.promptTokens, 'gen_ai.usage.output_tokens': r.completionTokens, 'inference.cached_tokens': r.cachedTokens, 'gen_ai.response.finish_reasons': [r.finishReason] });
         return { choice: acc.result(r.finishReason), prompt: r.promptTokens, completion: r.completionTokens, cached: r.cachedTokens };
+      } catch (e) {
+        gen?.fail(e);
+        throw e;
       } finally {
+        gen?.end();
         this.release();
       }
     };

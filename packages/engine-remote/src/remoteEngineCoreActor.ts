@@ -11,7 +11,7 @@
 
 import {
   type CancelSignal, type ChunkSink, type DeploymentSpec, type EmbeddingRequest, type EmbeddingResult, type GenerateRequest, InferenceError,
-  type ModelRunner, type ReplicaLoad, type RunContext, type Tokens, toInferenceError,
+  type ModelRunner, type ReplicaLoad, type RunContext, type Tokens, type TraceSpan, toInferenceError,
 } from '@inference/core';
 import { Actor, type ActorRef, type Reply } from '@inference/actors';
 import { DEFAULT_STRATEGY, WorkerActor, WorkerHandle, type WorkerMsg, remoteSessionDecider } from '@inference/supervision';
@@ -22,9 +22,10 @@ import { DEFAULT_REGISTRY, type ReliabilityRegistry } from './reliability/regist
 import { estimateRequestTokens } from './reliability/tokens.js';
 import { type CredentialSource, type RemoteSession, type SessionOptions, closeSession, openSession } from './session.js';
 
+/** `waiting`: the span of its wait in the queue, when traced and queued. */
 type Work =
-  | { kind: 'generate'; req: GenerateRequest; ctx: RunContext; sink: ChunkSink; reply: Reply<Tokens> }
-  | { kind: 'embed'; req: EmbeddingRequest; ctx: RunContext; reply: Reply<EmbeddingResult> };
+  | { kind: 'generate'; req: GenerateRequest; ctx: RunContext; sink: ChunkSink; reply: Reply<Tokens>; waiting?: TraceSpan }
+  | { kind: 'embed'; req: EmbeddingRequest; ctx: RunContext; reply: Reply<EmbeddingResult>; waiting?: TraceSpan };
 
 export type RemoteEngineMsg = { type: 'submit'; work: Work };
 
@@ -122,6 +123,7 @@ export class RemoteEngineCoreActor extends Actor<RemoteEngineMsg> {
       w.reply.reject(new InferenceError('overloaded', `deployment '${this.spec.name}' is at capacity, try again`, { retryAfterMs: 1000, diagnostic: `queue of ${this.spec.remote.maxQueue} full`, capacity: true }));
       return;
     }
+    if (w.ctx.trace !== undefined) w.waiting = w.ctx.trace.child('queue', { 'inference.queue.depth': this.queue.length });
     this.queue.push(w);
   }
 
@@ -131,6 +133,7 @@ export class RemoteEngineCoreActor extends Actor<RemoteEngineMsg> {
     while (this.active < this.spec.remote.maxConcurrent) {
       const w = this.queue.shift();
       if (w === undefined) return;
+      w.waiting?.end();
       if (w.ctx.signal.aborted) {
         w.reply.reject(toInferenceError(w.ctx.signal.reason));
         continue;
@@ -178,7 +181,10 @@ export class RemoteEngineCoreActor extends Actor<RemoteEngineMsg> {
 
   override postStop(): void {
     this.unsubscribe?.();
-    for (const w of this.queue.splice(0)) w.reply.reject(new InferenceError('engine_unavailable', 'replica stopped'));
+    for (const w of this.queue.splice(0)) {
+      w.waiting?.end();
+      w.reply.reject(new InferenceError('engine_unavailable', 'replica stopped'));
+    }
   }
 }
 

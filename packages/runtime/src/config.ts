@@ -12,6 +12,7 @@ import {
 import type { Credentials } from '@inference/engine-remote';
 import { type ClusterConfig, type ClusterFileConfig, parseClusterBlock } from './cluster/clusterConfig.js';
 import { SecretAllowList, type SecretsConfig, parseSecretEntries } from './secretsPolicy.js';
+import { type TracesConfig, type TracesFileConfig, parseTracesBlock, resolveTraces } from './telemetry/tracesConfig.js';
 
 export interface ApiKeyConfig {
   name: string;
@@ -45,6 +46,8 @@ export interface RuntimeConfig {
   cluster?: ClusterFileConfig;
   /** What deployments may read as credentials (secretsPolicy.ts). */
   secrets?: SecretsConfig;
+  /** The `telemetry:` block (traces: telemetry/tracesConfig.ts; the OTEL_* variables complete it). */
+  telemetry?: { traces?: TracesFileConfig };
 }
 
 export interface ServerTlsConfig {
@@ -104,7 +107,7 @@ export interface ParseOptions {
 export function parseConfig(doc: unknown, options: ParseOptions = {}): RuntimeConfig {
   const runtimes = Array.isArray(options.runtimes) ? options.runtimes : Object.keys(options.runtimes ?? {});
   const o = asObject(doc ?? {}, '');
-  noUnknownKeys(o, ['server', 'storage', 'auth', 'audit', 'deployments', 'cluster', 'secrets'], '');
+  noUnknownKeys(o, ['server', 'storage', 'auth', 'audit', 'deployments', 'cluster', 'secrets', 'telemetry'], '');
   const server = optObject(o, 'server', '') ?? {};
   noUnknownKeys(server, ['host', 'port', 'bodyLimitBytes', 'drainTimeoutMs', 'streamStallMs', 'allowOpenAdmin', 'tls', 'cors'], 'server');
   const cfg: RuntimeConfig = {
@@ -146,6 +149,12 @@ export function parseConfig(doc: unknown, options: ParseOptions = {}): RuntimeCo
     noUnknownKeys(audit, ['maxRecords'], 'audit');
     const maxRecords = optNumber(audit, 'maxRecords', 'audit', { min: 10, max: 10_000_000, integer: true });
     if (maxRecords !== undefined) cfg.audit = { maxRecords };
+  }
+  const telemetry = optObject(o, 'telemetry', '');
+  if (telemetry !== undefined) {
+    noUnknownKeys(telemetry, ['traces'], 'telemetry');
+    const traces = optObject(telemetry, 'traces', 'telemetry');
+    cfg.telemetry = traces === undefined ? {} : { traces: parseTracesBlock(traces) };
   }
   const auth = optObject(o, 'auth', '');
   if (auth !== undefined) {
@@ -193,6 +202,7 @@ export function checkEnv(cfg: RuntimeConfig, env: Env = process.env): void {
   cfg.auth.adminKeys.forEach((k, i) => need.push([`auth.adminKeys[${i}].keyEnv`, k.keyEnv]));
   if (cfg.cluster?.secretEnv !== undefined) need.push(['cluster.secretEnv', cfg.cluster.secretEnv]);
   if (cfg.cluster?.etcdAuth !== undefined) need.push(['cluster.etcdAuth.passwordEnv', cfg.cluster.etcdAuth.passwordEnv]);
+  for (const [name, variable] of Object.entries(cfg.telemetry?.traces?.headersEnv ?? {})) need.push([`telemetry.traces.headersEnv.${name}`, variable]);
   for (const [key, name] of need) {
     const v = env[name];
     if (v === undefined || v === '') invalid(key, `environment variable ${name} is not set`);
@@ -225,6 +235,11 @@ export function etcdPassword(cfg: ClusterConfig, env: Env = process.env): string
   const v = env[cfg.etcdAuth.passwordEnv];
   if (v === undefined || v === '') invalid('cluster.etcdAuth.passwordEnv', `environment variable ${cfg.etcdAuth.passwordEnv} is not set`);
   return v;
+}
+
+/** Tracing from the file and the standard OTEL_* variables; undefined when off (docs/tracing.md). */
+export function tracesConfig(cfg: RuntimeConfig, env: Env = process.env): TracesConfig | undefined {
+  return resolveTraces(cfg.telemetry?.traces, env);
 }
 
 /** Resolves auth key values from the environment. */

@@ -10,10 +10,11 @@ export { type RunnerDefinition, customRunnerDecider, supervisedRuntime } from '.
 export { DEFAULT_COMPLETION_ESTIMATE, estimateTokens } from './budgetEstimate.js';
 export {
   ADMIN_KEY_ENV, type AdminKeyConfig, type ApiKeyConfig, DEFAULT_SERVER, type Env, type ParseOptions, type RuntimeConfig, adminKeyFromEnv, checkEnv,
-  clusterSecret, envCredentials, etcdPassword, loadConfigFile, parseConfig, resolveKeys, secretPolicy, type ServerTlsConfig,
+  clusterSecret, envCredentials, etcdPassword, loadConfigFile, parseConfig, resolveKeys, secretPolicy, type ServerTlsConfig, tracesConfig,
 } from './config.js';
 export { SecretAllowList, type SecretsConfig } from './secretsPolicy.js';
 export { type TlsFiles, type TlsMaterial, TlsReloader, loadTlsFiles, readTlsFile } from './tlsFiles.js';
+export { TRACES_DEFAULTS, type TracesConfig, type TracesFileConfig, parseTracesBlock, resolveTraces } from './telemetry/tracesConfig.js';
 export { ClusterBudgetShare } from './cluster/clusterBudget.js';
 export { ClusterRateShare } from './cluster/clusterRate.js';
 export {

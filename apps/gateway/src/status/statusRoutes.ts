@@ -1,13 +1,14 @@
 // The status page: GET / serves one self-contained HTML page (statusPage.html,
 // inline CSS and JS, no external requests) and GET /admin/status the JSON it polls.
 // The page holds no data itself, so it is public; the JSON is under /admin and so
-// behind admin auth when that is configured (the page sends a Bearer key). The
+// behind admin auth when that is configured (the page sends a Bearer key), as is
+// GET /admin/status/charts (the last 15 minutes per deployment, for the charts). The
 // page's inline script and style are pinned by hash in its Content-Security-Policy.
 
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
-import type { MetricsSummary, SpendRecord } from '@inference/actors';
+import type { MetricsSummary, SpendRecord, TimelineSnapshot } from '@inference/actors';
 import type { Runtime } from '@inference/runtime';
 import { type BudgetLimits, buildStatus } from './statusModel.js';
 import type { AuditLog } from '../audit/auditLog.js';
@@ -66,5 +67,11 @@ export function registerStatusRoutes(app: FastifyInstance, rt: Runtime, audit?: 
       latestChanges(audit),
     ]);
     return reply.header('cache-control', 'no-store').send({ ...buildStatus(list, summary, { now: Date.now(), spend, keys: keyBudgets }), audit: changes });
+  });
+  // The charts: 15 minutes per deployment in 5-second buckets (timeline.ts); removed deployments are dropped.
+  app.get('/admin/status/charts', async (_req, reply) => {
+    const live = (await rt.list()).map((d) => d.spec.name);
+    const charts = await rt.metrics.ask<TimelineSnapshot>((r) => ({ type: 'timeline', live, reply: r }));
+    return reply.header('cache-control', 'no-store').send(charts);
   });
 }

@@ -8,6 +8,7 @@ import { type CancelSignal, type DeploymentSpec, InferenceError, type RunContext
 import type { Dispatcher } from 'undici';
 import type { RemoteSession } from '../session.js';
 import { classifyStatus, classifyTransport } from '../upstreamErrors.js';
+import { upstreamSpan } from '../upstreamTrace.js';
 
 export type Json = Record<string, unknown>;
 
@@ -62,6 +63,8 @@ const DRAIN_GRACE_MS = 1000;
  */
 export function post(o: CallOptions, path: string, headers: Record<string, string>, body: Json, signal: CancelSignal, provider: string, read?: ChunkReader): Promise<string> {
   const t = o.spec.remote.timeouts;
+  const traced = o.ctx.trace === undefined ? undefined : upstreamSpan(o.ctx.trace, o.spec, path, provider, headers);
+  const sendHeaders = traced === undefined ? headers : traced.headers;
   return new Promise<string>((resolve, reject) => {
     let controller: Dispatcher.DispatchController | undefined;
     let settled = false;
@@ -92,6 +95,11 @@ export function post(o: CallOptions, path: string, headers: Record<string, strin
         controller?.resume();
       }
       signal.removeEventListener('abort', onAbort);
+      if (traced !== undefined) {
+        if (status !== 0) traced.span.set({ 'http.response.status_code': status });
+        if (error !== undefined) traced.span.fail(error);
+        traced.span.end();
+      }
       if (error === undefined) resolve(text ?? '');
       else reject(error);
     };
@@ -162,7 +170,7 @@ export function post(o: CallOptions, path: string, headers: Record<string, strin
       o.session.pool.dispatch({
         path: `${o.session.basePath}${path}`,
         method: 'POST',
-        headers,
+        headers: sendHeaders,
         body: JSON.stringify(body),
         headersTimeout: t.firstByteMs,
         bodyTimeout: t.idleMs,

@@ -61,19 +61,25 @@ export async function callReliably<T>(deps: ReliableDeps, ctx: RunContext, a: At
     const d = breaker.tryAcquire(clock.now());
     if (!d.allow) {
       deps.onEvent?.({ type: 'breakerRejected' });
+      ctx.trace?.event('circuit open');
       throw new InferenceError('circuit_open', 'the upstream provider is failing, try again later', {
         retryAfterMs: d.retryAfterMs, diagnostic: `circuit open for ${spec.endpoint ?? spec.name}`,
       });
     }
+    // Admitted at once in the common case (undefined); otherwise queued or refused by the
+    // gate (null untraced, else the span of the wait).
+    const wait = gate.admitNow(a.tokens, ctx.signal) ? undefined : ctx.trace?.child('rate limit wait', { 'inference.tokens.estimate': a.tokens }) ?? null;
     try {
-      // Admitted at once in the common case; otherwise queued (or refused) by the gate.
-      if (!gate.admitNow(a.tokens, ctx.signal)) await gate.acquire({
+      if (wait !== undefined) await gate.acquire({
         tokens: a.tokens, signal: ctx.signal, maxWaitMs, maxQueue: spec.remote.maxQueue, deployment: spec.name,
         onRefused: (reason) => deps.onEvent?.({ type: 'limited', reason }),
       });
     } catch (e) {
       breaker.abandon(d.probe);
+      wait?.fail(e);
       throw toInferenceError(e);
+    } finally {
+      wait?.end();
     }
     let err: InferenceError;
     let actual: number | undefined;
@@ -101,6 +107,7 @@ export async function callReliably<T>(deps: ReliableDeps, ctx: RunContext, a: At
     // A retry that could not start before the total deadline is not worth waiting for.
     if (clock.now() + delay - start >= totalMs) throw err;
     deps.onEvent?.({ type: 'retry', kind: err.kind });
+    ctx.trace?.event('retry', { 'error.type': err.kind, 'inference.retry': retries + 1, 'inference.backoff_ms': Math.round(delay) });
     await sleep(clock, delay, ctx.signal);
   }
 }

@@ -11,7 +11,7 @@
 import type { ActorRef, NodeInventory, Placement, ReplicaEntry } from '@inference/actors';
 import { type Coordination, EtcdCoordination, type EtcdCoordinationOptions, PREFIX, type PrefixWatch, type TtlRecords, electionPrefix, leaderOf } from '@inference/cluster';
 import { MAX_RECORD_BYTES, type RecordStore } from '@inference/storage';
-import type { DeploymentSpec } from '@inference/core';
+import type { DeploymentSpec, Tracing } from '@inference/core';
 import type { ClusterStatus, Runtime } from '../runtime.js';
 import { secretPolicy } from '../config.js';
 import { ClusterAdmin, parseAdminOp } from './clusterAdmin.js';
@@ -41,6 +41,8 @@ export interface ClusterNodeOptions {
   readonly secret: string | undefined;
   /** The etcd password (cluster.etcdAuth; the config module reads it from the environment). */
   readonly etcdPassword?: string | undefined;
+  /** Tracing, when on (forwarded runs continue the caller's trace). */
+  readonly tracing?: Tracing | undefined;
   /** Where cluster errors are reported (never with request content or secrets). */
   readonly log: (message: string) => void;
   /**
@@ -124,6 +126,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     port: parseHostPort(cfg.advertise, '--advertise').port,
     bodyLimitBytes: o.bodyLimitBytes,
     secret: o.secret,
+    tracing: o.tracing,
     localReplica,
     admin: async (body) => {
       const op = parseAdminOp(body, o.base.runtimes);

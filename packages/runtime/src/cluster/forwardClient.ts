@@ -137,10 +137,16 @@ export class ForwardingRunner implements ModelRunner {
       let settled = false;
       let answered = false;
       let buf = '';
+      // The forwarded hop's client span, when traced; the owner node continues the trace under it.
+      const hop = ctx.trace?.child(`forward ${this.node}`, { 'inference.node': this.node, 'inference.replica.id': this.remoteId, 'inference.deployment': this.deployment }, 'client');
       const finish = (f: Frame | InferenceError): void => {
         if (settled) return;
         settled = true;
         this.inflight--;
+        if (hop !== undefined) {
+          if (f instanceof InferenceError) hop.fail(f);
+          hop.end();
+        }
         ctx.signal.removeEventListener('abort', onAbort);
         if (f instanceof InferenceError) reject(f);
         else resolve(f);
@@ -159,6 +165,11 @@ export class ForwardingRunner implements ModelRunner {
       }
       const headers: http2.OutgoingHttpHeaders = { ':method': 'POST', ':path': RUN_PATH, 'content-type': 'application/json', 'x-request-id': ctx.requestId };
       if (this.peers.secret !== undefined) headers[SECRET_HEADER] = this.peers.secret;
+      if (hop !== undefined) {
+        const tc: Record<string, string> = {};
+        hop.inject(tc);
+        Object.assign(headers, tc);
+      }
       let stream: http2.ClientHttp2Stream;
       try {
         stream = session.request(headers);

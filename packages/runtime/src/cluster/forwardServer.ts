@@ -13,7 +13,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import http2, { type Http2SecureServer, type Http2Server, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import type { ReplicaEntry } from '@inference/actors';
-import { Cancellation, InferenceError, toInferenceError } from '@inference/core';
+import { Cancellation, InferenceError, type RunContext, type Tracing, toInferenceError } from '@inference/core';
 import { type Frame, decodeBody, encodeFrame, errorFrame } from './forwardCodec.js';
 import type { TlsReloader } from '../tlsFiles.js';
 
@@ -32,6 +32,8 @@ export interface ForwardServerOptions {
   readonly localReplica: (id: string) => Promise<ReplicaEntry | undefined>;
   /** Applies an admin write as the leader; resolves with the JSON answer. */
   readonly admin: (body: string) => Promise<unknown>;
+  /** Tracing, when on: a forwarded run continues the caller's trace (docs/tracing.md). */
+  readonly tracing?: Tracing | undefined;
 }
 
 function secretOk(expected: string | undefined, headers: IncomingHttpHeaders): boolean {
@@ -123,14 +125,14 @@ export class ForwardServer {
       }
       if (path !== RUN_PATH) throw new InferenceError('not_found', 'no such route');
       const rid = headers['x-request-id'];
-      await this.run(stream, body, typeof rid === 'string' ? rid.slice(0, 128) : 'forwarded');
+      await this.run(stream, body, typeof rid === 'string' ? rid.slice(0, 128) : 'forwarded', headers);
     } catch (e) {
       const err = toInferenceError(e);
       send(err.status, errorFrame(err));
     }
   }
 
-  private async run(stream: ServerHttp2Stream, text: string, requestId: string): Promise<void> {
+  private async run(stream: ServerHttp2Stream, text: string, requestId: string, headers: IncomingHttpHeaders): Promise<void> {
     const body = decodeBody(text);
     const replica = await this.options.localReplica(body.replica);
     if (replica === undefined || replica.state !== 'serving' || !replica.runner.healthy()) {
@@ -141,7 +143,8 @@ export class ForwardServer {
       abort.abort(new InferenceError('internal', 'peer cancelled the request'));
     };
     stream.on('close', onClose);
-    const ctx = { requestId, signal: abort };
+    const span = this.options.tracing?.start('forwarded run', headers, { 'inference.replica.id': body.replica, 'inference.request.id': requestId, 'inference.deployment': replica.deployment });
+    const ctx: RunContext = span === undefined ? { requestId, signal: abort } : { requestId, signal: abort, trace: span };
     stream.respond({ ':status': 200, 'content-type': 'application/x-ndjson' });
     try {
       if (body.kind === 'embed') {
@@ -153,7 +156,11 @@ export class ForwardServer {
         if (!stream.destroyed) stream.write(encodeFrame({ chunk }));
       });
       if (!stream.destroyed) stream.end(encodeFrame({ done: tokens }));
+    } catch (e) {
+      span?.fail(e);
+      throw e;
     } finally {
+      span?.end();
       stream.off('close', onClose);
     }
   }
