@@ -6,14 +6,22 @@
 //  - the rendered prompts are identical (llama-server's /apply-template against the
 //    addon's ChatTemplates.apply, the code the engine host renders with);
 //  - the greedy outputs are identical (content, and tool calls parsed to the same JSON);
-//  - top_logprobs agree to 1e-3 (same tokens, log-probabilities within 1e-3).
-// Usage: node test/bench/llama-parity.mjs   (after pnpm build)
-import { existsSync } from 'node:fs';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+//  - top_logprobs agree to 1e-3 (same tokens, log-probabilities within 1e-3; two
+//    candidates whose log-probabilities are within 1e-3 of each other may come in either
+//    order, and the last place may hold either of them);
+// and, beside those, whether both servers counted the same prompt tokens (the gateway's
+// prompt is rendered on the engine host, not by this script).
+// Both engines run with the same numerics: one thread, flash attention off (the engine's
+// CPU default; llama-server's default is auto), context 1024, one sequence.
+// The prompts and both servers' answers go to docs/bench-raw/llama-parity.json.
+// Exits 1 when any case differs.
+// Usage: node test/bench/llama-parity.mjs   (after pnpm build, node scripts/build-llama-tools.mjs
+//        and node scripts/make-template-model.mjs)
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, startProcess, startServer } from './lib.mjs';
+import { freePort, saveRaw, startProcess, startServer } from './lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const MODEL = join(root, 'models', 'stories260K-qwen-tools.gguf');
@@ -45,7 +53,12 @@ const LOOP = [
 const CASES = [
   { name: 'plain chat', body: { messages: MESSAGES, max_tokens: 48 } },
   { name: 'tools, auto', body: { messages: MESSAGES, tools: [WEATHER], tool_choice: 'auto', parallel_tool_calls: false, max_tokens: 48 } },
-  { name: 'tools, required', body: { messages: MESSAGES, tools: [WEATHER], tool_choice: 'required', parallel_tool_calls: false, max_tokens: 96 } },
+  // The engine forces a required call from the first token (one call when
+  // parallel_tool_calls is false); llama.cpp's own grammar for this template lets free
+  // text precede the call and repeats it (docs/chat-templates.md), so here the outputs
+  // differ by design. The next case gives llama-server the engine's grammar.
+  { name: 'tools, required', body: { messages: MESSAGES, tools: [WEATHER], tool_choice: 'required', parallel_tool_calls: false, max_tokens: 96 }, divergence: "the engine's grammar forces the call first; llama.cpp's admits free text before it" },
+  { name: 'required, same grammar', body: { messages: MESSAGES, tools: [WEATHER], tool_choice: 'required', parallel_tool_calls: false, max_tokens: 96 }, sameGrammar: true },
   { name: 'tool result turn', body: { messages: LOOP, tools: [WEATHER], tool_choice: 'none', parallel_tool_calls: false, max_tokens: 48 } },
 ];
 
@@ -65,73 +78,124 @@ async function ourRenderer() {
   await e.ready();
   const t = e.chatTemplates();
   return {
-    render: (b) => t.apply({
+    apply: (b) => t.apply({
       messages: JSON.stringify(b.messages),
       ...(b.tools !== undefined ? { tools: JSON.stringify(b.tools) } : {}),
       toolChoice: b.tool_choice ?? 'auto',
       parallelToolCalls: b.parallel_tool_calls ?? true,
-    }).prompt,
+    }),
     close: () => e.close(),
   };
 }
 
 const calls = (m) => JSON.stringify((m.tool_calls ?? []).map((c) => ({ name: c.function.name, arguments: JSON.parse(c.function.arguments) })));
 
+/**
+ * Compares two `logprobs.content` lists: the sampled tokens must be the same, their
+ * log-probabilities within TOL, and so must every top candidate's. Candidates whose
+ * log-probabilities are within TOL of each other may come in either order, and one
+ * that only one side lists must sit within TOL of the other side's last place.
+ */
 function compareLogprobs(a, b) {
   const x = a?.content ?? [];
   const y = b?.content ?? [];
   let worst = 0;
-  let sameTokens = x.length === y.length && x.length > 0;
+  let reordered = 0;
+  const problems = [];
+  if (x.length !== y.length) problems.push(`${x.length} vs ${y.length} tokens`);
+  if (x.length === 0 || y.length === 0) problems.push('no logprobs');
   for (let i = 0; i < Math.min(x.length, y.length); i++) {
-    if (x[i].token !== y[i].token) sameTokens = false;
+    if (x[i].token !== y[i].token) problems.push(`token ${i}: ${JSON.stringify(x[i].token)} vs ${JSON.stringify(y[i].token)}`);
     worst = Math.max(worst, Math.abs(x[i].logprob - y[i].logprob));
-    const tx = x[i].top_logprobs;
-    const ty = y[i].top_logprobs;
+    const tx = x[i].top_logprobs ?? [];
+    const ty = y[i].top_logprobs ?? [];
+    if (tx.length !== ty.length || tx.length === 0) problems.push(`token ${i}: ${tx.length} vs ${ty.length} top_logprobs`);
+    const mx = new Map(tx.map((t) => [t.token, t.logprob]));
+    const my = new Map(ty.map((t) => [t.token, t.logprob]));
     for (let j = 0; j < Math.min(tx.length, ty.length); j++) {
-      if (tx[j].token !== ty[j].token) sameTokens = false;
-      worst = Math.max(worst, Math.abs(tx[j].logprob - ty[j].logprob));
+      if (tx[j].token !== ty[j].token) reordered++;
+    }
+    for (const [tok, lx] of mx) {
+      const ly = my.get(tok);
+      if (ly !== undefined) {
+        worst = Math.max(worst, Math.abs(lx - ly));
+      } else if (ty.length === 0 || Math.abs(lx - ty[ty.length - 1].logprob) > TOL) {
+        problems.push(`token ${i}: candidate ${JSON.stringify(tok)} (${lx}) only on llama-server`);
+      }
+    }
+    for (const [tok, ly] of my) {
+      if (!mx.has(tok) && (tx.length === 0 || Math.abs(ly - tx[tx.length - 1].logprob) > TOL)) {
+        problems.push(`token ${i}: candidate ${JSON.stringify(tok)} (${ly}) only in ours`);
+      }
     }
   }
-  return { ok: sameTokens && worst <= TOL, worst, n: Math.min(x.length, y.length) };
+  if (worst > TOL) problems.push(`max |diff| ${worst} above ${TOL}`);
+  return { ok: problems.length === 0, worst, reordered, n: Math.min(x.length, y.length), problems };
 }
 
 const port = await freePort();
-const llama = await startServer(SERVER, ['-m', MODEL, '--jinja', '-c', String(CTX), '-np', '1', '--port', String(port), '--host', '127.0.0.1', '-t', '1', '--no-webui'], port);
+const LLAMA_ARGS = ['--jinja', '-c', String(CTX), '-np', '1', '-t', '1', '-tb', '1', '-fa', 'off', '--no-webui'];
+const ENGINE = { contextSize: CTX, maxSequences: 1, threads: 1 };
+const llama = await startServer(SERVER, ['-m', MODEL, ...LLAMA_ARGS, '--port', String(port), '--host', '127.0.0.1'], port);
 const cfg = join(mkdtempSync(join(tmpdir(), 'parity-')), 'config.yaml');
-writeFileSync(cfg, `server: { port: 0 }\ndeployments:\n  - name: m\n    runtime: llama\n    model: ${MODEL}\n    replicas: 1\n    engine: { contextSize: ${CTX}, maxSequences: 1, threads: 1 }\n`);
+writeFileSync(cfg, `server: { port: 0 }\ndeployments:\n  - name: m\n    runtime: llama\n    model: ${MODEL}\n    replicas: 1\n    engine: ${JSON.stringify(ENGINE)}\n`);
 const gw = await startProcess('node', [join(root, 'apps/gateway/dist/cli.js'), 'serve', '--config', cfg, '--quiet'], /on (http:\/\/\S+)/);
 const ours = await ourRenderer();
 let allOk = true;
+const raw = [];
 try {
-  for (const g of [0, 1, 2]) {
-    const ready = await fetch(`${gw.url}/ready`).then((r) => r.ok, () => false);
-    if (ready) break;
-    await new Promise((r) => setTimeout(r, 1000 * (g + 1)));
+  const deadline = Date.now() + 120_000;
+  while (!(await fetch(`${gw.url}/ready`).then((r) => r.ok, () => false))) {
+    if (Date.now() > deadline) throw new Error('the gateway did not become ready in 120 s');
+    await new Promise((r) => setTimeout(r, 500));
   }
   console.log(`llama-parity: ${MODEL.slice(root.length + 1)}, llama-server --jinja vs the gateway, temperature 0, top_logprobs ${TOP}, tolerance ${TOL}`);
+  console.log(`settings: llama-server ${LLAMA_ARGS.join(' ')}; gateway serve --quiet, deployment engine ${JSON.stringify(ENGINE)} (flash attention off: the engine's CPU default); load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   for (const c of CASES) {
     const theirsPrompt = (await post(llama.origin, '/apply-template', c.body)).prompt;
-    const oursPrompt = ours.render(c.body);
+    const rendered = ours.apply(c.body);
+    const oursPrompt = rendered.prompt;
     const body = { ...c.body, temperature: 0, logprobs: true, top_logprobs: TOP };
-    const a = await post(llama.origin, '/v1/chat/completions', { ...body, model: 'm' });
     const b = await post(gw.url, '/v1/chat/completions', { ...body, model: 'm' });
+    let a;
+    if (c.sameGrammar) {
+      // llama-server takes the engine's rendered prompt and grammar on /v1/completions; it
+      // does not feed a user grammar the generation prompt, so that prefix leaves the root
+      // rule. Its text is then parsed as the template's <tool_call> JSON.
+      const grammar = rendered.grammar.replace(/^root ::= "(?:[^"\\]|\\.)*" /m, 'root ::= ');
+      const t = await post(llama.origin, '/v1/completions', { prompt: oursPrompt, grammar, temperature: 0, max_tokens: c.body.max_tokens, logprobs: TOP, model: 'm' });
+      const m = /<tool_call>\s*(\{[\s\S]*\})\s*(?:<\/tool_call>|<\/tool_ca|$)/.exec(t.choices[0].text);
+      const call = m === null ? null : JSON.parse(m[1]);
+      a = { ...t, choices: [{ ...t.choices[0], message: { content: null, tool_calls: call === null ? [] : [{ function: { name: call.name, arguments: JSON.stringify(call.arguments) } }] } }] };
+    } else {
+      a = await post(llama.origin, '/v1/chat/completions', { ...body, model: 'm' });
+    }
     const ma = a.choices[0].message;
     const mb = b.choices[0].message;
     const prompt = theirsPrompt === oursPrompt;
+    const promptTokens = a.usage?.prompt_tokens === b.usage?.prompt_tokens;
     const content = (ma.content ?? '') === (mb.content ?? '');
     const tools = calls(ma) === calls(mb);
     const lp = compareLogprobs(a.choices[0].logprobs, b.choices[0].logprobs);
-    allOk &&= prompt && content && tools && lp.ok;
+    const ok = prompt && promptTokens && content && tools && lp.ok;
+    if (c.divergence === undefined) allOk &&= ok;
+    raw.push({ case: c.name, request: body, ok, ...(c.divergence !== undefined ? { knownDivergence: c.divergence } : {}), ...(c.sameGrammar ? { llamaServerGot: 'the engine\'s rendered prompt and grammar on /v1/completions' } : {}), prompt: { identical: prompt, llamaServer: theirsPrompt, ours: oursPrompt }, logprobs: { ok: lp.ok, maxAbsDiff: lp.worst, tokens: lp.n, reorderedWithinTolerance: lp.reordered, problems: lp.problems }, llamaServer: a, gateway: b });
     console.log(
-      `${c.name.padEnd(18)} prompt ${prompt ? 'identical' : 'DIFFERENT'} | output ${content ? 'identical' : 'DIFFERENT'}` +
+      `${c.name.padEnd(18)} prompt ${prompt ? 'identical' : 'DIFFERENT'} (${a.usage?.prompt_tokens}/${b.usage?.prompt_tokens} tokens)` +
+        ` | output ${content ? 'identical' : 'DIFFERENT'} (${a.usage?.completion_tokens}/${b.usage?.completion_tokens} tokens)` +
         ` | tool calls ${tools ? 'same JSON' : 'DIFFERENT'} (${(ma.tool_calls ?? []).length}/${(mb.tool_calls ?? []).length})` +
-        ` | top_logprobs ${lp.ok ? 'agree' : 'DISAGREE'} (max |diff| ${lp.worst.toExponential(2)} over ${lp.n} tokens)` +
+        ` | top_logprobs ${lp.ok ? 'agree' : 'DISAGREE'} (max |diff| ${lp.worst.toExponential(2)} over ${lp.n} tokens${lp.reordered > 0 ? `, ${lp.reordered} candidates in another place` : ''})` +
         ` | finish ${a.choices[0].finish_reason}/${b.choices[0].finish_reason}`,
     );
+    if (c.divergence !== undefined && !ok) console.log(`  known divergence: ${c.divergence}`);
     if (!prompt) console.log(`  llama-server: ${JSON.stringify(theirsPrompt)}\n  ours:         ${JSON.stringify(oursPrompt)}`);
     if (!content) console.log(`  llama-server: ${JSON.stringify(ma.content)}\n  ours:         ${JSON.stringify(mb.content)}`);
+    if (!tools) console.log(`  llama-server: ${calls(ma)}\n  ours:         ${calls(mb)}`);
+    for (const p of lp.problems.slice(0, 5)) console.log(`  logprobs: ${p}`);
   }
-  console.log(allOk ? 'llama-parity: all identical' : 'llama-parity: differences above');
+  console.log(allOk ? `llama-parity: all identical${CASES.some((c) => c.divergence !== undefined) ? ' (beside the known divergence above)' : ''}` : 'llama-parity: differences above');
+  console.log(`raw: ${saveRaw('llama-parity', { settings: { model: MODEL.slice(root.length + 1), llamaServer: LLAMA_ARGS, engine: ENGINE, topLogprobs: TOP, tolerance: TOL }, allIdentical: allOk, cases: raw })}`);
+  if (!allOk) process.exitCode = 1;
 } finally {
   ours.close();
   await gw.stop();

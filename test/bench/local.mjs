@@ -9,7 +9,8 @@
 // rounds of each figure and of the per-round ratios gateway / llama-server; the raw
 // rounds go to docs/bench-raw/local-<model>.json. A stream counts only when it ends
 // with [DONE] and no error event. llama-bench and llama-batched-bench give the
-// engine's raw decode speed as a ceiling.
+// engine's raw decode speed as a ceiling. Flash attention is off on every side, as
+// the engine has it on CPU (llama.cpp's own default is auto).
 //
 //   node test/bench/local.mjs [--rounds 3] [--seconds 10] [--concurrency 1,4,16] [--max-tokens 128]
 //                             [--threads 1] [--model models/stories260K.gguf]
@@ -127,7 +128,7 @@ function llamaServer() {
     const port = await freePort();
     return startServer(join(bin, 'llama-server'), [
       '-m', values.model, '--host', '127.0.0.1', '--port', String(port), '-t', String(threads), '-tb', String(threads),
-      '-c', String(contextSize), '-np', String(slots), '-cb', '--no-kv-unified', '--log-disable', '-a', 'stories',
+      '-c', String(contextSize), '-np', String(slots), '-cb', '--no-kv-unified', '-fa', 'off', '--log-disable', '-a', 'stories',
     ], port);
   };
 }
@@ -135,14 +136,14 @@ function llamaServer() {
 function rawSpeeds() {
   const out = {};
   try {
-    const j = JSON.parse(execFileSync(join(bin, 'llama-bench'), ['-m', values.model, '-t', String(threads), '-p', '16', '-n', String(maxTokens), '-o', 'json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+    const j = JSON.parse(execFileSync(join(bin, 'llama-bench'), ['-m', values.model, '-t', String(threads), '-fa', 'off', '-p', '16', '-n', String(maxTokens), '-o', 'json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
     out.tg = j.find((r) => r.n_gen > 0)?.avg_ts;
     out.pp = j.find((r) => r.n_prompt > 0)?.avg_ts;
   } catch (e) {
     console.error(`  llama-bench failed: ${e.message}`);
   }
   try {
-    const lines = execFileSync(join(bin, 'llama-batched-bench'), ['-m', values.model, '-t', String(threads), '-c', String(contextSize), '-npp', '16', '-ntg', String(maxTokens), '-npl', levels.join(','), '--output-format', 'jsonl'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const lines = execFileSync(join(bin, 'llama-batched-bench'), ['-m', values.model, '-t', String(threads), '-fa', 'off', '-c', String(contextSize), '-npp', '16', '-ntg', String(maxTokens), '-npl', levels.join(','), '--output-format', 'jsonl'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     out.batched = {};
     for (const l of lines.split('\n')) {
       if (!l.startsWith('{')) continue;
@@ -160,7 +161,7 @@ if (!existsSync(join(bin, 'llama-server'))) {
   process.exit(2);
 }
 console.log(`local path — ${values.model.split('/').pop()}, ${threads} thread(s), ${slots} parallel sequences, context ${contextSize}, ${maxTokens} tokens per request, ${seconds}s per level and side, ${rounds} rounds (sides in rotated order), streamed /v1/completions at temperature 0`);
-console.log(`settings: gateway serve --quiet, deployment engine { contextSize: ${contextSize}, maxSequences: ${slots}, threads: ${threads} }; llama-server -t ${threads} -tb ${threads} -c ${contextSize} -np ${slots} -cb --no-kv-unified --log-disable; both built from the same llama.cpp source with the same options (native CPU, no OpenMP)`);
+console.log(`settings: gateway serve --quiet, deployment engine { contextSize: ${contextSize}, maxSequences: ${slots}, threads: ${threads} }; llama-server -t ${threads} -tb ${threads} -c ${contextSize} -np ${slots} -cb --no-kv-unified -fa off --log-disable (flash attention off on every side: the engine's CPU default; llama-bench and llama-batched-bench -fa off too); both built from the same llama.cpp source with the same options (native CPU, no OpenMP)`);
 const raw = rawSpeeds();
 console.log(`  llama-bench   tg${maxTokens} ${raw.tg?.toFixed(0)} tok/s   pp16 ${raw.pp?.toFixed(0)} tok/s (one sequence, no server)`);
 if (raw.batched) console.log(`  batched-bench decode ${levels.map((c) => `c=${c} ${raw.batched[c]?.toFixed(0)} tok/s`).join('   ')} (no server)`);
