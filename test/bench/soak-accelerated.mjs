@@ -83,8 +83,11 @@ children.add(mock.child);
 const remote = 'remote: { rpm: 100000, maxRetries: 1, retryBaseMs: 50, timeouts: { firstByteMs: 3000, idleMs: 5000, totalMs: 20000 } }';
 const budget = 'budget: { window: 1s, maxTokens: 4000, onExceeded: reject }, price: { inputPerMTok: 1, outputPerMTok: 2 }';
 const cfg = join(dir, 'config.yaml');
+// The audit trail keeps its newest audit.maxRecords (default 10,000): the soak sets 10, so
+// that its bound is reached (and held) within the run instead of looking like growth.
 writeFileSync(cfg, `server: { port: 0, drainTimeoutMs: 5000 }
 cluster: { name: soak, leaseTtlSeconds: 3, counterSyncMs: 200, secretEnv: SOAK_CLUSTER_SECRET }
+audit: { maxRecords: 10 }
 deployments:
   - { name: gpt, runtime: openai, endpoint: ${mock.url}, replicas: 2, ${remote}, ${budget} }
   - { name: stories, runtime: llama, model: ${model}, replicas: 1, engine: { contextSize: 1024, maxSequences: 8, threads: 1 } }
