@@ -2,57 +2,29 @@
 // on, requests carrying valid and invalid API and admin keys (Bearer and
 // x-api-key), then every byte it wrote to stdout and stderr is searched for them.
 
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { type MockUpstream, startMockUpstream } from '@inference/mock-upstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CliServer, startCli } from '../support/cli.js';
 
-const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'apps', 'gateway', 'dist', 'cli.js');
 const KEYS = { LOG_TEAM_KEY: 'sk-log-team-3b9f1e27c4', LOG_ADMIN_KEY: 'adm-log-ops-8d2a6c0f55' };
 const WRONG = 'sk-wrong-key-a41c9e77d0';
 
 let mock: MockUpstream;
 let dir: string;
-let child: ChildProcess | undefined;
-let output = '';
+let server: CliServer | undefined;
 
 beforeAll(async () => {
   mock = await startMockUpstream({ port: 0 });
   dir = mkdtempSync(join(tmpdir(), 'inference-e2e-authlogs-'));
 });
 afterAll(async () => {
-  child?.kill('SIGKILL');
+  server?.kill();
   await mock.close();
   rmSync(dir, { recursive: true, force: true });
 });
-
-function startCli(config: string): Promise<string> {
-  const c = spawn(process.execPath, [CLI, 'serve', '--config', config, '--port', '0', '--host', '127.0.0.1'], { env: { ...process.env, ...KEYS }, stdio: ['ignore', 'pipe', 'pipe'] });
-  child = c;
-  return new Promise((resolve, reject) => {
-    const onData = (b: Buffer): void => {
-      output += b.toString('utf8');
-      const m = /serving .* on (http:\/\/\S+)/.exec(output);
-      if (m?.[1] !== undefined) resolve(m[1]);
-    };
-    c.stdout?.on('data', onData);
-    c.stderr?.on('data', onData);
-    c.on('exit', (code) => { reject(new Error(`cli exited with ${String(code)}: ${output}`)); });
-  });
-}
-
-function stopCli(): Promise<void> {
-  const c = child;
-  if (c === undefined || c.exitCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    c.removeAllListeners('exit');
-    c.on('exit', () => { resolve(); });
-    c.kill('SIGTERM');
-  });
-}
 
 describe('request logs', () => {
   it('carry no key, valid or not, whichever header brought it', async () => {
@@ -65,7 +37,8 @@ describe('request logs', () => {
       `  - { name: gpt, runtime: openai, endpoint: "${mock.url}", model: gpt-4o-mini }`,
       '',
     ].join('\n'));
-    const url = await startCli(config);
+    server = await startCli(['--config', config, '--port', '0', '--host', '127.0.0.1'], { ...process.env, ...KEYS });
+    const url = server.url;
     const chat = (headers: Record<string, string>, path = '/v1/chat/completions'): Promise<Response> => fetch(`${url}${path}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-request-id': 'log-probe', ...headers },
@@ -77,7 +50,8 @@ describe('request logs', () => {
     expect((await chat({ 'x-api-key': WRONG }, '/v1/messages')).status).toBe(401);
     expect((await fetch(`${url}/admin/deployments`, { headers: { authorization: `Bearer ${KEYS.LOG_ADMIN_KEY}`, 'x-request-id': 'log-probe' } })).status).toBe(200);
     expect((await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${WRONG}`, 'x-request-id': 'log-probe' } })).status).toBe(401);
-    await stopCli();
+    await server.stop();
+    const output = server.output();
     // Logging was on: the requests are in the log, by id.
     expect(output.split('log-probe').length - 1).toBeGreaterThanOrEqual(6);
     for (const secret of [KEYS.LOG_TEAM_KEY, KEYS.LOG_ADMIN_KEY, WRONG]) expect(output).not.toContain(secret);

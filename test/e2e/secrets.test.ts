@@ -5,22 +5,19 @@
 // /metrics, the status page JSON (/admin/status), the audit trail, the key list,
 // the budget view, and the storage file are searched for each secret.
 
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { type MockUpstream, startMockUpstream } from '@inference/mock-upstream';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CliServer, startCli } from '../support/cli.js';
 
-const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'apps', 'gateway', 'dist', 'cli.js');
 const ENV = { SEC_TEAM_KEY: 'sk-sec-team-7d3e9b1a04', SEC_ADMIN_KEY: 'adm-sec-ops-2f8c6e4d19', SEC_UPSTREAM_KEY: 'sk-upstream-c0ffee5a1b2c3d' };
 
 let mock: MockUpstream;
 let dir: string;
-let child: ChildProcess | undefined;
-let output = '';
+let server: CliServer | undefined;
 
 beforeAll(async () => {
   // The mock requires the upstream key, so a served request proves the gateway sent it.
@@ -28,35 +25,10 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'inference-e2e-secrets-'));
 });
 afterAll(async () => {
-  child?.kill('SIGKILL');
+  server?.kill();
   await mock.close();
   rmSync(dir, { recursive: true, force: true });
 });
-
-function startCli(config: string): Promise<string> {
-  const c = spawn(process.execPath, [CLI, 'serve', '--config', config, '--port', '0', '--host', '127.0.0.1'], { env: { ...process.env, ...ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
-  child = c;
-  return new Promise((resolve, reject) => {
-    const onData = (b: Buffer): void => {
-      output += b.toString('utf8');
-      const m = /serving .* on (http:\/\/\S+)/.exec(output);
-      if (m?.[1] !== undefined) resolve(m[1]);
-    };
-    c.stdout?.on('data', onData);
-    c.stderr?.on('data', onData);
-    c.on('exit', (code) => { reject(new Error(`cli exited with ${String(code)}: ${output}`)); });
-  });
-}
-
-function stopCli(): Promise<void> {
-  const c = child;
-  if (c === undefined || c.exitCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    c.removeAllListeners('exit');
-    c.on('exit', () => { resolve(); });
-    c.kill('SIGTERM');
-  });
-}
 
 describe('secrets', () => {
   it('appear in no log line, metric, status view, audit record, key listing or storage file', async () => {
@@ -70,7 +42,8 @@ describe('secrets', () => {
       `  - { name: gpt, runtime: openai, endpoint: "${mock.url}", model: gpt-4o-mini, apiKeyEnv: SEC_UPSTREAM_KEY }`,
       '',
     ].join('\n'));
-    const url = await startCli(config);
+    server = await startCli(['--config', config, '--port', '0', '--host', '127.0.0.1'], { ...process.env, ...ENV });
+    const url = server.url;
     const adminHeaders = { authorization: `Bearer ${ENV.SEC_ADMIN_KEY}`, 'x-request-id': 'secret-probe' };
     const admin = async (method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> => {
       const res = await fetch(`${url}${path}`, {
@@ -110,7 +83,8 @@ describe('secrets', () => {
       expect(r.status).toBe(200);
       views[path] = r.text;
     }
-    await stopCli();
+    await server.stop();
+    const output = server.output();
     const stored = readFileSync(join(dir, 'inference.db')).toString('latin1');
 
     // What was captured is real: the key names and request ids are there.

@@ -20,6 +20,8 @@ export interface CliServer {
   /** Resolves with the exit code (null when killed by a signal). */
   readonly exited: Promise<number | null>;
   kill(): void;
+  /** SIGTERM (the server drains and flushes its logs), then waits for the exit. */
+  stop(): Promise<void>;
 }
 
 /** Writes `config` (JSON is YAML) to a temp file and returns its path. */
@@ -60,5 +62,9 @@ export async function startCli(args: string[], env: NodeJS.ProcessEnv = process.
     output: () => out,
     exited,
     kill: () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); },
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
   };
 }
