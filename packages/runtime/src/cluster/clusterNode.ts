@@ -7,6 +7,8 @@
 // Start order: listener first (peers can reach a node as soon as it is a member),
 // then join, then watches. Close order is the reverse; leaving revokes the lease,
 // so this node's entries vanish at once and the leader re-places its replicas.
+// A shutdown drains first (drain()): the node stays a member, marked draining, so
+// its replicas are re-placed and routed around while its work in flight finishes.
 
 import type { ActorRef, NodeInventory, Placement, ReplicaEntry } from '@inference/actors';
 import { type Coordination, EtcdCoordination, type EtcdCoordinationOptions, PREFIX, type PrefixWatch, type TtlRecords, electionPrefix, leaderOf } from '@inference/cluster';
@@ -77,6 +79,15 @@ export interface ClusterNode {
   readonly shared: SharedState;
   /** Re-reads cluster.tls files; true when new ones are in use. */
   reloadTls(): boolean;
+  /**
+   * The start of a shutdown: the node resigns and campaigns no more, marks itself
+   * draining (the leader places its replicas elsewhere, peers send it nothing new)
+   * and stops applying the catalog, so its replicas keep serving what is in flight
+   * until `close()` (docs/cluster.md "Draining").
+   */
+  drain(): Promise<void>;
+  /** Requests from peers this node is serving now (a drain waits for them too). */
+  forwarded(): number;
   close(): Promise<void>;
 }
 
@@ -172,7 +183,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       session: membership.state(),
       leader: leaderName(),
       leading: mgr.leading(),
-      members: membership.members().map((m) => ({ name: m.name, advertise: m.advertise })),
+      members: membership.members().map((m) => ({ name: m.name, advertise: m.advertise, draining: m.draining })),
       stale: catalog.stale() || replicas.stale(),
     });
     // Ready means the deployments serve here: a leader exists, the leading node's config
@@ -204,11 +215,22 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       put: (key, value, expect) => admin.shared({ op: 'put', key, value, expect }, watchOf(prefixOfShared(key))),
       delete: (key) => admin.shared({ op: 'delete', key }, watchOf(prefixOfShared(key))),
     };
+    let draining: Promise<void> | undefined;
     return {
       runtime,
       shared: sharedState,
       reloadTls: () => tls?.reload() ?? false,
+      drain: () => {
+        draining ??= (async () => {
+          applier.close();
+          await mgr.close();
+          await membership.setDraining();
+        })();
+        return draining;
+      },
+      forwarded: () => server.active(),
       close: async () => {
+        await draining?.catch(onError);
         tls?.close();
         await mgr.close();
         await publisher.close();
