@@ -4,7 +4,7 @@
 // errors. Adapters add only their headers, paths and wire translation. A
 // streamed answer is read only while the client keeps up (RunContext.flow).
 
-import { type CancelSignal, type DeploymentSpec, InferenceError, type RunContext, linkedCancellation } from '@inference/core';
+import { type CancelSignal, type Deadline, type DeploymentSpec, InferenceError, type RunContext, deadlines, linkedCancellation } from '@inference/core';
 import type { Dispatcher } from 'undici';
 import type { RemoteSession } from '../session.js';
 import { classifyStatus, classifyTransport } from '../upstreamErrors.js';
@@ -71,7 +71,7 @@ export function post(o: CallOptions, path: string, headers: Record<string, strin
     let status = 0;
     let responseHeaders: Record<string, string | string[] | undefined> = {};
     let chunks: Uint8Array[] | undefined;
-    let drain: NodeJS.Timeout | undefined;
+    let drain: Deadline | undefined;
     // Back-pressure of a streamed answer (docs/flow-control.md): the upstream read pauses with the client.
     const flow = read === undefined ? undefined : o.ctx.flow;
     let pausedByFlow = false;
@@ -148,11 +148,11 @@ export function post(o: CallOptions, path: string, headers: Record<string, strin
         }
         if (enough) {
           settle(undefined);
-          drain = setTimeout(() => { c.abort(new InferenceError('internal', 'upstream kept the response open after its end')); }, DRAIN_GRACE_MS);
+          drain = deadlines.add(DRAIN_GRACE_MS, () => { c.abort(new InferenceError('internal', 'upstream kept the response open after its end')); });
         }
       },
       onResponseEnd() {
-        clearTimeout(drain);
+        drain?.cancel();
         if (settled) return;
         const text = chunks === undefined ? '' : Buffer.concat(chunks).toString('utf8');
         if (status >= 200 && status < 300) {
@@ -162,7 +162,7 @@ export function post(o: CallOptions, path: string, headers: Record<string, strin
         settle(classifyStatus(status, parseJson(text), responseHeaders, provider));
       },
       onResponseError(_c, e) {
-        clearTimeout(drain);
+        drain?.cancel();
         fail(e);
       },
     };
