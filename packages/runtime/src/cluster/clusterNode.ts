@@ -38,6 +38,8 @@ export interface ClusterNodeOptions {
   /** Deployments from this node's config file (seeded by whichever node leads). */
   readonly seed: readonly DeploymentSpec[];
   readonly bodyLimitBytes: number;
+  /** How long a stored response is kept in etcd (config `responses.ttlSeconds`); absent: RESPONSES_TTL_SECONDS. */
+  readonly responsesTtlSeconds?: number;
   readonly secret: string | undefined;
   /** The etcd password (cluster.etcdAuth; the config module reads it from the environment). */
   readonly etcdPassword?: string | undefined;
@@ -54,7 +56,7 @@ export interface ClusterNodeOptions {
   readonly preferLocal?: boolean;
 }
 
-/** Stored Responses API objects live this long in etcd (bounded: every node writes them). */
+/** Stored Responses API objects live this long in etcd unless the config says otherwise (bounded: every node writes them). */
 export const RESPONSES_TTL_SECONDS = 24 * 3600;
 
 /** Stored responses in etcd, readable from every node, each at most MAX_RECORD_BYTES. */
@@ -190,7 +192,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       if (!applier.current()) out.push('catalog applied on this node');
       return out;
     };
-    const shared = coordination.records?.(PREFIX.responses, RESPONSES_TTL_SECONDS);
+    const shared = coordination.records?.(PREFIX.responses, o.responsesTtlSeconds ?? RESPONSES_TTL_SECONDS);
     const runtime: Runtime = { ...admin.runtime(), cluster: status, clusterWaiting: waiting, ...(shared !== undefined ? { records: clusterRecords(shared) } : {}) };
     const watchOf = (p: SharedPrefix): PrefixWatch => {
       const w = sharedWatches.get(p);
