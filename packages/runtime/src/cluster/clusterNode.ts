@@ -42,6 +42,8 @@ export interface ClusterNodeOptions {
   /** Deployments from this node's config file (seeded by whichever node leads). */
   readonly seed: readonly DeploymentSpec[];
   readonly bodyLimitBytes: number;
+  /** How long a stored response is kept in etcd (config `responses.ttlSeconds`); absent: RESPONSES_TTL_SECONDS. */
+  readonly responsesTtlSeconds?: number;
   readonly secret: string | undefined;
   /** The etcd password (cluster.etcdAuth; the config module reads it from the environment). */
   readonly etcdPassword?: string | undefined;
@@ -58,7 +60,7 @@ export interface ClusterNodeOptions {
   readonly preferLocal?: boolean;
 }
 
-/** Stored Responses API objects live this long in etcd (bounded: every node writes them). */
+/** Stored Responses API objects live this long in etcd unless the config says otherwise (bounded: every node writes them). */
 export const RESPONSES_TTL_SECONDS = 24 * 3600;
 
 /** Stored responses in etcd, readable from every node, each at most MAX_RECORD_BYTES. */
@@ -194,7 +196,7 @@ function startRoles(
 function nodeOf(o: ClusterNodeOptions, parts: NodeParts, membership: Membership, watches: ClusterWatches): ClusterNode {
   const self = o.config.nodeName;
   const readiness = { self, membership, watches, leader: parts.leader, applier: parts.applier, seed: o.seed };
-  const records = parts.coordination.records?.(PREFIX.responses, RESPONSES_TTL_SECONDS);
+  const records = parts.coordination.records?.(PREFIX.responses, o.responsesTtlSeconds ?? RESPONSES_TTL_SECONDS);
   const onError = (e: unknown): void => { o.log(`cluster: ${e instanceof Error ? e.message : String(e)}`); };
   let draining: Promise<void> | undefined;
   const runtime: Runtime = {
