@@ -192,6 +192,8 @@ export interface NativeStats {
   kvCellsUsed: number;
   kvCellsTotal: number;
   promptTokensReused: number;
+  /** Of promptTokensReused, the tokens whose KV cells were copied from another slot (prefix sharing). */
+  promptTokensShared: number;
   totalDecodedTokens: number;
   totalSampledTokens: number;
 }
