@@ -77,6 +77,7 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
     try {
       node = await startClusterNode({
         config: clusterCfg, base, budgetShare: share, rateShare, seed: config.deployments, bodyLimitBytes: config.server.bodyLimitBytes, secret, etcdPassword: etcdPassword(clusterCfg),
+        ...(config.responses?.ttlSeconds === undefined ? {} : { responsesTtlSeconds: config.responses.ttlSeconds }),
         tracing: tracer?.tracing,
         log: (m) => { process.stderr.write(`inference: ${m}\n`); },
         ...(options.coordination === undefined ? {} : { coordination: options.coordination }),
@@ -100,6 +101,7 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
     port: options.port ?? config.server.port,
     bodyLimitBytes: config.server.bodyLimitBytes,
     streamStallMs: config.server.streamStallMs,
+    ...(config.responses?.ttlSeconds === undefined ? {} : { responsesTtlMs: config.responses.ttlSeconds * 1000 }),
     logger: options.logger ?? false,
     auth: { ...auth, virtual: services.registry },
     tracing: tracer?.tracing,
