@@ -218,8 +218,13 @@ const churn = setInterval(() => {
 }, 2_500);
 
 // --- faults: engine hosts killed, nodes b and c restarted in turn -------------------
+/** The engine hosts of this soak's nodes only: on a shared machine other processes' hosts are neither killed nor measured. */
 function hostPids() {
-  return execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('host.js') && !l.includes('ps -eo')).map((l) => Number(l.trim().split(/\s+/)[0])).filter((p) => p > 0);
+  const ours = new Set([...nodes.values()].map((n) => n.child.pid));
+  return execFileSync('ps', ['-eo', 'pid=,ppid=,args='], { encoding: 'utf8' }).split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter(([, ppid, ...args]) => ours.has(Number(ppid)) && args.some((a) => a.endsWith('host.js')))
+    .map(([pid]) => Number(pid)).filter((p) => p > 0);
 }
 let hostKills = 0;
 const killer = setInterval(() => {
