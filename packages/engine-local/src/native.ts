@@ -50,6 +50,11 @@ export interface NativeEngineOptions {
   kvUnified?: boolean;
   /** Default: 'off' when gpuLayers is 0 (measured 2x faster on CPU), else 'auto'. */
   flashAttention?: 'auto' | 'on' | 'off';
+  /**
+   * Events the engine thread may queue for the event loop (default 16): when JS falls
+   * that many steps behind, the engine waits for it instead of decoding further.
+   */
+  eventQueue?: number;
   onProgress?: (fraction: number) => void;
 }
 
@@ -187,6 +192,8 @@ export interface NativeStats {
   kvCellsUsed: number;
   kvCellsTotal: number;
   promptTokensReused: number;
+  /** Of promptTokensReused, the tokens whose KV cells were copied from another slot (prefix sharing). */
+  promptTokensShared: number;
   totalDecodedTokens: number;
   totalSampledTokens: number;
 }
