@@ -232,14 +232,20 @@ describe('local deployment with a real chat template', () => {
 
   it('Anthropic tool_use through /v1/messages: forced (one call), streamed and not, then a tool_result turn', async () => {
     const tool = { name: 'get_weather', description: 'Current weather', input_schema: { type: 'object' as const, properties: { city: { type: 'string' } }, required: ['city'] } };
-    const msg = await anthropic.messages.create({ model: 'qwenish', max_tokens: 200, tools: [tool], tool_choice: { type: 'any', disable_parallel_tool_use: true }, messages: [{ role: 'user', content: 'Weather in Oslo?' }] });
+    // Greedy: sampled, the tiny model may write a free-string argument past the token limit.
+    const msg = await anthropic.messages.create({
+      model: 'qwenish', max_tokens: 200, temperature: 0, tools: [tool], tool_choice: { type: 'any', disable_parallel_tool_use: true }, messages: [{ role: 'user', content: 'Weather in Oslo?' }],
+    });
     expect(msg.stop_reason).toBe('tool_use');
     const use = msg.content.find((b) => b.type === 'tool_use');
     if (use?.type !== 'tool_use') throw new Error('expected tool_use');
     expect(use.name).toBe('get_weather');
     expect(typeof (use.input as Record<string, unknown>)['city']).toBe('string');
 
-    const stream = anthropic.messages.stream({ model: 'qwenish', max_tokens: 200, tools: [tool], tool_choice: { type: 'tool', name: 'get_weather', disable_parallel_tool_use: true }, messages: [{ role: 'user', content: 'Weather in Rome?' }] });
+    const stream = anthropic.messages.stream({
+      model: 'qwenish', max_tokens: 200, temperature: 0, tools: [tool], tool_choice: { type: 'tool', name: 'get_weather', disable_parallel_tool_use: true },
+      messages: [{ role: 'user', content: 'Weather in Rome?' }],
+    });
     const final = await stream.finalMessage();
     expect(final.stop_reason).toBe('tool_use');
     const streamedUse = final.content.find((b) => b.type === 'tool_use');
