@@ -5,7 +5,8 @@
 // streamed answer is read only while the client keeps up (RunContext.flow).
 
 import {
-  type CancelSignal, type DeploymentSpec, type FlowSignal, InferenceError, type RunContext, type TraceSpan, linkedCancellation,
+  type CancelSignal, type Deadline, type DeploymentSpec, type FlowSignal, InferenceError, type RunContext, type TraceSpan, deadlines,
+  linkedCancellation,
 } from '@inference/core';
 import type { Dispatcher } from 'undici';
 import type { RemoteSession } from '../session.js';
@@ -137,7 +138,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   private responseHeaders: ResponseHeaders = {};
   /** Set when the body is collected whole rather than streamed to the reader. */
   private chunks: Uint8Array[] | undefined;
-  private drain: NodeJS.Timeout | undefined;
+  private drain: Deadline | undefined;
   private pausedByFlow = false;
   private unwatch: (() => void) | undefined;
   private readonly onAbort = (): void => {
@@ -189,7 +190,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
-    clearTimeout(this.drain);
+    this.drain?.cancel();
     if (this.settled) return;
     const text = this.chunks === undefined ? '' : Buffer.concat(this.chunks).toString('utf8');
     if (this.status >= 200 && this.status < 300) this.settle(undefined, text);
@@ -197,7 +198,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_c: Dispatcher.DispatchController, e: Error): void {
-    clearTimeout(this.drain);
+    this.drain?.cancel();
     this.fail(e);
   }
 
@@ -219,7 +220,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     }
     if (enough) {
       this.settle(undefined);
-      this.drain = setTimeout(() => { c.abort(new InferenceError('internal', 'upstream kept the response open after its end')); }, DRAIN_GRACE_MS);
+      this.drain = deadlines.add(DRAIN_GRACE_MS, () => { c.abort(new InferenceError('internal', 'upstream kept the response open after its end')); });
     }
   }
 

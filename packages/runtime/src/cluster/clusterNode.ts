@@ -9,6 +9,8 @@
 // Start order: listener first (peers can reach a node as soon as it is a member),
 // then join, then watches. Close order is the reverse; leaving revokes the lease,
 // so this node's entries vanish at once and the leader re-places its replicas.
+// A shutdown drains first (drain()): the node stays a member, marked draining, so
+// its replicas are re-placed and routed around while its work in flight finishes.
 
 import type { ReplicaEntry } from '@inference/actors';
 import { type Coordination, type Membership, PREFIX, type TtlRecords } from '@inference/cluster';
@@ -40,6 +42,8 @@ export interface ClusterNodeOptions {
   /** Deployments from this node's config file (seeded by whichever node leads). */
   readonly seed: readonly DeploymentSpec[];
   readonly bodyLimitBytes: number;
+  /** How long a stored response is kept in etcd (config `responses.ttlSeconds`); absent: RESPONSES_TTL_SECONDS. */
+  readonly responsesTtlSeconds?: number;
   readonly secret: string | undefined;
   /** The etcd password (cluster.etcdAuth; the config module reads it from the environment). */
   readonly etcdPassword?: string | undefined;
@@ -56,7 +60,7 @@ export interface ClusterNodeOptions {
   readonly preferLocal?: boolean;
 }
 
-/** Stored Responses API objects live this long in etcd (bounded: every node writes them). */
+/** Stored Responses API objects live this long in etcd unless the config says otherwise (bounded: every node writes them). */
 export const RESPONSES_TTL_SECONDS = 24 * 3600;
 
 /** Stored responses in etcd, readable from every node, each at most MAX_RECORD_BYTES. */
@@ -79,6 +83,15 @@ export interface ClusterNode {
   readonly shared: SharedState;
   /** Re-reads cluster.tls files; true when new ones are in use. */
   reloadTls(): boolean;
+  /**
+   * The start of a shutdown: the node resigns and campaigns no more, marks itself
+   * draining (the leader places its replicas elsewhere, peers send it nothing new)
+   * and stops applying the catalog, so its replicas keep serving what is in flight
+   * until `close()` (docs/cluster.md "Draining").
+   */
+  drain(): Promise<void>;
+  /** Requests from peers this node is serving now (a drain waits for them too). */
+  forwarded(): number;
   close(): Promise<void>;
 }
 
@@ -183,7 +196,9 @@ function startRoles(
 function nodeOf(o: ClusterNodeOptions, parts: NodeParts, membership: Membership, watches: ClusterWatches): ClusterNode {
   const self = o.config.nodeName;
   const readiness = { self, membership, watches, leader: parts.leader, applier: parts.applier, seed: o.seed };
-  const records = parts.coordination.records?.(PREFIX.responses, RESPONSES_TTL_SECONDS);
+  const records = parts.coordination.records?.(PREFIX.responses, o.responsesTtlSeconds ?? RESPONSES_TTL_SECONDS);
+  const onError = (e: unknown): void => { o.log(`cluster: ${e instanceof Error ? e.message : String(e)}`); };
+  let draining: Promise<void> | undefined;
   const runtime: Runtime = {
     ...parts.admin.runtime(),
     cluster: clusterStatus(readiness),
@@ -194,11 +209,29 @@ function nodeOf(o: ClusterNodeOptions, parts: NodeParts, membership: Membership,
     runtime,
     shared: nodeSharedState(self, membership.counters, watches.shared, (op, watch) => parts.admin.shared(op, watch)),
     reloadTls: () => parts.tls?.reload() ?? false,
-    close: () => closeNode(parts),
+    drain: () => {
+      draining ??= drainNode(parts, membership);
+      return draining;
+    },
+    forwarded: () => parts.server.active(),
+    close: async () => {
+      await draining?.catch(onError);
+      await closeNode(parts);
+    },
   };
 }
 
 // --- Shutdown ---
+
+/**
+ * The start of a shutdown: stop applying the catalog, resign and campaign no more,
+ * then mark this node draining in its membership entry (docs/cluster.md "Draining").
+ */
+async function drainNode(p: NodeParts, membership: Membership): Promise<void> {
+  p.applier.close();
+  await p.leader.close();
+  await membership.setDraining();
+}
 
 /** Stops the parts in the reverse order of their start; leaving the store last revokes the lease. */
 async function closeNode(p: NodeParts): Promise<void> {

@@ -27,7 +27,7 @@ export function clusterStatus(d: ReadinessDeps): () => ClusterStatus {
     session: d.membership.state(),
     leader: leaderName(d.watches),
     leading: d.leader.leading(),
-    members: d.membership.members().map((m) => ({ name: m.name, advertise: m.advertise })),
+    members: d.membership.members().map((m) => ({ name: m.name, advertise: m.advertise, draining: m.draining })),
     stale: d.watches.catalog.stale() || d.watches.replicas.stale(),
   });
 }
