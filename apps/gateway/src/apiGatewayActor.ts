@@ -30,7 +30,6 @@ import { type SecretAllowList, type TlsReloader, secretPolicy } from '@inference
 import type { Server as SecureServer } from 'node:tls';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Drain } from './http/drain.js';
-import { StreamBuffers } from './http/streamBuffers.js';
 import type { AdminServices } from './admin/adminServices.js';
 import { recordChange, registerAuditRoutes } from './audit/auditRoutes.js';
 import { specBefore } from './audit/deploymentAudit.js';
@@ -90,8 +89,6 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
   /** Which variables an applied deployment may name in apiKeyEnv. */
   private readonly secrets: SecretAllowList;
   private readonly drain: Drain;
-  /** What this process's streamed responses hold (docs/flow-control.md). */
-  private readonly buffers = new StreamBuffers();
 
   constructor(
     private readonly runtime: Runtime,
@@ -240,7 +237,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     // A client that reads slowly pauses its own request's output (docs/flow-control.md).
     const flow = new Flow();
     const stallMs = this.options.streamStallMs;
-    const writer = stallMs === undefined ? { flow, buffers: this.buffers } : { flow, stallMs, buffers: this.buffers };
+    const writer = stallMs === undefined ? { flow, buffers: this.runtime.streams } : { flow, stallMs, buffers: this.runtime.streams };
     const stream = new OpenAIStream(res, req.id, parsed.kind, id, parsed.model, parsed.includeUsage, writer);
     try {
       const out = await this.dispatch(req, { kind: 'generate', endpoint, req: parsed, sink: stream.push, onDeployment: stream.setModel, flow }, whenGone);
@@ -294,7 +291,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     app.get('/metrics', async (_req, reply) => {
       const m = await rt.metrics.ask<{ contentType: string; body: string }>((r) => ({ type: 'render', reply: r }));
       const budgets = await rt.budget.ask<string>((r) => ({ type: 'render', reply: r }));
-      return reply.type(m.contentType).send(`${m.body}${budgets}${this.buffers.render()}`);
+      return reply.type(m.contentType).send(`${m.body}${budgets}${rt.streams.render()}`);
     });
     registerBudgetRoutes(app, rt);
     const admin = this.options.admin;

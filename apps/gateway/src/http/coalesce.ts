@@ -12,7 +12,7 @@
 
 import type { ServerResponse } from 'node:http';
 import type { Flow } from '@inference/core';
-import type { BufferedStream, StreamBuffers } from './streamBuffers.js';
+import type { BufferedStream, StreamBuffers } from '@inference/runtime';
 
 function flush(w: CoalescedWriter): void {
   w.flush();

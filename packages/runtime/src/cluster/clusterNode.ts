@@ -127,6 +127,7 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
     bodyLimitBytes: o.bodyLimitBytes,
     secret: o.secret,
     tracing: o.tracing,
+    streams: o.base.streams,
     localReplica,
     admin: async (body) => {
       const op = parseAdminOp(body, o.base.runtimes);

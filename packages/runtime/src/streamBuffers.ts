@@ -1,8 +1,10 @@
-// What the streamed responses of one gateway hold in memory (docs/flow-control.md):
+// What the streamed responses of one process hold in memory (docs/flow-control.md):
 // the bytes written to each response that its socket has not taken yet (the socket's
-// and the response's buffers, plus the writer's coalesced chunk). With back-pressure
-// working, a slow client's stream holds at most about one socket buffer plus what its
-// engine produced before the pause reached it; these gauges make that visible.
+// and the response's buffers, plus the writer's coalesced chunk). Responses are the
+// gateway's streams to clients and, in cluster mode, the forwarded runs this node
+// streams to a peer (cluster/forwardServer.ts). With back-pressure working, a slow
+// client's stream holds at most about one socket buffer (or one HTTP/2 window) plus
+// what its engine produced before the pause reached it; these gauges make that visible.
 // Bounded: one entry per open streamed response, removed when it ends or closes.
 
 import { METRIC } from '@inference/actors';
