@@ -56,8 +56,7 @@ describe('a slow reader of a forwarded stream', () => {
     expect(d?.replicas.filter((r) => r.state === 'serving').map((r) => r.node)).toEqual(['b']);
     const slow = slowReader(a.url, tls.ca, request('stories', TOKENS));
     await slow.started;
-    // The forwarded run on B is held: its peer (A) stopped reading it.
-    await until('the forwarded stream held on b', async () => ((await metricValue(b.url, 'inference_gateway_streams_held', {})) >= 1 ? true : undefined), 60_000);
+    await until('the slow stream held on a', async () => ((await tls.metric(a.url, 'inference_gateway_streams_held')) >= 1 ? true : undefined), 60_000);
     const fast = await readFast(client, 'stories', TOKENS);
     expect(fast).toEqual({ tokens: TOKENS, finish: 'length', usage: TOKENS });
     const peakA = await tls.metric(a.url, 'inference_gateway_stream_buffered_peak_bytes');
@@ -68,6 +67,8 @@ describe('a slow reader of a forwarded stream', () => {
     expect(peakB).toBeGreaterThan(0);
     expect(peakB).toBeLessThan(BOUND);
     expect(await tls.metric(a.url, 'inference_gateway_streams_held')).toBe(1);
+    // The forwarded run on B is held too: its peer (A) stopped reading it.
+    expect(await metricValue(b.url, 'inference_gateway_streams_held', {})).toBe(1);
     // Read at last: it resumes on both nodes and completes, nothing lost.
     slow.read();
     const end = await slow.ended;
