@@ -185,7 +185,7 @@ function tokens(e: NativeEngine, text: string): Int32Array {
 
 /** Why a request failed before it reached the engine: an error item naming the field. */
 class RequestError extends Error {
-  constructor(message: string, readonly field: 'tools' | 'messages' | undefined) {
+  constructor(message: string, readonly field: 'tools' | 'messages' | 'chat_template_kwargs' | 'reasoning_effort' | undefined) {
     super(message);
   }
 }
@@ -203,6 +203,11 @@ function chatSubmit(e: NativeEngine, id: number, input: ChatInput, params: Gener
       );
     }
   }
+  if (templates === null || !templates.supportsTools()) {
+    // Template inputs reach only a Jinja template (a built-in or the fallback has none to give them to).
+    const field = input.templateKwargs !== undefined ? 'chat_template_kwargs' : input.reasoningEffort !== undefined ? 'reasoning_effort' : undefined;
+    if (field !== undefined) throw new RequestError(`${field} needs a Jinja chat template; this deployment's template takes no inputs`, field);
+  }
   if (templates === null) return { submit: { id, prompt: tokens(e, fallbackTemplate(input.messages)), ...params }, parser: null };
   const { jsonSchema, ...rest } = params;
   let rendered;
@@ -213,6 +218,8 @@ function chatSubmit(e: NativeEngine, id: number, input: ChatInput, params: Gener
       toolChoice: input.toolChoice ?? 'auto',
       parallelToolCalls: input.parallelToolCalls ?? true,
       ...(jsonSchema !== undefined ? { jsonSchema } : {}),
+      ...(input.templateKwargs !== undefined ? { templateKwargs: JSON.stringify(input.templateKwargs) } : {}),
+      ...(input.reasoningEffort !== undefined ? { reasoningEffort: input.reasoningEffort } : {}),
     });
   } catch (err) {
     throw new RequestError(message(err), 'messages');
