@@ -20,6 +20,8 @@ const load = tryLoadAddon();
 if (load.addon === null) throw new Error(`engine-local tests need the native addon: ${load.reason}`);
 if (MODEL === undefined) throw new Error('engine-local tests need stories260K.gguf (set INFERENCE_TEST_MODEL)');
 const addon = load.addon;
+// scripts/gpu-check.sh runs these with every layer offloaded (a CUDA build of the addon).
+const GPU_LAYERS = Number(process.env['INFERENCE_TEST_GPU_LAYERS'] ?? '0');
 
 describe('slot choice (2 slots, split cache)', () => {
   let engine: NativeEngine;
@@ -37,7 +39,7 @@ describe('slot choice (2 slots, split cache)', () => {
 
   beforeAll(async () => {
     engine = new addon.Engine(
-      { modelPath: MODEL, contextSize: 1024, maxSequences: 2, gpuLayers: 0, threads: 1, batchTokens: 64 },
+      { modelPath: MODEL, contextSize: 1024, maxSequences: 2, gpuLayers: GPU_LAYERS, threads: 1, batchTokens: 64 },
       (ev) => {
         for (const it of ev.items) if (it.done !== undefined || it.error !== undefined) waiters.get(it.id)?.(it);
       },
@@ -79,7 +81,7 @@ function harness(slots: number, batchTokens = 64) {
   const sampled = new Map<number, (item: NativeStepItem) => void>();
   let nextId = 1;
   const engine: NativeEngine = new addon.Engine(
-    { modelPath: MODEL ?? '', contextSize: 512 * slots, maxSequences: slots, gpuLayers: 0, threads: 1, batchTokens },
+    { modelPath: MODEL ?? '', contextSize: 512 * slots, maxSequences: slots, gpuLayers: GPU_LAYERS, threads: 1, batchTokens },
     (ev) => {
       for (const it of ev.items) {
         sampled.get(it.id)?.(it);
