@@ -13,8 +13,7 @@
 
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
-import { type ClusterConfig, IpcCoordination, type KvChannel, MemoryStore, serveKv } from '@inference/runtime';
+import { type ClusterConfig, IpcCoordination, type KvChannel, MemoryStore, freeLoopbackPort, serveKv } from '@inference/runtime';
 
 const ENV = {
   index: 'INFERENCE_WORKER_INDEX',
@@ -60,18 +59,6 @@ export function workerCluster(): { cluster: ClusterConfig; coordination: IpcCoor
 /** Tells the primary this worker serves (it prints one line for all of them). */
 export function reportServing(url: string): void {
   if (process.send !== undefined && process.connected) process.send({ workers: 'serving', url });
-}
-
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      s.close(() => { resolve(port); });
-    });
-  });
 }
 
 function channelOf(w: Worker): KvChannel {
