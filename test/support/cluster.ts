@@ -67,6 +67,8 @@ export class TestCluster {
   readonly secret = `s-${randomBytes(16).toString('hex')}`;
   /** Extra keys of the `cluster:` block of the nodes started next (default: the shared secret). */
   clusterKeys = `secretEnv: ${SECRET_ENV}`;
+  /** Extra keys of the `server:` block of the nodes started next (e.g. `tls: { certFile: …, keyFile: … }`). */
+  serverKeys = '';
 
   /** A cluster on a fresh etcd, or on `etcd` when given (e.g. one serving TLS). */
   static async start(etcdServer?: EtcdServer): Promise<TestCluster> {
@@ -80,7 +82,7 @@ export class TestCluster {
   private configFile(extra: string[], clusterKeys: string): string {
     const path = join(this.dir, `inference-${String(Math.random()).slice(2)}.yaml`);
     writeFileSync(path, [
-      'server: { host: 127.0.0.1, port: 0 }',
+      `server: { host: 127.0.0.1, port: 0${this.serverKeys === '' ? '' : `, ${this.serverKeys}`} }`,
       `cluster: { name: ${this.clusterName}, leaseTtlSeconds: 2, counterSyncMs: 200, ${clusterKeys === '' ? this.clusterKeys : clusterKeys} }`,
       ...extra,
       '',

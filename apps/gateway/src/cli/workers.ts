@@ -7,8 +7,9 @@
 // forwarded over loopback HTTP/2, authenticated by a secret the primary makes.
 //
 // The primary serves no HTTP itself: it forks the workers, serves them the store,
-// restarts a worker that dies (at most RESTARTS_PER_MINUTE times per worker), and
-// on SIGTERM/SIGINT passes the signal on and exits once every worker has drained.
+// restarts a worker that dies (at most RESTARTS_PER_MINUTE times per worker), passes
+// SIGHUP on (each worker re-reads its TLS files, as one process does), and on
+// SIGTERM/SIGINT passes the signal on and exits once every worker has drained.
 
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
@@ -146,6 +147,12 @@ export async function runPrimary(n: number, log: (line: string) => void): Promis
     };
     process.on('SIGTERM', () => { stop('SIGTERM'); });
     process.on('SIGINT', () => { stop('SIGINT'); });
+    // SIGHUP is each worker's to act on (a single process re-reads its TLS files on it); the primary has nothing to reload,
+    // and without a handler the signal would end it.
+    process.on('SIGHUP', () => {
+      log(`SIGHUP, passed to ${String(live.size)} workers`);
+      for (const w of live.values()) w.process.kill('SIGHUP');
+    });
     for (let i = 1; i <= n; i++) fork(i);
   });
 }
