@@ -116,7 +116,7 @@ export class Exchange {
         });
         return;
       case 'sse':
-        this.stream(rendered.events, behavior.chunkDelayMs ?? 0, cutAfter);
+        this.stream(rendered.events, behavior.chunkDelayMs ?? 0, cutAfter, behavior.burstChunks ?? 1);
         return;
       default: {
         const never: never = rendered;
@@ -125,7 +125,7 @@ export class Exchange {
     }
   }
 
-  private stream(events: readonly string[], delayMs: number, cutAfter: number | undefined): void {
+  private stream(events: readonly string[], delayMs: number, cutAfter: number | undefined, burst: number): void {
     const headers = { 'content-type': SSE_TYPE, 'cache-control': 'no-cache', [this.requestIdHeader]: this.requestId };
     if (delayMs === 0 && cutAfter === undefined) {
       const body = events.join('');
@@ -155,7 +155,7 @@ export class Exchange {
           return;
         }
         this.res.write(event);
-        if (delayMs > 0 && next < events.length) {
+        if (delayMs > 0 && next < events.length && next >= burst) {
           this.after(delayMs, step);
           return;
         }
