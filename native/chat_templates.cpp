@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <random>
+#include <cctype>
 #include <regex>
+#include <set>
+#include <utility>
 #include <stdexcept>
 
 #include "chat.h"  // llama.cpp's common chat layer
@@ -71,6 +74,73 @@ void singleCall(std::string & grammar) {
     grammar = std::regex_replace(grammar, many, "$1$2\n");
 }
 
+
+/** GBNF rules in order, `name ::= body` each (a line not starting a rule continues the last one). */
+std::vector<std::pair<std::string, std::string>> gbnfRules(const std::string & grammar) {
+    static const std::regex head(R"(^([A-Za-z0-9_-]+) ::= ?(.*)$)");
+    std::vector<std::pair<std::string, std::string>> rules;
+    size_t at = 0;
+    while (at < grammar.size()) {
+        size_t nl = grammar.find('\n', at);
+        if (nl == std::string::npos) nl = grammar.size();
+        const std::string line = grammar.substr(at, nl - at);
+        at = nl + 1;
+        std::smatch m;
+        if (std::regex_match(line, m, head)) rules.emplace_back(m[1].str(), m[2].str());
+        else if (!rules.empty() && !line.empty()) rules.back().second += "\n" + line;
+    }
+    return rules;
+}
+
+/** `body` with every reference to a rule of `names` prefixed (literals and character classes left alone). */
+std::string prefixRefs(const std::string & body, const std::set<std::string> & names, const std::string & prefix) {
+    std::string out;
+    size_t i = 0;
+    const auto ident = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_'; };
+    while (i < body.size()) {
+        const char c = body[i];
+        if (c == '"' || c == '[') {
+            const char close = c == '"' ? '"' : ']';
+            size_t j = i + 1;
+            while (j < body.size() && body[j] != close) j += body[j] == '\\' ? 2 : 1;
+            j = std::min(j + 1, body.size());
+            out.append(body, i, j - i);
+            i = j;
+        } else if (ident(c)) {
+            size_t j = i;
+            while (j < body.size() && ident(body[j])) ++j;
+            const std::string id = body.substr(i, j - i);
+            out += names.count(id) != 0 ? prefix + id : id;
+            i = j;
+        } else {
+            out += c;
+            ++i;
+        }
+    }
+    return out;
+}
+
+/**
+ * One grammar that takes either tool calls (`calls`, a forced-call grammar) or a JSON answer
+ * (`answer`, a response-format grammar): the answer's rules are renamed apart, and the
+ * answer is the JSON alone, not wrapped in a Markdown fence (as OpenAI answers it).
+ */
+std::string eitherGrammar(const std::string & calls, const std::string & answer) {
+    static const std::string prefix = "answer-";
+    static const std::regex fence(R"re("```json" space response-format space "```" \| )re");
+    const auto answerRules = gbnfRules(answer);
+    std::set<std::string> names;
+    for (const auto & r : answerRules) names.insert(r.first);
+    std::string out;
+    for (const auto & r : gbnfRules(calls)) out += (r.first == "root" ? std::string("call-root") : r.first) + " ::= " + r.second + "\n";
+    for (const auto & r : answerRules) {
+        const std::string body = r.first == "root" ? std::regex_replace(r.second, fence, "") : r.second;
+        out += prefix + r.first + " ::= " + prefixRefs(body, names, prefix) + "\n";
+    }
+    out += "root ::= call-root | " + prefix + "root\n";
+    return out;
+}
+
 }  // namespace
 
 ChatTemplates::ChatTemplates(const llama_model * model, const std::string & source, bool useJinja)
@@ -86,7 +156,7 @@ bool ChatTemplates::nativeTools() const {
     return it != caps.end() && it->second;
 }
 
-ChatPrompt ChatTemplates::apply(const ChatInput & input) const {
+common_chat_templates_inputs ChatTemplates::inputs(const ChatInput & input) const {
     common_chat_templates_inputs in;
     in.messages = common_chat_msgs_parse_oaicompat(common_json::parse(input.messagesJson));
     if (!input.toolsJson.empty()) in.tools = common_chat_tools_parse_oaicompat(common_json::parse(input.toolsJson));
@@ -97,6 +167,24 @@ ChatPrompt ChatTemplates::apply(const ChatInput & input) const {
     in.add_generation_prompt = true;
     in.reasoning_format = COMMON_REASONING_FORMAT_DEEPSEEK;  // llama-server's default
     in.enable_thinking = true;
+    // chat_template_kwargs and reasoning_effort as llama-server takes them (oaicompat_chat_params_parse).
+    if (!input.templateKwargsJson.empty()) {
+        const auto kwargs = common_json::parse(input.templateKwargsJson);
+        if (!kwargs.is_object()) throw std::invalid_argument("chat_template_kwargs must be an object");
+        for (const auto & item : kwargs.items()) in.chat_template_kwargs[item.key()] = item.value().dump();
+    }
+    const auto thinking = in.chat_template_kwargs.find("enable_thinking");
+    if (thinking != in.chat_template_kwargs.end()) {
+        if (thinking->second == "true") in.enable_thinking = true;
+        else if (thinking->second == "false") in.enable_thinking = false;
+        else throw std::invalid_argument("chat_template_kwargs.enable_thinking must be a boolean");
+    }
+    if (input.reasoningEffort == "none") {
+        in.enable_thinking = false;
+        in.chat_template_kwargs.erase("reasoning_effort");
+    } else if (!input.reasoningEffort.empty()) {
+        in.chat_template_kwargs["reasoning_effort"] = common_json(input.reasoningEffort).dump();
+    }
     // A conversation that ends with an assistant message is continued (a prefill), as llama-server does.
     if (!in.messages.empty() && in.messages.back().role == "assistant") {
         if (in.messages.size() >= 2 && in.messages[in.messages.size() - 2].role == "assistant") {
@@ -108,6 +196,10 @@ ChatPrompt ChatTemplates::apply(const ChatInput & input) const {
         in.continue_final_message = COMMON_CHAT_CONTINUATION_AUTO;
         in.add_generation_prompt = false;
     }
+    return in;
+}
+
+ChatPrompt ChatTemplates::render(const common_chat_templates_inputs & in) const {
     common_chat_params p = common_chat_templates_apply(t_.get(), in);
     ChatPrompt out;
     out.prompt = std::move(p.prompt);
@@ -122,6 +214,31 @@ ChatPrompt ChatTemplates::apply(const ChatInput & input) const {
     out.preservedTokens = std::move(p.preserved_tokens);
     out.additionalStops = std::move(p.additional_stops);
     out.continuation = in.continue_final_message != COMMON_CHAT_CONTINUATION_NONE;
+    return out;
+}
+
+ChatPrompt ChatTemplates::apply(const ChatInput & input) const {
+    common_chat_templates_inputs in = inputs(input);
+    const bool tools = !in.tools.empty() && in.tool_choice != COMMON_CHAT_TOOL_CHOICE_NONE;
+    if (!tools || in.json_schema.empty() || !useJinja_) return render(in);
+    // Tools and a response format (docs/chat-templates.md): llama.cpp's chat layer lets the
+    // schema replace the tools, so no call could be made. As OpenAI does, a forced call comes
+    // first (the schema shapes a later answer), and with `auto` the answer is either calls or
+    // JSON that fits the schema: the prompt and parser are the tools' own, the grammar allows both.
+    std::string schema;
+    schema.swap(in.json_schema);
+    ChatPrompt out = render(in);
+    if (in.tool_choice != COMMON_CHAT_TOOL_CHOICE_AUTO) return out;
+    common_chat_templates_inputs forced = in;
+    forced.tool_choice = COMMON_CHAT_TOOL_CHOICE_REQUIRED;
+    const ChatPrompt calls = render(forced);
+    common_chat_templates_inputs answer = in;
+    answer.json_schema = schema;
+    const ChatPrompt json = render(answer);
+    if (calls.grammar.empty() || json.grammar.empty() || calls.grammarLazy || json.grammarLazy) return json;
+    out.grammar = eitherGrammar(calls.grammar, json.grammar);
+    out.grammarLazy = false;
+    out.grammarTriggers.clear();
     return out;
 }
 

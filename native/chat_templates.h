@@ -19,6 +19,7 @@
 
 struct common_chat_templates;
 struct common_chat_msg;
+struct common_chat_templates_inputs;
 
 namespace inference {
 
@@ -29,6 +30,8 @@ struct ChatInput {
     std::string toolChoice = "auto";  // auto | none | required
     bool parallelToolCalls = true;
     std::string jsonSchema;           // response_format's schema as JSON; empty: none
+    std::string templateKwargsJson;   // `chat_template_kwargs`: a JSON object of extra template inputs; empty: none
+    std::string reasoningEffort;      // `reasoning_effort`; empty: absent ("none" turns thinking off)
 };
 
 /** The rendered prompt and how its output is constrained and parsed. */
@@ -66,6 +69,9 @@ class ChatTemplates {
     bool nativeTools() const;
 
   private:
+    common_chat_templates_inputs inputs(const ChatInput & input) const;
+    ChatPrompt render(const common_chat_templates_inputs & in) const;
+
     std::unique_ptr<common_chat_templates, ChatTemplatesDeleter> t_;
     bool useJinja_;
 };

@@ -133,6 +133,8 @@ Napi::Value ChatTemplatesWrap::Apply(const Napi::CallbackInfo & info) {
     in.toolChoice = str(o, "toolChoice", "auto");
     in.parallelToolCalls = flag(o, "parallelToolCalls", true);
     in.jsonSchema = str(o, "jsonSchema");
+    in.templateKwargsJson = str(o, "templateKwargs");
+    in.reasoningEffort = str(o, "reasoningEffort");
     ChatPrompt p;
     try {
         p = t_->apply(in);

@@ -171,6 +171,7 @@ void Engine::publishStats() {
 }
 
 void Engine::run() {
+    threadId_.store(std::this_thread::get_id(), std::memory_order_release);
     try {
         if (!load()) return;
     } catch (const std::exception & e) {
@@ -223,7 +224,8 @@ void Engine::run() {
 void Engine::postFault(const std::string & message) {
     StepEvent ev;
     ev.fault = Fault{FaultKind::ContextPoisoned, message};
-    sink_.onStep(std::move(ev));
+    // Reported under the engine registry's lock (process_hooks.cpp): never wait there.
+    sink_.onFaultReport(std::move(ev));
 }
 
 void Engine::reportAbort(const std::string & message) {

@@ -42,7 +42,11 @@ struct EmbeddingResult {
     std::optional<SequenceError> error;
 };
 
-/** Called on the engine thread; implementations must not block on the JS thread. */
+/**
+ * Called on the engine thread, which may wait there for the consumer to catch up
+ * (back-pressure: the binding's queue is bounded) as long as close() can wake it;
+ * except onFaultReport, which any thread may call and which must not wait.
+ */
 class EventSink {
   public:
     virtual ~EventSink() = default;
@@ -50,6 +54,8 @@ class EventSink {
     virtual void onLoaded(std::optional<std::string> error) = 0;
     virtual void onStep(StepEvent && ev) = 0;
     virtual void onEmbedding(EmbeddingResult && r) = 0;
+    /** A fault reported by the abort hook, from any thread, under the engine registry's lock. */
+    virtual void onFaultReport(StepEvent && ev) { onStep(std::move(ev)); }
 };
 
 class Engine {
@@ -82,7 +88,7 @@ class Engine {
     void reportAbort(const std::string & message);
     /** Posts a ContextPoisoned fault event (what reportAbort sends), nothing else. */
     void postFault(const std::string & message);
-    bool isEngineThread() const { return std::this_thread::get_id() == thread_.get_id(); }
+    bool isEngineThread() const { return std::this_thread::get_id() == threadId_.load(std::memory_order_acquire); }
 
   private:
     struct Inbox {
@@ -119,6 +125,7 @@ class Engine {
     std::atomic<bool> loaded_{false};
     std::atomic<bool> aborting_{false};
     float lastProgress_ = -1.0f;
+    std::atomic<std::thread::id> threadId_{};  // set by the thread itself: thread_ is assigned after it starts
     std::thread thread_;
 };
 

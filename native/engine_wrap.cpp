@@ -132,8 +132,9 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Engin
     Napi::Value prog = o.Get("onProgress");
     if (prog.IsFunction()) onProgress_ = Napi::Persistent(prog.As<Napi::Function>());
     onEvents_ = Napi::Persistent(info[1].As<Napi::Function>());
+    const int32_t eventQueue = intOption(o, "eventQueue", kDefaultEventQueue, 1, 1 << 16);
 
-    tsfn_ = Tsfn::New(env, "inference_native.Engine", 0, 1, this, [](Napi::Env, void *, EngineWrap * self) {
+    tsfn_ = Tsfn::New(env, "inference_native.Engine", static_cast<size_t>(eventQueue), 1, this, [](Napi::Env, void *, EngineWrap * self) {
         self->Unref();  // queued events are all delivered: the object may be collected now
     });
     Ref();
@@ -151,20 +152,28 @@ void EngineWrap::CleanupHook(void * arg) {
     // Process exit without close(): stop the engine thread before the runtime unloads.
     auto * self = static_cast<EngineWrap *>(arg);
     self->hookInstalled_ = false;
+    self->abortEvents();  // first: the engine thread may be waiting for room in the queue
     if (self->engine_) self->engine_->close();
 }
 
 // ---- engine thread -> event loop ------------------------------------------------------
 
-void EngineWrap::post(NativeMessage && msg) {
+void EngineWrap::post(NativeMessage && msg, bool mayWait) {
     auto owned = std::make_unique<NativeMessage>(std::move(msg));
-    if (tsfn_.NonBlockingCall(owned.get()) == napi_ok) owned.release();  // CallJs takes ownership
+    // Only the engine thread waits for room: the JS thread waiting on its own queue would
+    // never wake, and the abort hook's reporter holds the engine registry's lock. Both
+    // calls answer napi_closing once abortEvents() ran; the thread-safe function is only
+    // freed by the event loop after close() returned, when the engine thread is joined
+    // and the engine unregistered (nothing posts any more).
+    const napi_status s = mayWait ? tsfn_.BlockingCall(owned.get()) : tsfn_.NonBlockingCall(owned.get());
+    if (s == napi_ok) owned.release();  // CallJs takes ownership
 }
 
-void EngineWrap::onProgress(float fraction) { post(ProgressMessage{fraction}); }
-void EngineWrap::onLoaded(std::optional<std::string> error) { post(LoadedMessage{std::move(error)}); }
-void EngineWrap::onStep(StepEvent && ev) { post(std::move(ev)); }
-void EngineWrap::onEmbedding(EmbeddingResult && r) { post(std::move(r)); }
+void EngineWrap::onProgress(float fraction) { post(ProgressMessage{fraction}, true); }
+void EngineWrap::onLoaded(std::optional<std::string> error) { post(LoadedMessage{std::move(error)}, true); }
+void EngineWrap::onStep(StepEvent && ev) { post(std::move(ev), true); }
+void EngineWrap::onEmbedding(EmbeddingResult && r) { post(std::move(r), true); }
+void EngineWrap::onFaultReport(StepEvent && ev) { post(std::move(ev), false); }
 
 void EngineWrap::CallJs(Napi::Env env, Napi::Function, EngineWrap * self, NativeMessage * raw) {
     std::unique_ptr<NativeMessage> msg(raw);
@@ -393,6 +402,7 @@ Napi::Value EngineWrap::Stats(const Napi::CallbackInfo & info) {
     o.Set("kvCellsUsed", Napi::Number::New(env, s.kvCellsUsed));
     o.Set("kvCellsTotal", Napi::Number::New(env, s.kvCellsTotal));
     o.Set("promptTokensReused", Napi::Number::New(env, static_cast<double>(s.promptTokensReused)));
+    o.Set("promptTokensShared", Napi::Number::New(env, static_cast<double>(s.promptTokensShared)));
     o.Set("totalDecodedTokens", Napi::Number::New(env, static_cast<double>(s.totalDecodedTokens)));
     o.Set("totalSampledTokens", Napi::Number::New(env, static_cast<double>(s.totalSampledTokens)));
     return o;
@@ -414,8 +424,15 @@ Napi::Value EngineWrap::InjectFault(const Napi::CallbackInfo & info) {
     return env.Undefined();
 }
 
+void EngineWrap::abortEvents() {
+    if (tsfnAborted_) return;
+    tsfnAborted_ = true;
+    tsfn_.Abort();
+}
+
 void EngineWrap::shutdown(Napi::Env env) {
     if (state_ == LoadState::Closed) return;
+    abortEvents();                  // wakes an engine thread waiting for room in the queue
     if (engine_) engine_->close();  // joins the engine thread
     state_ = LoadState::Closed;
     settleReady(env);
@@ -425,7 +442,6 @@ void EngineWrap::shutdown(Napi::Env env) {
         napi_remove_env_cleanup_hook(env_, &EngineWrap::CleanupHook, this);
         hookInstalled_ = false;
     }
-    tsfn_.Release();
 }
 
 Napi::Value EngineWrap::Close(const Napi::CallbackInfo & info) {

@@ -4,7 +4,16 @@
 //
 // Lifetime: the JS object is pinned (Ref) while its thread-safe function lives, so a
 // queued event never reaches a collected object; close() (or the env cleanup hook at
-// process exit) stops the engine thread, then releases the thread-safe function.
+// process exit) aborts the thread-safe function, then stops the engine thread.
+//
+// Back-pressure (docs/flow-control.md): the thread-safe function's queue is bounded
+// (`eventQueue` events, default kDefaultEventQueue). The engine thread waits for room
+// (a blocking call) when the event loop falls behind, so it decodes no further than
+// that many steps ahead of JS. The abort hook's fault report (from any thread, under
+// the engine registry's lock) never waits: it is dropped when the queue is full, and
+// the process dies right after it either way (the parent reads the signal). Aborting the
+// thread-safe function wakes a waiting engine thread (its call answers napi_closing),
+// so close() can join it even while the queue is full.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +38,9 @@ struct LoadedMessage {
 };
 using NativeMessage = std::variant<ProgressMessage, LoadedMessage, StepEvent, EmbeddingResult>;
 
+/** Events the engine thread may have queued for the event loop before it waits (option `eventQueue`). */
+constexpr int32_t kDefaultEventQueue = 16;
+
 class EngineWrap : public Napi::ObjectWrap<EngineWrap>, public EventSink {
   public:
     static Napi::Function Define(Napi::Env env);
@@ -41,6 +53,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap>, public EventSink {
     void onLoaded(std::optional<std::string> error) override;
     void onStep(StepEvent && ev) override;
     void onEmbedding(EmbeddingResult && r) override;
+    // EventSink (any thread)
+    void onFaultReport(StepEvent && ev) override;
 
   private:
     static void CallJs(Napi::Env env, Napi::Function, EngineWrap * self, NativeMessage * msg);
@@ -62,10 +76,12 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap>, public EventSink {
     Napi::Value InjectFault(const Napi::CallbackInfo & info);
     Napi::Value Close(const Napi::CallbackInfo & info);
 
-    void post(NativeMessage && msg);
+    void post(NativeMessage && msg, bool mayWait);
     void deliver(Napi::Env env, NativeMessage & msg);
     void settleReady(Napi::Env env);
     void shutdown(Napi::Env env);
+    /** Closes the queue and wakes a waiting engine thread; events still queued are dropped. Idempotent. */
+    void abortEvents();
     Engine & loadedEngine(Napi::Env env);
 
     enum class LoadState { Loading, Ready, Failed, Closed };
@@ -81,6 +97,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap>, public EventSink {
     std::unordered_map<uint64_t, Napi::Promise::Deferred> embedWaiters_;
     uint64_t nextEmbed_ = 0;
     bool hookInstalled_ = false;
+    bool tsfnAborted_ = false;
 };
 
 }  // namespace inference

@@ -80,6 +80,8 @@ struct EngineStats {
     int32_t kvCellsUsed = 0;
     int32_t kvCellsTotal = 0;
     uint64_t promptTokensReused = 0;
+    // Of those, the tokens whose cells were copied from another slot (prefix sharing).
+    uint64_t promptTokensShared = 0;
     uint64_t totalDecodedTokens = 0;
     uint64_t totalSampledTokens = 0;
 };

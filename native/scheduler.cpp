@@ -35,6 +35,7 @@ Scheduler::Scheduler(const llama_model * model, llama_context * ctx, SchedulerCo
       nCtx_(static_cast<int32_t>(llama_n_ctx(ctx))),
       nCtxSeq_(static_cast<int32_t>(llama_n_ctx_seq(ctx))),
       nVocab_(llama_vocab_n_tokens(vocab_)),
+      shareKv_(!cfg.unified && cfg.maxSequences > 1),
       slots_(static_cast<size_t>(cfg.maxSequences)) {
     const auto cap = static_cast<size_t>(std::max(cfg.batchTokens, cfg.maxSequences));
     bTokens_.reserve(cap);
@@ -173,44 +174,81 @@ int32_t Scheduler::kvUsed() const {
     return static_cast<int32_t>(used);
 }
 
+bool Scheduler::redundant(size_t s) const {
+    const std::vector<llama_token> & kv = slots_[s].kv;
+    for (size_t t = 0; t < slots_.size(); ++t) {
+        if (t != s && commonPrefix(kv, slots_[t].kv) * 2 >= kv.size()) return true;
+    }
+    return false;
+}
+
+int Scheduler::victimSlot() const {
+    // The free slot whose cache is worth least: an empty one (lowest id, which keeps
+    // active slots packed); else the least recently used of those whose cache another
+    // slot mostly holds as well (a second copy of a system prompt goes before the only
+    // copy of another); else the least recently used.
+    int victim = -1;
+    bool victimRedundant = false;
+    for (size_t s = 0; s < slots_.size(); ++s) {
+        const Slot & slot = slots_[s];
+        if (slot.seq) continue;
+        if (slot.kv.empty()) return static_cast<int>(s);
+        const bool r = redundant(s);
+        if (victim < 0 || (r && !victimRedundant) ||
+            (r == victimRedundant && slot.lastUsed < slots_[static_cast<size_t>(victim)].lastUsed)) {
+            victim = static_cast<int>(s);
+            victimRedundant = r;
+        }
+    }
+    return victim;
+}
+
 void Scheduler::admit() {
     while (!queue_.empty()) {
         Sequence & seq = *queue_.front();
+        const std::vector<llama_token> & prompt = seq.req.prompt;
         int best = -1;
         size_t bestLcp = 0;
-        int victim = -1;
+        int source = -1;  // the slot, busy or free, holding the longest prefix of the prompt
+        size_t sourceLcp = 0;
         for (size_t s = 0; s < slots_.size(); ++s) {
             const Slot & slot = slots_[s];
+            const size_t lcp = commonPrefix(slot.kv, prompt);
+            if (lcp > sourceLcp) {
+                source = static_cast<int>(s);
+                sourceLcp = lcp;
+            }
             if (slot.seq) continue;
-            const size_t lcp = commonPrefix(slot.kv, seq.req.prompt);
             // A cache is continued when it holds a useful share of the prompt (at least
             // 1/kReuseShare of it, as llama-server's slot similarity), or when continuing it
             // loses nothing. A short accidental match ("Once upon a") does not count: taking
             // that slot would evict a long cache that another request will want.
-            const bool reuse = lcp > 0 && (lcp == slot.kv.size() || lcp * kReuseShare >= seq.req.prompt.size());
+            const bool reuse = lcp > 0 && (lcp == slot.kv.size() || lcp * kReuseShare >= prompt.size());
             if (reuse && (best < 0 || lcp > bestLcp || (lcp == bestLcp && slot.lastUsed < slots_[static_cast<size_t>(best)].lastUsed))) {
                 best = static_cast<int>(s);
                 bestLcp = lcp;
             }
-            // Otherwise the slot whose cache is worth least: an empty one (lowest id, which
-            // keeps active slots packed), else the least recently used.
-            if (victim < 0) {
-                victim = static_cast<int>(s);
-            } else {
-                const Slot & v = slots_[static_cast<size_t>(victim)];
-                const bool emptier = slot.kv.empty() && !v.kv.empty();
-                const bool older = slot.kv.empty() == v.kv.empty() && !slot.kv.empty() && slot.lastUsed < v.lastUsed;
-                if (emptier || older) victim = static_cast<int>(s);
-            }
         }
-        if (best < 0 && victim >= 0) {
-            best = victim;
-            bestLcp = commonPrefix(slots_[static_cast<size_t>(victim)].kv, seq.req.prompt);
+        if (best < 0) {
+            best = victimSlot();
+            if (best < 0) return;  // every slot is busy
+            bestLcp = commonPrefix(slots_[static_cast<size_t>(best)].kv, prompt);
         }
-        if (best < 0) return;  // every slot is busy
+        // Prefix sharing: when another slot (typically a busy one running the same system
+        // prompt) holds a useful prefix longer than the chosen slot's by a tenth of the
+        // prompt or more, its cells are copied into the chosen slot instead of decoding
+        // them again (docs/benchmarks.md, "Engine slot choice and cache hits").
+        if (shareKv_ && source >= 0 && source != best && sourceLcp > bestLcp &&
+            (sourceLcp - bestLcp) * kReuseShare >= prompt.size()) {
+            llama_memory_seq_cp(mem_, source, best, -1, -1);
+            Slot & dst = slots_[static_cast<size_t>(best)];
+            dst.kv = slots_[static_cast<size_t>(source)].kv;
+            bestLcp = sourceLcp;
+            stats_.promptTokensShared += std::min(sourceLcp, prompt.size() - 1);
+        }
         Slot & slot = slots_[static_cast<size_t>(best)];
         // At least the last prompt token is decoded again: its logits start the generation.
-        size_t keep = std::min(bestLcp, seq.req.prompt.size() - 1);
+        size_t keep = std::min(bestLcp, prompt.size() - 1);
         if (keep < slot.kv.size()) {
             if (!llama_memory_seq_rm(mem_, best, static_cast<llama_pos>(keep), -1)) {
                 llama_memory_seq_rm(mem_, best, -1, -1);

@@ -18,7 +18,13 @@
 //
 // Which free slot a request takes: the one whose cache holds the longest useful prefix
 // of its prompt (at least a tenth of the prompt, or the whole cache); failing that, an
-// empty slot; failing that, the least recently used one, whose cache is evicted.
+// empty slot; failing that, the least recently used free slot whose cache another slot
+// mostly holds too (at least half of it); failing that, the least recently used one.
+// The chosen slot's cache is evicted.
+// Prefix sharing (split layout): when another slot, busy or not, holds a longer prefix
+// (by at least a tenth of the prompt), that slot's cells are copied into the chosen one
+// (llama_memory_seq_cp) and only the rest of the prompt is decoded. Requests of one
+// system prompt that run at once then all start from it, not just the first.
 //  - unified: one pool of contextSize cells; a sequence may use all of it. Idle slots'
 //    caches are evicted least-recently-used first when cells run short, and when active
 //    sequences alone exhaust them the youngest one fails with OutOfMemory. Every token
@@ -86,6 +92,8 @@ class Scheduler {
     };
 
     void admit();
+    int victimSlot() const;
+    bool redundant(size_t slot) const;
     void plan();
     void resync();
     Sequence * youngest(bool inBatchOnly);
@@ -104,6 +112,9 @@ class Scheduler {
     const int32_t nCtx_;
     const int32_t nCtxSeq_;
     const int32_t nVocab_;
+    // Whether a slot may start from a copy of another slot's cells. Split layout only:
+    // unified cells would be shared, not copied, and kvUsed() counts each slot's cells.
+    const bool shareKv_;
 
     std::vector<Slot> slots_;
     std::deque<std::unique_ptr<Sequence>> queue_;

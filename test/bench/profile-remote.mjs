@@ -5,7 +5,10 @@
 // and printed per request, side by side. Main-thread time only: GC work on helper
 // threads is not in a CPU profile (gateway-overhead.mjs counts every thread).
 //
-//   node test/bench/profile-remote.mjs [--requests 20000] [--concurrency 64] [--stream]
+// `--top N` also lists the gateway's N costliest functions (self time per request,
+// with where they live), the detail behind the categories.
+//
+//   node test/bench/profile-remote.mjs [--requests 20000] [--concurrency 64] [--stream] [--top 0]
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -20,6 +23,7 @@ const { values } = parseArgs({
     requests: { type: 'string', default: '20000' },
     concurrency: { type: 'string', default: '64' },
     stream: { type: 'boolean', default: false },
+    top: { type: 'string', default: '0' },
   },
 });
 const total = Number(values.requests);
@@ -55,20 +59,33 @@ function category(node) {
 /** µs on the monotonic clock V8's profiler stamps its samples with. */
 const nowUs = () => Number(process.hrtime.bigint() / 1000n);
 
-/** Self time per category, in µs, from a .cpuprofile, counting only samples inside `window`. */
+/** A function's name and where it lives (file:line), for --top. */
+function where(node) {
+  const { functionName, url, lineNumber } = node.callFrame;
+  const file = url.replace(/^.*node_modules\/(?:\.pnpm\/[^/]+\/node_modules\/)?/, '').replace(/^.*\/(packages|apps)\//, '$1/');
+  return `${functionName || '(anonymous)'} ${file}:${lineNumber + 1}`;
+}
+
+/** Self time per category and per function, in µs, from a .cpuprofile, counting only samples inside `window`. */
 function selfTimes(file, window) {
   const p = JSON.parse(readFileSync(file, 'utf8'));
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const out = new Map();
+  const fns = new Map();
   let t = p.startTime;
   for (let i = 0; i < p.samples.length; i++) {
     t += p.timeDeltas[i] ?? 0;
     if (t < window.from || t > window.to) continue;
-    const c = category(byId.get(p.samples[i]));
+    const node = byId.get(p.samples[i]);
+    const c = category(node);
     out.set(c, (out.get(c) ?? 0) + (p.timeDeltas[i] ?? 0));
+    if (c !== 'idle') {
+      const w = where(node);
+      fns.set(w, (fns.get(w) ?? 0) + (p.timeDeltas[i] ?? 0));
+    }
   }
   out.delete('idle');
-  return out;
+  return { cats: out, fns };
 }
 
 async function drive(origin, total) {
@@ -108,7 +125,8 @@ await new Promise((r) => { floor.child.once('exit', r); floor.child.kill('SIGINT
 await stop();
 
 const prof = (dir) => join(dir, readdirSync(dir).find((f) => f.endsWith('.cpuprofile')));
-const sides = { gateway: selfTimes(prof(dirs.gateway), windows.gateway), floor: selfTimes(prof(dirs.floor), windows.floor) };
+const profiles = { gateway: selfTimes(prof(dirs.gateway), windows.gateway), floor: selfTimes(prof(dirs.floor), windows.floor) };
+const sides = { gateway: profiles.gateway.cats, floor: profiles.floor.cats };
 const cats = [...new Set([...sides.gateway.keys(), ...sides.floor.keys()])]
   .sort((a, b) => (sides.gateway.get(b) ?? 0) - (sides.gateway.get(a) ?? 0));
 console.log(`remote-path CPU profile — ${total} ${stream ? 'streamed' : 'non-streamed'} requests per side at concurrency ${concurrency}; main-thread self time per request (µs), by where the code lives`);
@@ -121,5 +139,11 @@ for (const c of cats) {
   console.log(`  ${c.padEnd(34)} ${fmt(per('gateway', c), 1).padStart(9)} ${fmt(per('floor', c), 1).padStart(9)}`);
 }
 console.log(`  ${'total'.padEnd(34)} ${fmt(sum('gateway'), 1).padStart(9)} ${fmt(sum('floor'), 1).padStart(9)}   ratio ${fmt(sum('gateway') / sum('floor'))}x`);
+const top = Number(values.top);
+const topFns = [...profiles.gateway.fns].sort((a, b) => b[1] - a[1]).slice(0, top).map(([fn, us]) => ({ fn, us: us / total }));
+if (top > 0) {
+  console.log(`\n  the gateway's ${top} costliest functions (self time, µs per request):`);
+  for (const f of topFns) console.log(`  ${fmt(f.us, 1).padStart(7)}  ${f.fn}`);
+}
 const table = Object.fromEntries(cats.map((c) => [c, { gateway: per('gateway', c), floor: per('floor', c) }]));
-console.log(`raw: ${saveRaw(`profile-remote-${stream ? 'streamed' : 'non-streamed'}`, { settings: { total, concurrency, stream, gateway: settings }, errors, usPerRequest: table })}`);
+console.log(`raw: ${saveRaw(`profile-remote-${stream ? 'streamed' : 'non-streamed'}`, { settings: { total, concurrency, stream, gateway: settings }, errors, usPerRequest: table, ...(top > 0 ? { gatewayTopFunctions: topFns } : {}) })}`);

@@ -13,20 +13,27 @@
 // Prints per policy: TTFT p50/p90, completion tokens/s, cache-hit ratio (prompt
 // tokens reused / prompt tokens, from each response's usage), requests per
 // replica and routing outcomes (from /metrics); then the ratios against
-// least_load, and what the routing key costs on the request path. With --rounds N
+// least_load, and what the routing key costs on the request path. The shared share is
+// what a perfect cache could reuse: per group, the prompt tokens every request of it
+// shares (the longest cached prefix seen in the group, over all policies), summed over
+// the requests. Requests are then counted as warm (reused at least 90% of it), partial,
+// or cold (reused under a tenth of it). With --rounds N
 // each policy runs N times, in a rotated order each round (a machine shared with
 // other work slows whichever policy runs at the time), and the rounds are pooled.
 //
 //   node test/bench/routing.mjs [--replicas 2] [--groups 8] [--requests 192]
 //        [--concurrency 8] [--max-tokens 16] [--slots 8] [--slack 4] [--rounds 2]
 //        [--model models/stories260K.gguf]
+//
+// Raw rounds (every request's group, prompt and cached tokens, TTFT): docs/bench-raw/routing.json.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
-import { fmt, freePort, percentile, startServer } from './lib.mjs';
+import { loadavg } from 'node:os';
+import { fmt, freePort, percentile, saveRaw, startServer } from './lib.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { values } = parseArgs({
@@ -143,6 +150,7 @@ async function measure(policy) {
     // Warm-up with text no group shares: loads pages, leaves no useful cache.
     await Promise.all(Array.from({ length: replicas * 2 }, (_, i) => one(pool, [{ role: 'user', content: `Warm up ${i}` }])));
     const ttfts = [];
+    const perRequest = [];
     let completion = 0;
     let prompt = 0;
     let cached = 0;
@@ -155,6 +163,7 @@ async function measure(policy) {
         try {
           const x = await one(pool, w.messages);
           ttfts.push(x.ttft);
+          perRequest.push({ group: w.group, prompt: x.prompt, cached: x.cached, ttft: Math.round(x.ttft * 10) / 10 });
           completion += x.completion;
           prompt += x.prompt;
           cached += x.cached;
@@ -168,7 +177,7 @@ async function measure(policy) {
     const metrics = await (await fetch(`${gw.origin}/metrics`)).text();
     const perReplica = metricLines(metrics, 'inference_replica_requests_total').map((l) => l.value).sort((a, b) => b - a);
     const outcomes = Object.fromEntries(metricLines(metrics, 'inference_routing_decisions_total').map((l) => [/outcome="([^"]+)"/.exec(l.labels)?.[1], l.value]));
-    return { ttfts, completion, prompt, cached, errors, elapsed, perReplica, outcomes };
+    return { ttfts, perRequest, completion, prompt, cached, errors, elapsed, perReplica, outcomes };
   } finally {
     await gw.stop();
   }
@@ -219,12 +228,41 @@ for (let round = 0; round < rounds; round++) {
     runs[p].push(await measure(p));
   }
 }
+// Tokens every request of a group shares: the longest prefix any request of it reused.
+const sharedOf = new Map();
+for (const rs of Object.values(runs)) {
+  for (const run of rs) for (const q of run.perRequest) sharedOf.set(q.group, Math.max(sharedOf.get(q.group) ?? 0, q.cached));
+}
+function classify(run) {
+  let warm = 0;
+  let partial = 0;
+  let cold = 0;
+  let shared = 0;
+  let prompt = 0;
+  for (const q of run.perRequest) {
+    const l = sharedOf.get(q.group) ?? 0;
+    shared += Math.min(l, q.prompt);
+    prompt += q.prompt;
+    if (q.cached * 10 >= l * 9) warm++;
+    else if (q.cached * 10 < l) cold++;
+    else partial++;
+  }
+  return { warm, partial, cold, share: prompt === 0 ? 0 : shared / prompt };
+}
 const results = {};
 for (const p of policies) {
   const x = pooled(runs[p]);
   results[p] = x;
   const outcomes = Object.entries(x.outcomes).map(([k, v]) => `${k} ${v}`).join(', ');
+  const hits = runs[p].map((r) => (r.prompt === 0 ? 0 : r.cached / r.prompt));
+  const c = runs[p].map(classify);
+  const sum = (f) => c.reduce((a, y) => a + f(y), 0);
+  x.classes = c;
+  x.hitPerRound = hits;
   console.log(`  ${p.padEnd(12)} TTFT p50 ${fmt(x.ttftP50, 1).padStart(7)} ms p90 ${fmt(x.ttftP90, 1).padStart(7)} ms   ${fmt(x.tps, 0).padStart(5)} tok/s   ${fmt(x.rps, 1)} req/s   cache hit ${fmt(x.hit * 100, 1).padStart(5)}%   per replica ${x.perReplica}   decisions: ${outcomes}   (${x.requests} requests, ${x.errors} errors, ${fmt(x.elapsed, 1)} s)`);
+  const share = `shared share ${fmt((sum((y) => y.share) / c.length) * 100, 1)}%`;
+  const kinds = `requests warm ${sum((y) => y.warm)}, partial ${sum((y) => y.partial)}, cold ${sum((y) => y.cold)}`;
+  console.log(`  ${''.padEnd(12)} cache hit per round ${hits.map((h) => `${fmt(h * 100, 1)}%`).join(' ')}   ${share}   ${kinds}`);
 }
 const base = results.least_load;
 if (base !== undefined) {
@@ -234,3 +272,7 @@ if (base !== undefined) {
     console.log(`  ${p.padEnd(12)} TTFT p50 ${fmt(x.ttftP50 / base.ttftP50)}x   p90 ${fmt(x.ttftP90 / base.ttftP90)}x   tokens/s ${fmt(x.tps / base.tps)}x   cache hit ${fmt(x.hit / base.hit)}x`);
   }
 }
+const summary = Object.fromEntries(Object.entries(results).map(([p, x]) => [p, { ...x }]));
+const settings = { replicas, groups, total, concurrency, maxTokens, slots, slack, rounds, model: values.model.split('/').pop() };
+console.log(`\n  load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+console.log(`raw rounds: ${saveRaw(slack === 4 ? 'routing' : `routing-slack${slack}`, { settings, summary, rounds: runs })}`);

@@ -7,8 +7,9 @@
 //
 // - budgets with 1 s windows (deployment `gpt` and every churned deployment), so
 //   cluster budget counters are written, expire and are removed every second;
-// - rate limiters (rpm, one-minute buckets: the shortest the limiter has) on
-//   every remote deployment;
+// - rate limiters (rpm with `remote.rateWindowMs: 1000`: 1 s windows, so cluster
+//   rate counters are written, expire and are removed every second) on every
+//   remote deployment;
 // - deployments applied, scaled and removed all the time, each under a new name;
 // - engine hosts killed with SIGKILL every 30 s;
 // - nodes b and c restarted in turn (SIGTERM, drained) every --restart-every s;
@@ -80,7 +81,7 @@ async function etcdStats() {
 // --- mock upstream and the three nodes ---------------------------------------------
 const mock = await startProcess('node', [join(root, 'packages/mock-upstream/dist/cli.js'), '--port', '0'], /listening (\S+)/);
 children.add(mock.child);
-const remote = 'remote: { rpm: 100000, maxRetries: 1, retryBaseMs: 50, timeouts: { firstByteMs: 3000, idleMs: 5000, totalMs: 20000 } }';
+const remote = 'remote: { rpm: 100000, rateWindowMs: 1000, maxRetries: 1, retryBaseMs: 50, timeouts: { firstByteMs: 3000, idleMs: 5000, totalMs: 20000 } }';
 const budget = 'budget: { window: 1s, maxTokens: 4000, onExceeded: reject }, price: { inputPerMTok: 1, outputPerMTok: 2 }';
 const cfg = join(dir, 'config.yaml');
 // The audit trail keeps its newest audit.maxRecords (default 10,000): the soak sets 10, so
@@ -190,7 +191,10 @@ const churn = setInterval(() => {
     const name = `churn-${churnSeq}`;
     switch (churnStep++ % 4) {
       case 0:
-        await admin('PUT', `/admin/deployments/${name}`, { runtime: 'openai', endpoint: mock.url, model: `m-${churnSeq}`, replicas: 2, remote: { rpm: 100000 }, budget: { window: '1s', maxTokens: 2000 }, price: { inputPerMTok: 1, outputPerMTok: 1 } });
+        await admin('PUT', `/admin/deployments/${name}`, {
+          runtime: 'openai', endpoint: mock.url, model: `m-${churnSeq}`, replicas: 2, remote: { rpm: 100000, rateWindowMs: 1000 },
+          budget: { window: '1s', maxTokens: 2000 }, price: { inputPerMTok: 1, outputPerMTok: 1 },
+        });
         churnLive = name;
         return;
       case 1:
@@ -267,7 +271,8 @@ const SERIES = [
 ];
 const samples = [];
 const t0 = Date.now();
-console.log(`accelerated soak — ${minutes} min, ${rate} req/s over 3 nodes, budget windows 1 s, churn every 2.5 s, host kill every 30 s, node restart every ${restartEvery / 1000} s`);
+console.log(`accelerated soak — ${minutes} min, ${rate} req/s over 3 nodes, budget and rate windows 1 s, churn every 2.5 s, host kill every 30 s, `
+  + `node restart every ${restartEvery / 1000} s`);
 console.log(`${'min'.padStart(6)} ${SERIES.map(([n]) => n.padStart(Math.max(9, n.length))).join(' ')}`);
 const sampler = setInterval(() => {
   void (async () => {

@@ -71,8 +71,8 @@ describe('API keys on /v1', () => {
   it('a fallback the key may not use is skipped: the primary failure is what the client hears', async () => {
     mock.setDefault({ status: 503 });
     try {
-      // team-a may use `routed` but not its fallback `secret`: the upstream's 503, not a 403 about `secret`.
-      await expect(chat(KEYS.AUTH_TEAM_A, 'routed')).rejects.toMatchObject({ status: 503 });
+      // team-a may use `routed` but not its fallback `secret`: the upstream's 503 (a 502 upstream_error), not a 403 about `secret`.
+      await expect(chat(KEYS.AUTH_TEAM_A, 'routed')).rejects.toMatchObject({ status: 502, code: 'upstream_error' });
       await expect(chat(KEYS.AUTH_TEAM_A, 'secret')).rejects.toMatchObject({ status: 403 });
     } finally {
       mock.setDefault({});

@@ -106,24 +106,37 @@ describe('OpenAI Agents SDK on a local deployment', () => {
     },
   });
 
-  it.each([true, false])('runs an agent with a tool loop (useResponses: %s)', async (useResponses) => {
-    const runner = new Runner({ modelProvider: new OpenAIProvider({ baseURL: `${server.url}/v1`, apiKey: 'unused', useResponses }), tracingDisabled: true });
-    // The forced choice resets to auto after the tool ran (the SDK's default), so the model then answers in
-    // text. The tiny model never ends a text answer on its own (it fills the token limit), and over the
-    // Responses API a reply cut by the limit is `incomplete`, which the SDK rightly treats as a failure: there
-    // the run ends with the tool's result instead (stop_on_first_tool), after the same forced, schema-valid call.
+  const runner = (useResponses: boolean): Runner =>
+    new Runner({ modelProvider: new OpenAIProvider({ baseURL: `${server.url}/v1`, apiKey: 'unused', useResponses }), tracingDisabled: true });
+
+  it.each([true, false])('runs an agent loop to a structured final answer: tool call, tool result, answer (useResponses: %s)', async (useResponses) => {
+    // The forced choice resets to auto after the tool ran (the SDK's default). The agent's output type is
+    // sent as a JSON schema (Responses `text.format`, chat `response_format`) beside the tools, so the
+    // model may call again or answer JSON that fits the schema; the grammar ends that answer, and the
+    // reply is `completed` without any token limit (docs/responses.md, "Agents").
     const agent = new Agent({
       name: 'forecaster', instructions: 'Answer with the weather.', model: 'qwenish', tools: [weather],
-      modelSettings: { toolChoice: 'required', parallelToolCalls: false, maxTokens: LIMIT, temperature: 0 },
-      ...(useResponses ? { toolUseBehavior: 'stop_on_first_tool' as const } : {}),
+      outputType: z.object({ city: CITY, sky: z.enum(['sunny', 'rainy']) }),
+      modelSettings: { toolChoice: 'required', parallelToolCalls: false, temperature: 0 },
     });
     calls.length = 0;
     const before = await served(useResponses ? 'responses' : 'chat');
-    const r = await runner.run(agent, 'What is the weather in Paris?');
+    const r = await runner(useResponses).run(agent, 'What is the weather in Paris?');
     expect(calls.filter((c) => c === 'Paris' || c === 'London')).toHaveLength(1);
-    expect(typeof r.finalOutput).toBe('string');
-    if (useResponses) expect(r.finalOutput).toBe(`21C in ${calls[0] ?? ''}`);
-    expect(await served(useResponses ? 'responses' : 'chat')).toBe(before + (useResponses ? 1 : 2));
+    expect(r.finalOutput).toEqual({ city: expect.stringMatching(/^(Paris|London)$/) as unknown, sky: expect.stringMatching(/^(sunny|rainy)$/) as unknown });
+    expect(r.newItems.map((i) => i.type)).toEqual(['tool_call_item', 'tool_call_output_item', 'message_output_item']);
+    expect(await served(useResponses ? 'responses' : 'chat')).toBe(before + 2);
+  });
+
+  it('a text answer cut by max_output_tokens is `incomplete`, as OpenAI reports it, and the SDK stops the run with that state', async () => {
+    const agent = new Agent({
+      name: 'forecaster', instructions: 'Answer with the weather.', model: 'qwenish', tools: [weather],
+      modelSettings: { toolChoice: 'required', parallelToolCalls: false, maxTokens: LIMIT, temperature: 0 },
+    });
+    calls.length = 0;
+    const err = await runner(true).run(agent, 'What is the weather in Paris?').catch((e: unknown) => e);
+    expect(calls).toHaveLength(1);
+    expect(String(err)).toMatch(/unsuccessful terminal state "response\.incomplete"/);
   });
 });
 

@@ -231,7 +231,7 @@ describe('errors as the SDK sees them', () => {
     expect((bad as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('temperature');
   });
 
-  it('an upstream 429 is a 429 with retry-after; 500 a 502; 503 a 503 with retry-after', async () => {
+  it('an upstream 429 is a 429 with retry-after; 500 a 502; 503 a 502 upstream_error with retry-after', async () => {
     h.mock.setScript([{ status: 429, retryAfterSeconds: 7 }]);
     const rl = await h.client.chat.completions.create({ model: 'gpt-429', messages: MSG }).catch((e: unknown) => e);
     expect(rl).toBeInstanceOf(OpenAI.RateLimitError);
@@ -245,8 +245,25 @@ describe('errors as the SDK sees them', () => {
     expect((up as InstanceType<typeof OpenAI.APIError>).code).toBe('upstream_error');
     h.mock.setScript([{ status: 503, retryAfterSeconds: 2 }]);
     const ov = await h.client.chat.completions.create({ model: 'gpt-503', messages: MSG }).catch((e: unknown) => e);
-    expect((ov as InstanceType<typeof OpenAI.APIError>).status).toBe(503);
+    expect((ov as InstanceType<typeof OpenAI.APIError>).status).toBe(502);
+    expect((ov as InstanceType<typeof OpenAI.APIError>).code).toBe('upstream_error');
     expect((ov as InstanceType<typeof OpenAI.APIError>).headers?.get('retry-after')).toBe('2');
+  });
+
+  it("an upstream 400 keeps the field it blames as param: OpenAI's error.param, the field path heading Anthropic's message", async () => {
+    h.mock.setScript([{ errorParam: 'temperature', errorMessage: 'temperature is out of range for this model' }]);
+    const o = await h.client.chat.completions.create({ model: 'gpt', messages: MSG }).catch((e: unknown) => e);
+    expect(o).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(o).toMatchObject({ status: 400, param: 'temperature', type: 'invalid_request_error', message: '400 temperature is out of range for this model' });
+    h.mock.setScript([{ errorMessage: 'messages.0.content: Field required' }]);
+    const a = await h.client.chat.completions.create({ model: 'claude-strict', messages: MSG }).catch((e: unknown) => e);
+    expect(a).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(a).toMatchObject({ status: 400, param: 'messages.0.content' });
+    // Before the first byte of a stream it is a plain HTTP error, param included.
+    h.mock.setScript([{ errorParam: 'top_p', errorMessage: 'top_p is not supported with this model' }]);
+    const s = await rawStream(chatUrl(), { model: 'gpt', messages: MSG, stream: true });
+    expect(s.status).toBe(400);
+    expect(expectEnvelope(JSON.parse(s.data[0] ?? '')).error).toMatchObject({ type: 'invalid_request_error', param: 'top_p' });
   });
 
   it('a failure before the first byte of a stream is a plain HTTP error, not an SSE event', async () => {

@@ -43,9 +43,28 @@ async function listing(name: string): Promise<string[]> {
   return stdout.trim().split('\n');
 }
 
-async function manifest(name: string): Promise<{ dependencies?: Record<string, string>; private?: boolean; exports?: Record<string, unknown> }> {
+interface Manifest {
+  dependencies?: Record<string, string>;
+  private?: boolean;
+  main?: string;
+  types?: string;
+  exports?: Record<string, unknown>;
+}
+
+async function manifest(name: string): Promise<Manifest> {
   const { stdout } = await run('tar', ['-xzOf', tarballs.get(name) ?? '', 'package/package.json']);
-  return JSON.parse(stdout) as { dependencies?: Record<string, string> };
+  return JSON.parse(stdout) as Manifest;
+}
+
+/** Every file the manifest points to (main, types, each condition of each export), as tarball paths. */
+function entryPoints(m: Manifest): string[] {
+  const out: string[] = [];
+  const walk = (v: unknown): void => {
+    if (typeof v === 'string') out.push(`package/${v.replace(/^\.\//, '')}`);
+    else if (typeof v === 'object' && v !== null) for (const x of Object.values(v)) walk(x);
+  };
+  walk([m.main, m.types, m.exports].filter((v) => v !== undefined));
+  return out;
 }
 
 /** An example, as plain JavaScript (the installed app has no TypeScript toolchain). */
@@ -90,6 +109,8 @@ describe('packed packages', () => {
       expect(Object.values(m.dependencies ?? {}).filter((v) => v.startsWith('workspace:')), name).toEqual([]);
       expect(Object.keys(m.dependencies ?? {}), name).not.toContain('@inference/mock-upstream');
       const files = await listing(name);
+      // A wrong path in main, types or exports breaks imports (or only the types: nothing at run time shows that).
+      expect(entryPoints(m).filter((f) => !files.includes(f)), name).toEqual([]);
       expect(files, name).toContain('package/README.md');
       expect(files, name).toContain('package/dist/index.d.ts');
       expect(files.filter((f) => /\.test\.|\.suite\.|testing\/|etcdServer/.test(f)), name).toEqual([]);

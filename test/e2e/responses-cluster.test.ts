@@ -45,3 +45,22 @@ describe('stored responses across nodes', () => {
     expect((await client('a').responses.retrieve(next.id)).id).toBe(next.id);
   });
 });
+
+describe('responses.ttlSeconds in a cluster', () => {
+  it("a node's stored responses leave etcd once their time is up (lease-bound); the default keeps others'", async () => {
+    await cluster.startNode('c', ['responses: { ttlSeconds: 2 }']);
+    await until('gpt serves on c', async () => {
+      const body = JSON.stringify({ model: 'gpt', messages: [{ role: 'user', content: 'x' }], max_tokens: 1 });
+      const r = await fetch(`${cluster.node('c').url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      return r.status === 200 ? true : undefined;
+    });
+    const brief = await client('c').responses.create({ model: 'gpt', input: 'brief', max_output_tokens: 1 });
+    const kept = await client('a').responses.create({ model: 'gpt', input: 'kept', max_output_tokens: 1 });
+    // Written with a lease of ttlSeconds plus one bucket (at most 2 s more): etcd drops it after that, on every node.
+    await until('the short-lived response is gone from etcd', async () => {
+      const e = await client('b').responses.retrieve(brief.id).catch((x: unknown) => x);
+      return e instanceof OpenAI.NotFoundError ? true : undefined;
+    }, 30_000, 250);
+    expect((await client('b').responses.retrieve(kept.id)).id).toBe(kept.id);
+  }, 90_000);
+});

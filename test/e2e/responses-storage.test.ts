@@ -69,3 +69,30 @@ describe('responses on SQLite storage with API keys', () => {
     }
   });
 });
+
+describe('responses.ttlSeconds', () => {
+  it('a stored response is gone once its time is up; with the default (30 days) it stays', async () => {
+    const short = await serve(parseConfig({
+      server: { port: 0 },
+      responses: { ttlSeconds: 1 },
+      deployments: [{ name: 'gpt', runtime: 'openai', endpoint: mock.url, model: 'gpt-4o-mini', replicas: 1 }],
+    }));
+    const kept = await serve(parseConfig({
+      server: { port: 0 },
+      deployments: [{ name: 'gpt', runtime: 'openai', endpoint: mock.url, model: 'gpt-4o-mini', replicas: 1 }],
+    }));
+    const client = (s: Awaited<ReturnType<typeof serve>>): OpenAI => new OpenAI({ baseURL: `${s.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    try {
+      const a = await client(short).responses.create({ model: 'gpt', input: 'brief', max_output_tokens: 1 });
+      const b = await client(kept).responses.create({ model: 'gpt', input: 'kept', max_output_tokens: 1 });
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(await client(short).responses.retrieve(a.id).catch((e: unknown) => e)).toBeInstanceOf(OpenAI.NotFoundError);
+      const next = await client(short).responses.create({ model: 'gpt', input: 'x', previous_response_id: a.id }).catch((e: unknown) => e);
+      expect((next as InstanceType<typeof OpenAI.NotFoundError>).param).toBe('previous_response_id');
+      expect((await client(kept).responses.retrieve(b.id)).id).toBe(b.id);
+    } finally {
+      await short.close();
+      await kept.close();
+    }
+  });
+});

@@ -162,6 +162,14 @@ describe('logprobs, formats and refusals', () => {
     expect(h.mock.stats().lastBody).toMatchObject({ response_format: { type: 'json_schema', json_schema: { name: 'answer', schema, strict: true } } });
   });
 
+  it('reasoning.effort goes upstream as reasoning_effort and is echoed; a runtime without it refuses it by name', async () => {
+    const r = await h.client.responses.create({ model: 'gpt', input: 'x', max_output_tokens: 2, reasoning: { effort: 'low' } });
+    expect(h.mock.stats().lastBody).toMatchObject({ reasoning_effort: 'low' });
+    expect(r.reasoning).toEqual({ effort: 'low', summary: null });
+    expect(await badParam(h.client.responses.create({ model: 'claude', input: 'x', reasoning: { effort: 'low' } }))).toBe('reasoning_effort');
+    expect(await badParam(h.client.responses.create({ model: 'gpt', input: 'x', reasoning: { summary: 'auto' } }))).toBe('reasoning.summary');
+  });
+
   it('refuses what it cannot do by name, in the OpenAI error shape', async () => {
     expect(await badParam(h.client.responses.create({ model: 'gpt', input: 'x', tools: [{ type: 'web_search' }] }))).toBe('tools[0].type');
     expect(await badParam(h.client.responses.create({ model: 'gpt', input: 'x', background: true }))).toBe('background');

@@ -157,7 +157,7 @@ export interface ClusterView {
   session: string;
   leader: string | undefined;
   leading: boolean;
-  members: { name: string; advertise: string }[];
+  members: { name: string; advertise: string; draining: boolean }[];
   stale: boolean;
 }
 

@@ -41,6 +41,8 @@ export interface GatewayOptions {
   readonly bodyLimitBytes: number;
   /** How long a streamed response may stay unread before it is ended (absent: forever). */
   readonly streamStallMs?: number;
+  /** How long a response stored in this process is kept (config `responses.ttlSeconds`); absent: 30 days. */
+  readonly responsesTtlMs?: number;
   readonly logger?: boolean;
   /** API and admin keys (absent or empty: no auth). */
   readonly auth?: AuthKeys;
@@ -257,7 +259,8 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     app.post('/v1/chat/completions', (req, reply) => this.generate(req, reply, 'chat', parseChatRequest(req.body)));
     app.post('/v1/completions', (req, reply) => this.generate(req, reply, 'completion', parseCompletionRequest(req.body)));
     registerAnthropicRoutes(app, (r, job, onCancel) => this.dispatch(r, job, onCancel), this.options.bodyLimitBytes);
-    registerResponsesRoutes(app, new ResponsesApi((r, job, onCancel) => this.dispatch(r, job, onCancel), rt.records ?? new LocalRecordStore(rt.store)));
+    const records = rt.records ?? new LocalRecordStore(rt.store, this.options.responsesTtlMs);
+    registerResponsesRoutes(app, new ResponsesApi((r, job, onCancel) => this.dispatch(r, job, onCancel), records));
     app.post('/v1/embeddings', async (req, reply) => {
       const parsed = parseEmbeddingRequest(req.body);
       // A client that goes away cancels the embedding (queue wait and engine work).

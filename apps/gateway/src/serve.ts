@@ -77,6 +77,7 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
     try {
       node = await startClusterNode({
         config: clusterCfg, base, budgetShare: share, rateShare, seed: config.deployments, bodyLimitBytes: config.server.bodyLimitBytes, secret, etcdPassword: etcdPassword(clusterCfg),
+        ...(config.responses?.ttlSeconds === undefined ? {} : { responsesTtlSeconds: config.responses.ttlSeconds }),
         tracing: tracer?.tracing,
         log: (m) => { process.stderr.write(`inference: ${m}\n`); },
         ...(options.coordination === undefined ? {} : { coordination: options.coordination }),
@@ -100,6 +101,7 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
     port: options.port ?? config.server.port,
     bodyLimitBytes: config.server.bodyLimitBytes,
     streamStallMs: config.server.streamStallMs,
+    ...(config.responses?.ttlSeconds === undefined ? {} : { responsesTtlMs: config.responses.ttlSeconds * 1000 }),
     logger: options.logger ?? false,
     auth: { ...auth, virtual: services.registry },
     tracing: tracer?.tracing,
@@ -119,6 +121,7 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
     throw new Error(`could not listen on ${host}:${options.port ?? config.server.port}`);
   }
   const addr = await gateway.ask<{ host: string; port: number }>((reply) => ({ type: 'address', reply }));
+  let draining: Promise<void> | undefined;
   const urlHost = addr.host.includes(':') ? `[${addr.host}]` : addr.host;
   return {
     runtime,
@@ -130,12 +133,21 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
       const b = node?.reloadTls() ?? false;
       return a || b;
     },
-    drain: (timeoutMs) => {
+    drain: async (timeoutMs) => {
+      const until = Date.now() + timeoutMs;
       drain.begin();
-      return drain.idle(timeoutMs);
+      // In a cluster the node leaves placement and routing at once, and requests forwarded to it finish too.
+      draining = node?.drain().catch((e: unknown) => { process.stderr.write(`inference: cluster drain: ${e instanceof Error ? e.message : String(e)}\n`); });
+      if (!(await drain.idle(timeoutMs))) return false;
+      while (node !== undefined && node.forwarded() > 0) {
+        if (Date.now() >= until) return false;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return true;
     },
-    inFlight: () => drain.inFlight,
+    inFlight: () => drain.inFlight + (node?.forwarded() ?? 0),
     close: async () => {
+      await draining;
       serverTls?.close();
       await gateway.stop();
       services.close();

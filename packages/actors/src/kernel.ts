@@ -15,7 +15,7 @@
 // asker gave up (timed out) tells the callee so: `reply.resolve` answers false,
 // and the callee undoes whatever its answer granted.
 
-import { InferenceError } from '@inference/core';
+import { type Deadline, InferenceError, deadlines } from '@inference/core';
 
 export type Directive = 'resume' | 'stop' | 'escalate';
 
@@ -308,23 +308,24 @@ export class ActorRef<M> {
   ask<R>(make: (reply: Reply<R>) => M, timeoutMs = 30_000): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       let done = false;
-      const timer = Number.isFinite(timeoutMs) ? setTimeout(() => {
+      // On the shared deadline wheel (never early, at most one tick late): most asks are answered at once.
+      const timer: Deadline | undefined = Number.isFinite(timeoutMs) ? deadlines.add(timeoutMs, () => {
         if (done) return;
         done = true;
         reject(new InferenceError('internal', 'internal error', { diagnostic: `ask to ${this.cell.path} timed out after ${timeoutMs} ms` }));
-      }, timeoutMs) : undefined;
+      }) : undefined;
       const reply: Reply<R> = {
         resolve: (v) => {
           if (done) return false;
           done = true;
-          clearTimeout(timer);
+          timer?.cancel();
           resolve(v);
           return true;
         },
         reject: (e) => {
           if (done) return;
           done = true;
-          clearTimeout(timer);
+          timer?.cancel();
           reject(e instanceof Error ? e : new Error(String(e)));
         },
       };

@@ -87,6 +87,21 @@ export function coordinationContract(makeEnv: () => Promise<ContractEnv>): void 
       await waitFor(() => members[0]!.members().length === 1, 5_000, 'n1 to leave');
       expect(members[0]!.state()).toBe('live');
     });
+
+    it('a draining node stays a member, seen draining by every node, until it leaves', async () => {
+      const e = await open();
+      const { members } = await threeNodes(e);
+      for (const m of members) await waitFor(() => m.members().length === 3, 10_000, 'three members');
+      expect(members[0]!.members().map((m) => m.draining)).toEqual([false, false, false]);
+      await members[1]!.setDraining();
+      for (const m of members) await waitFor(() => m.members().find((x) => x.name === 'n1')?.draining === true, 10_000, 'n1 draining');
+      // Later writes of its entry (an inventory change, a rejoin) keep the mark.
+      await members[1]!.setInventory(inv(5));
+      await waitFor(() => JSON.stringify(members[0]!.members().find((x) => x.name === 'n1')?.inventory) === JSON.stringify(inv(5)), 10_000, 'inventory');
+      expect(members[0]!.members().map((m) => [m.name, m.draining])).toEqual([['n0', false], ['n1', true], ['n2', false]]);
+      await members[1]!.leave();
+      await waitFor(() => members[0]!.members().length === 2, 5_000, 'n1 to leave');
+    });
   });
 
   describe('election', () => {

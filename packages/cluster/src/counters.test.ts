@@ -3,7 +3,7 @@
 // any node, leaseless or not, and leaves live ones and those inside the grace).
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { EXPIRY_GRACE_MS, KvCounters } from './counters.js';
+import { EXPIRY_GRACE_MS, KvCounters, LEGACY_IDLE_MS } from './counters.js';
 import { PREFIX } from './keys.js';
 import { MemoryStore } from './memoryKv.js';
 import { KvPrefixWatch } from './prefixWatch.js';
@@ -71,7 +71,7 @@ describe('KvCounters expiry', () => {
     b.add('budget:k:old:0:tokens', 5, now + 1000);
     b.add('budget:k:live:0:tokens', 5, now + 3_600_000);
     await b.flush();
-    // An older writer's entry: a bare number, no expiry; the sweep leaves it.
+    // An older writer's entry: a bare number, no expiry; the sweep leaves it for now (below: until left unchanged long enough).
     await kv.txn([], [{ type: 'put', key: `${PREFIX.counters}legacy:0/c`, value: '3' }]);
     await b.close();
     open.splice(open.indexOf(b), 1);
@@ -83,5 +83,19 @@ describe('KvCounters expiry', () => {
     expect(await a.sweep()).toBe(1);
     expect(await keys(kv)).toEqual([`${PREFIX.counters}budget:k:live:0:tokens/b`, `${PREFIX.counters}legacy:0/c`]);
     await until(() => a.sum('budget:k:live:0:tokens') === 5);
+
+    // The older format is swept once its writer has left it unchanged for LEGACY_IDLE_MS; a write starts the wait again.
+    now += LEGACY_IDLE_MS - 10;
+    await kv.txn([], [{ type: 'put', key: `${PREFIX.counters}legacy:0/c`, value: '4' }]);
+    await until(() => a.sum('legacy:0') === 4);
+    expect(await a.sweep()).toBe(0);
+    now += LEGACY_IDLE_MS - 1;
+    expect(await a.sweep()).toBe(0);
+    now += 1;
+    expect(await a.sweep()).toBe(1);
+    expect(await keys(kv)).toEqual([`${PREFIX.counters}budget:k:live:0:tokens/b`]);
+    await until(() => a.sum('legacy:0') === 0);
+    // New-format entries never wait for that: the live one stays until its window ends.
+    expect(a.sum('budget:k:live:0:tokens')).toBe(5);
   });
 });

@@ -16,7 +16,9 @@
 // - the writer deletes its own entry and forgets the scope once it expired;
 // - `sweep()` (run by the manager leader) deletes any entry past its expiry
 //   plus the grace: entries whose lease could not be used (windows longer than
-//   MAX_LEASE_S) or was lost.
+//   MAX_LEASE_S) or was lost; and entries of the older format (a bare total, no
+//   expiry, no lease) once left unchanged for LEGACY_IDLE_MS: their writer is
+//   gone or upgraded, or writes them again (an absolute total) at its next change.
 // Cost: `sum` reads a per-scope index fed by the watch, O(nodes), whatever the
 // uptime; expired entries never count.
 // Invariants: totals written are absolute (a repeated write is harmless);
@@ -33,6 +35,12 @@ export const EXPIRY_GRACE_MS = 10_000;
 const EXPIRY_BUCKET_MS = 10_000;
 /** Longer lived scopes (monthly budgets) are left to the writer and the sweep. */
 const MAX_LEASE_S = 20 * 24 * 3600;
+/**
+ * An entry of the older format (a bare number, written by a version without
+ * expiry) is swept once unchanged this long: longer than a rate bucket lives
+ * (two minutes), and than a rolling upgrade leaves an old node idle, mostly.
+ */
+export const LEGACY_IDLE_MS = 5 * 60_000;
 
 interface Own {
   total: number;
@@ -72,6 +80,8 @@ export class KvCounters implements Counters {
   private readonly leases = new Map<number, Promise<string>>();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
+  /** Older-format entries the sweep has seen, by key: the revision seen and since when (bounded by those in the store). */
+  private readonly legacy = new Map<string, { modRevision: number; since: number }>();
   private readonly unsubscribe: () => void;
 
   constructor(
@@ -165,11 +175,23 @@ export class KvCounters implements Counters {
    * entry's create revision, so a newer entry under the same key is left alone.
    */
   async sweep(): Promise<number> {
-    const limit = this.now() - EXPIRY_GRACE_MS;
+    const now = this.now();
+    const limit = now - EXPIRY_GRACE_MS;
     let deleted = 0;
-    for (const e of [...this.all.entries().values()]) {
+    const entries = [...this.all.entries().values()];
+    const present = new Set(entries.map((e) => e.key));
+    for (const k of this.legacy.keys()) if (!present.has(k)) this.legacy.delete(k);
+    for (const e of entries) {
       const v = parseValue(e.value);
-      if (v !== undefined && v.expiresAt > limit) continue;
+      if (v !== undefined && typeof e.value === 'number') {
+        // The older format: no expiry of its own; it goes once its writer has left it alone long enough.
+        const seen = this.legacy.get(e.key);
+        if (seen === undefined || seen.modRevision !== e.modRevision) {
+          this.legacy.set(e.key, { modRevision: e.modRevision, since: now });
+          continue;
+        }
+        if (now - seen.since < LEGACY_IDLE_MS) continue;
+      } else if (v !== undefined && v.expiresAt > limit) continue;
       const r = await this.kv.txn([{ key: PREFIX.counters + e.key, createRevision: e.createRevision }], [{ type: 'delete', key: PREFIX.counters + e.key }]);
       if (r.succeeded) deleted++;
     }

@@ -19,6 +19,7 @@ export class KvMembership implements Membership {
   private readonly counterWatch: KvPrefixWatch;
   private readonly memberListeners = new Listeners<readonly Member[]>();
   private inventory: Json;
+  private draining = false;
   private closed = false;
 
   private constructor(
@@ -71,6 +72,11 @@ export class KvMembership implements Membership {
     await this.writeEntry();
   }
 
+  async setDraining(): Promise<void> {
+    this.draining = true;
+    await this.writeEntry();
+  }
+
   async putReplica(replicaId: string, value: Json): Promise<void> {
     await this.session.putOwned(replicaKey(this.node.name, replicaId), JSON.stringify(value));
   }
@@ -99,7 +105,7 @@ export class KvMembership implements Membership {
   }
 
   private async writeEntry(): Promise<void> {
-    const value: Json = { advertise: this.node.advertise, inventory: this.inventory };
+    const value: Json = { advertise: this.node.advertise, inventory: this.inventory, ...(this.draining ? { draining: true } : {}) };
     await this.session.putOwned(memberKey(this.node.name), JSON.stringify(value));
   }
 }
@@ -109,5 +115,5 @@ function toMember(e: Entry): Member | undefined {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
   const advertise = v.advertise;
   if (typeof advertise !== 'string') return undefined;
-  return { name: e.key, advertise, inventory: v.inventory ?? null, since: e.createRevision };
+  return { name: e.key, advertise, inventory: v.inventory ?? null, since: e.createRevision, draining: v.draining === true };
 }

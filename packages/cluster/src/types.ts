@@ -72,6 +72,8 @@ export interface Member {
   readonly inventory: Json;
   /** Revision at which this membership (this lease) began. */
   readonly since: number;
+  /** The node is shutting down: it finishes its work in flight, and nothing new is placed or routed on it. */
+  readonly draining: boolean;
 }
 
 export type LossReason = 'resigned' | 'session-lost' | 'key-deleted' | 'closed';
@@ -126,6 +128,12 @@ export interface Membership {
   /** Wait until this node leads `role`; rejects with AbortError on `signal`. */
   campaign(role: string, signal?: AbortSignal): Promise<Leadership>;
   readonly counters: Counters;
+  /**
+   * Mark this node draining in its membership entry (for good): it stays a member,
+   * its lease and entries held, while leaders place nothing on it and peers route
+   * nothing new to it (docs/cluster.md "Draining").
+   */
+  setDraining(): Promise<void>;
   /** Revoke the lease: membership, replicas and leadership go at once. */
   leave(): Promise<void>;
 }

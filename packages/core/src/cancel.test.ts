@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Cancellation, linkedCancellation } from './cancel.js';
+import { DEADLINE_TICK_MS } from './deadlines.js';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -63,7 +64,10 @@ describe('linkedCancellation', () => {
     vi.useFakeTimers();
     const parent = new Cancellation();
     const timed = linkedCancellation(parent, 100, () => 'deadline');
-    vi.advanceTimersByTime(100);
+    vi.advanceTimersByTime(99);
+    expect(timed.signal.aborted).toBe(false);
+    // The shared deadline wheel fires within one tick after the deadline (deadlines.ts).
+    vi.advanceTimersByTime(1 + DEADLINE_TICK_MS);
     expect(timed.signal.reason).toBe('deadline');
     expect(parent.aborted).toBe(false);
 

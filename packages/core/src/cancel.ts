@@ -7,6 +7,8 @@
 // still fits wherever a CancelSignal is asked for, and undici accepts it as its
 // `signal` option.
 
+import { deadlines } from './deadlines.js';
+
 export type AbortListener = () => void;
 
 /** What the request path reads from a cancellation: an AbortSignal fits too. */
@@ -56,19 +58,20 @@ export class Cancellation implements CancelSignal {
 }
 
 /**
- * A child of `parent` that also aborts after `ms` with `onTimeout()`'s reason.
- * `done()` clears the timer and detaches from the parent; call it when the work ends.
+ * A child of `parent` that also aborts after `ms` with `onTimeout()`'s reason, on
+ * the shared deadline wheel (deadlines.ts: never early, at most one tick late).
+ * `done()` cancels the deadline and detaches from the parent; call it when the work ends.
  */
 export function linkedCancellation(parent: CancelSignal, ms: number, onTimeout: () => unknown): { signal: CancelSignal; done: () => void } {
   const c = new Cancellation();
   const onParent = (): void => { c.abort(parent.reason); };
-  const timer = setTimeout(() => { c.abort(onTimeout()); }, ms);
+  const deadline = deadlines.add(ms, () => { c.abort(onTimeout()); });
   if (parent.aborted) onParent();
   else parent.addEventListener('abort', onParent, { once: true });
   return {
     signal: c,
     done: () => {
-      clearTimeout(timer);
+      deadline.cancel();
       parent.removeEventListener('abort', onParent);
     },
   };

@@ -26,6 +26,15 @@ describe('parseDeployment', () => {
     expect(d.budget?.window).toBe('1h');
   });
 
+  it('parses remote.rateWindowMs: absent unless set (a catalog entry reads the same to older nodes), at least a second', () => {
+    const base = { name: 'g', runtime: 'openai', endpoint: 'http://x/v1' };
+    expect(parseDeployment(base).remote.rateWindowMs).toBeUndefined();
+    expect('rateWindowMs' in parseDeployment(base).remote).toBe(false);
+    expect(parseDeployment({ ...base, remote: { rpm: 5, rateWindowMs: 1000 } }).remote.rateWindowMs).toBe(1000);
+    expect(err(() => parseDeployment({ ...base, remote: { rateWindowMs: 500 } })).param).toBe('remote.rateWindowMs');
+    expect(err(() => parseDeployment({ ...base, remote: { rateWindowMs: 1.5e3 + 0.5 } })).param).toBe('remote.rateWindowMs');
+  });
+
   it('names the unknown key, nested too', () => {
     expect(err(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', replica: 2 })).param).toBe('replica');
     expect(err(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', engine: { ctx: 1 } }, 'deployments[0]')).param).toBe('deployments[0].engine.ctx');

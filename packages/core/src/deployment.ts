@@ -64,6 +64,8 @@ export interface RemoteSpec {
   maxQueue: number;
   rpm?: number;
   tpm?: number;
+  /** The window rpm and tpm count over, in ms (absent: 60 000, a minute); docs/config.md "Remote reliability". */
+  rateWindowMs?: number;
   maxRetries: number;
   /** How long a request may wait for the rate limiter when onCapacityExhausted is `queue`. */
   queueTimeoutMs: number;
@@ -172,7 +174,8 @@ function parseEngine(v: Json | undefined, path: string): EngineSpec {
 
 function parseRemote(v: Json | undefined, path: string): RemoteSpec {
   const o = v ?? {};
-  noUnknownKeys(o, ['maxConcurrent', 'maxQueue', 'rpm', 'tpm', 'maxRetries', 'queueTimeoutMs', 'retryBaseMs', 'retryMaxMs', 'timeouts', 'breaker'], path);
+  const keys = ['maxConcurrent', 'maxQueue', 'rpm', 'tpm', 'rateWindowMs', 'maxRetries', 'queueTimeoutMs', 'retryBaseMs', 'retryMaxMs', 'timeouts', 'breaker'];
+  noUnknownKeys(o, keys, path);
   const tPath = join(path, 'timeouts');
   const t = optObject(o, 'timeouts', path) ?? {};
   noUnknownKeys(t, ['connectMs', 'firstByteMs', 'idleMs', 'totalMs'], tPath);
@@ -202,6 +205,9 @@ function parseRemote(v: Json | undefined, path: string): RemoteSpec {
   const tpm = optNumber(o, 'tpm', path, { min: 1, integer: true });
   if (rpm !== undefined) spec.rpm = rpm;
   if (tpm !== undefined) spec.tpm = tpm;
+  // Left out when absent: a catalog entry then reads the same to nodes of an older version.
+  const rateWindowMs = optNumber(o, 'rateWindowMs', path, { min: 1000, max: 3_600_000, integer: true });
+  if (rateWindowMs !== undefined) spec.rateWindowMs = rateWindowMs;
   return spec;
 }
 

@@ -1,6 +1,7 @@
 export * from './errors.js';
 export * from './types.js';
 export * from './cancel.js';
+export * from './deadlines.js';
 export * from './flow.js';
 export * from './ids.js';
 export * from './deployment.js';

@@ -135,6 +135,34 @@ describe('chat templates, tool calls and logprobs (stories260K with the Qwen2.5 
     expect(r.completion).toBeGreaterThan(0);
   });
 
+  it('tools with a response format under auto: the answer is JSON that fits the schema, or a schema-valid call', async () => {
+    const schema = JSON.stringify({ type: 'object', properties: { sky: { enum: ['sunny', 'rainy'] } }, required: ['sky'], additionalProperties: false });
+    const params = { stop: [], temperature: 0, maxTokens: 400, jsonSchema: schema };
+    // Arguments of enums only: the bias below cannot run into a free string.
+    const parameters = { type: 'object', properties: { city: { enum: ['Paris', 'Oslo'] } }, required: ['city'] };
+    const city = { type: 'function' as const, function: { name: 'pick_city', parameters } };
+    const tools = ask({ tools: [city], toolChoice: 'auto', parallelToolCalls: false });
+    // Greedy, the tiny model starts the JSON (its `{` outweighs the `<` of the tool-call marker).
+    const json = await run(host, tools, params);
+    expect(json.finish).toBe('stop');
+    expect(json.deltas).toEqual([]);
+    const answer = JSON.parse(json.text) as Record<string, unknown>;
+    expect(Object.keys(answer)).toEqual(['sky']);
+    expect(['sunny', 'rainy']).toContain(answer['sky']);
+    // Favoured by a logit bias, the marker's first token is let through by the grammar, and a schema-valid call follows.
+    const marker = (await host.tokenize('<')).at(-1) ?? -1;
+    const call = await run(host, tools, { ...params, logitBias: [[marker, 30]] });
+    expect(call.finish).toBe('tool_calls');
+    expect(call.text).toBe('');
+    const calls = joined(call.deltas);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]?.name).toBe('pick_city');
+    expect(['Paris', 'Oslo']).toContain((JSON.parse(calls[0]?.arguments ?? '') as Record<string, unknown>)['city']);
+    // A forced call wins over the format (the format shapes a later answer).
+    const forced = await run(host, ask({ tools: [WEATHER], toolChoice: 'required', parallelToolCalls: false }), params);
+    expect(forced.finish).toBe('tool_calls');
+  }, 120_000);
+
   it('reports logprobs: one entry per token, the greedy token first among its alternatives', async () => {
     const r = await run(host, ask(), { stop: [], temperature: 0, maxTokens: 12, logprobs: 5 });
     expect(r.logprobs.length).toBe(r.completion);
@@ -250,6 +278,35 @@ describe('a thinking template given as the source (engine.chatTemplate as a file
   });
 });
 
+describe('template inputs: chat_template_kwargs and reasoning_effort (as llama-server passes them)', () => {
+  it('reach the Jinja template: enable_thinking false and effort none close the think block, an effort is rendered', async () => {
+    const a = addon.addon;
+    if (a === null) throw new Error('no addon');
+    const options = { modelPath: PLAIN, contextSize: 64, maxSequences: 1, gpuLayers: 0, threads: 1, batchTokens: 16, embeddings: false };
+    const e = new a.Engine(options, () => undefined);
+    await e.ready();
+    try {
+      const templates = join(repoRoot, 'native', 'vendor', 'llama.cpp', 'models', 'templates');
+      const qwen3 = e.chatTemplates({ source: readFileSync(join(templates, 'Qwen-Qwen3-0.6B.jinja'), 'utf8') });
+      const messages = JSON.stringify([{ role: 'user', content: 'Hi' }]);
+      expect(qwen3.apply({ messages }).prompt.endsWith('<|im_start|>assistant\n')).toBe(true);
+      const off = qwen3.apply({ messages, templateKwargs: JSON.stringify({ enable_thinking: false }) });
+      expect(off.prompt.endsWith('<|im_start|>assistant\n<think>\n\n</think>\n\n')).toBe(true);
+      expect(off.generationPrompt.endsWith('</think>\n\n')).toBe(true);
+      expect(qwen3.apply({ messages, reasoningEffort: 'none' }).prompt).toBe(off.prompt);
+      expect(qwen3.apply({ messages, reasoningEffort: 'high' }).prompt.endsWith('<|im_start|>assistant\n')).toBe(true);
+      expect(() => qwen3.apply({ messages, templateKwargs: JSON.stringify({ enable_thinking: 'no' }) })).toThrow(/enable_thinking/);
+      expect(() => qwen3.apply({ messages, templateKwargs: '[1]' })).toThrow(/chat_template_kwargs/);
+      const oss = e.chatTemplates({ source: readFileSync(join(templates, 'openai-gpt-oss-120b.jinja'), 'utf8') });
+      expect(oss.apply({ messages }).prompt).toContain('Reasoning: medium');
+      expect(oss.apply({ messages, reasoningEffort: 'high' }).prompt).toContain('Reasoning: high');
+      expect(oss.apply({ messages, templateKwargs: JSON.stringify({ reasoning_effort: 'low' }) }).prompt).toContain('Reasoning: low');
+    } finally {
+      e.close();
+    }
+  });
+});
+
 describe('a model without a template', () => {
   let host: EngineHost;
   beforeAll(async () => {
@@ -265,5 +322,9 @@ describe('a model without a template', () => {
     expect(err).toMatchObject({ kind: 'invalid_request', param: 'tools' });
     const ok = await run(host, ask({ tools: [WEATHER], toolChoice: 'none' }), { stop: [], maxTokens: 4 });
     expect(ok.completion).toBe(4);
+    const kwargs = await run(host, ask({ templateKwargs: { enable_thinking: false } }), { stop: [], maxTokens: 4 }).catch((e: unknown) => e);
+    expect(kwargs).toMatchObject({ kind: 'invalid_request', param: 'chat_template_kwargs' });
+    const effort = await run(host, ask({ reasoningEffort: 'low' }), { stop: [], maxTokens: 4 }).catch((e: unknown) => e);
+    expect(effort).toMatchObject({ kind: 'invalid_request', param: 'reasoning_effort' });
   });
 });

@@ -4,10 +4,12 @@
 // (reporting progress), serves tokenize / embed / stats, turns generate requests into
 // token prompts (chat template included) and forwards ONE message per decode step.
 // It exits when the parent disconnects, and on a context fault it reports the fault
-// first, then exits with a code that names it (protocol.ts).
+// first, then exits with a code that names it (protocol.ts). While the IPC channel
+// is backed up (the parent reads slowly) it holds its sequences (ipcBackpressure.ts).
 
 import type { TokenLogprob, ToolCallDelta } from '@inference/core';
 import { fallbackTemplate, resolveTemplate, TemplateError } from './chatTemplate.js';
+import { type IpcChannel, IpcOutbox, SequenceHolds } from './ipcBackpressure.js';
 import {
   tryLoadAddon, type NativeAddon, type NativeChatParser, type NativeChatTemplates, type NativeEngine, type NativeSequenceErrorKind,
   type NativeStepEvent, type NativeStepItem, type NativeSubmit, type NativeTokenProb,
@@ -34,8 +36,21 @@ let bos = -1;
 const parsers = new Map<number, NativeChatParser>();
 let exiting = false;
 
+/** Pauses of the sequences: for their slow client (the parent says) or a backed-up channel. */
+const holds = new SequenceHolds({
+  pause: (id) => { engine?.pause(id); },
+  resume: (id) => { engine?.resume(id); },
+});
+const channel: IpcChannel = {
+  get connected() {
+    return process.connected;
+  },
+  send: (message, sendHandle, options, callback) => process.send?.(message, sendHandle, options, callback) ?? false,
+};
+const outbox = new IpcOutbox(channel, (held) => { holds.channel(held); });
+
 function send(msg: HostToParent): void {
-  if (process.connected) process.send?.(msg);
+  outbox.send(msg);
 }
 
 /** Sends a last message, then exits once it is written (or after a grace period). */
@@ -112,6 +127,7 @@ function forward(item: NativeStepItem): HostStepItem {
 }
 
 function onEvents(ev: NativeStepEvent): void {
+  for (const item of ev.items) if (item.done !== undefined || item.error !== undefined) holds.ended(item.id);
   if (ev.items.length > 0) send({ t: 'step', s: ev.step, items: ev.items.map(forward) });
   if (ev.fault !== undefined && ev.fault.kind !== 'OutOfMemory') {
     const code = ev.fault.kind === 'Unrecoverable' ? EXIT_UNRECOVERABLE : EXIT_CONTEXT_POISONED;
@@ -169,7 +185,7 @@ function tokens(e: NativeEngine, text: string): Int32Array {
 
 /** Why a request failed before it reached the engine: an error item naming the field. */
 class RequestError extends Error {
-  constructor(message: string, readonly field: 'tools' | 'messages' | undefined) {
+  constructor(message: string, readonly field: 'tools' | 'messages' | 'chat_template_kwargs' | 'reasoning_effort' | undefined) {
     super(message);
   }
 }
@@ -187,6 +203,11 @@ function chatSubmit(e: NativeEngine, id: number, input: ChatInput, params: Gener
       );
     }
   }
+  if (templates === null || !templates.supportsTools()) {
+    // Template inputs reach only a Jinja template (a built-in or the fallback has none to give them to).
+    const field = input.templateKwargs !== undefined ? 'chat_template_kwargs' : input.reasoningEffort !== undefined ? 'reasoning_effort' : undefined;
+    if (field !== undefined) throw new RequestError(`${field} needs a Jinja chat template; this deployment's template takes no inputs`, field);
+  }
   if (templates === null) return { submit: { id, prompt: tokens(e, fallbackTemplate(input.messages)), ...params }, parser: null };
   const { jsonSchema, ...rest } = params;
   let rendered;
@@ -197,6 +218,8 @@ function chatSubmit(e: NativeEngine, id: number, input: ChatInput, params: Gener
       toolChoice: input.toolChoice ?? 'auto',
       parallelToolCalls: input.parallelToolCalls ?? true,
       ...(jsonSchema !== undefined ? { jsonSchema } : {}),
+      ...(input.templateKwargs !== undefined ? { templateKwargs: JSON.stringify(input.templateKwargs) } : {}),
+      ...(input.reasoningEffort !== undefined ? { reasoningEffort: input.reasoningEffort } : {}),
     });
   } catch (err) {
     throw new RequestError(message(err), 'messages');
@@ -227,11 +250,13 @@ function generate(e: NativeEngine, id: number, input: GenerateInput, params: Gen
   try {
     if ('prompt' in input) {
       e.submit({ id, prompt: tokens(e, input.prompt), ...params });
+      holds.started(id);
       return;
     }
     const { submit, parser } = chatSubmit(e, id, input, params);
     if (parser !== null) parsers.set(id, parser);
     e.submit(submit);
+    holds.started(id);
   } catch (err) {
     parsers.delete(id);
     const error: HostStepItem['error'] = { kind: 'invalid_request', message: message(err) };
@@ -249,6 +274,7 @@ async function embed(e: NativeEngine, rid: number, texts: string[]): Promise<voi
     const vectors: number[][] = [];
     let promptTokens = 0;
     for (const text of texts) {
+      await outbox.drained(); // each vector is output too: none while the channel is backed up
       if (!embedding.has(rid)) return;
       const tokens = e.tokenize(text, true, false);
       promptTokens += tokens.length;
@@ -281,12 +307,13 @@ function handle(msg: ParentToHost): void {
       return;
     case 'cancel':
       e.cancel(msg.id);
+      holds.ended(msg.id);
       return;
     case 'pause':
-      e.pause(msg.id);
+      holds.parent(msg.id, true);
       return;
     case 'resume':
-      e.resume(msg.id);
+      holds.parent(msg.id, false);
       return;
     case 'embed':
       void embed(e, msg.rid, msg.texts);

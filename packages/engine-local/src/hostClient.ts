@@ -109,7 +109,9 @@ function fieldParam(field: NativeErrorField): string {
     case 'tools':
       return 'tools';
     case 'messages':
-      return 'messages';
+    case 'chat_template_kwargs':
+    case 'reasoning_effort':
+      return field;
     default: {
       const never: never = field;
       return String(never);

@@ -83,6 +83,20 @@ describe('refusedField', () => {
     const e = refusedField(chat({ passthrough: { audio: { voice: 'x' } } }));
     expect(e).toMatchObject({ kind: 'invalid_request', param: 'audio' });
   });
+
+  it('takes reasoning_effort and chat_template_kwargs on chat (template inputs), validated; refuses them on completions', () => {
+    const passthrough = { reasoning_effort: 'low', chat_template_kwargs: { enable_thinking: false, x: [1] } };
+    expect(refusedField(chat({ passthrough }))).toBeUndefined();
+    expect(toInput(chat({ passthrough }))).toMatchObject({ reasoningEffort: 'low', templateKwargs: { enable_thinking: false, x: [1] } });
+    const completion = { kind: 'completion' as const, model: 'm', sampling: { stop: [], n: 1 }, stream: false, includeUsage: false, prompt: 'x' };
+    expect(refusedField({ ...completion, passthrough: { reasoning_effort: 'low' } })).toMatchObject({ param: 'reasoning_effort' });
+    expect(refusedField({ ...completion, passthrough: { chat_template_kwargs: {} } })).toMatchObject({ param: 'chat_template_kwargs' });
+    expect(thrown(() => toInput(chat({ passthrough: { reasoning_effort: 'extreme' } }))).param).toBe('reasoning_effort');
+    expect(thrown(() => toInput(chat({ passthrough: { reasoning_effort: 3 } }))).param).toBe('reasoning_effort');
+    expect(thrown(() => toInput(chat({ passthrough: { chat_template_kwargs: [1] } }))).param).toBe('chat_template_kwargs');
+    const thinking = thrown(() => toInput(chat({ passthrough: { chat_template_kwargs: { enable_thinking: 'no' } } })));
+    expect(thinking.param).toBe('chat_template_kwargs.enable_thinking');
+  });
 });
 
 describe('ChoiceAccumulator', () => {

@@ -58,11 +58,18 @@ function hostOptions(spec: DeploymentSpec, o: LocalReplicaOptions): EngineHostOp
  */
 const HARMLESS_PASSTHROUGH: ReadonlySet<string> = new Set(['metadata', 'store', 'service_tier', 'prompt_cache_key', 'safety_identifier']);
 
+/** Chat fields that become inputs of the chat template, as llama-server takes them (`toInput`). */
+const TEMPLATE_FIELDS: ReadonlySet<string> = new Set(['reasoning_effort', 'chat_template_kwargs']);
+
+/** OpenAI's `reasoning_effort` values. */
+const REASONING_EFFORTS: ReadonlySet<string> = new Set(['none', 'minimal', 'low', 'medium', 'high', 'xhigh']);
+
 /** The first field a local deployment cannot honour, as a 400 naming it; undefined when all can be. */
 export function refusedField(req: GenerateRequest): InferenceError | undefined {
   for (const key of Object.keys(req.passthrough)) {
     if (key === 'parallel_tool_calls' && typeof req.passthrough[key] === 'boolean') continue; // interpreted below
     if (HARMLESS_PASSTHROUGH.has(key)) continue;
+    if (req.kind === 'chat' && TEMPLATE_FIELDS.has(key)) continue; // interpreted by toInput
     return new InferenceError('invalid_request', `'${key}' is not supported by local deployments`, { param: key });
   }
   return undefined;
@@ -114,6 +121,24 @@ export function toInput(req: GenerateRequest): GenerateInput {
     input.toolChoice = choice;
     const parallel = req.parallelToolCalls ?? req.passthrough['parallel_tool_calls'];
     input.parallelToolCalls = typeof parallel === 'boolean' ? parallel : true;
+  }
+  const kwargs = req.passthrough['chat_template_kwargs'];
+  if (kwargs !== undefined && kwargs !== null) {
+    if (typeof kwargs !== 'object' || Array.isArray(kwargs)) {
+      throw new InferenceError('invalid_request', 'chat_template_kwargs must be an object', { param: 'chat_template_kwargs' });
+    }
+    const thinking = (kwargs as Record<string, unknown>)['enable_thinking'];
+    if (thinking !== undefined && typeof thinking !== 'boolean') {
+      throw new InferenceError('invalid_request', 'chat_template_kwargs.enable_thinking must be a boolean', { param: 'chat_template_kwargs.enable_thinking' });
+    }
+    input.templateKwargs = kwargs as Record<string, unknown>;
+  }
+  const effort = req.passthrough['reasoning_effort'];
+  if (effort !== undefined && effort !== null) {
+    if (typeof effort !== 'string' || !REASONING_EFFORTS.has(effort)) {
+      throw new InferenceError('invalid_request', `reasoning_effort must be one of ${[...REASONING_EFFORTS].join(', ')}`, { param: 'reasoning_effort' });
+    }
+    input.reasoningEffort = effort;
   }
   return input;
 }

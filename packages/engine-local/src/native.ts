@@ -50,6 +50,11 @@ export interface NativeEngineOptions {
   kvUnified?: boolean;
   /** Default: 'off' when gpuLayers is 0 (measured 2x faster on CPU), else 'auto'. */
   flashAttention?: 'auto' | 'on' | 'off';
+  /**
+   * Events the engine thread may queue for the event loop (default 16): when JS falls
+   * that many steps behind, the engine waits for it instead of decoding further.
+   */
+  eventQueue?: number;
   onProgress?: (fraction: number) => void;
 }
 
@@ -141,7 +146,7 @@ export type NativeSequenceErrorKind =
 
 /** The submit field an invalid_request names, when one is at fault. */
 /** 'tools' and 'messages' come from the engine host (chat template), the rest from the addon. */
-export type NativeErrorField = 'grammar' | 'jsonSchema' | 'logitBias' | 'tools' | 'messages';
+export type NativeErrorField = 'grammar' | 'jsonSchema' | 'logitBias' | 'tools' | 'messages' | 'chat_template_kwargs' | 'reasoning_effort';
 
 export interface NativeSequenceError {
   kind: NativeSequenceErrorKind;
@@ -187,6 +192,8 @@ export interface NativeStats {
   kvCellsUsed: number;
   kvCellsTotal: number;
   promptTokensReused: number;
+  /** Of promptTokensReused, the tokens whose KV cells were copied from another slot (prefix sharing). */
+  promptTokensShared: number;
   totalDecodedTokens: number;
   totalSampledTokens: number;
 }
@@ -204,8 +211,12 @@ export interface NativeChatInput {
   tools?: string;
   toolChoice?: 'auto' | 'none' | 'required';
   parallelToolCalls?: boolean;
-  /** A JSON schema the answer must follow (response_format). */
+  /** A JSON schema the answer must follow (response_format); with tools under `auto`, the answer is calls or such JSON. */
   jsonSchema?: string;
+  /** `chat_template_kwargs`: a JSON object of extra template inputs (`enable_thinking` a boolean). */
+  templateKwargs?: string;
+  /** `reasoning_effort`: 'none' turns thinking off; any other value is the template input `reasoning_effort`. */
+  reasoningEffort?: string;
 }
 
 /** The rendered prompt and how to constrain and parse its output (llama.cpp's common_chat_params). */

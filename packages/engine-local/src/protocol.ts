@@ -39,6 +39,10 @@ export interface ChatInput {
   /** A named choice has become `required` over that one tool (localEngineCore.ts). */
   toolChoice?: 'auto' | 'none' | 'required';
   parallelToolCalls?: boolean;
+  /** `chat_template_kwargs`, passed to the Jinja template as extra inputs (llama-server's field). */
+  templateKwargs?: Record<string, unknown>;
+  /** `reasoning_effort`, as llama-server maps it: 'none' disables thinking, else a template input. */
+  reasoningEffort?: string;
 }
 
 export type GenerateInput = { prompt: string } | ChatInput;

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { classifyStatus, classifyTransport, retryAfterMs } from './upstreamErrors.js';
 
 const anthropic = (type: string, message = 'm'): unknown => ({ type: 'error', error: { type, message } });
-const openai = (type: string, code: string | null, message = 'm'): unknown => ({ error: { message, type, param: null, code } });
+const openai = (type: string, code: string | null, message = 'm', param: string | null = null): unknown => ({ error: { message, type, param, code } });
 
 describe('classifyStatus', () => {
   it.each([
@@ -15,6 +15,7 @@ describe('classifyStatus', () => {
     [404, 'not_found_error', 'not_found'],
     [413, 'request_too_large', 'invalid_request'],
     [500, 'api_error', 'upstream_error'],
+    [503, 'api_error', 'upstream_error'],
     [504, 'timeout_error', 'upstream_timeout'],
   ] as const)('anthropic %i %s -> %s', (status, type, kind) => {
     expect(classifyStatus(status, anthropic(type), {}, 'anthropic').kind).toBe(kind);
@@ -31,7 +32,7 @@ describe('classifyStatus', () => {
     [429, 'insufficient_quota', 'insufficient_quota', 'budget_exceeded'],
     [429, 'requests', 'rate_limit_exceeded', 'rate_limited'],
     [401, 'invalid_request_error', 'invalid_api_key', 'unauthorized'],
-    [503, 'server_error', null, 'overloaded'],
+    [503, 'server_error', null, 'upstream_error'],
     [500, 'server_error', null, 'upstream_error'],
     [502, 'server_error', null, 'upstream_error'],
     [529, 'server_error', 'overloaded', 'overloaded'],
@@ -55,6 +56,39 @@ describe('classifyStatus', () => {
     const e = classifyStatus(500, openai('invalid_request_error', 'context_length_exceeded'), {}, 'openai');
     expect(e.kind).toBe('upstream_error');
     expect(e.retryable).toBe(true);
+  });
+
+  it('an upstream 503 is upstream_error (502 to our clients), still retryable and with its retry-after', () => {
+    for (const [body, provider] of [[openai('server_error', null), 'openai'], [anthropic('api_error'), 'anthropic'], [undefined, 'openai']] as const) {
+      const e = classifyStatus(503, body, { 'retry-after': '2' }, provider);
+      expect(e.kind).toBe('upstream_error');
+      expect(e.status).toBe(502);
+      expect(e.retryable).toBe(true);
+      expect(e.retryAfterMs).toBe(2000);
+      expect(e.message).toContain('status 503');
+    }
+    // An upstream that says it is overloaded in so many words stays overloaded.
+    expect(classifyStatus(503, anthropic('overloaded_error'), {}, 'anthropic').kind).toBe('overloaded');
+    expect(classifyStatus(529, undefined, {}, 'openai').kind).toBe('overloaded');
+  });
+
+  it('a request error keeps the field the upstream blames as its param', () => {
+    const o = classifyStatus(400, openai('invalid_request_error', null, 'temperature must be <= 2', 'temperature'), {}, 'openai');
+    expect(o).toMatchObject({ kind: 'invalid_request', param: 'temperature', message: 'temperature must be <= 2' });
+    const ctx = classifyStatus(400, openai('invalid_request_error', 'context_length_exceeded', 'too long', 'messages'), {}, 'openai');
+    expect(ctx).toMatchObject({ kind: 'context_length_exceeded', param: 'messages' });
+    expect(classifyStatus(400, openai('invalid_request_error', null, 'bad'), {}, 'openai').param).toBeNull();
+    // Anthropic names the field at the head of its message.
+    const a = classifyStatus(400, anthropic('invalid_request_error', 'messages.0.content: Field required'), {}, 'anthropic');
+    expect(a).toMatchObject({ kind: 'invalid_request', param: 'messages.0.content' });
+    expect(classifyStatus(400, anthropic('invalid_request_error', 'max_tokens: Field required'), {}, 'anthropic').param).toBe('max_tokens');
+    expect(classifyStatus(400, anthropic('invalid_request_error', 'prompt is too long: 210000 tokens'), {}, 'anthropic').param).toBeNull();
+    expect(classifyStatus(400, anthropic('invalid_request_error', 'Error: something'), {}, 'anthropic').param).toBeNull();
+    // Not a request error: no param, whatever the body says.
+    expect(classifyStatus(500, openai('server_error', null, 'x', 'temperature'), {}, 'openai').param).toBeNull();
+    expect(classifyStatus(401, openai('invalid_request_error', 'invalid_api_key', 'x', 'api_key'), {}, 'openai').param).toBeNull();
+    // A param that is no field name is dropped.
+    expect(classifyStatus(400, openai('invalid_request_error', null, 'x', 'p'.repeat(201)), {}, 'openai').param).toBeNull();
   });
 
   it('carries retry-after-ms before retry-after', () => {

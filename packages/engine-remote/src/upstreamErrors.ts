@@ -3,11 +3,22 @@
 // body's own type/code decides first (OpenAI `{error:{type,code,message}}`,
 // Anthropic `{type:'error', error:{type,message}}`), the HTTP status second. The
 // upstream's own message is kept as the diagnostic; clients see a safe message,
-// plus the upstream's text only for request errors, which are about their input.
+// plus the upstream's text and the field at fault (`param`) only for request
+// errors, which are about their input.
+//
+// A bare 503 is `upstream_error` (502 to our client), not `overloaded`: in the
+// taxonomy `overloaded` is this runtime refusing work for lack of its own
+// capacity (docs/flow-control.md), while an upstream 503 says only that the
+// upstream failed. Both kinds are retried, fall back and count toward the breaker
+// alike (reliability/backoff.ts, RequestActor), so only the reported kind
+// differs. An upstream that says it is overloaded in so many words (529,
+// Anthropic `overloaded_error`, OpenAI code `overloaded`) stays `overloaded`.
 
 import { type ErrorKind, InferenceError } from '@inference/core';
 
 const MAX_MESSAGE = 500;
+/** An upstream `param` longer than this is not a field name; it is dropped. */
+const MAX_PARAM = 200;
 
 /** Wire dialects whose error bodies we understand. Other names classify by status alone. */
 export type UpstreamDialect = 'openai' | 'anthropic';
@@ -16,6 +27,7 @@ interface UpstreamErrorBody {
   message?: string;
   type?: string;
   code?: string;
+  param?: string;
 }
 
 function bodyError(body: unknown): UpstreamErrorBody {
@@ -27,7 +39,20 @@ function bodyError(body: unknown): UpstreamErrorBody {
   if (typeof o.message === 'string') out.message = o.message.slice(0, MAX_MESSAGE);
   if (typeof o.type === 'string') out.type = o.type;
   if (typeof o.code === 'string') out.code = o.code;
+  if (typeof o.param === 'string' && o.param !== '' && o.param.length <= MAX_PARAM) out.param = o.param;
   return out;
+}
+
+// Anthropic names the field at fault at the head of its message (`max_tokens: Field required`,
+// `messages.0.content: ...`) rather than in a field of its own.
+const ANTHROPIC_FIELD_PATH = /^([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*): /;
+
+/** The request field the upstream blames: OpenAI's `error.param`, or Anthropic's field path. */
+function paramOf(dialect: string, e: UpstreamErrorBody): string | undefined {
+  if (e.param !== undefined) return e.param;
+  if (dialect !== 'anthropic' || e.message === undefined) return undefined;
+  const path = ANTHROPIC_FIELD_PATH.exec(e.message)?.[1];
+  return path !== undefined && path.length <= MAX_PARAM ? path : undefined;
 }
 
 /** Milliseconds from retry-after-ms / retry-after (seconds or HTTP date). */
@@ -95,7 +120,7 @@ export function kindOfStatus(status: number): ErrorKind {
   if (status === 401 || status === 403) return 'unauthorized';
   if (status === 404) return 'not_found';
   if (status === 429) return 'rate_limited';
-  if (status === 503 || status === 529) return 'overloaded';
+  if (status === 529) return 'overloaded';
   if (status === 408 || status === 504) return 'upstream_timeout';
   return 'upstream_error';
 }
@@ -117,16 +142,19 @@ function kindOfBody(dialect: string, e: UpstreamErrorBody, status: number): Erro
 /**
  * One upstream HTTP error as a taxonomy error. `provider` names the wire dialect
  * ('openai' or 'anthropic'); the diagnostic keeps the upstream's type, code and message.
+ * A request error keeps the field the upstream blames as its `param`.
  */
 export function classifyStatus(status: number, body: unknown, headers: Record<string, string | string[] | undefined>, provider: string): InferenceError {
   const e = bodyError(body);
   const diagnostic = `${provider} upstream ${status}: ${e.type ?? ''} ${e.code ?? ''} ${e.message ?? ''}`.replace(/\s+/g, ' ').trim();
   const kind = kindOfBody(provider, e, status) ?? kindOfStatus(status);
+  const aboutRequest = SHOW_UPSTREAM_MESSAGE.has(kind);
   let message = SAFE_MESSAGE[kind];
-  if (SHOW_UPSTREAM_MESSAGE.has(kind) && e.message !== undefined && e.message !== '') message = e.message;
+  if (aboutRequest && e.message !== undefined && e.message !== '') message = e.message;
   else if (kind === 'upstream_error') message = `${message} (status ${status})`;
   const ra = retryAfterMs(headers);
-  return new InferenceError(kind, message, ra === undefined ? { diagnostic } : { diagnostic, retryAfterMs: ra });
+  const param = aboutRequest ? paramOf(provider, e) : undefined;
+  return new InferenceError(kind, message, { diagnostic, ...(ra === undefined ? {} : { retryAfterMs: ra }), ...(param === undefined ? {} : { param }) });
 }
 
 /** undici / network failures by their error code, never by message text. */

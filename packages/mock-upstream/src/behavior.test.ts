@@ -15,6 +15,8 @@ describe('parseBehavior', () => {
       disconnectAfterChunks: 5,
       tokens: 6,
       errorType: 'x',
+      errorMessage: 'y',
+      errorParam: 'z',
     };
     expect(parseBehavior(all)).toEqual(all);
     expect(parseBehavior({})).toEqual({});
@@ -26,6 +28,8 @@ describe('parseBehavior', () => {
     expect(() => parseBehavior({ tokens: 1.5 })).toThrow(/tokens/);
     expect(() => parseBehavior({ latencyMs: Number.NaN })).toThrow(/latencyMs/);
     expect(() => parseBehavior({ hang: 'yes' })).toThrow(/hang/);
+    expect(() => parseBehavior({ errorParam: '' })).toThrow(/errorParam/);
+    expect(() => parseBehavior({ errorMessage: 3 })).toThrow(/errorMessage/);
     expect(() => parseBehavior([])).toThrow(BehaviorError);
     expect(() => parseScript([{}, { nope: 1 }])).toThrow(/script\[1\]/);
   });
@@ -34,6 +38,8 @@ describe('parseBehavior', () => {
     expect(injectedStatus({})).toBeUndefined();
     expect(injectedStatus({ errorType: 'content_filter' })).toBe(400);
     expect(injectedStatus({ status: 529, errorType: 'overloaded_error' })).toBe(529);
+    expect(injectedStatus({ errorParam: 'temperature' })).toBe(400);
+    expect(injectedStatus({ errorMessage: 'max_tokens: Field required' })).toBe(400);
   });
 });
 

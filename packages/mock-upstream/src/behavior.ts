@@ -34,6 +34,10 @@ export interface Behavior {
   readonly tokens?: number;
   /** OpenAI error `code` / Anthropic `error.type`; with no `status`, the status is 400. */
   readonly errorType?: string;
+  /** The injected error's message instead of the status's default; with no `status`, the status is 400. */
+  readonly errorMessage?: string;
+  /** OpenAI `error.param` of the injected error (Anthropic's envelope has no such field); with no `status`, the status is 400. */
+  readonly errorParam?: string;
 }
 
 export class BehaviorError extends Error {
@@ -42,7 +46,8 @@ export class BehaviorError extends Error {
 
 const NUMBER_KEYS = ['latencyMs', 'chunkDelayMs', 'retryAfterSeconds', 'retryAfterMs'] as const;
 const INTEGER_KEYS = ['disconnectAfterChunks', 'tokens', 'burstChunks'] as const;
-const KNOWN_KEYS: ReadonlySet<string> = new Set([...NUMBER_KEYS, ...INTEGER_KEYS, 'status', 'hang', 'errorType']);
+const STRING_KEYS = ['errorType', 'errorMessage', 'errorParam'] as const;
+const KNOWN_KEYS: ReadonlySet<string> = new Set([...NUMBER_KEYS, ...INTEGER_KEYS, ...STRING_KEYS, 'status', 'hang']);
 const STATUS_SET: ReadonlySet<number> = new Set(ERROR_STATUSES);
 
 function isErrorStatus(value: unknown): value is MockErrorStatus {
@@ -77,9 +82,11 @@ export function parseBehavior(value: unknown, where = 'behavior'): Behavior {
     if (typeof input.hang !== 'boolean') throw new BehaviorError(`${where}.hang must be a boolean`);
     out.hang = input.hang;
   }
-  if (input.errorType !== undefined) {
-    if (typeof input.errorType !== 'string' || input.errorType.length === 0) throw new BehaviorError(`${where}.errorType must be a non-empty string`);
-    out.errorType = input.errorType;
+  for (const key of STRING_KEYS) {
+    const v = input[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'string' || v.length === 0) throw new BehaviorError(`${where}.${key} must be a non-empty string`);
+    out[key] = v;
   }
   return out;
 }
@@ -91,7 +98,8 @@ export function parseScript(value: unknown): Behavior[] {
 
 /** The status an injected error is sent with, or undefined when the behavior injects none. */
 export function injectedStatus(behavior: Behavior): number | undefined {
-  return behavior.status ?? (behavior.errorType !== undefined ? 400 : undefined);
+  const detailed = behavior.errorType !== undefined || behavior.errorMessage !== undefined || behavior.errorParam !== undefined;
+  return behavior.status ?? (detailed ? 400 : undefined);
 }
 
 /** FIFO of scripted behaviors; `next()` is O(1) and the queue forgets consumed entries. */

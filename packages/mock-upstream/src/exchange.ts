@@ -86,7 +86,8 @@ export class Exchange {
       if (behavior.hang === true) return;
       const status = injectedStatus(behavior);
       if (status !== undefined) {
-        this.sendError(status, { errorType: behavior.errorType }, { seconds: behavior.retryAfterSeconds, ms: behavior.retryAfterMs });
+        const detail = { errorType: behavior.errorType, message: behavior.errorMessage, param: behavior.errorParam };
+        this.sendError(status, detail, { seconds: behavior.retryAfterSeconds, ms: behavior.retryAfterMs });
         return;
       }
       let rendered: Rendered;

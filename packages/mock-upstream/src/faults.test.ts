@@ -75,6 +75,13 @@ describe('injected errors', () => {
     expect((await chat()).status).toBe(200);
   });
 
+  it('errorMessage and errorParam set the injected error\'s message and param', async () => {
+    mock.setScript([{ errorParam: 'temperature', errorMessage: 'temperature must be at most 2.' }]);
+    const a = await chat();
+    expect(a.status).toBe(400);
+    expect((JSON.parse(await a.text())).error).toMatchObject({ type: 'invalid_request_error', param: 'temperature', message: 'temperature must be at most 2.' });
+  });
+
   it('an error replaces a stream before any byte of it', async () => {
     mock.setScript([{ status: 500 }]);
     const response = await chat({ stream: true });

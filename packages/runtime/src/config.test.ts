@@ -33,6 +33,16 @@ describe('config contract', () => {
     expect(cfg.auth.apiKeys[0]?.deployments).toEqual(['smollm']);
     expect(cfg.storage?.path).toBe('data/inference.db');
     expect(cfg.deployments[0]?.engine.chatTemplate).toBe('chatml');
+    expect(cfg.responses).toEqual({ ttlSeconds: 2_592_000 });
+  });
+
+  it('responses.ttlSeconds: whole seconds, 1 s to 366 days; absent, each store keeps its default', () => {
+    expect(parseConfig({ responses: { ttlSeconds: 3600 } }).responses).toEqual({ ttlSeconds: 3600 });
+    expect(parseConfig({}).responses).toBeUndefined();
+    for (const bad of [0, 1.5, 366 * 86_400 + 1, '1d']) {
+      expect(() => parseConfig({ responses: { ttlSeconds: bad } })).toThrow(expect.objectContaining({ param: 'responses.ttlSeconds' }));
+    }
+    expect(() => parseConfig({ responses: { ttl: 1 } })).toThrow(expect.objectContaining({ param: 'responses.ttl' }));
   });
 
   it('names the missing environment variable and the key that needs it', async () => {

@@ -41,6 +41,8 @@ export interface RuntimeConfig {
   auth: { apiKeys: ApiKeyConfig[]; adminKeys: AdminKeyConfig[] };
   /** The audit trail of admin changes (docs/keys.md): how many records are kept. */
   audit?: { maxRecords: number };
+  /** Stored Responses API objects (docs/responses.md): how long each is kept; absent: 30 days, 24 h in a cluster. */
+  responses?: { ttlSeconds?: number };
   deployments: DeploymentSpec[];
   /** The `cluster:` block as the file gives it (flags may complete it: cluster/clusterConfig.ts). */
   cluster?: ClusterFileConfig;
@@ -107,7 +109,7 @@ export interface ParseOptions {
 export function parseConfig(doc: unknown, options: ParseOptions = {}): RuntimeConfig {
   const runtimes = Array.isArray(options.runtimes) ? options.runtimes : Object.keys(options.runtimes ?? {});
   const o = asObject(doc ?? {}, '');
-  noUnknownKeys(o, ['server', 'storage', 'auth', 'audit', 'deployments', 'cluster', 'secrets', 'telemetry'], '');
+  noUnknownKeys(o, ['server', 'storage', 'auth', 'audit', 'responses', 'deployments', 'cluster', 'secrets', 'telemetry'], '');
   const server = optObject(o, 'server', '') ?? {};
   noUnknownKeys(server, ['host', 'port', 'bodyLimitBytes', 'drainTimeoutMs', 'streamStallMs', 'allowOpenAdmin', 'tls', 'cors'], 'server');
   const cfg: RuntimeConfig = {
@@ -149,6 +151,12 @@ export function parseConfig(doc: unknown, options: ParseOptions = {}): RuntimeCo
     noUnknownKeys(audit, ['maxRecords'], 'audit');
     const maxRecords = optNumber(audit, 'maxRecords', 'audit', { min: 10, max: 10_000_000, integer: true });
     if (maxRecords !== undefined) cfg.audit = { maxRecords };
+  }
+  const responses = optObject(o, 'responses', '');
+  if (responses !== undefined) {
+    noUnknownKeys(responses, ['ttlSeconds'], 'responses');
+    const ttlSeconds = optNumber(responses, 'ttlSeconds', 'responses', { min: 1, max: 366 * 86_400, integer: true });
+    cfg.responses = ttlSeconds === undefined ? {} : { ttlSeconds };
   }
   const telemetry = optObject(o, 'telemetry', '');
   if (telemetry !== undefined) {

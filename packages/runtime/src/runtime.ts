@@ -50,7 +50,7 @@ export interface ClusterStatus {
   readonly session: string;
   readonly leader: string | undefined;
   readonly leading: boolean;
-  readonly members: readonly { readonly name: string; readonly advertise: string }[];
+  readonly members: readonly { readonly name: string; readonly advertise: string; readonly draining: boolean }[];
   /** True while etcd is unreachable and the tables may be behind. */
   readonly stale: boolean;
 }

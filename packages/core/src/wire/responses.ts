@@ -34,6 +34,7 @@ export interface ResponsesEcho {
   top_p: number | null;
   top_logprobs: number | null;
   text: { format: Json };
+  reasoning: { effort: string | null; summary: null };
   tool_choice: unknown;
   tools: Json[];
   truncation: 'disabled';
@@ -288,7 +289,11 @@ function refuseUnsupported(o: Json): void {
   if (truncation !== undefined && truncation !== 'disabled') invalid('truncation', "only 'disabled' is supported");
   const reasoning = optObject(o, 'reasoning', '');
   if (reasoning !== undefined) {
-    for (const k of Object.keys(reasoning)) if (reasoning[k] !== null && reasoning[k] !== undefined) invalid(join('reasoning', k), 'is not supported');
+    for (const k of Object.keys(reasoning)) {
+      // `effort` travels as chat completions' `reasoning_effort` (each runtime honours or refuses it).
+      if (k !== 'effort' && reasoning[k] !== null && reasoning[k] !== undefined) invalid(join('reasoning', k), 'is not supported');
+    }
+    optString(reasoning, 'effort', 'reasoning');
   }
   const tier = optString(o, 'service_tier', '');
   if (tier !== undefined && tier !== 'auto' && tier !== 'default') invalid('service_tier', "only 'auto' and 'default' are supported");
@@ -341,6 +346,7 @@ export function parseResponsesRequest(body: unknown): ResponsesRequest {
   const store = optBool(o, 'store', '') ?? true;
   const user = optString(o, 'user', '');
   const metadata = parseMetadata(o);
+  const effort = optObject(o, 'reasoning', '')?.['effort'];
   if (input.length === 0 && previousResponseId === undefined) invalid('input', 'is required');
   const messages = itemsToMessages(input);
   const chat: ChatRequest = {
@@ -349,7 +355,7 @@ export function parseResponsesRequest(body: unknown): ResponsesRequest {
     sampling,
     stream,
     includeUsage: true,
-    passthrough: {},
+    passthrough: typeof effort === 'string' ? { reasoning_effort: effort } : {},
     messages: instructions === undefined || instructions === '' ? messages : [{ role: 'system', content: instructions }, ...messages],
   };
   if (defs !== undefined && defs.length > 0) chat.tools = defs;
@@ -368,6 +374,7 @@ export function parseResponsesRequest(body: unknown): ResponsesRequest {
     top_p: sampling.topP ?? null,
     top_logprobs: sampling.topLogprobs ?? null,
     text: { format: formatEcho },
+    reasoning: { effort: typeof effort === 'string' ? effort : null, summary: null },
     tool_choice: o.tool_choice ?? 'auto',
     tools: toolsEcho,
     truncation: 'disabled',

@@ -84,7 +84,6 @@ export function responseObject(
     ...meta.echo,
     model: meta.model,
     output: [...output],
-    reasoning: { effort: null, summary: null },
     service_tier: 'default',
     usage: usage === null ? null : responsesUsage(usage),
     type: 'response',

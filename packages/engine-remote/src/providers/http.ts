@@ -4,7 +4,10 @@
 // errors. Adapters add only their headers, paths and wire translation. A
 // streamed answer is read only while the client keeps up (RunContext.flow).
 
-import { type CancelSignal, type DeploymentSpec, InferenceError, type RunContext, linkedCancellation } from '@inference/core';
+import {
+  type CancelSignal, type Deadline, type DeploymentSpec, type FlowSignal, InferenceError, type RunContext, type TraceSpan, deadlines,
+  linkedCancellation,
+} from '@inference/core';
 import type { Dispatcher } from 'undici';
 import type { RemoteSession } from '../session.js';
 import { classifyStatus, classifyTransport } from '../upstreamErrors.js';
@@ -60,125 +63,197 @@ const DRAIN_GRACE_MS = 1000;
  * collected and returned as text. `signal` aborts the call at any stage, and the
  * promise then rejects with its reason. Once the reader has enough, the call
  * resolves and the rest of the response is drained unread (DRAIN_GRACE_MS).
+ *
+ * The steps: build the request (`upstreamRequest`), dispatch it (`dispatch`), and
+ * read the answer (`UpstreamCall`), whose status and failures are mapped to the
+ * taxonomy by `statusError` and `transportError`.
  */
-export function post(o: CallOptions, path: string, headers: Record<string, string>, body: Json, signal: CancelSignal, provider: string, read?: ChunkReader): Promise<string> {
-  const t = o.spec.remote.timeouts;
+export function post(
+  o: CallOptions, path: string, headers: Record<string, string>, body: Json, signal: CancelSignal, provider: string, read?: ChunkReader,
+): Promise<string> {
   const traced = o.ctx.trace === undefined ? undefined : upstreamSpan(o.ctx.trace, o.spec, path, provider, headers);
-  const sendHeaders = traced === undefined ? headers : traced.headers;
+  const request = upstreamRequest(o, path, traced === undefined ? headers : traced.headers, body);
   return new Promise<string>((resolve, reject) => {
-    let controller: Dispatcher.DispatchController | undefined;
-    let settled = false;
-    let status = 0;
-    let responseHeaders: Record<string, string | string[] | undefined> = {};
-    let chunks: Uint8Array[] | undefined;
-    let drain: NodeJS.Timeout | undefined;
     // Back-pressure of a streamed answer (docs/flow-control.md): the upstream read pauses with the client.
     const flow = read === undefined ? undefined : o.ctx.flow;
-    let pausedByFlow = false;
-    const unwatch = flow?.onChange((paused) => {
-      if (controller === undefined || settled) return;
-      if (paused && !pausedByFlow) {
-        pausedByFlow = true;
-        controller.pause();
-      } else if (!paused && pausedByFlow) {
-        pausedByFlow = false;
-        controller.resume();
-      }
-    });
-    const settle = (error: InferenceError | undefined, text?: string): void => {
-      if (settled) return;
-      settled = true;
-      unwatch?.();
-      // What is left of the response is drained unread, whatever the client does.
-      if (pausedByFlow) {
-        pausedByFlow = false;
-        controller?.resume();
-      }
-      signal.removeEventListener('abort', onAbort);
-      if (traced !== undefined) {
-        if (status !== 0) traced.span.set({ 'http.response.status_code': status });
-        if (error !== undefined) traced.span.fail(error);
-        traced.span.end();
-      }
-      if (error === undefined) resolve(text ?? '');
-      else reject(error);
-    };
-    const fail = (e: unknown): void => {
-      settle(abortReason(signal) ?? classifyTransport(e, status === 0 ? 'headers' : 'body'));
-    };
-    function onAbort(): void {
-      controller?.abort(signal.reason as Error);
-      fail(signal.reason);
+    const call = new UpstreamCall(signal, provider, read, flow, traced?.span, resolve, reject);
+    if (call.begin()) dispatch(o.session, request, call);
+  });
+}
+
+// --- Request building ---
+
+/** The dispatch options of one JSON POST on the session's pool, with the deployment's first-byte and idle timeouts. */
+function upstreamRequest(o: CallOptions, path: string, headers: Record<string, string>, body: Json): Dispatcher.DispatchOptions {
+  const t = o.spec.remote.timeouts;
+  return {
+    path: `${o.session.basePath}${path}`,
+    method: 'POST',
+    headers,
+    body: JSON.stringify(body),
+    headersTimeout: t.firstByteMs,
+    bodyTimeout: t.idleMs,
+  };
+}
+
+// --- Dispatch ---
+
+/** Hands the request to the pool; a synchronous refusal fails the call like a transport error. */
+function dispatch(session: RemoteSession, request: Dispatcher.DispatchOptions, call: UpstreamCall): void {
+  try {
+    session.pool.dispatch(request, call);
+  } catch (e) {
+    call.fail(e);
+  }
+}
+
+// --- Status and error mapping ---
+
+/** A non-2xx answer, read whole, as its taxonomy error. */
+function statusError(status: number, text: string, headers: Record<string, string | string[] | undefined>, provider: string): InferenceError {
+  return classifyStatus(status, parseJson(text), headers, provider);
+}
+
+/** A failed call: the request's own abort reason when it fired, else the transport failure by the phase it broke in. */
+function transportError(signal: CancelSignal, e: unknown, status: number): InferenceError {
+  return abortReason(signal) ?? classifyTransport(e, status === 0 ? 'headers' : 'body');
+}
+
+// --- Body reading and streaming ---
+
+type ResponseHeaders = Record<string, string | string[] | undefined>;
+
+/**
+ * One call's response, as undici's dispatch handler. A non-2xx answer, or any
+ * answer when there is no reader, is collected whole; a streamed 2xx answer goes
+ * to the reader chunk by chunk, paused while the client's flow is. The call
+ * settles exactly once: on the answer's end, the reader having enough, a
+ * failure, or the request's abort; settling releases the flow watch, the abort
+ * listener and the span.
+ */
+class UpstreamCall implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined;
+  private settled = false;
+  private status = 0;
+  private responseHeaders: ResponseHeaders = {};
+  /** Set when the body is collected whole rather than streamed to the reader. */
+  private chunks: Uint8Array[] | undefined;
+  private drain: Deadline | undefined;
+  private pausedByFlow = false;
+  private unwatch: (() => void) | undefined;
+  private readonly onAbort = (): void => {
+    this.controller?.abort(this.signal.reason as Error);
+    this.fail(this.signal.reason);
+  };
+
+  constructor(
+    private readonly signal: CancelSignal,
+    private readonly provider: string,
+    private readonly read: ChunkReader | undefined,
+    private readonly flow: FlowSignal | undefined,
+    private readonly span: TraceSpan | undefined,
+    private readonly resolve: (text: string) => void,
+    private readonly reject: (e: InferenceError) => void,
+  ) {}
+
+  /** Watches the flow and the abort signal; false when the request is already aborted (the call has then failed). */
+  begin(): boolean {
+    this.unwatch = this.flow?.onChange((paused) => { this.flowChanged(paused); });
+    if (this.signal.aborted) {
+      this.fail(this.signal.reason);
+      return false;
     }
-    if (signal.aborted) {
-      fail(signal.reason);
+    this.signal.addEventListener('abort', this.onAbort);
+    return true;
+  }
+
+  fail(e: unknown): void {
+    this.settle(transportError(this.signal, e, this.status));
+  }
+
+  onRequestStart(c: Dispatcher.DispatchController): void {
+    this.controller = c;
+    if (this.settled) c.abort((this.signal.reason as Error | undefined) ?? new InferenceError('internal', 'request ended'));
+  }
+
+  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, h: ResponseHeaders): void {
+    if (statusCode < 200) return;
+    this.status = statusCode;
+    this.responseHeaders = h;
+    if (this.read === undefined || statusCode >= 300) this.chunks = [];
+  }
+
+  onResponseData(c: Dispatcher.DispatchController, bytes: Uint8Array): void {
+    if (this.settled) return;
+    if (this.chunks !== undefined) this.chunks.push(bytes);
+    else this.stream(c, bytes);
+  }
+
+  onResponseEnd(): void {
+    this.drain?.cancel();
+    if (this.settled) return;
+    const text = this.chunks === undefined ? '' : Buffer.concat(this.chunks).toString('utf8');
+    if (this.status >= 200 && this.status < 300) this.settle(undefined, text);
+    else this.settle(statusError(this.status, text, this.responseHeaders, this.provider));
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController, e: Error): void {
+    this.drain?.cancel();
+    this.fail(e);
+  }
+
+  /** One chunk of a streamed answer to the reader; once it has enough, the call resolves and the rest drains. */
+  private stream(c: Dispatcher.DispatchController, bytes: Uint8Array): void {
+    // The client reads slowly: stop reading the upstream until it catches up.
+    if (this.flow?.paused === true && !this.pausedByFlow) {
+      this.pausedByFlow = true;
+      c.pause();
+    }
+    let enough: boolean;
+    try {
+      enough = this.read?.(bytes) ?? false;
+    } catch (e) {
+      const err = classifyTransport(e, 'body');
+      this.settle(err);
+      c.abort(err);
       return;
     }
-    signal.addEventListener('abort', onAbort);
-    const handler: Dispatcher.DispatchHandler = {
-      onRequestStart(c) {
-        controller = c;
-        if (settled) c.abort((signal.reason as Error | undefined) ?? new InferenceError('internal', 'request ended'));
-      },
-      onResponseStart(_c, statusCode, h) {
-        if (statusCode < 200) return;
-        status = statusCode;
-        responseHeaders = h;
-        if (read === undefined || statusCode >= 300) chunks = [];
-      },
-      onResponseData(c, bytes) {
-        if (settled) return;
-        if (chunks !== undefined) {
-          chunks.push(bytes);
-          return;
-        }
-        // The client reads slowly: stop reading the upstream until it catches up.
-        if (flow?.paused === true && !pausedByFlow) {
-          pausedByFlow = true;
-          c.pause();
-        }
-        let enough: boolean;
-        try {
-          enough = read?.(bytes) ?? false;
-        } catch (e) {
-          const err = classifyTransport(e, 'body');
-          settle(err);
-          c.abort(err);
-          return;
-        }
-        if (enough) {
-          settle(undefined);
-          drain = setTimeout(() => { c.abort(new InferenceError('internal', 'upstream kept the response open after its end')); }, DRAIN_GRACE_MS);
-        }
-      },
-      onResponseEnd() {
-        clearTimeout(drain);
-        if (settled) return;
-        const text = chunks === undefined ? '' : Buffer.concat(chunks).toString('utf8');
-        if (status >= 200 && status < 300) {
-          settle(undefined, text);
-          return;
-        }
-        settle(classifyStatus(status, parseJson(text), responseHeaders, provider));
-      },
-      onResponseError(_c, e) {
-        clearTimeout(drain);
-        fail(e);
-      },
-    };
-    try {
-      o.session.pool.dispatch({
-        path: `${o.session.basePath}${path}`,
-        method: 'POST',
-        headers: sendHeaders,
-        body: JSON.stringify(body),
-        headersTimeout: t.firstByteMs,
-        bodyTimeout: t.idleMs,
-      }, handler);
-    } catch (e) {
-      fail(e);
+    if (enough) {
+      this.settle(undefined);
+      this.drain = deadlines.add(DRAIN_GRACE_MS, () => { c.abort(new InferenceError('internal', 'upstream kept the response open after its end')); });
     }
-  });
+  }
+
+  private flowChanged(paused: boolean): void {
+    const controller = this.controller;
+    if (controller === undefined || this.settled) return;
+    if (paused && !this.pausedByFlow) {
+      this.pausedByFlow = true;
+      controller.pause();
+    } else if (!paused && this.pausedByFlow) {
+      this.pausedByFlow = false;
+      controller.resume();
+    }
+  }
+
+  private settle(error: InferenceError | undefined, text?: string): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.unwatch?.();
+    // What is left of the response is drained unread, whatever the client does.
+    if (this.pausedByFlow) {
+      this.pausedByFlow = false;
+      this.controller?.resume();
+    }
+    this.signal.removeEventListener('abort', this.onAbort);
+    if (this.span !== undefined) {
+      if (this.status !== 0) this.span.set({ 'http.response.status_code': this.status });
+      if (error !== undefined) this.span.fail(error);
+      this.span.end();
+    }
+    if (error === undefined) this.resolve(text ?? '');
+    else this.reject(error);
+  }
 }
 
 /** The parsed text, or undefined when it is not JSON. */

@@ -5,7 +5,7 @@
 // waiter whose request is aborted leaves at once.
 
 import { type CancelSignal, InferenceError } from '@inference/core';
-import { type Admission, type LimitReason, type LimiterConfig, RateLimiter } from './rateLimiter.js';
+import { type Admission, type LimitReason, type LimiterConfig, RATE_WINDOW_MS, RateLimiter } from './rateLimiter.js';
 
 export interface Clock {
   now(): number;
@@ -67,8 +67,8 @@ export class LimiterGate {
   private timer: unknown;
   private timerAt = Number.POSITIVE_INFINITY;
 
-  constructor(config: LimiterConfig, private readonly clock: Clock = SYSTEM_CLOCK) {
-    this.limiter = new RateLimiter(config, 60_000, clock.now());
+  constructor(config: LimiterConfig, private readonly clock: Clock = SYSTEM_CLOCK, windowMs = RATE_WINDOW_MS) {
+    this.limiter = new RateLimiter(config, windowMs, clock.now());
   }
 
   get waiting(): number {

@@ -1,9 +1,10 @@
 // Rate limiter and its waiting room: properties on a fake clock, no sockets.
-import { InferenceError } from '@inference/core';
+import { InferenceError, parseDeployment } from '@inference/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type Clock, LimiterGate } from './gate.js';
 import { RateLimiter } from './rateLimiter.js';
+import { ReliabilityRegistry } from './registry.js';
 
 class FakeClock implements Clock {
   t = 1_000_000;
@@ -246,5 +247,48 @@ describe('RateLimiter with a cluster RateShare', () => {
     for (let i = 0; i < 30; i++) if (limiters[i % 3]?.tryAcquire(i, 0).ok === true) shared++;
     expect(shared).toBe(5);
     expect(seen.reduce((a, b) => a + b, 0)).toBe(5);
+  });
+});
+
+describe('a short rate window (remote.rateWindowMs)', () => {
+  const spec = (extra: Record<string, unknown>): ReturnType<typeof parseDeployment> => parseDeployment({
+    name: 'd', runtime: 'openai', endpoint: 'http://127.0.0.1:1/v1', model: 'm', remote: { rpm: 2, tpm: 1000, ...extra },
+  });
+
+  it('rpm and tpm count per second with rateWindowMs 1000, in the local limiter and in what the cluster share is told', async () => {
+    const clock = new FakeClock();
+    const registry = new ReliabilityRegistry(clock);
+    const told: number[] = [];
+    registry.shareRates({ elsewhere: () => 0, admitted: (_key, _now, windowMs) => { told.push(windowMs); } });
+    const gate = registry.gate(spec({ rateWindowMs: 1000 }), undefined);
+    expect(gate.limiter.windowMs).toBe(1000);
+    const l = gate.limiter;
+    expect(l.tryAcquire(clock.now(), 10).ok).toBe(true);
+    expect(l.tryAcquire(clock.now(), 10).ok).toBe(true);
+    const third = l.tryAcquire(clock.now(), 10);
+    expect(third.ok).toBe(false);
+    if (third.ok) return;
+    expect(third.reason).toBe('rpm');
+    expect(third.waitMs).toBe(1000);
+    await clock.advance(999);
+    expect(l.tryAcquire(clock.now(), 10).ok).toBe(false);
+    await clock.advance(1);
+    expect(l.tryAcquire(clock.now(), 10).ok).toBe(true);
+    expect(told).toEqual([1000, 1000, 1000]);
+    // tpm refills per window too: 1000 tokens a second, so 500 spent come back in half a second.
+    const t = registry.gate(spec({ rpm: undefined, rateWindowMs: 1000 }), 'other-key').limiter;
+    expect(t.tryAcquire(clock.now(), 1000).ok).toBe(true);
+    const wait = t.tryAcquire(clock.now(), 500);
+    expect(!wait.ok && wait.reason === 'tpm' ? wait.waitMs : undefined).toBe(500);
+  });
+
+  it('a deployment without it counts per minute, in a limiter of its own', () => {
+    const clock = new FakeClock();
+    const registry = new ReliabilityRegistry(clock);
+    const minute = registry.gate(spec({}), undefined);
+    const second = registry.gate(spec({ rateWindowMs: 1000 }), undefined);
+    expect(minute.limiter.windowMs).toBe(60_000);
+    expect(second).not.toBe(minute);
+    expect(registry.gate(spec({}), undefined)).toBe(minute);
   });
 });

@@ -6,6 +6,8 @@
 // pauses the key until its retry-after and lowers the local rpm for a while.
 // In a cluster a RateShare adds the other nodes' admissions to the rpm window, so
 // the limit holds across nodes up to what the share has not synced yet.
+// The window is a minute unless the deployment sets `remote.rateWindowMs`: rpm and
+// tpm then count per that window (docs/config.md "Remote reliability").
 
 export interface LimiterConfig {
   readonly rpm?: number | undefined;
@@ -22,9 +24,12 @@ export type Admission = { readonly ok: true } | { readonly ok: false; readonly r
 export interface RateShare {
   /** Requests the other nodes admitted for `key` in the `windowMs` before `now`, as far as known. */
   elsewhere(key: string, now: number, windowMs: number): number;
-  /** This node admitted one request for `key` at `now`. */
-  admitted(key: string, now: number): void;
+  /** This node admitted one request for `key` at `now`, counted in windows of `windowMs`. */
+  admitted(key: string, now: number, windowMs: number): void;
 }
+
+/** The rate window when a deployment sets none (`remote.rateWindowMs`). */
+export const RATE_WINDOW_MS = 60_000;
 
 /** When the cluster's window is full, look again after this long (the others' counts only move at their sync). */
 export const SHARED_RETRY_MS = 1_000;
@@ -49,7 +54,7 @@ export class RateLimiter {
 
   constructor(
     private config: LimiterConfig,
-    readonly windowMs = 60_000,
+    readonly windowMs = RATE_WINDOW_MS,
     now = 0,
   ) {
     this.reconfigure(config, now);
@@ -122,7 +127,7 @@ export class RateLimiter {
     }
     if (rpm !== undefined) {
       this.record(now);
-      this.share?.share.admitted(this.share.key, now);
+      this.share?.share.admitted(this.share.key, now, this.windowMs);
     }
     this.inFlight++;
     return { ok: true };

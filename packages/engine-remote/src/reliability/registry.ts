@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { DeploymentSpec } from '@inference/core';
 import { type BreakerState, CircuitBreaker } from './breaker.js';
 import { type Clock, LimiterGate, SYSTEM_CLOCK } from './gate.js';
-import type { RateShare } from './rateLimiter.js';
+import { RATE_WINDOW_MS, type RateShare } from './rateLimiter.js';
 
 export interface BreakerListener {
   (key: string, from: BreakerState, to: BreakerState): void;
@@ -25,8 +25,14 @@ function origin(spec: DeploymentSpec): string {
   }
 }
 
+/** A limiter counts in one window: a deployment with another `rateWindowMs` gets a limiter of its own. */
 function gateKey(spec: DeploymentSpec, apiKey: string | undefined): string {
-  return `${spec.runtime}|${keyHash(apiKey)}|${origin(spec)}|${spec.model ?? spec.name}`;
+  const w = windowOf(spec);
+  return `${spec.runtime}|${keyHash(apiKey)}|${origin(spec)}|${spec.model ?? spec.name}${w === RATE_WINDOW_MS ? '' : `|w${String(w)}`}`;
+}
+
+function windowOf(spec: DeploymentSpec): number {
+  return spec.remote.rateWindowMs ?? RATE_WINDOW_MS;
 }
 
 function breakerKey(spec: DeploymentSpec): string {
@@ -47,7 +53,7 @@ export class ReliabilityRegistry {
     const config = { rpm: spec.remote.rpm, tpm: spec.remote.tpm, maxConcurrent: spec.remote.maxConcurrent };
     let g = this.gates.get(key);
     if (g === undefined) {
-      g = new LimiterGate(config, this.clock);
+      g = new LimiterGate(config, this.clock, windowOf(spec));
       if (this.share !== undefined) g.limiter.attachShare(key, this.share);
       this.gates.set(key, g);
     } else {

@@ -165,6 +165,11 @@ export class ForwardServer {
     }
   }
 
+  /** Streams open now (forwarded requests and admin calls from peers). */
+  active(): number {
+    return this.streams.size;
+  }
+
   async close(): Promise<void> {
     for (const s of this.streams) s.close(http2.constants.NGHTTP2_CANCEL);
     // Peers keep their sessions open; close() would wait for them.

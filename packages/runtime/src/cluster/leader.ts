@@ -6,7 +6,8 @@
 // writes, and re-plans placement (placementPlan.ts) on every catalog, member or
 // placement change and every second.
 // Invariants: when leadership ends (lease lost, etcd gone, resigned) it stops
-// writing and campaigns again; a node absent from membership keeps its replicas
+// writing and campaigns again, unless closed (a node that drains or leaves
+// resigns and campaigns no more); a draining member gets no replicas; a node absent from membership keeps its replicas
 // for GONE_MS (a node re-writing its entries after an etcd outage is not
 // "lost"), and a new leader removes nobody for one lease TTL after winning
 // (it has not yet seen every member re-register).
@@ -111,6 +112,8 @@ export class ManagerLeader {
       this.leadership = undefined;
       this.deps.onLeading?.(false);
       await this.planning;
+      // Stopped (a drain or a close): hand the role over now rather than when the lease ends.
+      if (this.stop.signal.aborted) await l.resign().catch(this.deps.onError);
     }
   }
 
@@ -156,8 +159,10 @@ export class ManagerLeader {
     const l = this.leadership;
     if (l === undefined || l.signal.aborted || this.deps.catalog.stale()) return;
     const now = Date.now();
-    const members = this.deps.membership.members();
-    const present = new Set(members.map((m: Member) => m.name));
+    const all = this.deps.membership.members();
+    const present = new Set(all.map((m: Member) => m.name));
+    // A draining node is present (not "briefly absent") but gets nothing: its replicas are placed elsewhere at once.
+    const members = all.filter((m) => !m.draining);
     const current = new Map<string, NodeCounts>();
     for (const e of this.deps.placement.entries().values()) current.set(nameOf(e.key), countsOf(e.value));
     const holding = new Set<string>();

@@ -9,7 +9,8 @@
 // outage), so the delete-then-put of
 // a node re-establishing its lease after an etcd outage does not empty the
 // table; a node that is really gone fails fast meanwhile and is skipped as
-// unhealthy (forwardClient.ts).
+// unhealthy (forwardClient.ts); the replicas of a node marked draining are held
+// in the table as 'draining' (no new requests; those in flight finish).
 
 import type { ActorRef, CoordinatorMsg, ReplicaState } from '@inference/actors';
 import type { Entry, Member, Membership, PrefixWatch, WatchUpdate } from '@inference/cluster';
@@ -70,6 +71,8 @@ export class RemoteReplicas {
   private readonly held = new Map<string, Held>();
   private readonly unsubscribe: (() => void)[] = [];
   private addresses = new Map<string, string>();
+  /** Nodes marked draining in their membership entry: their replicas take nothing new (docs/cluster.md "Draining"). */
+  private draining = new Set<string>();
   /** When the watch last came back from stale (ms, Date.now()). */
   private recoveredAt = Number.NEGATIVE_INFINITY;
   private stale = false;
@@ -90,13 +93,19 @@ export class RemoteReplicas {
 
   /** Remote replicas as last published, with their node (for the cluster status view). */
   list(): { node: string; info: PublishedReplica }[] {
-    return [...this.held.values()].map((h) => ({ node: h.node, info: h.info }));
+    return [...this.held.values()].map((h) => ({ node: h.node, info: { ...h.info, state: this.stateOf(h.node, h.info) } }));
   }
 
   private onMembers(members: readonly Member[]): void {
     const before = this.addresses;
     this.addresses = new Map(members.map((m) => [m.name, m.advertise]));
     for (const [name, addr] of before) if (this.addresses.get(name) !== addr) this.peers.forget(addr);
+    const wasDraining = this.draining;
+    this.draining = new Set(members.filter((m) => m.draining).map((m) => m.name));
+    for (const h of this.held.values()) {
+      if (wasDraining.has(h.node) === this.draining.has(h.node)) continue;
+      this.coordinator.deliver({ type: 'setState', replicaId: h.runner.id, state: this.stateOf(h.node, h.info) });
+    }
     // Entries whose node's address was unknown can register now.
     for (const e of this.watch.entries().values()) this.upsert(e);
   }
@@ -141,13 +150,18 @@ export class RemoteReplicas {
       if (have.removal !== undefined) clearTimeout(have.removal);
       have.runner.update(address, info.load);
       this.held.set(e.key, { node, info, runner: have.runner });
-      if (have.info.state !== info.state) this.coordinator.deliver({ type: 'setState', replicaId: have.runner.id, state: info.state });
+      if (have.info.state !== info.state) this.coordinator.deliver({ type: 'setState', replicaId: have.runner.id, state: this.stateOf(node, info) });
       return;
     }
     const runner = new ForwardingRunner(remoteReplicaId(node, info.id), info.deployment, node, info.id, address, this.peers, info.load);
     this.held.set(e.key, { node, info, runner });
     const bias = this.preferLocal ? { remoteBias: Math.max(1, info.load.capacity) } : {};
-    this.coordinator.deliver({ type: 'register', replica: { id: runner.id, deployment: info.deployment, runner, state: info.state, ...bias } });
+    this.coordinator.deliver({ type: 'register', replica: { id: runner.id, deployment: info.deployment, runner, state: this.stateOf(node, info), ...bias } });
+  }
+
+  /** A draining node's replicas finish what they run and take nothing new, whatever they publish. */
+  private stateOf(node: string, info: PublishedReplica): ReplicaState {
+    return this.draining.has(node) ? 'draining' : info.state;
   }
 
   private scheduleRemoval(key: string): void {

@@ -89,3 +89,28 @@ export interface SharedState {
   /** This node's name. */
   readonly node: string;
 }
+
+/** A shared write as the node sends it: to the leader, resolved once `watch` (the key's prefix) holds it. */
+export type SharedWrite = (op: SharedOp, watch: PrefixWatch) => Promise<number>;
+
+function sharedPrefixOf(key: string): SharedPrefix {
+  const p = Object.values(SHARED_PREFIX).find((x) => key.startsWith(x));
+  if (p === undefined) throw new Error(`'${key}' is not under a shared prefix`);
+  return p;
+}
+
+/** The node's view of the shared state over its watches; writes go through `write`. */
+export function nodeSharedState(node: string, counters: Counters, watches: ReadonlyMap<string, PrefixWatch>, write: SharedWrite): SharedState {
+  const watch = (p: SharedPrefix): PrefixWatch => {
+    const w = watches.get(p);
+    if (w === undefined) throw new Error(`no watch of ${p}`);
+    return w;
+  };
+  return {
+    node,
+    counters,
+    watch,
+    put: (key, value, expect) => write({ op: 'put', key, value, expect }, watch(sharedPrefixOf(key))),
+    delete: (key) => write({ op: 'delete', key }, watch(sharedPrefixOf(key))),
+  };
+}
