@@ -130,7 +130,13 @@ async function oneRound(dir) {
     }
     const deadline = Date.now() + 300_000;
     let open = 0;
-    while ((firstEvents + failed < streams || (open = await inFlight()) < streams - failed) && Date.now() < deadline) await sleep(250);
+    while ((open = await inFlight()) < streams - failed && Date.now() < deadline) await sleep(250);
+    // Then until every stream's first event is here, or none has come for 3 s (a request the gateway
+    // holds may still wait for an upstream connection: it is counted in flight, not streaming).
+    for (let last = -1, since = Date.now(); firstEvents + failed < streams && Date.now() < deadline; await sleep(250)) {
+      if (firstEvents !== last) [last, since] = [firstEvents, Date.now()];
+      else if (Date.now() - since > 3000) break;
+    }
     const openedIn = (performance.now() - t0) / 1000;
     await sleep(holdSeconds * 1000);
     const during = await measure(gwPid, out);
@@ -161,7 +167,7 @@ async function oneRound(dir) {
 
 const results = await interleaved(Object.keys(sides), rounds, async (side, round) => {
   const r = await oneRound(sides[side]);
-  console.log(`  round ${round + 1} ${side.padEnd(6)} held ${r.held} (failed ${r.failed}) in ${fmt(r.openedInS, 1)} s   per stream: heap+external ${fmt(r.perStreamKiB.js, 1)} KiB`
+  console.log(`  round ${round + 1} ${side.padEnd(6)} held ${r.held}, streaming ${r.firstEvents} (failed ${r.failed}) in ${fmt(r.openedInS, 1)} s   per stream: heap+external ${fmt(r.perStreamKiB.js, 1)} KiB`
     + ` (heap ${fmt(r.perStreamKiB.heap, 1)}, external ${fmt(r.perStreamKiB.external, 1)})   RSS ${fmt(r.perStreamKiB.rss, 1)} KiB`
     + `   gateway RSS ${fmt(r.before.rss / 2 ** 20, 0)} -> ${fmt(r.during.rss / 2 ** 20, 0)} MiB`);
   return r;

@@ -91,6 +91,9 @@ function upstreamRequest(o: CallOptions, path: string, headers: Record<string, s
     method: 'POST',
     headers,
     body: JSON.stringify(body),
+    // A POST is sent on a connection busy with others only when marked so: HTTP/2 multiplexing (session.ts).
+    // HTTP/1.1 connections still carry one request at a time (pipelining 1).
+    idempotent: true,
     headersTimeout: t.firstByteMs,
     bodyTimeout: t.idleMs,
   };
