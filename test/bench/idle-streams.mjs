@@ -20,6 +20,7 @@
 //                 interleave the two sides over the rounds in rotating order
 // --snapshot      write a heap snapshot at 0 and at N streams (use a small N, e.g.
 //                 1000) and print what each stream adds, by constructor / closure
+//   --keep-snapshots DIR  keeps them in DIR (heap-1 at 0 streams, heap-2 at N) for a closer look
 // --save NAME     keep the raw rounds in docs/bench-raw/NAME.json
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,6 +40,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     compare: { type: 'string' },
     snapshot: { type: 'boolean', default: false },
+    'keep-snapshots': { type: 'string' },
     save: { type: 'string' },
   },
 });
@@ -84,15 +86,17 @@ async function oneRound(dir) {
   const tlsAgent = new Agent({ connect: { ca: readFileSync(cert) } });
   const cfg = join(work, 'config.yaml');
   writeFileSync(cfg, `server: { port: 0 }\ndeployments:\n  - name: slow\n    runtime: openai\n    endpoint: ${mock.url}\n    replicas: 1\n    ${deployment}\n`);
-  const env = { NODE_EXTRA_CA_CERTS: cert, MEMPROBE_OUT: out, ...(values.snapshot ? { MEMPROBE_SNAPSHOT: join(work, 'heap') } : {}) };
+  const env = { NODE_EXTRA_CA_CERTS: cert, MEMPROBE_OUT: out, ...(values.snapshot ? { MEMPROBE_SNAPSHOT: join(values['keep-snapshots'] ?? work, 'heap') } : {}) };
   const gw = await startProcess('node', ['--expose-gc', '--require', probe, join(dir, 'apps/gateway/dist/cli.js'), 'serve', '--config', cfg, '--quiet'],
     /on (http:\/\/\S+)/, env);
   const gwPid = gw.child.pid;
   const client = new Agent({ connections: streams + 10, pipelining: 1, keepAliveTimeout: 600_000, bodyTimeout: 0, headersTimeout: 0 });
   const body = JSON.stringify({ model: 'slow', messages: [{ role: 'user', content: 'Tell me a long story' }], stream: true });
   const post = () => request(`${gw.url}/v1/chat/completions`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: client });
+  // Its own connection, patient: the gateway may be busy for seconds while thousands of streams open.
+  const probeAgent = new Agent({ connect: { timeout: 120_000 }, headersTimeout: 300_000, bodyTimeout: 300_000 });
   async function inFlight() {
-    const text = await (await request(`${gw.url}/metrics`, { dispatcher: client })).body.text();
+    const text = await (await request(`${gw.url}/metrics`, { dispatcher: probeAgent })).body.text();
     return text.split('\n').filter((l) => l.startsWith('inference_gateway_in_flight_requests')).map((l) => Number(l.split(' ').pop())).reduce((a, b) => a + b, 0);
   }
   const held = [];
@@ -158,6 +162,7 @@ async function oneRound(dir) {
     // The gateway would drain the held streams on SIGTERM; this round is over.
     gw.child.kill('SIGKILL');
     await client.destroy().catch(() => undefined);
+    await probeAgent.destroy().catch(() => undefined);
     await Promise.allSettled(held);
     await mock.stop();
     await tlsAgent.close();

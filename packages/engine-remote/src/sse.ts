@@ -1,30 +1,73 @@
 // Incremental Server-Sent Events parser: feed it byte chunks as they arrive, get
 // back complete events. Handles events split across chunks, CRLF or LF line ends,
 // multi-line data fields and comments. Holds at most one partial event.
+//
+// Only complete lines are decoded (a newline byte never sits inside a UTF-8
+// sequence, so a character split across chunks waits with its line). Between
+// events an idle stream's parser holds no bytes and no decoder: a TextDecoder
+// per stream kept a native converter alive for the stream's whole life.
 
 export interface SseEvent {
   event: string | undefined;
   data: string;
 }
 
-const NEWLINE = new TextEncoder().encode('\n');
+const NEWLINE = 0x0a;
 
 export class SseParser {
-  private readonly decoder = new TextDecoder();
-  private buf = '';
+  /** Bytes after the last newline seen (a partial line), in arrival order; absent when none. */
+  private tail: Buffer[] | undefined;
+  private tailBytes = 0;
   private data: string[] = [];
   private event: string | undefined;
   /** Bound on a single event's size; a larger one is a protocol error upstream. */
   constructor(private readonly maxEventBytes = 8 * 1024 * 1024) {}
 
   push(chunk: Uint8Array): SseEvent[] {
-    this.buf += this.decoder.decode(chunk, { stream: true });
+    const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const last = bytes.lastIndexOf(NEWLINE);
+    if (last < 0) {
+      this.keep(bytes);
+      return [];
+    }
+    // The kept partial line and this chunk up to its last newline are decoded as one (a character may straddle them).
+    const tail = this.tail;
+    const text = tail === undefined ? bytes.toString('utf8', 0, last + 1) : Buffer.concat([...tail, bytes.subarray(0, last + 1)]).toString('utf8');
+    this.tail = undefined;
+    this.tailBytes = 0;
+    const out = this.lines(text);
+    if (last + 1 < bytes.length) this.keep(bytes.subarray(last + 1));
+    return out;
+  }
+
+  /** Whatever complete event is pending when the stream ends without a blank line. */
+  end(): SseEvent[] {
+    // A last line without its newline still counts; then flush the pending event.
+    const out = this.tail === undefined ? [] : this.lines(`${Buffer.concat(this.tail).toString('utf8')}\n`);
+    this.tail = undefined;
+    this.tailBytes = 0;
+    if (this.data.length > 0) out.push({ event: this.event, data: this.data.join('\n') });
+    this.data = [];
+    this.event = undefined;
+    return out;
+  }
+
+  /** A partial line, copied (the chunk's memory is the caller's). */
+  private keep(bytes: Buffer): void {
+    if (bytes.length === 0) return;
+    this.tailBytes += bytes.length;
+    if (this.tailBytes > this.maxEventBytes) throw new Error(`SSE event larger than ${this.maxEventBytes} bytes`);
+    (this.tail ??= []).push(Buffer.from(bytes));
+  }
+
+  /** Parses `text`, which ends with a newline. */
+  private lines(text: string): SseEvent[] {
     const out: SseEvent[] = [];
     let start = 0;
     for (;;) {
-      const nl = this.buf.indexOf('\n', start);
+      const nl = text.indexOf('\n', start);
       if (nl < 0) break;
-      let line = this.buf.slice(start, nl);
+      let line = text.slice(start, nl);
       start = nl + 1;
       if (line.endsWith('\r')) line = line.slice(0, -1);
       if (line === '') {
@@ -41,18 +84,6 @@ export class SseParser {
       if (field === 'data') this.data.push(value);
       else if (field === 'event') this.event = value;
     }
-    this.buf = start === 0 ? this.buf : this.buf.slice(start);
-    if (this.buf.length > this.maxEventBytes) throw new Error(`SSE event larger than ${this.maxEventBytes} bytes`);
-    return out;
-  }
-
-  /** Whatever complete event is pending when the stream ends without a blank line. */
-  end(): SseEvent[] {
-    // A last line without its newline still counts; then flush the pending event.
-    const out = this.buf === '' ? [] : this.push(NEWLINE);
-    if (this.data.length > 0) out.push({ event: this.event, data: this.data.join('\n') });
-    this.data = [];
-    this.event = undefined;
     return out;
   }
 }

@@ -182,7 +182,8 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, h: ResponseHeaders): void {
     if (statusCode < 200) return;
     this.status = statusCode;
-    this.responseHeaders = h;
+    // Only an error answer reads its headers (retry-after): a stream does not keep them for its whole life.
+    if (statusCode >= 300) this.responseHeaders = h;
     if (this.read === undefined || statusCode >= 300) this.chunks = [];
   }
 
