@@ -90,7 +90,8 @@ async function oneRound(dir) {
   const gw = await startProcess('node', ['--expose-gc', '--require', probe, join(dir, 'apps/gateway/dist/cli.js'), 'serve', '--config', cfg, '--quiet'],
     /on (http:\/\/\S+)/, env);
   const gwPid = gw.child.pid;
-  const client = new Agent({ connections: streams + 10, pipelining: 1, keepAliveTimeout: 600_000, bodyTimeout: 0, headersTimeout: 0 });
+  // Patient connects: the gateway accepts thousands at once while it streams to the others.
+  const client = new Agent({ connections: streams + 10, pipelining: 1, keepAliveTimeout: 600_000, bodyTimeout: 0, headersTimeout: 0, connect: { timeout: 120_000 } });
   const body = JSON.stringify({ model: 'slow', messages: [{ role: 'user', content: 'Tell me a long story' }], stream: true });
   const post = () => request(`${gw.url}/v1/chat/completions`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: client });
   // Its own connection, patient: the gateway may be busy for seconds while thousands of streams open.

@@ -28,8 +28,16 @@ export class CoalescedWriter {
   private pending = '';
   private waiting = false;
   private stall: NodeJS.Timeout | undefined;
+  private readonly flow: Flow | undefined;
+  private readonly stallMs: number | undefined;
+  /** The 'drain'/'close' listener, made the first time the socket's buffer fills (most streams never need it). */
+  private onDrain: (() => void) | undefined;
 
-  constructor(private readonly res: ServerResponse, private readonly options: WriterOptions = {}) {}
+  // The options are copied, not kept: an idle stream holds as few objects as it can (docs/benchmarks.md, idle streams).
+  constructor(private readonly res: ServerResponse, options: WriterOptions = {}) {
+    this.flow = options.flow;
+    this.stallMs = options.stallMs;
+  }
 
   /** Whether the client's socket buffer is full (writes wait for 'drain'). */
   get congested(): boolean {
@@ -62,27 +70,26 @@ export class CoalescedWriter {
   private hold(): void {
     if (this.waiting) return;
     this.waiting = true;
-    this.options.flow?.pause();
-    this.res.once('drain', this.onDrain);
-    this.res.once('close', this.onDrain);
-    const stallMs = this.options.stallMs;
+    this.flow?.pause();
+    const onDrain = (this.onDrain ??= () => { this.release(); });
+    this.res.once('drain', onDrain);
+    this.res.once('close', onDrain);
+    const stallMs = this.stallMs;
     if (stallMs !== undefined) {
       this.stall = setTimeout(() => { this.res.destroy(); }, stallMs);
       this.stall.unref();
     }
   }
 
-  private readonly onDrain = (): void => {
-    this.release();
-  };
-
   private release(): void {
     if (!this.waiting) return;
     this.waiting = false;
     clearTimeout(this.stall);
     this.stall = undefined;
-    this.res.off('drain', this.onDrain);
-    this.res.off('close', this.onDrain);
-    this.options.flow?.resume();
+    if (this.onDrain !== undefined) {
+      this.res.off('drain', this.onDrain);
+      this.res.off('close', this.onDrain);
+    }
+    this.flow?.resume();
   }
 }
