@@ -101,6 +101,7 @@ async function oneRound(dir) {
     return text.split('\n').filter((l) => l.startsWith('inference_gateway_in_flight_requests')).map((l) => Number(l.split(' ').pop())).reduce((a, b) => a + b, 0);
   }
   const held = [];
+  let measured = false;
   try {
     // Warm up (JIT, pools) with short, complete streams before the baseline.
     await request(`${mockOrigin}/_mock/default`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' }, dispatcher: tlsAgent });
@@ -131,7 +132,11 @@ async function oneRound(dir) {
           firstEvents++;
           return r;
         },
-      ).catch((e) => { if (failed++ === 0) console.error(`first failure: ${e.message}`); }));
+      ).catch((e) => {
+        // Once measured, the streams are cut on purpose.
+        if (measured) return;
+        if (failed++ === 0) console.error(`first failure: ${e.message}`);
+      }));
     }
     const deadline = Date.now() + 300_000;
     let open = 0;
@@ -145,6 +150,7 @@ async function oneRound(dir) {
     const openedIn = (performance.now() - t0) / 1000;
     await sleep(holdSeconds * 1000);
     const during = await measure(gwPid, out);
+    measured = true;
     open = await inFlight();
     const n = Math.max(1, open);
     const js = (m) => m.heapUsed + m.external;
