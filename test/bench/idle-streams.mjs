@@ -54,7 +54,8 @@ for (const dir of Object.values(sides)) if (!existsSync(join(dir, 'apps/gateway/
 
 const deployment = `remote: { maxConcurrent: ${streams + 100}, maxQueue: ${streams + 100}, timeouts: { idleMs: 900000, totalMs: 900000 } }`;
 const settings = `serve --quiet; deployment slow: runtime openai, replicas 1, ${deployment}; no auth, budgets, rate limits or tracing; `
-  + `gateway node --expose-gc --require memprobe.cjs; mock --tls (HTTP/2), chunkDelayMs 600000 with burstChunks 2 (role chunk and first token at once) after a warm-up of 200 complete streams`;
+  + 'gateway node --expose-gc --require memprobe.cjs; mock --tls (HTTP/2), chunkDelayMs 600000 with burstChunks 2 '
+  + '(role chunk and first token at once) after a warm-up of 200 complete streams';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -86,19 +87,23 @@ async function oneRound(dir) {
   const tlsAgent = new Agent({ connect: { ca: readFileSync(cert) } });
   const cfg = join(work, 'config.yaml');
   writeFileSync(cfg, `server: { port: 0 }\ndeployments:\n  - name: slow\n    runtime: openai\n    endpoint: ${mock.url}\n    replicas: 1\n    ${deployment}\n`);
-  const env = { NODE_EXTRA_CA_CERTS: cert, MEMPROBE_OUT: out, ...(values.snapshot ? { MEMPROBE_SNAPSHOT: join(values['keep-snapshots'] ?? work, 'heap') } : {}) };
+  const snapshots = values.snapshot ? { MEMPROBE_SNAPSHOT: join(values['keep-snapshots'] ?? work, 'heap') } : {};
+  const env = { NODE_EXTRA_CA_CERTS: cert, MEMPROBE_OUT: out, ...snapshots };
   const gw = await startProcess('node', ['--expose-gc', '--require', probe, join(dir, 'apps/gateway/dist/cli.js'), 'serve', '--config', cfg, '--quiet'],
     /on (http:\/\/\S+)/, env);
   const gwPid = gw.child.pid;
   // Patient connects: the gateway accepts thousands at once while it streams to the others.
-  const client = new Agent({ connections: streams + 10, pipelining: 1, keepAliveTimeout: 600_000, bodyTimeout: 0, headersTimeout: 0, connect: { timeout: 120_000 } });
+  const client = new Agent({
+    connections: streams + 10, pipelining: 1, keepAliveTimeout: 600_000, bodyTimeout: 0, headersTimeout: 0, connect: { timeout: 120_000 },
+  });
   const body = JSON.stringify({ model: 'slow', messages: [{ role: 'user', content: 'Tell me a long story' }], stream: true });
   const post = () => request(`${gw.url}/v1/chat/completions`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: client });
   // Its own connection, patient: the gateway may be busy for seconds while thousands of streams open.
   const probeAgent = new Agent({ connect: { timeout: 120_000 }, headersTimeout: 300_000, bodyTimeout: 300_000 });
   async function inFlight() {
     const text = await (await request(`${gw.url}/metrics`, { dispatcher: probeAgent })).body.text();
-    return text.split('\n').filter((l) => l.startsWith('inference_gateway_in_flight_requests')).map((l) => Number(l.split(' ').pop())).reduce((a, b) => a + b, 0);
+    return text.split('\n').filter((l) => l.startsWith('inference_gateway_in_flight_requests'))
+      .map((l) => Number(l.split(' ').pop())).reduce((a, b) => a + b, 0);
   }
   const held = [];
   let measured = false;
@@ -111,7 +116,8 @@ async function oneRound(dir) {
       if (r.statusCode !== 200 || !text.trimEnd().endsWith('data: [DONE]')) throw new Error(`warm-up stream failed: ${r.statusCode}`);
     }
     // From now on every stream sends its role chunk and first token at once and the next token ten minutes later.
-    await request(`${mockOrigin}/_mock/default`, { method: 'POST', body: JSON.stringify({ chunkDelayMs: 600_000, burstChunks: 2 }), headers: { 'content-type': 'application/json' }, dispatcher: tlsAgent });
+    const paused = JSON.stringify({ chunkDelayMs: 600_000, burstChunks: 2 });
+    await request(`${mockOrigin}/_mock/default`, { method: 'POST', body: paused, headers: { 'content-type': 'application/json' }, dispatcher: tlsAgent });
     await sleep(1000);
     const before = await measure(gwPid, out);
 
@@ -158,7 +164,12 @@ async function oneRound(dir) {
       held: open, failed, firstEvents, openedInS: openedIn,
       before: { rss: before.rssProc, heapUsed: before.heapUsed, external: before.external, arrayBuffers: before.arrayBuffers, malloced: before.mallocedMemory },
       during: { rss: during.rssProc, heapUsed: during.heapUsed, external: during.external, arrayBuffers: during.arrayBuffers, malloced: during.mallocedMemory },
-      perStreamKiB: { js: (js(during) - js(before)) / n / 1024, heap: (during.heapUsed - before.heapUsed) / n / 1024, external: (during.external - before.external) / n / 1024, rss: (during.rssProc - before.rssProc) / n / 1024 },
+      perStreamKiB: {
+        js: (js(during) - js(before)) / n / 1024,
+        heap: (during.heapUsed - before.heapUsed) / n / 1024,
+        external: (during.external - before.external) / n / 1024,
+        rss: (during.rssProc - before.rssProc) / n / 1024,
+      },
     };
     if (values.snapshot) {
       const rows = diff(summarize(before.snapshot), summarize(during.snapshot), n);
@@ -179,24 +190,29 @@ async function oneRound(dir) {
 
 const results = await interleaved(Object.keys(sides), rounds, async (side, round) => {
   const r = await oneRound(sides[side]);
-  console.log(`  round ${round + 1} ${side.padEnd(6)} held ${r.held}, streaming ${r.firstEvents} (failed ${r.failed}) in ${fmt(r.openedInS, 1)} s   per stream: heap+external ${fmt(r.perStreamKiB.js, 1)} KiB`
+  console.log(`  round ${round + 1} ${side.padEnd(6)} held ${r.held}, streaming ${r.firstEvents} (failed ${r.failed}) in ${fmt(r.openedInS, 1)} s`
+    + `   per stream: heap+external ${fmt(r.perStreamKiB.js, 1)} KiB`
     + ` (heap ${fmt(r.perStreamKiB.heap, 1)}, external ${fmt(r.perStreamKiB.external, 1)})   RSS ${fmt(r.perStreamKiB.rss, 1)} KiB`
     + `   gateway RSS ${fmt(r.before.rss / 2 ** 20, 0)} -> ${fmt(r.during.rss / 2 ** 20, 0)} MiB`);
   return r;
 });
 
-console.log(`\nidle streams — ${streams} streamed chat completions held open through the gateway (upstream: HTTP/2 mock, first chunk then a pause), ${rounds} rounds`);
+console.log(`\nidle streams — ${streams} streamed chat completions held open through the gateway`
+  + ` (upstream: HTTP/2 mock, first token then a pause), ${rounds} rounds`);
 console.log(`  settings: ${settings}`);
 for (const [side, rs] of Object.entries(results)) {
   const js = stats(rs.map((r) => r.perStreamKiB.js));
   const rss = stats(rs.map((r) => r.perStreamKiB.rss));
   const total = stats(rs.map((r) => r.during.rss / 2 ** 20));
-  console.log(`  ${side.padEnd(6)} per stream: heap+external ${fmtStats(js, 1)} KiB   RSS ${fmtStats(rss, 1)} KiB   gateway RSS with ${streams} open ${fmtStats(total, 0)} MiB`
+  const streaming = stats(rs.map((r) => r.firstEvents));
+  console.log(`  ${side.padEnd(6)} per stream: heap+external ${fmtStats(js, 1)} KiB   RSS ${fmtStats(rss, 1)} KiB`
+    + `   gateway RSS with ${streams} open ${fmtStats(total, 0)} MiB   streaming ${fmtStats(streaming, 0)}`
     + `   (median (min..max); target <= 16 KiB: ${Math.max(js.median, rss.median) <= 16 ? 'met' : 'not met'})`);
   const snap = rs.find((r) => r.snapshot !== undefined)?.snapshot;
   if (snap !== undefined) {
     const t = snap.totals;
-    console.log(`    heap snapshot, per stream: ${fmt(t.all.count, 1)} objects, ${fmt(t.all.size / 1024, 2)} KiB self size; closures ${fmt(t.closures.count, 1)}`
+    console.log(`    heap snapshot, per stream: ${fmt(t.all.count, 1)} objects, ${fmt(t.all.size / 1024, 2)} KiB self size;`
+      + ` closures ${fmt(t.closures.count, 1)}`
       + ` (${fmt(t.closures.size, 0)} B), contexts ${fmt(t.contexts.count, 1)} (${fmt(t.contexts.size, 0)} B), promises ${fmt(t.promises.count, 1)},`
       + ` generators/async ${fmt(t.generators.count, 1)}, strings ${fmt(t.strings.count, 1)} (${fmt(t.strings.size, 0)} B)`);
     for (const row of snap.top.slice(0, 30)) console.log(`      ${fmt(row.size, 0).padStart(7)} B  ${fmt(row.count, 2).padStart(7)} x  ${row.kind}`);
