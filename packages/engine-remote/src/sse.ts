@@ -2,10 +2,12 @@
 // back complete events. Handles events split across chunks, CRLF or LF line ends,
 // multi-line data fields and comments. Holds at most one partial event.
 //
-// Only complete lines are decoded (a newline byte never sits inside a UTF-8
-// sequence, so a character split across chunks waits with its line). Between
-// events an idle stream's parser holds no bytes and no decoder: a TextDecoder
-// per stream kept a native converter alive for the stream's whole life.
+// On the streamed hot path (every upstream chunk of every stream): only complete
+// lines are decoded, by Buffer.toString (a newline byte never sits inside a UTF-8
+// sequence, so a character split across chunks waits with its line), and an
+// event's single data line is taken as is, not joined. Between events an idle
+// stream's parser holds no bytes and no decoder: a TextDecoder per stream kept a
+// native converter alive for the stream's whole life (docs/benchmarks.md, idle streams).
 
 export interface SseEvent {
   event: string | undefined;
@@ -18,7 +20,9 @@ export class SseParser {
   /** Bytes after the last newline seen (a partial line), in arrival order; absent when none. */
   private tail: Buffer[] | undefined;
   private tailBytes = 0;
-  private data: string[] = [];
+  /** The event's data lines: the first alone, the rest (rare: multi-line data) in `more`. */
+  private first: string | undefined;
+  private more: string[] | undefined;
   private event: string | undefined;
   /** Bound on a single event's size; a larger one is a protocol error upstream. */
   constructor(private readonly maxEventBytes = 8 * 1024 * 1024) {}
@@ -35,19 +39,20 @@ export class SseParser {
     const text = tail === undefined ? bytes.toString('utf8', 0, last + 1) : Buffer.concat([...tail, bytes.subarray(0, last + 1)]).toString('utf8');
     this.tail = undefined;
     this.tailBytes = 0;
-    const out = this.lines(text);
+    const out: SseEvent[] = [];
+    this.lines(text, out);
     if (last + 1 < bytes.length) this.keep(bytes.subarray(last + 1));
     return out;
   }
 
   /** Whatever complete event is pending when the stream ends without a blank line. */
   end(): SseEvent[] {
+    const out: SseEvent[] = [];
     // A last line without its newline still counts; then flush the pending event.
-    const out = this.tail === undefined ? [] : this.lines(`${Buffer.concat(this.tail).toString('utf8')}\n`);
+    if (this.tail !== undefined) this.lines(`${Buffer.concat(this.tail).toString('utf8')}\n`, out);
     this.tail = undefined;
     this.tailBytes = 0;
-    if (this.data.length > 0) out.push({ event: this.event, data: this.data.join('\n') });
-    this.data = [];
+    if (this.first !== undefined) this.dispatch(out);
     this.event = undefined;
     return out;
   }
@@ -60,9 +65,8 @@ export class SseParser {
     (this.tail ??= []).push(Buffer.from(bytes));
   }
 
-  /** Parses `text`, which ends with a newline. */
-  private lines(text: string): SseEvent[] {
-    const out: SseEvent[] = [];
+  /** Parses `text`, which ends with a newline, into `out`. */
+  private lines(text: string, out: SseEvent[]): void {
     let start = 0;
     for (;;) {
       const nl = text.indexOf('\n', start);
@@ -71,9 +75,7 @@ export class SseParser {
       start = nl + 1;
       if (line.endsWith('\r')) line = line.slice(0, -1);
       if (line === '') {
-        if (this.data.length > 0 || this.event !== undefined) out.push({ event: this.event, data: this.data.join('\n') });
-        this.data = [];
-        this.event = undefined;
+        this.dispatch(out);
         continue;
       }
       if (line.startsWith(':')) continue;
@@ -81,9 +83,24 @@ export class SseParser {
       const field = colon < 0 ? line : line.slice(0, colon);
       let value = colon < 0 ? '' : line.slice(colon + 1);
       if (value.startsWith(' ')) value = value.slice(1);
-      if (field === 'data') this.data.push(value);
-      else if (field === 'event') this.event = value;
+      if (field === 'data') {
+        if (this.first === undefined) this.first = value;
+        else (this.more ??= []).push(value);
+      } else if (field === 'event') {
+        this.event = value;
+      }
     }
-    return out;
+  }
+
+  /** The pending event (when it has data or a name) goes out; the next starts empty. */
+  private dispatch(out: SseEvent[]): void {
+    const first = this.first;
+    if (first !== undefined || this.event !== undefined) {
+      const data = first === undefined ? '' : this.more === undefined ? first : [first, ...this.more].join('\n');
+      out.push({ event: this.event, data });
+    }
+    this.first = undefined;
+    this.more = undefined;
+    this.event = undefined;
   }
 }
