@@ -110,6 +110,26 @@ describe('timing faults', () => {
     expect(performance.now() - started).toBeGreaterThanOrEqual(190);
   });
 
+  it('burstChunks sends that many events at once, then paces the rest', async () => {
+    // A ten-minute pause: only the burst can arrive while the test runs.
+    mock.setScript([{ chunkDelayMs: 600_000, burstChunks: 2 }]);
+    const controller = new AbortController();
+    const response = await chat({ stream: true }, { signal: controller.signal });
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    while (text.split('\n\n').length - 1 < 2) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    const events = parseSse(text);
+    expect(events).toHaveLength(2);
+    expect(text).not.toContain('[DONE]');
+    controller.abort();
+    await until(() => mock.stats().inFlight === 0);
+  });
+
   it('hang never answers; the client aborts and the request leaves flight', async () => {
     mock.setScript([{ hang: true }]);
     const controller = new AbortController();
