@@ -4,6 +4,7 @@
 // `serve` (@inference/gateway) adds the HTTP edge and listens. The CLI and the
 // tests use exactly these two functions. docs/architecture.md draws the topology.
 
+import { StreamBuffers } from './streamBuffers.js';
 import {
   type ActorRef, ActorSystem, type BudgetGate, type BudgetMsg, type BudgetShare, type CoordinatorMsg, DeploymentManagerActor, DeploymentPlacementActor,
   type DeploymentStatus, DpCoordinatorActor, type ManagerMsg, MetricsActor, type MetricsMsg, type PlacementMsg, type ReplicaEntry, type ReplicaSample,
@@ -67,6 +68,8 @@ export interface Runtime {
   readonly manager: ActorRef<ManagerMsg>;
   /** Node inventory and GPU/thread reservations of replicas. */
   readonly placement: ActorRef<PlacementMsg>;
+  /** What this process's streamed responses hold (gateway streams, forwarded runs; docs/flow-control.md). */
+  readonly streams: StreamBuffers;
   /** Remote limiters and breakers, shared by replicas with the same upstream and key. */
   readonly reliability: ReliabilityRegistry;
   /** The catalog and spend (a SQLite file with `storage.path`, else memory). */
@@ -197,6 +200,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
     recorder,
     manager,
     placement,
+    streams: new StreamBuffers(),
     reliability,
     store,
     budget,
