@@ -21,8 +21,8 @@ describe('parseDeployment', () => {
     expect(parseDeployment(base).remote.rateWindowMs).toBeUndefined();
     expect('rateWindowMs' in parseDeployment(base).remote).toBe(false);
     expect(parseDeployment({ ...base, remote: { rpm: 5, rateWindowMs: 1000 } }).remote.rateWindowMs).toBe(1000);
-    expect(err(() => parseDeployment({ ...base, remote: { rateWindowMs: 500 } })).param).toBe('remote.rateWindowMs');
-    expect(err(() => parseDeployment({ ...base, remote: { rateWindowMs: 1.5e3 + 0.5 } })).param).toBe('remote.rateWindowMs');
+    expect(errorOf(() => parseDeployment({ ...base, remote: { rateWindowMs: 500 } })).param).toBe('remote.rateWindowMs');
+    expect(errorOf(() => parseDeployment({ ...base, remote: { rateWindowMs: 1.5e3 + 0.5 } })).param).toBe('remote.rateWindowMs');
   });
 
   it('names the unknown key, nested too', () => {
