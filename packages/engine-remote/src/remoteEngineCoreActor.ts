@@ -120,7 +120,13 @@ export class RemoteEngineCoreActor extends Actor<RemoteEngineMsg> {
       return;
     }
     if (this.queue.length >= this.spec.remote.maxQueue) {
-      w.reply.reject(new InferenceError('overloaded', `deployment '${this.spec.name}' is at capacity, try again`, { retryAfterMs: 1000, diagnostic: `queue of ${this.spec.remote.maxQueue} full`, capacity: true }));
+      w.reply.reject(
+        new InferenceError('overloaded', `deployment '${this.spec.name}' is at capacity, try again`, {
+          retryAfterMs: 1000,
+          diagnostic: `queue of ${this.spec.remote.maxQueue} full`,
+          capacity: true,
+        }),
+      );
       return;
     }
     if (w.ctx.trace !== undefined) w.waiting = w.ctx.trace.child('queue', { 'inference.queue.depth': this.queue.length });

@@ -79,7 +79,7 @@ describe('injected errors', () => {
     mock.setScript([{ errorParam: 'temperature', errorMessage: 'temperature must be at most 2.' }]);
     const a = await chat();
     expect(a.status).toBe(400);
-    expect((JSON.parse(await a.text())).error).toMatchObject({ type: 'invalid_request_error', param: 'temperature', message: 'temperature must be at most 2.' });
+    expect(JSON.parse(await a.text()).error).toMatchObject({ type: 'invalid_request_error', param: 'temperature', message: 'temperature must be at most 2.' });
   });
 
   it('an error replaces a stream before any byte of it', async () => {

@@ -38,7 +38,11 @@ export function malformed(detail: string): InferenceError {
  */
 export function callSignal(o: CallOptions): { signal: CancelSignal; done: () => void } {
   const totalMs = o.spec.remote.timeouts.totalMs;
-  return linkedCancellation(o.ctx.signal, totalMs, () => new InferenceError('upstream_timeout', 'the upstream provider took too long', { diagnostic: `total timeout ${totalMs} ms` }));
+  return linkedCancellation(
+    o.ctx.signal,
+    totalMs,
+    () => new InferenceError('upstream_timeout', 'the upstream provider took too long', { diagnostic: `total timeout ${totalMs} ms` }),
+  );
 }
 
 /** A streamed answer's body, chunk by chunk; returns true once it has all it needs (the rest is drained unread). */

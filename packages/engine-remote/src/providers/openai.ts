@@ -189,7 +189,9 @@ function completionLogprobs(v: unknown): TokenLogprob[] | undefined {
     const top: TokenLogprob['topLogprobs'] = [];
     const t = tops[i];
     if (typeof t === 'object' && t !== null) {
-      for (const [token, logprob] of Object.entries(t as Json)) if (typeof logprob === 'number') top.push({ token, logprob, bytes: Array.from(utf8.encode(token)) });
+      for (const [token, logprob] of Object.entries(t as Json)) {
+        if (typeof logprob === 'number') top.push({ token, logprob, bytes: Array.from(utf8.encode(token)) });
+      }
     }
     out.push({ token: tok, logprob: typeof lp === 'number' ? lp : 0, bytes: Array.from(utf8.encode(tok)), topLogprobs: top });
   });
@@ -201,7 +203,8 @@ export async function generate(o: CallOptions, req: GenerateRequest, sink: Chunk
   const upstreamModel = o.spec.model ?? o.spec.name;
   const { signal, done } = callSignal(o);
   try {
-    const send = (read?: ChunkReader): Promise<string> => post(o, path, headersFor(o.session, o.ctx.requestId), buildBody(req, upstreamModel), signal, 'openai', read);
+    const send = (read?: ChunkReader): Promise<string> =>
+      post(o, path, headersFor(o.session, o.ctx.requestId), buildBody(req, upstreamModel), signal, 'openai', read);
     return req.stream ? await readStream(req, send, sink) : readWhole(req, parseJson(await send()), sink);
   } finally {
     done();
@@ -319,7 +322,9 @@ async function readStream(req: GenerateRequest, send: (read: ChunkReader) => Pro
     return false;
   });
   if (!done) for (const ev of parser.end()) handle(ev.data);
-  if (!done && usage === undefined) throw new InferenceError('upstream_error', 'the upstream connection broke mid-response', { diagnostic: 'stream ended without [DONE]' });
+  if (!done && usage === undefined) {
+    throw new InferenceError('upstream_error', 'the upstream connection broke mid-response', { diagnostic: 'stream ended without [DONE]' });
+  }
   return { choices: agg.result(n), usage: usage ?? { promptTokens: 0, completionTokens: 0 } };
 }
 
