@@ -23,6 +23,8 @@ const MODEL = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models'
 /** What a held-back stream may hold in the gateway: a socket's buffers and the steps produced before the pause took effect. */
 const BOUND = 1024 * 1024;
 const TOKENS = 2000;
+/** The mock's alternatives are shorter than the model's: more tokens for as many bytes. */
+const REMOTE_TOKENS = 8000;
 
 describe('a slow reader on a local deployment', () => {
   let server: Server;
@@ -91,12 +93,12 @@ describe('a slow reader on a remote deployment', () => {
   });
 
   it('holds back only its own upstream read: the other completes, its buffer stays bounded, and the stall timeout ends it', { timeout: 120_000 }, async () => {
-    const slow = slowReader(server.url, tls.ca, request('gpt', TOKENS));
+    const slow = slowReader(server.url, tls.ca, request('gpt', REMOTE_TOKENS));
     await slow.started;
-    const fast = await readFast(client, 'gpt', TOKENS);
+    const fast = await readFast(client, 'gpt', REMOTE_TOKENS);
     expect(fast.finish).toBe('length');
-    expect(fast.usage).toBe(TOKENS);
-    expect(fast.tokens).toBe(TOKENS);
+    expect(fast.usage).toBe(REMOTE_TOKENS);
+    expect(fast.tokens).toBe(REMOTE_TOKENS);
     // Never read: the stall timeout ends the stream, and its upstream call is freed.
     await waitFor(async () => (await tls.metric(server.url, 'inference_gateway_stream_stalls_total')) === 1, 60_000, 'the stall timeout');
     await waitFor(() => mock.stats().inFlight === 0, 30_000, 'the upstream call freed');
@@ -106,7 +108,7 @@ describe('a slow reader on a remote deployment', () => {
     const end = await slow.ended;
     const cut = parseStream(end.text);
     expect(cut.done).toBe(false);
-    expect(summary(cut.chunks).tokens).toBeLessThan(TOKENS);
+    expect(summary(cut.chunks).tokens).toBeLessThan(REMOTE_TOKENS);
     const peak = await tls.metric(server.url, 'inference_gateway_stream_buffered_peak_bytes', {});
     process.stdout.write(`slow reader (remote): peak ${peak} bytes\n`);
     expect(peak).toBeGreaterThan(0);
