@@ -115,4 +115,24 @@ describe('a slow reader on a remote deployment', () => {
     expect(peak).toBeLessThan(BOUND);
     expect(await tls.metric(server.url, 'inference_gateway_stream_buffered_bytes', {})).toBe(0);
   });
+
+  it('holds back an Anthropic Messages stream the same way', { timeout: 120_000 }, async () => {
+    const stalls = await tls.metric(server.url, 'inference_gateway_stream_stalls_total');
+    const cancelled = await tls.metric(server.url, 'inference_gateway_requests_total', { deployment: 'gpt', outcome: 'cancelled' });
+    // About 4 MB of events: far past the bound unless the upstream read pauses.
+    const body = { model: 'gpt', max_tokens: 30_000, messages: [{ role: 'user', content: 'hi' }], stream: true };
+    const slow = slowReader(server.url, tls.ca, body, '/v1/messages');
+    await slow.started;
+    await waitFor(async () => (await tls.metric(server.url, 'inference_gateway_stream_stalls_total')) === stalls + 1, 60_000, 'the stall timeout');
+    await waitFor(() => mock.stats().inFlight === 0, 30_000, 'the upstream call freed');
+    await waitFor(async () => (await tls.metric(server.url, 'inference_gateway_requests_total', { deployment: 'gpt', outcome: 'cancelled' })) === cancelled + 1,
+      30_000, 'the request counted as cancelled');
+    slow.read();
+    const end = await slow.ended;
+    expect(end.text).toContain('event: message_start');
+    expect(end.text).not.toContain('event: message_stop');
+    const peak = await tls.metric(server.url, 'inference_gateway_stream_buffered_peak_bytes');
+    process.stdout.write(`slow reader (remote, messages): peak ${peak} bytes\n`);
+    expect(peak).toBeLessThan(BOUND);
+  });
 });
