@@ -3,7 +3,8 @@
 // full speed. The fast one completes with every token; what the gateway holds for the
 // slow one stays bounded (inference_gateway_stream_buffered_peak_bytes); the slow one
 // then completes once read (local: stories260K in the real engine host) or is ended by
-// the stall timeout, which frees its upstream call (remote: the mock upstream).
+// the stall timeout, which frees its upstream call (remote: the mock upstream; also
+// for the Anthropic Messages and the Responses streams).
 // Every chunk carries 20 alternatives per token, so a stream that is not held back
 // puts megabytes into the gateway's buffers long before the fast one is done.
 //
@@ -133,6 +134,22 @@ describe('a slow reader on a remote deployment', () => {
     expect(end.text).not.toContain('event: message_stop');
     const peak = await tls.metric(server.url, 'inference_gateway_stream_buffered_peak_bytes');
     process.stdout.write(`slow reader (remote, messages): peak ${peak} bytes\n`);
+    expect(peak).toBeLessThan(BOUND);
+  });
+
+  it('holds back a Responses stream the same way', { timeout: 120_000 }, async () => {
+    const stalls = await tls.metric(server.url, 'inference_gateway_stream_stalls_total');
+    const body = { model: 'gpt', input: 'hi', max_output_tokens: 30_000, stream: true };
+    const slow = slowReader(server.url, tls.ca, body, '/v1/responses');
+    await slow.started;
+    await waitFor(async () => (await tls.metric(server.url, 'inference_gateway_stream_stalls_total')) === stalls + 1, 60_000, 'the stall timeout');
+    await waitFor(() => mock.stats().inFlight === 0, 30_000, 'the upstream call freed');
+    slow.read();
+    const end = await slow.ended;
+    expect(end.text).toContain('response.created');
+    expect(end.text).not.toContain('response.completed');
+    const peak = await tls.metric(server.url, 'inference_gateway_stream_buffered_peak_bytes');
+    process.stdout.write(`slow reader (remote, responses): peak ${peak} bytes\n`);
     expect(peak).toBeLessThan(BOUND);
   });
 });

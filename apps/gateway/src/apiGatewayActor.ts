@@ -267,7 +267,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     app.post('/v1/completions', (req, reply) => this.generate(req, reply, 'completion', parseCompletionRequest(req.body)));
     registerAnthropicRoutes(app, (r, job, onCancel) => this.dispatch(r, job, onCancel), this.options.bodyLimitBytes, this.streamOptions);
     const records = rt.records ?? new LocalRecordStore(rt.store, this.options.responsesTtlMs);
-    registerResponsesRoutes(app, new ResponsesApi((r, job, onCancel) => this.dispatch(r, job, onCancel), records));
+    registerResponsesRoutes(app, new ResponsesApi((r, job, onCancel) => this.dispatch(r, job, onCancel), records, this.streamOptions));
     app.post('/v1/embeddings', async (req, reply) => {
       const parsed = parseEmbeddingRequest(req.body);
       // A client that goes away cancels the embedding (queue wait and engine work).
