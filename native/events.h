@@ -82,6 +82,8 @@ struct EngineStats {
     uint64_t promptTokensReused = 0;
     // Of those, the tokens whose cells were copied from another slot (prefix sharing).
     uint64_t promptTokensShared = 0;
+    // Steps in which the queue's head waited for a running prefill of its prefix.
+    uint64_t admissionsDeferred = 0;
     uint64_t totalDecodedTokens = 0;
     uint64_t totalSampledTokens = 0;
 };

@@ -211,12 +211,16 @@ void Scheduler::admit() {
         size_t bestLcp = 0;
         int source = -1;  // the slot, busy or free, holding the longest prefix of the prompt
         size_t sourceLcp = 0;
+        size_t pendingLcp = 0;  // the longest prefix a running prefill is about to hold
         for (size_t s = 0; s < slots_.size(); ++s) {
             const Slot & slot = slots_[s];
             const size_t lcp = commonPrefix(slot.kv, prompt);
             if (lcp > sourceLcp) {
                 source = static_cast<int>(s);
                 sourceLcp = lcp;
+            }
+            if (slot.seq && slot.seq->prefilling() && (paused_.empty() || paused_.count(slot.seq->req.id) == 0)) {
+                pendingLcp = std::max(pendingLcp, commonPrefix(slot.seq->req.prompt, prompt));
             }
             if (slot.seq) continue;
             // A cache is continued when it holds a useful share of the prompt (at least
@@ -233,6 +237,15 @@ void Scheduler::admit() {
             best = victimSlot();
             if (best < 0) return;  // every slot is busy
             bestLcp = commonPrefix(slots_[static_cast<size_t>(best)].kv, prompt);
+        }
+        // A sequence still prefilling the same prefix (a burst of one system prompt) holds it
+        // within a step or a few: the request waits for it (and the queue behind it, in
+        // order) and then starts from a copy, instead of decoding the same tokens beside it.
+        // It never waits on a paused sequence, whose prefill does not advance.
+        if (shareKv_ && pendingLcp > std::max(sourceLcp, bestLcp) &&
+            (pendingLcp - std::max(sourceLcp, bestLcp)) * kReuseShare >= prompt.size()) {
+            ++stats_.admissionsDeferred;
+            return;
         }
         // Prefix sharing: when another slot (typically a busy one running the same system
         // prompt) holds a useful prefix longer than the chosen slot's by a tenth of the

@@ -24,7 +24,9 @@
 // Prefix sharing (split layout): when another slot, busy or not, holds a longer prefix
 // (by at least a tenth of the prompt), that slot's cells are copied into the chosen one
 // (llama_memory_seq_cp) and only the rest of the prompt is decoded. Requests of one
-// system prompt that run at once then all start from it, not just the first.
+// system prompt that run at once then all start from it, not just the first. A request
+// whose prefix a running prefill is about to hold waits for it (a step or a few) instead
+// of decoding the same tokens beside it.
 //  - unified: one pool of contextSize cells; a sequence may use all of it. Idle slots'
 //    caches are evicted least-recently-used first when cells run short, and when active
 //    sequences alone exhaust them the youngest one fails with OutOfMemory. Every token

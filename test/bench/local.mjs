@@ -9,16 +9,18 @@
 // rounds of each figure and of the per-round ratios gateway / llama-server; the raw
 // rounds go to docs/bench-raw/local-<model>.json. A stream counts only when it ends
 // with [DONE] and no error event. llama-bench and llama-batched-bench give the
-// engine's raw decode speed as a ceiling. Flash attention is off on every side, as
-// the engine has it on CPU (llama.cpp's own default is auto).
+// engine's raw decode speed as a ceiling (--no-ceiling skips them). Flash attention is
+// the engine's default on every side: off on CPU (llama.cpp's own default is auto), auto
+// with --gpu-layers above 0 (every side then offloads that many layers: -ngl).
 //
 //   node test/bench/local.mjs [--rounds 3] [--seconds 10] [--concurrency 1,4,16] [--max-tokens 128]
-//                             [--threads 1] [--model models/stories260K.gguf]
+//                             [--threads 1] [--model models/stories260K.gguf] [--context 8192]
+//                             [--gpu-layers 0] [--no-ceiling]
 //
 // llama-server and llama-bench come from `node scripts/build-llama-tools.mjs`.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -35,6 +37,8 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '1' },
     model: { type: 'string', default: join(root, 'models', 'stories260K.gguf') },
     context: { type: 'string', default: '8192' },
+    'gpu-layers': { type: 'string', default: '0' },
+    'no-ceiling': { type: 'boolean', default: false },
   },
 });
 const rounds = Number(values.rounds);
@@ -44,6 +48,9 @@ const maxTokens = Number(values['max-tokens']);
 const threads = Number(values.threads);
 const slots = Math.max(...levels);
 const contextSize = Number(values.context);
+const gpuLayers = Number(values['gpu-layers']);
+// The engine's default (packages/engine-local/src/native.ts): off on CPU, auto with offload.
+const fa = gpuLayers > 0 ? 'auto' : 'off';
 const bin = join(root, 'native', 'vendor', 'tools-build', 'bin');
 
 /** One streamed completion: TTFT (first non-empty text) and completion tokens. */
@@ -117,7 +124,7 @@ function gateway() {
     const config = join(dir, 'config.json');
     writeFileSync(config, JSON.stringify({
       server: { host: '127.0.0.1', port },
-      deployments: [{ name: 'stories', runtime: 'llama', model: values.model, replicas: 1, engine: { contextSize, maxSequences: slots, threads } }],
+      deployments: [{ name: 'stories', runtime: 'llama', model: values.model, replicas: 1, engine: { contextSize, maxSequences: slots, threads, gpuLayers } }],
     }));
     return startServer(process.execPath, [join(root, 'apps', 'gateway', 'dist', 'cli.js'), 'serve', '--config', config, '--quiet'], port, { readyPath: '/ready' });
   };
@@ -128,7 +135,7 @@ function llamaServer() {
     const port = await freePort();
     return startServer(join(bin, 'llama-server'), [
       '-m', values.model, '--host', '127.0.0.1', '--port', String(port), '-t', String(threads), '-tb', String(threads),
-      '-c', String(contextSize), '-np', String(slots), '-cb', '--no-kv-unified', '-fa', 'off', '--log-disable', '-a', 'stories',
+      '-c', String(contextSize), '-np', String(slots), '-cb', '--no-kv-unified', '-fa', fa, '-ngl', String(gpuLayers), '--log-disable', '-a', 'stories',
     ], port);
   };
 }
@@ -136,14 +143,17 @@ function llamaServer() {
 function rawSpeeds() {
   const out = {};
   try {
-    const j = JSON.parse(execFileSync(join(bin, 'llama-bench'), ['-m', values.model, '-t', String(threads), '-fa', 'off', '-p', '16', '-n', String(maxTokens), '-o', 'json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+    const args = ['-m', values.model, '-t', String(threads), '-fa', fa, '-ngl', String(gpuLayers), '-p', '16', '-n', String(maxTokens), '-o', 'json'];
+    const j = JSON.parse(execFileSync(join(bin, 'llama-bench'), args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
     out.tg = j.find((r) => r.n_gen > 0)?.avg_ts;
     out.pp = j.find((r) => r.n_prompt > 0)?.avg_ts;
   } catch (e) {
     console.error(`  llama-bench failed: ${e.message}`);
   }
   try {
-    const lines = execFileSync(join(bin, 'llama-batched-bench'), ['-m', values.model, '-t', String(threads), '-fa', 'off', '-c', String(contextSize), '-npp', '16', '-ntg', String(maxTokens), '-npl', levels.join(','), '--output-format', 'jsonl'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const args = ['-m', values.model, '-t', String(threads), '-fa', fa, '-ngl', String(gpuLayers), '-c', String(contextSize),
+      '-npp', '16', '-ntg', String(maxTokens), '-npl', levels.join(','), '--output-format', 'jsonl'];
+    const lines = execFileSync(join(bin, 'llama-batched-bench'), args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     out.batched = {};
     for (const l of lines.split('\n')) {
       if (!l.startsWith('{')) continue;
@@ -161,9 +171,15 @@ if (!existsSync(join(bin, 'llama-server'))) {
   process.exit(2);
 }
 console.log(`local path — ${values.model.split('/').pop()}, ${threads} thread(s), ${slots} parallel sequences, context ${contextSize}, ${maxTokens} tokens per request, ${seconds}s per level and side, ${rounds} rounds (sides in rotated order), streamed /v1/completions at temperature 0`);
-console.log(`settings: gateway serve --quiet, deployment engine { contextSize: ${contextSize}, maxSequences: ${slots}, threads: ${threads} }; llama-server -t ${threads} -tb ${threads} -c ${contextSize} -np ${slots} -cb --no-kv-unified -fa off --log-disable (flash attention off on every side: the engine's CPU default; llama-bench and llama-batched-bench -fa off too); both built from the same llama.cpp source with the same options (native CPU, no OpenMP)`);
-const raw = rawSpeeds();
-console.log(`  llama-bench   tg${maxTokens} ${raw.tg?.toFixed(0)} tok/s   pp16 ${raw.pp?.toFixed(0)} tok/s (one sequence, no server)`);
+const faNote = gpuLayers > 0 ? 'flash attention auto on every side: the engine\'s default with offload'
+  : 'flash attention off on every side: the engine\'s CPU default';
+const engineSettings = `{ contextSize: ${contextSize}, maxSequences: ${slots}, threads: ${threads}, gpuLayers: ${gpuLayers} }`;
+const serverFlags = `-t ${threads} -tb ${threads} -c ${contextSize} -np ${slots} -cb --no-kv-unified -fa ${fa} -ngl ${gpuLayers} --log-disable`;
+console.log(`settings: gateway serve --quiet, deployment engine ${engineSettings}; llama-server ${serverFlags} (${faNote}; `
+  + `llama-bench and llama-batched-bench -fa ${fa} -ngl ${gpuLayers} too); both built from the same llama.cpp source with the same options `
+  + `(native CPU, no OpenMP${gpuLayers > 0 ? ', CUDA' : ''}); load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+const raw = values['no-ceiling'] ? {} : rawSpeeds();
+if (raw.tg !== undefined) console.log(`  llama-bench   tg${maxTokens} ${raw.tg.toFixed(0)} tok/s   pp16 ${raw.pp?.toFixed(0)} tok/s (one sequence, no server)`);
 if (raw.batched) console.log(`  batched-bench decode ${levels.map((c) => `c=${c} ${raw.batched[c]?.toFixed(0)} tok/s`).join('   ')} (no server)`);
 const servers = { gateway: await gateway()(), 'llama-server': await llamaServer()() };
 let rows;
@@ -196,5 +212,7 @@ for (const c of levels) {
   const ceiling = raw.batched?.[c] ? `   gateway at ${((stats(g.map((x) => x.tps)).median / raw.batched[c]) * 100).toFixed(0)}% of batched-bench decode` : '';
   console.log(`  c=${String(c).padEnd(3)} tokens/s ${fmtStats(tps)}x   TTFT p50 ${fmtStats(ttft)}x${ceiling}`);
 }
-const name = `local-${values.model.split('/').pop().replace(/\.gguf$/, '')}`;
-console.log(`\nraw rounds: ${saveRaw(name, { settings: { rounds, seconds, levels, maxTokens, threads, slots, contextSize, model: values.model.split('/').pop() }, raw, rows })}`);
+const name = `local-${values.model.split('/').pop().replace(/\.gguf$/, '')}${gpuLayers > 0 ? '-gpu' : ''}`;
+const settings = { rounds, seconds, levels, maxTokens, threads, slots, contextSize, gpuLayers, flashAttention: fa, model: values.model.split('/').pop() };
+console.log(`\nload average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+console.log(`raw rounds: ${saveRaw(name, { settings, raw, rows })}`);

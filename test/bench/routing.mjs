@@ -23,7 +23,10 @@
 //
 //   node test/bench/routing.mjs [--replicas 2] [--groups 8] [--requests 192]
 //        [--concurrency 8] [--max-tokens 16] [--slots 8] [--slack 4] [--rounds 2]
-//        [--model models/stories260K.gguf]
+//        [--model models/stories260K.gguf] [--before-addon PATH]
+//
+// --before-addon: each policy also runs as `<policy>@before` on another build of the
+// addon (INFERENCE_NATIVE_ADDON for the engine hosts), interleaved with this build's.
 //
 // Raw rounds (every request's group, prompt and cached tokens, TTFT): docs/bench-raw/routing.json.
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -48,6 +51,7 @@ const { values } = parseArgs({
     policies: { type: 'string', default: 'round_robin,least_load,prefix' },
     rounds: { type: 'string', default: '2' },
     model: { type: 'string', default: join(root, 'models', 'stories260K.gguf') },
+    'before-addon': { type: 'string' },
   },
 });
 const replicas = Number(values.replicas);
@@ -57,7 +61,9 @@ const concurrency = Number(values.concurrency);
 const maxTokens = Number(values['max-tokens']);
 const slots = Number(values.slots);
 const slack = Number(values.slack);
-const policies = values.policies.split(',');
+const beforeAddon = values['before-addon'];
+// Sides: each policy on this build, and with --before-addon on the other build too.
+const policies = values.policies.split(',').flatMap((p) => (beforeAddon === undefined ? [p] : [p, `${p}@before`]));
 const rounds = Number(values.rounds);
 
 // A deterministic generator, so every policy sees the same prompts in the same order.
@@ -84,7 +90,8 @@ for (let i = order.length - 1; i > 0; i--) {
 }
 const workload = order.map((g, i) => ({ group: g, messages: [{ role: 'system', content: systems[g] }, { role: 'user', content: `Then ${text(r, 4)} (${i})` }] }));
 
-async function startGateway(policy) {
+async function startGateway(side) {
+  const [policy, build] = side.split('@');
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'bench-routing-'));
   const config = join(dir, 'config.json');
@@ -96,7 +103,9 @@ async function startGateway(policy) {
       routing: { policy, prefixLoadSlack: slack },
     }],
   }));
-  return startServer(process.execPath, [join(root, 'apps', 'gateway', 'dist', 'cli.js'), 'serve', '--config', config, '--quiet'], port, { readyPath: '/ready' });
+  const env = build === 'before' && beforeAddon !== undefined ? { INFERENCE_NATIVE_ADDON: beforeAddon } : {};
+  const cli = join(root, 'apps', 'gateway', 'dist', 'cli.js');
+  return startServer(process.execPath, [cli, 'serve', '--config', config, '--quiet'], port, { readyPath: '/ready', env });
 }
 
 /** One streamed chat completion: TTFT, completion tokens, prompt and cached prompt tokens. */
@@ -273,6 +282,7 @@ if (base !== undefined) {
   }
 }
 const summary = Object.fromEntries(Object.entries(results).map(([p, x]) => [p, { ...x }]));
-const settings = { replicas, groups, total, concurrency, maxTokens, slots, slack, rounds, model: values.model.split('/').pop() };
+const settings = { replicas, groups, total, concurrency, maxTokens, slots, slack, rounds, model: values.model.split('/').pop(), beforeAddon };
 console.log(`\n  load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-console.log(`raw rounds: ${saveRaw(slack === 4 ? 'routing' : `routing-slack${slack}`, { settings, summary, rounds: runs })}`);
+const rawName = `routing${slack === 4 ? '' : `-slack${slack}`}${beforeAddon === undefined ? '' : '-before-after'}`;
+console.log(`raw rounds: ${saveRaw(rawName, { settings, summary, rounds: runs })}`);

@@ -7,10 +7,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freeLoopbackPort } from '@inference/cluster';
 import { EtcdServer } from '@inference/cluster/testing';
 import { type MockUpstream, startMockUpstream } from '@inference/mock-upstream';
 
@@ -24,17 +24,8 @@ process.on('exit', () => {
   for (const c of live) c.kill('SIGKILL');
 });
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a !== null ? a.port : 0;
-      s.close(() => { resolve(port); });
-    });
-  });
-}
+/** A loopback port that was free a moment ago (for an etcd or advertise address the test names up front). */
+export const freePort = freeLoopbackPort;
 
 export interface Node {
   readonly name: string;

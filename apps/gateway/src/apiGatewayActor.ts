@@ -101,7 +101,10 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     this.drain = options.drain ?? new Drain();
     const rt = runtime;
     this.secrets = secretPolicy(runtime.config);
-    this.requestDeps = { coordinator: rt.coordinator, metrics: rt.metrics, policyOf: (name: string) => rt.spec(name), budget: rt.budgetGate };
+    this.requestDeps = {
+      coordinator: rt.coordinator, metrics: rt.metrics, router: rt.router, recorder: rt.recorder,
+      policyOf: (name: string) => rt.spec(name), budget: rt.budgetGate,
+    };
   }
 
   get server(): FastifyInstance {

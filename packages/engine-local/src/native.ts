@@ -194,6 +194,8 @@ export interface NativeStats {
   promptTokensReused: number;
   /** Of promptTokensReused, the tokens whose KV cells were copied from another slot (prefix sharing). */
   promptTokensShared: number;
+  /** Steps in which the queue's head waited for a running prefill of its prompt's prefix, to start from a copy of it. */
+  admissionsDeferred: number;
   totalDecodedTokens: number;
   totalSampledTokens: number;
 }

@@ -20,6 +20,8 @@ const load = tryLoadAddon();
 if (load.addon === null) throw new Error(`engine-local tests need the native addon: ${load.reason}`);
 if (MODEL === undefined) throw new Error('engine-local tests need stories260K.gguf (set INFERENCE_TEST_MODEL)');
 const addon = load.addon;
+// scripts/gpu-check.sh runs these with every layer offloaded (a CUDA build of the addon).
+const GPU_LAYERS = Number(process.env['INFERENCE_TEST_GPU_LAYERS'] ?? '0');
 
 describe('slot choice (2 slots, split cache)', () => {
   let engine: NativeEngine;
@@ -37,7 +39,7 @@ describe('slot choice (2 slots, split cache)', () => {
 
   beforeAll(async () => {
     engine = new addon.Engine(
-      { modelPath: MODEL, contextSize: 1024, maxSequences: 2, gpuLayers: 0, threads: 1, batchTokens: 64 },
+      { modelPath: MODEL, contextSize: 1024, maxSequences: 2, gpuLayers: GPU_LAYERS, threads: 1, batchTokens: 64 },
       (ev) => {
         for (const it of ev.items) if (it.done !== undefined || it.error !== undefined) waiters.get(it.id)?.(it);
       },
@@ -74,12 +76,12 @@ describe('slot choice (2 slots, split cache)', () => {
 });
 
 /** An engine of `slots` split slots, and greedy sequences on it. */
-function harness(slots: number) {
+function harness(slots: number, batchTokens = 64) {
   const done = new Map<number, (item: NativeStepItem) => void>();
   const sampled = new Map<number, (item: NativeStepItem) => void>();
   let nextId = 1;
   const engine: NativeEngine = new addon.Engine(
-    { modelPath: MODEL ?? '', contextSize: 512 * slots, maxSequences: slots, gpuLayers: 0, threads: 1, batchTokens: 64 },
+    { modelPath: MODEL ?? '', contextSize: 512 * slots, maxSequences: slots, gpuLayers: GPU_LAYERS, threads: 1, batchTokens },
     (ev) => {
       for (const it of ev.items) {
         sampled.get(it.id)?.(it);
@@ -91,24 +93,28 @@ function harness(slots: number) {
    * Submits a greedy sequence: `started` resolves at its first sampled token (or error),
    * `finished` with its last item; `text()` is what it wrote so far.
    */
-  function run(text: string, maxTokens: number, logitBias?: [number, number][]) {
+  function run(text: string, maxTokens: number, logitBias?: [number, number][], pauseAtStart = false) {
     const id = nextId++;
     let out = '';
     let onStart = (): void => undefined;
     const started = new Promise<void>((r) => { onStart = r; });
     sampled.set(id, (it) => {
       out += it.text;
+      if (pauseAtStart && it.n > 0) engine.pause(id); // in the event callback: as early as JS can
+      pauseAtStart = false;
       if (it.n > 0 || it.error !== undefined) onStart();
     });
     const finished = new Promise<NativeStepItem>((r) => done.set(id, r));
     engine.submit({ id, prompt: engine.tokenize(text, true, false), maxTokens, temperature: 0, stop: [], ...(logitBias ? { logitBias } : {}) });
     return { id, started, finished, text: () => out };
   }
-  /** A sequence that holds its slot: end of generation banned, paused after its first token. */
+  /**
+   * A sequence that holds its slot: end of generation banned, paused at its first token
+   * (of 300: the engine cannot finish it before the pause lands).
+   */
   async function hold(text: string) {
-    const h = run(text, 20, [[engine.modelInfo().eos, Number.NEGATIVE_INFINITY]]);
+    const h = run(text, 300, [[engine.modelInfo().eos, Number.NEGATIVE_INFINITY]], true);
     await h.started;
-    engine.pause(h.id);
     return h;
   }
   const tokens = (text: string): number => engine.tokenize(text, true, false).length;
@@ -120,14 +126,17 @@ describe('prefix sharing (split cache)', () => {
   const question = `${system}Then Lily saw a big red ball.`;
   let h2: ReturnType<typeof harness>;
   let h3: ReturnType<typeof harness>;
+  let slow: ReturnType<typeof harness>;
   beforeAll(async () => {
     h2 = harness(2);
     h3 = harness(3);
-    await Promise.all([h2.engine.ready(), h3.engine.ready()]);
+    slow = harness(2, 4); // 4 prompt tokens a step: a long prefill takes many steps
+    await Promise.all([h2.engine.ready(), h3.engine.ready(), slow.engine.ready()]);
   });
   afterAll(() => {
     h2.engine.close();
     h3.engine.close();
+    slow.engine.close();
   });
 
   it('a request whose prefix sits in a busy slot starts from a copy of its cells, with the output of a cold decode', async () => {
@@ -170,5 +179,24 @@ describe('prefix sharing (split cache)', () => {
     expect((await run(unrelated, 1).finished).cachedTokens).toBeLessThanOrEqual(1);
     expect((await run(`${only} The end.`, 1).finished).cachedTokens).toBeGreaterThanOrEqual(tokens(only) - 1);
     expect((await run(`${system}The end.`, 1).finished).cachedTokens).toBeGreaterThanOrEqual(tokens(system) - 1);
+  });
+
+  it('a request arriving with another of the same prefix waits for its prefill and starts from a copy', async () => {
+    const { engine, run, tokens } = slow;
+    const long = `Once upon a time, ${'the dog ran home and the cat sat on the mat and the sun was warm. '.repeat(12)}`;
+    const second = `${long}Then Tom saw a bird.`;
+    const ref = run(second, 8);
+    expect((await ref.finished).cachedTokens).toBe(0);
+    expect((await run('Tom had a toy car and a blue hat.', 1).finished).error).toBeUndefined(); // evicts it
+    expect((await run('The fish swam in the big blue sea all day.', 1).finished).error).toBeUndefined();
+    const before = engine.stats().admissionsDeferred;
+    // Both at once: the first takes ~100 steps to prefill; the second waits for it, not beside it.
+    const a = run(`${long}Then Lily saw a big red ball.`, 1);
+    const b = run(second, 8);
+    const [, item] = await Promise.all([a.finished, b.finished]);
+    expect(item.error).toBeUndefined();
+    expect(item.cachedTokens).toBeGreaterThanOrEqual(Math.floor(tokens(long) * 0.8));
+    expect(engine.stats().admissionsDeferred).toBeGreaterThan(before);
+    expect(b.text()).toBe(ref.text());
   });
 });

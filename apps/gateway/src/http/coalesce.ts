@@ -1,8 +1,11 @@
 // Coalesced socket writes for streamed responses. An upstream read or an engine
-// step often yields several chunks in the same tick: they are appended to one
-// string, which a single `res.write` sends on the next tick (one buffer, one
-// syscall, instead of a write request per chunk gathered into a writev). The end
-// of the stream sends whatever is pending with its own last bytes.
+// step often yields several chunks in the same turn of the event loop: they are
+// appended to one string, which a single `res.write` sends once the turn's
+// promise jobs have run (setImmediate; one buffer, one syscall, instead of a
+// write request per chunk gathered into a writev). The end of the stream sends
+// whatever is pending with its own last bytes, so a stream whose last chunk and
+// end come in the same turn (an upstream answer read in one piece) leaves in one
+// write instead of two.
 //
 // Back-pressure (docs/flow-control.md): when `res.write` answers false (the
 // client reads more slowly than the output comes), the request's flow is paused
@@ -53,7 +56,7 @@ export class CoalescedWriter implements BufferedStream {
 
   write(data: string): void {
     if (data === '') return;
-    if (this.pending === '') process.nextTick(flush, this);
+    if (this.pending === '') setImmediate(flush, this);
     this.pending += data;
   }
 
