@@ -34,6 +34,8 @@ export class CoalescedWriter implements BufferedStream {
   private pending = '';
   private waiting = false;
   private stall: NodeJS.Timeout | undefined;
+  /** The 'drain'/'close' listener, made the first time the socket's buffer fills (most streams never need it). */
+  private onDrain: (() => void) | undefined;
 
   constructor(private readonly res: ServerResponse, private readonly options: WriterOptions = {}) {
     const buffers = options.buffers;
@@ -78,7 +80,7 @@ export class CoalescedWriter implements BufferedStream {
   end(data: string): void {
     const all = this.pending + data;
     this.pending = '';
-    if (this.waiting) this.res.once('finish', this.onDrain);
+    if (this.waiting && this.onDrain !== undefined) this.res.once('finish', this.onDrain);
     else this.release();
     this.res.end(all);
   }
@@ -87,8 +89,9 @@ export class CoalescedWriter implements BufferedStream {
     if (this.waiting) return;
     this.waiting = true;
     this.options.flow?.pause();
-    this.res.once('drain', this.onDrain);
-    this.res.once('close', this.onDrain);
+    const onDrain = (this.onDrain ??= () => { this.release(); });
+    this.res.once('drain', onDrain);
+    this.res.once('close', onDrain);
     const stallMs = this.options.stallMs;
     if (stallMs !== undefined) {
       this.stall = setTimeout(() => {
@@ -99,18 +102,16 @@ export class CoalescedWriter implements BufferedStream {
     }
   }
 
-  private readonly onDrain = (): void => {
-    this.release();
-  };
-
   private release(): void {
     if (!this.waiting) return;
     this.waiting = false;
     clearTimeout(this.stall);
     this.stall = undefined;
-    this.res.off('drain', this.onDrain);
-    this.res.off('close', this.onDrain);
-    this.res.off('finish', this.onDrain);
+    if (this.onDrain !== undefined) {
+      this.res.off('drain', this.onDrain);
+      this.res.off('close', this.onDrain);
+      this.res.off('finish', this.onDrain);
+    }
     this.options.flow?.resume();
   }
 }
