@@ -123,18 +123,21 @@ std::string prefixRefs(const std::string & body, const std::set<std::string> & n
 /**
  * One grammar that takes either tool calls (`calls`, a forced-call grammar) or a JSON answer
  * (`answer`, a response-format grammar): the answer's rules are renamed apart, and the
- * answer is the JSON alone, not wrapped in a Markdown fence (as OpenAI answers it).
+ * answer is the JSON alone, not wrapped in a Markdown fence nor followed by blanks (as
+ * OpenAI answers it): the tools' parser takes it as content verbatim.
  */
 std::string eitherGrammar(const std::string & calls, const std::string & answer) {
     static const std::string prefix = "answer-";
-    static const std::regex fence(R"re("```json" space response-format space "```" \| )re");
+    // llama.cpp's alternatives `("```json" space response-format space "```" | space response-format space)`
+    // become `(space response-format)`: the JSON alone, and the answer ends where the JSON does.
+    static const std::regex fence(R"re("```json" space response-format space "```" \| space response-format space\))re");
     const auto answerRules = gbnfRules(answer);
     std::set<std::string> names;
     for (const auto & r : answerRules) names.insert(r.first);
     std::string out;
     for (const auto & r : gbnfRules(calls)) out += (r.first == "root" ? std::string("call-root") : r.first) + " ::= " + r.second + "\n";
     for (const auto & r : answerRules) {
-        const std::string body = r.first == "root" ? std::regex_replace(r.second, fence, "") : r.second;
+        const std::string body = r.first == "root" ? std::regex_replace(r.second, fence, "space response-format)") : r.second;
         out += prefix + r.first + " ::= " + prefixRefs(body, names, prefix) + "\n";
     }
     out += "root ::= call-root | " + prefix + "root\n";

@@ -13,12 +13,15 @@
 // and p50/p99 latency at a fixed rate (open loop). A response counts only when its
 // body checks (JSON with choices; a stream that ends with [DONE] and no error event).
 //
+// `--baseline DIR` adds a fourth side, the gateway of another built checkout (an
+// earlier commit) on the same mock, for a before/after comparison in the same run.
+//
 //   node test/bench/gateway-overhead.mjs [--rounds 3] [--seconds 3] [--concurrency 64]
-//        [--rate 500] [--portkey]
+//        [--rate 500] [--portkey] [--baseline DIR]
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { cpuSeconds, fixedRate, fmtStats, interleaved, maxRps, saveRaw, startMockAndGateway, startProcess, stats } from './lib.mjs';
+import { cpuSeconds, fixedRate, fmtStats, interleaved, maxRps, saveRaw, startGatewayFor, startMockAndGateway, startProcess, stats } from './lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -29,6 +32,7 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '64' },
     rate: { type: 'string', default: '500' },
     portkey: { type: 'boolean', default: false },
+    baseline: { type: 'string' },
   },
 });
 const rounds = Number(values.rounds);
@@ -38,6 +42,7 @@ const rate = Number(values.rate);
 
 const { mock, mockOrigin, gw, stop, settings } = await startMockAndGateway();
 const floor = await startProcess('node', [join(here, 'floor-proxy.mjs'), mockOrigin], /on (http:\/\/\S+)/);
+const baseline = values.baseline === undefined ? undefined : await startGatewayFor(mock.url, {}, values.baseline);
 let portkey;
 if (values.portkey) {
   const entry = join(root, 'test', 'node_modules', '@portkey-ai', 'gateway', 'build', 'start-server.js');
@@ -51,6 +56,7 @@ const sides = {
   direct: { origin: mockOrigin, pid: mock.child.pid, headers: {} },
   floor: { origin: floor.url, pid: floor.child.pid, headers: {} },
   gateway: { origin: gw.url, pid: gw.child.pid, headers: {} },
+  ...(baseline === undefined ? {} : { baseline: { origin: baseline.url, pid: baseline.child.pid, headers: {} } }),
   ...(portkey === undefined ? {} : { portkey: { origin: portkey.url.replace('localhost', '127.0.0.1'), pid: portkey.child.pid, headers: portkeyHeaders } }),
 };
 const chat = (stream) => JSON.stringify({ model: 'mock', messages: [{ role: 'user', content: 'Say something short please' }], max_tokens: 16, ...(stream ? { stream: true } : {}) });
@@ -61,10 +67,16 @@ async function measure(side, stream) {
   let c0 = 0;
   const max = await maxRps(s.origin, '/v1/chat/completions', body, { concurrency, seconds, stream, headers: s.headers, onStart: () => { c0 = cpuSeconds(s.pid); } });
   const cpu = cpuSeconds(s.pid) - c0;
+  const r0 = cpuSeconds(s.pid);
   const lat = await fixedRate(s.origin, '/v1/chat/completions', body, { rps: rate, seconds, stream, headers: s.headers });
+  // At a fixed rate the process is not saturated: its CPU per request moves less with what else the machine runs.
+  const cpuAtRate = ((cpuSeconds(s.pid) - r0) * 1e6) / (lat.n + lat.errors);
   // CPU over the measured window only (after the warm-up), over every request answered in it.
   const served = max.n + max.errors;
-  return { rps: max.rps, errors: max.errors, cpuUsPerReq: (cpu * 1e6) / served, p50: lat.p50, p99: lat.p99, ttfbP50: lat.ttfbP50, latErrors: lat.errors };
+  return {
+    rps: max.rps, errors: max.errors, cpuUsPerReq: (cpu * 1e6) / served, cpuUsPerReqAtRate: cpuAtRate, p50: lat.p50, p99: lat.p99, ttfbP50: lat.ttfbP50,
+    latErrors: lat.errors,
+  };
 }
 
 const results = {};
@@ -76,6 +88,7 @@ try {
   }
 } finally {
   if (portkey !== undefined) portkey.child.kill('SIGKILL');
+  if (baseline !== undefined) baseline.child.kill('SIGKILL');
   floor.child.kill('SIGKILL');
   await stop();
 }
@@ -87,7 +100,7 @@ const perRound = (rows, f) => rows.map((r, i) => f(r, i));
 for (const [mode, r] of Object.entries(results)) {
   console.log(`\n[${mode}]`);
   for (const [side, rows] of Object.entries(r)) {
-    const cpu = side === 'direct' ? '' : `   CPU/req ${fmtStats(stats(rows.map((x) => x.cpuUsPerReq)), 0)} µs`;
+    const cpu = side === 'direct' ? '' : `   CPU/req ${fmtStats(stats(rows.map((x) => x.cpuUsPerReq)), 0)} µs (at ${rate} RPS ${fmtStats(stats(rows.map((x) => x.cpuUsPerReqAtRate)), 0)})`;
     const errs = rows.reduce((a, x) => a + x.errors + x.latErrors, 0);
     console.log(`  ${side.padEnd(8)} max RPS ${fmtStats(stats(rows.map((x) => x.rps)), 0)}${cpu}   @${rate} RPS p50 ${fmtStats(stats(rows.map((x) => x.p50)))} ms p99 ${fmtStats(stats(rows.map((x) => x.p99)))} ms   (errors ${errs})`);
   }
@@ -95,12 +108,22 @@ for (const [mode, r] of Object.entries(results)) {
   const ratio = (a, b, f) => stats(perRound(a, (x, i) => f(x) / f(b[i])));
   const diff = (a, b, f) => stats(perRound(a, (x, i) => f(x) - f(b[i])));
   console.log(`  gateway/floor   CPU per request ${fmtStats(ratio(gwRows, r.floor, (x) => x.cpuUsPerReq))}x (target <= 1.25)   max RPS ${fmtStats(ratio(gwRows, r.floor, (x) => x.rps), 3)}`);
+  console.log(`  gateway/floor   CPU per request at ${rate} RPS ${fmtStats(ratio(gwRows, r.floor, (x) => x.cpuUsPerReqAtRate))}x`);
   console.log(`  gateway/direct  max RPS ${fmtStats(ratio(gwRows, r.direct, (x) => x.rps), 3)}`);
   console.log(`  added by the gateway @${rate} RPS: p50 ${fmtStats(diff(gwRows, r.direct, (x) => x.p50), 3)} ms (target <= 0.3)   p99 ${fmtStats(diff(gwRows, r.direct, (x) => x.p99), 3)} ms (target <= 1)   TTFB p50 ${fmtStats(diff(gwRows, r.direct, (x) => x.ttfbP50), 3)} ms`);
   console.log(`  added by the floor proxy @${rate} RPS: p50 ${fmtStats(diff(r.floor, r.direct, (x) => x.p50), 3)} ms   p99 ${fmtStats(diff(r.floor, r.direct, (x) => x.p99), 3)} ms`);
+  if (r.baseline !== undefined) {
+    const cpu = (x) => x.cpuUsPerReq;
+    console.log(`  baseline/floor  CPU per request ${fmtStats(ratio(r.baseline, r.floor, cpu))}x   gateway/baseline ${fmtStats(ratio(gwRows, r.baseline, cpu))}x`);
+    const cpuAt = (x) => x.cpuUsPerReqAtRate;
+    console.log(`  at ${rate} RPS     baseline/floor ${fmtStats(ratio(r.baseline, r.floor, cpuAt))}x   gateway/baseline ${fmtStats(ratio(gwRows, r.baseline, cpuAt))}x`);
+    const added = (f) => fmtStats(diff(r.baseline, r.direct, f), 3);
+    console.log(`  added by the baseline @${rate} RPS: p50 ${added((x) => x.p50)} ms   p99 ${added((x) => x.p99)} ms`);
+  }
   if (r.portkey !== undefined) {
     console.log(`  gateway/portkey max RPS ${fmtStats(ratio(gwRows, r.portkey, (x) => x.rps))}x   portkey added p50 ${fmtStats(diff(r.portkey, r.direct, (x) => x.p50), 3)} ms`);
   }
 }
-const file = saveRaw('gateway-overhead', { settings: { rounds, seconds, concurrency, rate, gateway: settings, portkey: values.portkey }, results });
+const runSettings = { rounds, seconds, concurrency, rate, gateway: settings, portkey: values.portkey, baseline: values.baseline };
+const file = saveRaw('gateway-overhead', { settings: runSettings, results });
 console.log(`\nraw rounds: ${file}`);

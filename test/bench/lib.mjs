@@ -31,22 +31,25 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
  * The mock upstream and a gateway with one remote deployment (`mock`) in front
  * of it, as the gateway benchmarks use them. `stop()` ends both.
  */
-export async function startMockAndGateway({ nodeArgs = [] } = {}) {
+export async function startMockAndGateway({ nodeArgs = [], checkout = root } = {}) {
   const mock = await startProcess('node', [join(root, 'packages/mock-upstream/dist/cli.js'), '--port', '0'], /listening (\S+)/);
   const cfg = join(mkdtempSync(join(tmpdir(), 'bench-')), 'config.yaml');
   const deployment = 'replicas: 1, remote: { maxConcurrent: 512, maxQueue: 100000 }';
   writeFileSync(cfg, `server: { port: 0 }\ndeployments:\n  - { name: mock, runtime: openai, endpoint: ${mock.url}, ${deployment} }\n`);
-  const gw = await startProcess('node', [...nodeArgs, join(root, 'apps/gateway/dist/cli.js'), 'serve', '--config', cfg, '--quiet'], /on (http:\/\/\S+)/);
+  const gw = await startProcess('node', [...nodeArgs, join(checkout, 'apps/gateway/dist/cli.js'), 'serve', '--config', cfg, '--quiet'], /on (http:\/\/\S+)/);
   // Every non-default setting, so that a reader can reproduce the run.
   const settings = `serve --quiet (no per-request log lines); deployment mock: runtime openai, ${deployment}; no auth, budgets or rate limits`;
-  return { mock, mockOrigin: new URL(mock.url).origin, gw, settings, stop: async () => { await gw.stop(); await mock.stop(); } };
+  return { mock, mockOrigin: new URL(mock.url).origin, gw, settings, cfg, stop: async () => { await gw.stop(); await mock.stop(); } };
 }
 
-/** A gateway with one remote deployment (`mock`) in front of `mockUrl`; `env` is added to its environment. */
-export async function startGatewayFor(mockUrl, env = {}) {
+/**
+ * A gateway with one remote deployment (`mock`) in front of `mockUrl`; `env` is added to its environment.
+ * `checkout`: another built checkout of this repository whose gateway to start (a before/after comparison).
+ */
+export async function startGatewayFor(mockUrl, env = {}, checkout = root) {
   const cfg = join(mkdtempSync(join(tmpdir(), 'bench-')), 'config.yaml');
   writeFileSync(cfg, `server: { port: 0 }\ndeployments:\n  - name: mock\n    runtime: openai\n    endpoint: ${mockUrl}\n    replicas: 1\n    remote: { maxConcurrent: 512, maxQueue: 100000 }\n`);
-  return startProcess('node', [join(root, 'apps/gateway/dist/cli.js'), 'serve', '--config', cfg, '--quiet'], /on (http:\/\/\S+)/, env);
+  return startProcess('node', [join(checkout, 'apps/gateway/dist/cli.js'), 'serve', '--config', cfg, '--quiet'], /on (http:\/\/\S+)/, env);
 }
 
 /** A free TCP port on loopback. */

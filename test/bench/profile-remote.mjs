@@ -6,9 +6,12 @@
 // threads is not in a CPU profile (gateway-overhead.mjs counts every thread).
 //
 // `--top N` also lists the gateway's N costliest functions (self time per request,
-// with where they live), the detail behind the categories.
+// with where they live), the detail behind the categories. `--baseline DIR` also
+// profiles the gateway of another built checkout (an earlier commit) under the
+// same load, in a third column: a before/after comparison by category. The
+// sides are driven one after the other, in a rotated order on each pass.
 //
-//   node test/bench/profile-remote.mjs [--requests 20000] [--concurrency 64] [--stream] [--top 0]
+//   node test/bench/profile-remote.mjs [--requests 20000] [--concurrency 64] [--stream] [--top 0] [--baseline DIR] [--passes 1]
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -24,6 +27,8 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '64' },
     stream: { type: 'boolean', default: false },
     top: { type: 'string', default: '0' },
+    baseline: { type: 'string' },
+    passes: { type: 'string', default: '1' },
   },
 });
 const total = Number(values.requests);
@@ -66,8 +71,8 @@ function where(node) {
   return `${functionName || '(anonymous)'} ${file}:${lineNumber + 1}`;
 }
 
-/** Self time per category and per function, in µs, from a .cpuprofile, counting only samples inside `window`. */
-function selfTimes(file, window) {
+/** Self time per category and per function, in µs, from a .cpuprofile, counting only samples inside `windows`. */
+function selfTimes(file, windows) {
   const p = JSON.parse(readFileSync(file, 'utf8'));
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const out = new Map();
@@ -75,7 +80,7 @@ function selfTimes(file, window) {
   let t = p.startTime;
   for (let i = 0; i < p.samples.length; i++) {
     t += p.timeDeltas[i] ?? 0;
-    if (t < window.from || t > window.to) continue;
+    if (!windows.some((w) => t >= w.from && t <= w.to)) continue;
     const node = byId.get(p.samples[i]);
     const c = category(node);
     out.set(c, (out.get(c) ?? 0) + (p.timeDeltas[i] ?? 0));
@@ -108,42 +113,55 @@ async function drive(origin, total) {
   return errors;
 }
 
-const dirs = { gateway: mkdtempSync(join(tmpdir(), 'prof-gw-')), floor: mkdtempSync(join(tmpdir(), 'prof-floor-')) };
-const { mockOrigin, gw, stop, settings } = await startMockAndGateway({ nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dirs.gateway] });
+const dirs = { gateway: mkdtempSync(join(tmpdir(), 'prof-gw-')), floor: mkdtempSync(join(tmpdir(), 'prof-floor-')), baseline: mkdtempSync(join(tmpdir(), 'prof-base-')) };
+const { mockOrigin, mock, gw, stop, settings, cfg } = await startMockAndGateway({ nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dirs.gateway] });
 const floor = await startProcess('node', ['--cpu-prof', '--cpu-prof-dir', dirs.floor, join(here, 'floor-proxy.mjs'), mockOrigin], /on (http:\/\/\S+)/);
-// A warm-up pass each (JIT, pools), then the measured pass inside a time window.
-await drive(gw.url, Math.min(2000, total));
-await drive(floor.url, Math.min(2000, total));
-const windows = {};
-const errors = {};
-for (const [side, origin] of [['gateway', gw.url], ['floor', floor.url]]) {
-  const from = nowUs();
-  errors[side] = await drive(origin, total);
-  windows[side] = { from, to: nowUs() };
+const base = values.baseline === undefined ? undefined : await startProcess('node',
+  ['--cpu-prof', '--cpu-prof-dir', dirs.baseline, join(values.baseline, 'apps/gateway/dist/cli.js'), 'serve', '--config', cfg, '--quiet'], /on (http:\/\/\S+)/);
+const origins = { gateway: gw.url, floor: floor.url, ...(base === undefined ? {} : { baseline: base.url }) };
+const names = Object.keys(origins);
+// A warm-up pass each (JIT, pools), then the measured passes, each side's inside its time windows.
+for (const n of names) await drive(origins[n], Math.min(2000, total));
+const windows = Object.fromEntries(names.map((n) => [n, []]));
+const errors = Object.fromEntries(names.map((n) => [n, 0]));
+const passes = Number(values.passes);
+for (let pass = 0; pass < passes; pass++) {
+  for (let k = 0; k < names.length; k++) {
+    const side = names[(k + pass) % names.length];
+    const from = nowUs();
+    errors[side] += await drive(origins[side], total);
+    windows[side].push({ from, to: nowUs() });
+  }
 }
 await new Promise((r) => { floor.child.once('exit', r); floor.child.kill('SIGINT'); });
+if (base !== undefined) await base.stop();
 await stop();
-
+void mock;
 const prof = (dir) => join(dir, readdirSync(dir).find((f) => f.endsWith('.cpuprofile')));
-const profiles = { gateway: selfTimes(prof(dirs.gateway), windows.gateway), floor: selfTimes(prof(dirs.floor), windows.floor) };
-const sides = { gateway: profiles.gateway.cats, floor: profiles.floor.cats };
-const cats = [...new Set([...sides.gateway.keys(), ...sides.floor.keys()])]
+const profiles = Object.fromEntries(names.map((n) => [n, selfTimes(prof(dirs[n]), windows[n])]));
+const sides = Object.fromEntries(names.map((n) => [n, profiles[n].cats]));
+const cats = [...new Set(names.flatMap((n) => [...sides[n].keys()]))]
   .sort((a, b) => (sides.gateway.get(b) ?? 0) - (sides.gateway.get(a) ?? 0));
-console.log(`remote-path CPU profile — ${total} ${stream ? 'streamed' : 'non-streamed'} requests per side at concurrency ${concurrency}; main-thread self time per request (µs), by where the code lives`);
-console.log(`gateway settings: ${settings}; errors gateway ${errors.gateway}, floor ${errors.floor}`);
-const per = (side, c) => (sides[side].get(c) ?? 0) / total;
-const sum = (side) => [...sides[side].values()].reduce((a, b) => a + b, 0) / total;
-console.log(`  ${'where'.padEnd(34)} ${'gateway'.padStart(9)} ${'floor'.padStart(9)}`);
+const requests = total * passes;
+const mode = stream ? 'streamed' : 'non-streamed';
+console.log(`remote-path CPU profile — ${total} ${mode} requests per side and pass, ${passes} pass(es), at concurrency ${concurrency}; main-thread self time per request (µs), by where the code lives`);
+console.log(`gateway settings: ${settings}; baseline: ${values.baseline ?? 'none'}; errors ${names.map((n) => `${n} ${errors[n]}`).join(', ')}`);
+const per = (side, c) => (sides[side].get(c) ?? 0) / requests;
+const sum = (side) => [...sides[side].values()].reduce((a, b) => a + b, 0) / requests;
+const row = (label, f) => `  ${label.padEnd(34)} ${names.map((n) => f(n).padStart(9)).join(' ')}`;
+console.log(row('where', (n) => n));
 for (const c of cats) {
-  if (per('gateway', c) < 0.5 && per('floor', c) < 0.5) continue;
-  console.log(`  ${c.padEnd(34)} ${fmt(per('gateway', c), 1).padStart(9)} ${fmt(per('floor', c), 1).padStart(9)}`);
+  if (names.every((n) => per(n, c) < 0.5)) continue;
+  console.log(row(c, (n) => fmt(per(n, c), 1)));
 }
-console.log(`  ${'total'.padEnd(34)} ${fmt(sum('gateway'), 1).padStart(9)} ${fmt(sum('floor'), 1).padStart(9)}   ratio ${fmt(sum('gateway') / sum('floor'))}x`);
+const ratios = names.filter((n) => n !== 'floor').map((n) => `${n}/floor ${fmt(sum(n) / sum('floor'))}x`).join('   ');
+console.log(`${row('total', (n) => fmt(sum(n), 1))}   ${ratios}`);
 const top = Number(values.top);
-const topFns = [...profiles.gateway.fns].sort((a, b) => b[1] - a[1]).slice(0, top).map(([fn, us]) => ({ fn, us: us / total }));
+const topFns = [...profiles.gateway.fns].sort((a, b) => b[1] - a[1]).slice(0, top).map(([fn, us]) => ({ fn, us: us / requests }));
 if (top > 0) {
   console.log(`\n  the gateway's ${top} costliest functions (self time, µs per request):`);
   for (const f of topFns) console.log(`  ${fmt(f.us, 1).padStart(7)}  ${f.fn}`);
 }
-const table = Object.fromEntries(cats.map((c) => [c, { gateway: per('gateway', c), floor: per('floor', c) }]));
-console.log(`raw: ${saveRaw(`profile-remote-${stream ? 'streamed' : 'non-streamed'}`, { settings: { total, concurrency, stream, gateway: settings }, errors, usPerRequest: table, ...(top > 0 ? { gatewayTopFunctions: topFns } : {}) })}`);
+const table = Object.fromEntries(cats.map((c) => [c, Object.fromEntries(names.map((n) => [n, per(n, c)]))]));
+const raw = { settings: { total, passes, concurrency, stream, gateway: settings, baseline: values.baseline }, errors, usPerRequest: table, ...(top > 0 ? { gatewayTopFunctions: topFns } : {}) };
+console.log(`raw: ${saveRaw(`profile-remote-${mode}`, raw)}`);

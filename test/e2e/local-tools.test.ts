@@ -16,6 +16,9 @@ import { anthropicClient } from '../support/anthropic.js';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const MODEL = join(root, 'models', 'stories260K-qwen-tools.gguf');
 const THINKING = join(root, 'native', 'vendor', 'llama.cpp', 'models', 'templates', 'Qwen-QwQ-32B.jinja');
+const PLAIN = join(root, 'models', 'stories260K.gguf');
+/** Qwen3's template: `enable_thinking: false` closes an empty think block in the prompt. */
+const QWEN3 = join(root, 'native', 'vendor', 'llama.cpp', 'models', 'templates', 'Qwen-Qwen3-0.6B.jinja');
 const CONTEXT = 4096; // the Qwen system prompt with tools is ~600 tokens of stories260K's small vocabulary
 const SEQUENCES = 2;
 
@@ -31,6 +34,7 @@ beforeAll(async () => {
       { name: 'qwenish', runtime: 'llama', model: MODEL, replicas: 1, engine: { contextSize: CONTEXT, maxSequences: SEQUENCES, threads: 1 } },
       // The plain model (no template of its own) with a thinking template as engine.chatTemplate.
       { name: 'thinker', runtime: 'llama', model: join(root, 'models', 'stories260K.gguf'), replicas: 1, engine: { contextSize: 1024, maxSequences: 1, threads: 1, chatTemplate: THINKING } },
+      { name: 'qwen3', runtime: 'llama', model: PLAIN, replicas: 1, engine: { contextSize: 1024, maxSequences: 1, threads: 1, chatTemplate: QWEN3 } },
     ],
   }));
   await server.runtime.settled();
@@ -201,6 +205,25 @@ describe('local deployment with a real chat template', () => {
     expect((bad as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('logit_bias');
   });
 
+  it('chat_template_kwargs and reasoning_effort reach the template (as llama-server passes them), refused by name where they cannot', async () => {
+    type Body = OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming & { chat_template_kwargs?: Record<string, unknown> };
+    const prompt = async (extra: Partial<Body>, model = 'qwen3'): Promise<number> =>
+      (await openai.chat.completions.create({ model, messages: USER, max_tokens: 1, ...extra } as Body)).usage?.prompt_tokens ?? -1;
+    const thinking = await prompt({});
+    const off = await prompt({ chat_template_kwargs: { enable_thinking: false } });
+    // The closed think block (`<think>\n\n</think>\n\n`) is in the prompt only when thinking is off.
+    expect(off).toBeGreaterThan(thinking);
+    expect(await prompt({ reasoning_effort: 'none' })).toBe(off);
+    expect(await prompt({ reasoning_effort: 'high' })).toBe(thinking);
+    const param = async (p: Promise<unknown>): Promise<unknown> => ((await p.catch((e: unknown) => e)) as InstanceType<typeof OpenAI.BadRequestError>).param;
+    expect(await param(prompt({ reasoning_effort: 'extreme' as 'high' }))).toBe('reasoning_effort');
+    expect(await param(prompt({ chat_template_kwargs: { enable_thinking: 'no' } }))).toBe('chat_template_kwargs.enable_thinking');
+    // Completions have no template (a model without a template refuses them too: engine-local's chatTools.test.ts).
+    const body = { model: 'qwen3', prompt: 'x', max_tokens: 1, reasoning_effort: 'low' };
+    const completion = openai.completions.create(body as OpenAI.Completions.CompletionCreateParamsNonStreaming);
+    expect(await param(completion)).toBe('reasoning_effort');
+  });
+
   it('refuses a field it cannot honour by name', async () => {
     const e = await openai.chat.completions.create({ model: 'qwenish', messages: USER, max_tokens: 2, audio: { voice: 'alloy', format: 'mp3' }, modalities: ['text', 'audio'] }).catch((err: unknown) => err);
     expect(e).toBeInstanceOf(OpenAI.BadRequestError);
@@ -209,14 +232,20 @@ describe('local deployment with a real chat template', () => {
 
   it('Anthropic tool_use through /v1/messages: forced (one call), streamed and not, then a tool_result turn', async () => {
     const tool = { name: 'get_weather', description: 'Current weather', input_schema: { type: 'object' as const, properties: { city: { type: 'string' } }, required: ['city'] } };
-    const msg = await anthropic.messages.create({ model: 'qwenish', max_tokens: 200, tools: [tool], tool_choice: { type: 'any', disable_parallel_tool_use: true }, messages: [{ role: 'user', content: 'Weather in Oslo?' }] });
+    // Greedy: sampled, the tiny model may write a free-string argument past the token limit.
+    const msg = await anthropic.messages.create({
+      model: 'qwenish', max_tokens: 200, temperature: 0, tools: [tool], tool_choice: { type: 'any', disable_parallel_tool_use: true }, messages: [{ role: 'user', content: 'Weather in Oslo?' }],
+    });
     expect(msg.stop_reason).toBe('tool_use');
     const use = msg.content.find((b) => b.type === 'tool_use');
     if (use?.type !== 'tool_use') throw new Error('expected tool_use');
     expect(use.name).toBe('get_weather');
     expect(typeof (use.input as Record<string, unknown>)['city']).toBe('string');
 
-    const stream = anthropic.messages.stream({ model: 'qwenish', max_tokens: 200, tools: [tool], tool_choice: { type: 'tool', name: 'get_weather', disable_parallel_tool_use: true }, messages: [{ role: 'user', content: 'Weather in Rome?' }] });
+    const stream = anthropic.messages.stream({
+      model: 'qwenish', max_tokens: 200, temperature: 0, tools: [tool], tool_choice: { type: 'tool', name: 'get_weather', disable_parallel_tool_use: true },
+      messages: [{ role: 'user', content: 'Weather in Rome?' }],
+    });
     const final = await stream.finalMessage();
     expect(final.stop_reason).toBe('tool_use');
     const streamedUse = final.content.find((b) => b.type === 'tool_use');

@@ -1,10 +1,11 @@
 // The accelerated soak, short: a few minutes of the churn of test/bench/soak-accelerated.mjs
-// (3 nodes on a real etcd, 1 s budget windows, deployments applied, scaled and
+// (3 nodes on a real etcd, 1 s budget and rate windows, deployments applied, scaled and
 // removed, engine hosts killed, a node restarted, slow and disconnecting
-// clients). It fails when any sampled series grows (the script's --check:
-// a significant least-squares slope whose predicted growth exceeds an absolute
-// floor and a quarter of the series' level). The long run and its figures:
-// docs/benchmarks.md.
+// clients). It fails when any sampled series grows (the script's --check: a
+// significant least-squares slope on the troughs, of at least the series' least
+// growth per minute, whose predicted growth exceeds an absolute floor and a share
+// of the series' level; the heap is the live heap after a full collection). The
+// criterion, the long run and its figures: docs/benchmarks.md, "Accelerated soak".
 
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';

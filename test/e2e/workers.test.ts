@@ -1,7 +1,7 @@
 // `inference serve --workers N`: N processes on one port. Both workers take
 // connections, a deployment budget holds across them (they share the primary's
 // coordination store as cluster nodes share etcd), a worker that dies is replaced,
-// and SIGTERM drains every worker and exits 0.
+// SIGHUP reaches every worker, and SIGTERM drains every worker and exits 0.
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -113,6 +113,19 @@ describe('serve --workers 2', () => {
     await until('both workers answer again', async () => ((await nodesAnswering(6)).size === 2 ? true : undefined), 60_000, 500);
     expect(out).toMatch(/worker \d exited \(SIGKILL\); restarting it/);
   }, 90_000);
+
+  it('SIGHUP reaches every worker (each re-reads its TLS files, as one process does) and the primary stays', async () => {
+    const before = workerPids();
+    const from = out.length;
+    primary.kill('SIGHUP');
+    const took = (): number => out.slice(from).match(/inference: SIGHUP, certificates unchanged/g)?.length ?? 0;
+    await until('both workers took SIGHUP', () => Promise.resolve(took() === 2 ? true : undefined), 30_000);
+    expect(out.slice(from)).toMatch(/SIGHUP, passed to 2 workers/);
+    expect(primary.exitCode).toBeNull();
+    expect(primary.signalCode).toBeNull();
+    expect(workerPids().sort()).toEqual(before.sort());
+    expect((await fresh('/ready')).status).toBe(200);
+  }, 60_000);
 
   it('SIGTERM drains every worker and the primary exits 0', async () => {
     const exited = new Promise<number | null>((r) => primary.once('exit', (code) => { r(code); }));

@@ -7,10 +7,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freeLoopbackPort } from '@inference/cluster';
 import { EtcdServer } from '@inference/cluster/testing';
 import { type MockUpstream, startMockUpstream } from '@inference/mock-upstream';
 
@@ -24,17 +24,8 @@ process.on('exit', () => {
   for (const c of live) c.kill('SIGKILL');
 });
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a !== null ? a.port : 0;
-      s.close(() => { resolve(port); });
-    });
-  });
-}
+/** A loopback port that was free a moment ago (for an etcd or advertise address the test names up front). */
+export const freePort = freeLoopbackPort;
 
 export interface Node {
   readonly name: string;
@@ -76,6 +67,8 @@ export class TestCluster {
   readonly secret = `s-${randomBytes(16).toString('hex')}`;
   /** Extra keys of the `cluster:` block of the nodes started next (default: the shared secret). */
   clusterKeys = `secretEnv: ${SECRET_ENV}`;
+  /** Extra keys of the `server:` block of the nodes started next (e.g. `tls: { certFile: …, keyFile: … }`). */
+  serverKeys = '';
 
   /** A cluster on a fresh etcd, or on `etcd` when given (e.g. one serving TLS). */
   static async start(etcdServer?: EtcdServer): Promise<TestCluster> {
@@ -89,7 +82,7 @@ export class TestCluster {
   private configFile(extra: string[], clusterKeys: string): string {
     const path = join(this.dir, `inference-${String(Math.random()).slice(2)}.yaml`);
     writeFileSync(path, [
-      'server: { host: 127.0.0.1, port: 0 }',
+      `server: { host: 127.0.0.1, port: 0${this.serverKeys === '' ? '' : `, ${this.serverKeys}`} }`,
       `cluster: { name: ${this.clusterName}, leaseTtlSeconds: 2, counterSyncMs: 200, ${clusterKeys === '' ? this.clusterKeys : clusterKeys} }`,
       ...extra,
       '',

@@ -100,7 +100,10 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     this.drain = options.drain ?? new Drain();
     const rt = runtime;
     this.secrets = secretPolicy(runtime.config);
-    this.requestDeps = { coordinator: rt.coordinator, metrics: rt.metrics, policyOf: (name: string) => rt.spec(name), budget: rt.budgetGate };
+    this.requestDeps = {
+      coordinator: rt.coordinator, metrics: rt.metrics, router: rt.router, recorder: rt.recorder,
+      policyOf: (name: string) => rt.spec(name), budget: rt.budgetGate,
+    };
   }
 
   get server(): FastifyInstance {
@@ -239,7 +242,8 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     // A client that reads slowly pauses its own request's output (docs/flow-control.md).
     const flow = new Flow();
     const stallMs = this.options.streamStallMs;
-    const stream = new OpenAIStream(res, req.id, parsed.kind, id, parsed.model, parsed.includeUsage, stallMs === undefined ? { flow } : { flow, stallMs });
+    const writer = stallMs === undefined ? { flow, buffers: this.runtime.streams } : { flow, stallMs, buffers: this.runtime.streams };
+    const stream = new OpenAIStream(res, req.id, parsed.kind, id, parsed.model, parsed.includeUsage, writer);
     try {
       const out = await this.dispatch(req, { kind: 'generate', endpoint, req: parsed, sink: stream.push, onDeployment: stream.setModel, flow }, whenGone);
       if (out.kind !== 'generate') throw new InferenceError('internal', 'internal error');
@@ -293,7 +297,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     app.get('/metrics', async (_req, reply) => {
       const m = await rt.metrics.ask<{ contentType: string; body: string }>((r) => ({ type: 'render', reply: r }));
       const budgets = await rt.budget.ask<string>((r) => ({ type: 'render', reply: r }));
-      return reply.type(m.contentType).send(`${m.body}${budgets}`);
+      return reply.type(m.contentType).send(`${m.body}${budgets}${rt.streams.render()}`);
     });
     registerBudgetRoutes(app, rt);
     const admin = this.options.admin;

@@ -3,9 +3,9 @@
 // busy the actors were while requests ran.
 import { describe, expect, it } from 'vitest';
 import { type ChunkSink, type GenerateRequest, InferenceError, type ModelRunner, type RunContext, type Tokens } from '@inference/core';
-import { DpCoordinatorActor } from './dpCoordinatorActor.js';
+import { DpCoordinatorActor, localRouter } from './dpCoordinatorActor.js';
 import { ActorSystem } from './kernel.js';
-import { MetricsActor, type MetricsSummary, type ReplicaSample } from './metricsActor.js';
+import { MetricsActor, type MetricsSummary, type ReplicaSample, localRecorder } from './metricsActor.js';
 import { RequestActor, type RequestResult } from './requestActor.js';
 import type { ReplicaEntry } from './routing.js';
 
@@ -59,6 +59,44 @@ describe('accounting through full mailboxes', () => {
     const s = await metrics.ask<MetricsSummary>((reply) => ({ type: 'summary', reply }));
     expect(s.deployments['d']?.inFlight ?? 0).toBe(0);
     expect(entry.assigned).toBe(0);
+    await sys.stop();
+  });
+
+  it('in place (local router and recorder), while a scrape waits: requests in flight and picks return to zero, every request counted', async () => {
+    const sys = new ActorSystem('accounting-local');
+    let release!: () => void;
+    const scrapeBlocked = new Promise<void>((r) => { release = r; });
+    const sample = async (): Promise<readonly ReplicaSample[]> => {
+      await scrapeBlocked;
+      return [];
+    };
+    const meters = new MetricsActor({ defaultMetrics: false, sample });
+    const metrics = sys.spawn('metrics', () => meters, { mailbox: 4 });
+    const table = new DpCoordinatorActor();
+    const coordinator = sys.spawn('coordinator', () => table, { mailbox: 4 });
+    const entry: ReplicaEntry = { id: 'd#1', deployment: 'd', runner: new QuickRunner('d#1', 'd'), state: 'serving' };
+    coordinator.tell({ type: 'register', replica: entry });
+    const deps = { coordinator, metrics, router: localRouter(coordinator, table), recorder: localRecorder(metrics, meters) };
+    const scrape = metrics.ask<{ body: string }>((reply) => ({ type: 'render', reply }));
+    const req: GenerateRequest = {
+      kind: 'completion', model: 'd', prompt: 'p', sampling: { stop: [], n: 1 }, stream: true, includeUsage: false, passthrough: {},
+    };
+    const runs: Promise<RequestResult>[] = [];
+    for (let i = 0; i < 20; i++) {
+      const job = { kind: 'generate', endpoint: 'completion', req, sink: () => undefined } as const;
+      const ref = sys.spawn(`req-${i}`, () => new RequestActor(deps, `r${i}`, job), { mailbox: 4 });
+      runs.push(ref.ask<RequestResult>((reply) => ({ type: 'run', reply })));
+    }
+    await Promise.all(runs);
+    // Nothing waited in the mailbox: the observations were taken in place.
+    expect(metrics.mailboxSize).toBe(0);
+    expect(entry.assigned).toBe(0);
+    release();
+    await scrape;
+    const s = await metrics.ask<MetricsSummary>((reply) => ({ type: 'summary', reply }));
+    expect(s.deployments['d']?.inFlight).toBe(0);
+    const body = (await metrics.ask<{ body: string }>((reply) => ({ type: 'render', reply }))).body;
+    expect(body).toContain('inference_gateway_requests_total{deployment="d",endpoint="completion",outcome="ok"} 20');
     await sys.stop();
   });
 });

@@ -3,7 +3,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CompletionRequest, ModelRunner, RoutingSpec } from '@inference/core';
-import { type CoordinatorMsg, DpCoordinatorActor, type RoutingDecision } from './dpCoordinatorActor.js';
+import { type CoordinatorMsg, DpCoordinatorActor, type RoutingDecision, localRouter } from './dpCoordinatorActor.js';
 import { type ActorRef, ActorSystem } from './kernel.js';
 import { type ReplicaEntry, unassign } from './routing.js';
 
@@ -117,5 +117,30 @@ describe('DpCoordinatorActor routing', () => {
     unassign(later);
     unassign(later);
     expect(entry.assigned).toBe(0);
+  });
+
+  it('a local router picks in place as an ask would: counted, spread by load, refused by name, and refused once stopped', async () => {
+    sys = new ActorSystem(`coord${Math.random()}`);
+    const decisions: RoutingDecision[] = [];
+    const table = new DpCoordinatorActor(() => 0, { onDecision: (d) => decisions.push(d) });
+    const ref = sys.spawn('coordinator', () => table);
+    const router = localRouter(ref, table);
+    ref.tell({ type: 'deployment', name: 'd', present: true });
+    // A registration told just before is seen by the next pick (the handlers are synchronous).
+    for (const id of ['r1', 'r2']) ref.tell({ type: 'register', replica: { id, deployment: 'd', runner: runner(id), state: 'serving' } });
+    const a = router.pick('d', undefined, undefined);
+    const b = router.pick('d', undefined, undefined);
+    expect([a.id, b.id].sort()).toEqual(['r1', 'r2']);
+    expect([a.assigned, b.assigned]).toEqual([1, 1]);
+    expect(router.pick('d', new Set(['r1']), undefined).id).toBe('r2');
+    expect(decisions).toHaveLength(3);
+    expect(() => router.pick('nope', undefined, undefined)).toThrow(expect.objectContaining({ kind: 'not_found' }));
+    ref.tell({ type: 'setState', replicaId: 'r1', state: 'failed' });
+    ref.tell({ type: 'setState', replicaId: 'r2', state: 'failed' });
+    expect(() => router.pick('d', undefined, undefined)).toThrow(expect.objectContaining({ kind: 'engine_unavailable' }));
+    ref.tell({ type: 'setState', replicaId: 'r1', state: 'serving' });
+    expect(router.pick('d', undefined, undefined).id).toBe('r1');
+    await ref.stop();
+    expect(() => router.pick('d', undefined, undefined)).toThrow(expect.objectContaining({ kind: 'engine_unavailable', message: 'service is shutting down' }));
   });
 });

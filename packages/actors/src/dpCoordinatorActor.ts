@@ -9,7 +9,7 @@
 // prefix index forgets a replica as soon as it stops serving.
 
 import { type GenerateRequest, InferenceError, type RoutingPolicy, type RoutingSpec } from '@inference/core';
-import { Actor, type Reply } from './kernel.js';
+import { Actor, type ActorRef, type Reply } from './kernel.js';
 import { type DeploymentRouting, type PrefixIndexOptions, type RouteOutcome, prefixKey, route, routingState } from './prefixRouting.js';
 import { type ReplicaEntry, type ReplicaState, unassign } from './routing.js';
 
@@ -67,6 +67,27 @@ export class DpCoordinatorActor extends Actor<CoordinatorMsg> {
     this.routing.get(deployment)?.index?.forget(replicaId);
   }
 
+  /**
+   * Picks a replica of `deployment` and counts it in the entry's `assigned`; the
+   * caller hands it back with `unassign(entry)` (routing.ts) when its work there
+   * ends. Throws not_found or engine_unavailable. Synchronous: the 'pick' message
+   * and a Router (below) both come here.
+   */
+  pick(deployment: string, exclude: ReadonlySet<string> | undefined, request: GenerateRequest | undefined): ReplicaEntry {
+    const list = this.byDeployment.get(deployment);
+    if (!this.declared.has(deployment) && (list === undefined || list.every((r) => r.state === 'draining'))) {
+      throw new InferenceError('not_found', `The model '${deployment}' does not exist`, { param: 'model' });
+    }
+    const st = this.routingOf(deployment);
+    const key = request === undefined ? undefined : () => prefixKey(request);
+    const choice = list === undefined ? undefined : route(st, list, key, (this.options.now ?? Date.now)(), this.random, exclude);
+    if (choice === undefined) throw new InferenceError('engine_unavailable', `no replica of '${deployment}' is available`, { retryAfterMs: 1000 });
+    const r = choice.replica;
+    r.assigned = (r.assigned ?? 0) + 1;
+    this.options.onDecision?.({ deployment, policy: st.spec.policy, outcome: choice.outcome });
+    return r;
+  }
+
   receive(m: CoordinatorMsg): void {
     switch (m.type) {
       case 'register': {
@@ -103,22 +124,13 @@ export class DpCoordinatorActor extends Actor<CoordinatorMsg> {
         return;
       }
       case 'pick': {
-        const list = this.byDeployment.get(m.deployment);
-        if (!this.declared.has(m.deployment) && (list === undefined || list.every((r) => r.state === 'draining'))) {
-          m.reply.reject(new InferenceError('not_found', `The model '${m.deployment}' does not exist`, { param: 'model' }));
+        let r: ReplicaEntry;
+        try {
+          r = this.pick(m.deployment, m.exclude, m.request);
+        } catch (e) {
+          m.reply.reject(e);
           return;
         }
-        const st = this.routingOf(m.deployment);
-        const request = m.request;
-        const key = request === undefined ? undefined : () => prefixKey(request);
-        const choice = list === undefined ? undefined : route(st, list, key, (this.options.now ?? Date.now)(), this.random, m.exclude);
-        if (choice === undefined) {
-          m.reply.reject(new InferenceError('engine_unavailable', `no replica of '${m.deployment}' is available`, { retryAfterMs: 1000 }));
-          return;
-        }
-        const r = choice.replica;
-        r.assigned = (r.assigned ?? 0) + 1;
-        this.options.onDecision?.({ deployment: m.deployment, policy: st.spec.policy, outcome: choice.outcome });
         // The asker timed out: nobody would ever hand this pick back.
         if (!m.reply.resolve(r)) unassign(r);
         return;
@@ -132,4 +144,25 @@ export class DpCoordinatorActor extends Actor<CoordinatorMsg> {
       }
     }
   }
+}
+
+/** Picks a replica for the request path (DpCoordinatorActor.pick); the pick is counted and handed back by `unassign`. */
+export interface Router {
+  pick(deployment: string, exclude: ReadonlySet<string> | undefined, request: GenerateRequest | undefined): ReplicaEntry;
+}
+
+/**
+ * The routing table read in place, without a mailbox hop and a promise per pick.
+ * Sound because the table is local (a cluster node holds its own copy) and every
+ * handler of the coordinator is synchronous: its mailbox is empty between turns
+ * of the event loop, so a direct pick sees exactly what an ask would. Nothing
+ * can time out, so a pick is always taken by its caller, who hands it back once.
+ */
+export function localRouter(ref: ActorRef<CoordinatorMsg>, table: DpCoordinatorActor): Router {
+  return {
+    pick: (deployment, exclude, request) => {
+      if (!ref.alive) throw new InferenceError('engine_unavailable', 'service is shutting down', { diagnostic: `${ref.path} is stopped` });
+      return table.pick(deployment, exclude, request);
+    },
+  };
 }

@@ -39,4 +39,9 @@ export const METRIC = {
   budgetSpendUsd: 'inference_budget_spend_usd',
   budgetReservedTokens: 'inference_budget_reserved_tokens',
   budgetRefusals: 'inference_budget_refusals_total',
+  // Streamed responses of this process (packages/runtime/src/streamBuffers.ts; docs/flow-control.md).
+  streamBuffered: 'inference_gateway_stream_buffered_bytes',
+  streamBufferedPeak: 'inference_gateway_stream_buffered_peak_bytes',
+  streamsHeld: 'inference_gateway_streams_held',
+  streamStalls: 'inference_gateway_stream_stalls_total',
 } as const;

@@ -11,7 +11,7 @@
 
 import type { RoutingPolicy } from '@inference/core';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { Actor, type Reply } from './kernel.js';
+import { Actor, type ActorRef, type Reply } from './kernel.js';
 import type { RouteOutcome } from './prefixRouting.js';
 import { type Rates, RateWindow } from './rateWindow.js';
 import { type RecentError, RecentErrors } from './recentErrors.js';
@@ -46,6 +46,14 @@ export type MetricsMsg =
   | { type: 'deploymentRemoved'; deployment: string }
   | { type: 'render'; reply: Reply<{ contentType: string; body: string }> }
   | { type: 'summary'; reply: Reply<MetricsSummary> };
+
+/** The per-request observations: what a MetricsRecorder takes in place. */
+export type RequestMetricsMsg = Extract<MetricsMsg, { type: 'started' | 'finished' | 'interToken' | 'fallback' | 'routed' }>;
+
+/** Takes a request's observations; false when the metrics are gone (the observation dropped), as `tell` answers. */
+export interface MetricsRecorder {
+  record(m: RequestMetricsMsg): boolean;
+}
 
 /** Every deployment's charts at `time` (epoch ms). */
 export interface TimelineSnapshot {
@@ -140,8 +148,16 @@ export class MetricsActor extends Actor<MetricsMsg> {
     }
   }
 
+  /**
+   * A request's observation taken in place (localRecorder, below), as its message
+   * would be. Returns the removal of a deployment whose last request this was.
+   */
+  record(m: RequestMetricsMsg): Promise<void> | undefined {
+    return this.request(m);
+  }
+
   /** Per-request observations: plain accumulators (requestMeters.ts). */
-  private request(m: Extract<MetricsMsg, { type: 'started' | 'finished' | 'interToken' | 'fallback' | 'routed' }>): Promise<void> | undefined {
+  private request(m: RequestMetricsMsg): Promise<void> | undefined {
     switch (m.type) {
       case 'started':
         this.meters.started(m.deployment);
@@ -196,7 +212,9 @@ export class MetricsActor extends Actor<MetricsMsg> {
     this.meters.finished(m, failed);
     const now = this.now();
     const u = m.usage;
-    const sample: TimelineSample = { requests: 1, errors: failed ? 1 : 0, tokensIn: u?.promptTokens ?? 0, tokensOut: u?.completionTokens ?? 0, ttftMs: m.ttftMs };
+    const sample: TimelineSample = {
+      requests: 1, errors: failed ? 1 : 0, tokensIn: u?.promptTokens ?? 0, tokensOut: u?.completionTokens ?? 0, ttftMs: m.ttftMs,
+    };
     this.rates.add(now, m.deployment, sample);
     this.timeline.add(now, m.deployment, sample);
     if (failed && m.error !== undefined) this.recent.add({ time: now, deployment: m.deployment, kind: m.error, message: m.errorMessage ?? m.error });
@@ -270,4 +288,23 @@ export class MetricsActor extends Actor<MetricsMsg> {
     }
     return { time: now, windowSeconds: 60, deployments, errors: this.recent.list() };
   }
+}
+
+/**
+ * The metrics recorded in place, without a message per observation: every
+ * per-request handler is plain synchronous arithmetic on the accumulators, and a
+ * scrape reads them in one synchronous step after its awaits, so taking an
+ * observation while a scrape waits on the replicas is safe. Nothing is queued,
+ * so nothing can be dropped: `started` and `finished` always balance while the
+ * actor lives.
+ */
+export function localRecorder(ref: ActorRef<MetricsMsg>, actor: MetricsActor): MetricsRecorder {
+  return {
+    record: (m) => {
+      if (!ref.alive) return false;
+      // A deployment's removal waiting on its last request: its series go (asynchronously) now.
+      void actor.record(m)?.catch(() => undefined);
+      return true;
+    },
+  };
 }

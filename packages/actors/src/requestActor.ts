@@ -6,19 +6,24 @@
 // after the first chunk, nothing is retried (the client already has partial output).
 
 import {
-  Cancellation, type CapacityPolicy, type ChunkSink, type EmbeddingRequest, type EmbeddingResult, type ErrorKind, type FlowSignal, type GenerateRequest, InferenceError,
+  Cancellation, type CapacityPolicy, type ChunkSink, type EmbeddingRequest, type EmbeddingResult, type ErrorKind, type FlowSignal,
+  type GenerateRequest, InferenceError,
   type ModelRunner, type PriceSpec, type RunContext, type Tokens, type TraceSpan, toInferenceError,
 } from '@inference/core';
 import { type BudgetGate, type BudgetHold, BudgetRefusal } from './budget.js';
-import type { CoordinatorMsg } from './dpCoordinatorActor.js';
+import type { CoordinatorMsg, Router } from './dpCoordinatorActor.js';
 import { Actor, type ActorRef, type Reply } from './kernel.js';
-import type { Endpoint, MetricsMsg } from './metricsActor.js';
+import type { Endpoint, MetricsMsg, MetricsRecorder, RequestMetricsMsg } from './metricsActor.js';
 import { type ReplicaEntry, unassign } from './routing.js';
 import { traceEmbedded, traceGenerated } from './requestTrace.js';
 
 export interface RequestDeps {
   readonly coordinator: ActorRef<CoordinatorMsg>;
   readonly metrics: ActorRef<MetricsMsg>;
+  /** The routing table read in place (localRouter: no mailbox hop per pick); absent: `coordinator` is asked. */
+  readonly router?: Router | undefined;
+  /** The metrics taken in place (localRecorder: no message per observation); absent: `metrics` is told. */
+  readonly recorder?: MetricsRecorder | undefined;
   /** Replicas tried per deployment before giving up (first try included). */
   readonly maxAttempts?: number;
   /** A deployment's fallbacks and capacity policy (absent: no fallbacks). */
@@ -49,7 +54,9 @@ export interface Principal {
 /** `trace`: the request's span when tracing is on; the request adds its children and outcome, its creator ends it. */
 export type RequestJob =
   | {
-      kind: 'generate'; endpoint: Endpoint; req: GenerateRequest; sink: ChunkSink; onDeployment?: (deployment: string) => void; principal?: Principal | undefined;
+      kind: 'generate'; endpoint: Endpoint; req: GenerateRequest; sink: ChunkSink;
+      onDeployment?: (deployment: string) => void;
+      principal?: Principal | undefined;
       /** The client's back-pressure on the output (a streamed response), handed to the engine. */
       flow?: FlowSignal;
       trace?: TraceSpan | undefined;
@@ -63,7 +70,9 @@ export type RequestResult =
 
 export type RequestMsg = { type: 'run'; reply: Reply<RequestResult> } | { type: 'cancel'; reason: string };
 
-function pick(deps: RequestDeps, deployment: string, exclude: ReadonlySet<string>, request: GenerateRequest | undefined): Promise<ReplicaEntry> {
+/** A replica of `deployment`, counted in its `assigned` (routing.ts): read in place where the table is local, else asked. */
+function pick(deps: RequestDeps, deployment: string, exclude: ReadonlySet<string>, request: GenerateRequest | undefined): ReplicaEntry | Promise<ReplicaEntry> {
+  if (deps.router !== undefined) return deps.router.pick(deployment, exclude, request);
   return deps.coordinator.ask<ReplicaEntry>((reply) => ({ type: 'pick', deployment, exclude, request, reply }), 10_000);
 }
 
@@ -149,14 +158,18 @@ export class RequestActor extends Actor<RequestMsg> {
     const primary = job.req.model;
     const policy = this.deps.policyOf?.(primary);
     const chain = [primary, ...(policy?.fallbacks ?? [])];
-    const st: RunState = { t0: performance.now(), ttftMs: undefined, retries: 0, counted: false, replicaId: undefined, emitted: false, served: undefined, price: undefined, lastChunk: undefined, gaps: [] };
+    const st: RunState = {
+      t0: performance.now(), ttftMs: undefined, retries: 0, counted: false, replicaId: undefined, emitted: false, served: undefined, price: undefined,
+      lastChunk: undefined, gaps: [],
+    };
     const endpoint: Endpoint = job.kind === 'generate' ? job.endpoint : 'embedding';
     let firstError: InferenceError | undefined;
     try {
       for (let i = 0; ; i++) {
         const deployment = chain[i] ?? primary;
         // One span per deployment tried: the requested one, then each fallback.
-        const span = job.trace?.child(i === 0 ? `deployment ${deployment}` : `fallback ${deployment}`, { 'inference.deployment': deployment, 'inference.fallback': i > 0 });
+        const attrs = { 'inference.deployment': deployment, 'inference.fallback': i > 0 };
+        const span = job.trace?.child(i === 0 ? `deployment ${deployment}` : `fallback ${deployment}`, attrs);
         try {
           const out = await this.runAllowed(deployment, primary, endpoint, st, span);
           if (job.trace !== undefined) this.traceOutcome(job.trace, out, st);
@@ -173,7 +186,7 @@ export class RequestActor extends Actor<RequestMsg> {
           if (next === undefined || st.emitted || this.abort.aborted || (!missing && !fallBack(err, policy?.onCapacityExhausted ?? 'queue'))) {
             throw missing ? firstError : err;
           }
-          this.deps.metrics.tell({ type: 'fallback', deployment: primary, to: next });
+          this.observe({ type: 'fallback', deployment: primary, to: next });
         }
       }
     } catch (e) {
@@ -210,67 +223,16 @@ export class RequestActor extends Actor<RequestMsg> {
 
   /** Tries `deployment` on up to maxAttempts of its replicas. */
   private async runOn(deployment: string, primary: string, endpoint: Endpoint, st: RunState, span: TraceSpan | undefined): Promise<RequestResult> {
-    const job = this.job;
-    const flow = job.kind === 'generate' ? job.flow : undefined;
-    const untraced: RunContext = flow === undefined ? { requestId: this.requestId, signal: this.abort } : { requestId: this.requestId, signal: this.abort, flow };
     const exclude = new Set<string>();
     const maxAttempts = this.deps.maxAttempts ?? 2;
     let lastError: InferenceError | undefined;
     for (;;) {
-      // After a failure, no other replica to try means the failure stands.
-      const route = span?.child('route', { 'inference.deployment': deployment, 'inference.excluded': exclude.size });
-      const replica = await pick(this.deps, deployment, exclude, job.kind === 'generate' ? job.req : undefined).catch((e: unknown) => {
-        route?.fail(e);
-        route?.end();
-        throw lastError ?? e;
-      });
-      route?.set({ 'inference.replica.id': replica.id });
-      route?.end();
-      // One span per replica tried; the runner hangs its queue wait, upstream calls or generation below it.
-      const attempt = span?.child(`attempt ${deployment}`, { 'inference.replica.id': replica.id, 'inference.attempt': exclude.size + 1 });
-      const ctx: RunContext = attempt === undefined ? untraced : { ...untraced, trace: attempt };
-      st.replicaId = replica.id;
-      st.served = deployment;
-      st.price = this.deps.policyOf?.(deployment)?.price;
-      // In flight only once the metrics took 'started' (a full mailbox drops it):
-      // then 'finished' balances it, past the bound (kernel.ts, `deliver`).
-      if (!st.counted) st.counted = this.deps.metrics.tell({ type: 'started', deployment: primary });
-      const runner: ModelRunner = replica.runner;
+      const routed = this.route(deployment, exclude, span, lastError);
+      const replica = routed instanceof Promise ? await routed : routed;
       try {
-        if (job.kind === 'embed') {
-          const req = deployment === primary ? job.req : { ...job.req, model: deployment };
-          const result = await runner.embed(req, ctx);
-          attempt?.end();
-          this.finish(primary, endpoint, st, undefined, result.promptTokens);
-          return { kind: 'embed', result, replica: replica.id, deployment };
-        }
-        job.onDeployment?.(deployment);
-        const sink: ChunkSink = (c) => {
-          const now = performance.now();
-          if (!st.emitted) {
-            st.emitted = true;
-            st.ttftMs = now - st.t0;
-          }
-          if (c.tokens > 0) {
-            const last = (st.lastChunk ??= new Map<number, number>());
-            const prev = last.get(c.index);
-            last.set(c.index, now);
-            if (prev !== undefined && st.gaps.push(now - prev) >= MAX_GAPS) {
-              this.deps.metrics.tell({ type: 'interToken', deployment: primary, gapsMs: st.gaps });
-              st.gaps = [];
-            }
-          }
-          job.sink(c);
-        };
-        const req = deployment === primary ? job.req : { ...job.req, model: deployment };
-        const tokens = await runner.generate(req, ctx, sink);
-        attempt?.end();
-        this.finish(primary, endpoint, st, undefined, undefined, tokens);
-        return { kind: 'generate', tokens, replica: replica.id, deployment };
+        return await this.attempt(replica, deployment, primary, endpoint, st, span, exclude.size + 1);
       } catch (e) {
         const err = toInferenceError(e);
-        attempt?.fail(err);
-        attempt?.end();
         if (st.emitted || this.abort.aborted || !retryElsewhere(err) || exclude.size + 1 >= maxAttempts) throw err;
         exclude.add(replica.id);
         lastError = err;
@@ -282,13 +244,118 @@ export class RequestActor extends Actor<RequestMsg> {
     }
   }
 
+  /**
+   * Picks a replica under a 'route' span. After a failure, no other replica to
+   * try means that failure (`lastError`) stands.
+   */
+  private route(
+    deployment: string, exclude: ReadonlySet<string>, span: TraceSpan | undefined, lastError: InferenceError | undefined,
+  ): ReplicaEntry | Promise<ReplicaEntry> {
+    const job = this.job;
+    const request = job.kind === 'generate' ? job.req : undefined;
+    const route = span?.child('route', { 'inference.deployment': deployment, 'inference.excluded': exclude.size });
+    const failed = (e: unknown): never => {
+      route?.fail(e);
+      route?.end();
+      throw lastError ?? e;
+    };
+    const picked = (replica: ReplicaEntry): ReplicaEntry => {
+      route?.set({ 'inference.replica.id': replica.id });
+      route?.end();
+      return replica;
+    };
+    let out: ReplicaEntry | Promise<ReplicaEntry>;
+    try {
+      out = pick(this.deps, deployment, exclude, request);
+    } catch (e) {
+      return failed(e);
+    }
+    return out instanceof Promise ? out.then(picked, failed) : picked(out);
+  }
+
+  /** One try on `replica`: counts the request in flight (once), runs it, and books the outcome when it succeeds. */
+  private async attempt(
+    replica: ReplicaEntry, deployment: string, primary: string, endpoint: Endpoint, st: RunState, span: TraceSpan | undefined, n: number,
+  ): Promise<RequestResult> {
+    const job = this.job;
+    // One span per replica tried; the runner hangs its queue wait, upstream calls or generation below it.
+    const attempt = span?.child(`attempt ${deployment}`, { 'inference.replica.id': replica.id, 'inference.attempt': n });
+    const ctx = this.runContext(attempt);
+    st.replicaId = replica.id;
+    st.served = deployment;
+    st.price = this.deps.policyOf?.(deployment)?.price;
+    // In flight only once the metrics took 'started' (a full mailbox drops it):
+    // then 'finished' balances it, past the bound (kernel.ts, `deliver`).
+    if (!st.counted) st.counted = this.observe({ type: 'started', deployment: primary });
+    const runner: ModelRunner = replica.runner;
+    try {
+      if (job.kind === 'embed') {
+        const result = await runner.embed(deployment === primary ? job.req : { ...job.req, model: deployment }, ctx);
+        attempt?.end();
+        this.finish(primary, endpoint, st, undefined, result.promptTokens);
+        return { kind: 'embed', result, replica: replica.id, deployment };
+      }
+      job.onDeployment?.(deployment);
+      const req = deployment === primary ? job.req : { ...job.req, model: deployment };
+      const tokens = await runner.generate(req, ctx, this.chunkSink(job.sink, primary, st));
+      attempt?.end();
+      this.finish(primary, endpoint, st, undefined, undefined, tokens);
+      return { kind: 'generate', tokens, replica: replica.id, deployment };
+    } catch (e) {
+      const err = toInferenceError(e);
+      attempt?.fail(err);
+      attempt?.end();
+      throw err;
+    }
+  }
+
+  /** What the runner gets: the request id, the cancellation, the client's flow, and the attempt's span when traced. */
+  private runContext(attempt: TraceSpan | undefined): RunContext {
+    const job = this.job;
+    const flow = job.kind === 'generate' ? job.flow : undefined;
+    const ctx: RunContext = flow === undefined ? { requestId: this.requestId, signal: this.abort } : { requestId: this.requestId, signal: this.abort, flow };
+    return attempt === undefined ? ctx : { ...ctx, trace: attempt };
+  }
+
+  /** The client's sink, measuring on the way the time to the first chunk and the gaps between a choice's chunks. */
+  private chunkSink(sink: ChunkSink, primary: string, st: RunState): ChunkSink {
+    return (c) => {
+      const now = performance.now();
+      if (!st.emitted) {
+        st.emitted = true;
+        st.ttftMs = now - st.t0;
+      }
+      if (c.tokens > 0) this.gap(c.index, now, primary, st);
+      sink(c);
+    };
+  }
+
+  /** Buffers the gap since the choice's previous chunk; a full buffer goes to the metrics at once. */
+  private gap(index: number, now: number, primary: string, st: RunState): void {
+    const last = (st.lastChunk ??= new Map<number, number>());
+    const prev = last.get(index);
+    last.set(index, now);
+    if (prev !== undefined && st.gaps.push(now - prev) >= MAX_GAPS) {
+      this.observe({ type: 'interToken', deployment: primary, gapsMs: st.gaps });
+      st.gaps = [];
+    }
+  }
+
+  /** One observation to the metrics: in place where they are local, else by message. */
+  private observe(m: RequestMetricsMsg): boolean {
+    const recorder = this.deps.recorder;
+    return recorder === undefined ? this.deps.metrics.tell(m) : recorder.record(m);
+  }
+
   private traceOutcome(span: TraceSpan, out: RequestResult, st: RunState): void {
     const runtime = this.deps.policyOf?.(out.deployment)?.runtime;
     if (out.kind === 'generate') traceGenerated(span, out.deployment, runtime, out.tokens, st.retries, st.ttftMs);
     else traceEmbedded(span, out.deployment, runtime, out.result.promptTokens, st.retries);
   }
 
-  private finish(deployment: string, endpoint: Endpoint, st: RunState, error?: ErrorKind | 'cancelled', embedTokens?: number, tokens?: Tokens, errorMessage?: string): void {
+  private finish(
+    deployment: string, endpoint: Endpoint, st: RunState, error?: ErrorKind | 'cancelled', embedTokens?: number, tokens?: Tokens, errorMessage?: string,
+  ): void {
     const msg: MetricsMsg = { type: 'finished', deployment, endpoint, durationMs: performance.now() - st.t0, retries: st.retries };
     if (st.replicaId !== undefined) msg.replica = st.replicaId;
     if (st.served !== undefined) msg.served = st.served;
@@ -302,6 +369,8 @@ export class RequestActor extends Actor<RequestMsg> {
     if (st.ttftMs !== undefined) msg.ttftMs = st.ttftMs;
     if (tokens !== undefined) msg.usage = tokens.usage;
     if (embedTokens !== undefined) msg.usage = { promptTokens: embedTokens, completionTokens: 0 };
-    if (st.counted) this.deps.metrics.deliver(msg);
+    if (!st.counted) return;
+    if (this.deps.recorder === undefined) this.deps.metrics.deliver(msg);
+    else this.deps.recorder.record(msg);
   }
 }

@@ -1,6 +1,7 @@
 /* eslint-disable @typescript-eslint/no-non-null-assertion -- test code, as in *.test.ts (the workspace config relaxes this rule there) */
 // The behavioural contract every Coordination implementation passes, run by
-// memory.test.ts (in-process store) and etcd.test.ts (a real etcd). Times it
+// memory.test.ts (in-process store), ipc.test.ts (the store across message
+// channels) and etcd.test.ts (a real etcd). Times it
 // measures (failure detection, takeover, recovery) are printed, and asserted
 // only against generous bounds a loaded machine always meets.
 
@@ -8,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { CloseOptions } from './coordination.js';
 import { leaderOf } from './election.js';
 import { electionPrefix } from './keys.js';
+import { MemoryStore } from './memoryKv.js';
 import type { Coordination, Json, Leadership, Membership, WatchUpdate } from './types.js';
 import { FencedError } from './types.js';
 
@@ -23,6 +25,47 @@ export interface ContractEnv {
   /** Keys under a prefix, read directly from the store. */
   rawKeys(prefix: string): Promise<string[]>;
   teardown(): Promise<void>;
+}
+
+/** A node's coordination of a store, and what to let go of once it has closed (a served channel). */
+export interface StoreConnection {
+  readonly coordination: ReturnType<ContractEnv['node']>;
+  readonly release?: () => void;
+}
+
+/**
+ * The contract's env over one in-process MemoryStore, reached by each node the way
+ * `connect` says (directly, or across a channel); an outage makes the store unreachable.
+ */
+export function memoryStoreEnv(name: string, connect: (store: MemoryStore) => StoreConnection): Promise<ContractEnv> {
+  const store = new MemoryStore();
+  const nodes: StoreConnection[] = [];
+  return Promise.resolve({
+    name,
+    node: () => {
+      const n = connect(store);
+      nodes.push(n);
+      return n.coordination;
+    },
+    outage: () => {
+      store.setReachable(false);
+      return Promise.resolve();
+    },
+    restore: () => {
+      store.setReachable(true);
+      return Promise.resolve();
+    },
+    deleteRaw: async (key) => {
+      await store.backend().txn([], [{ type: 'delete', key }]);
+    },
+    rawKeys: async (prefix) => (await store.backend().range(prefix)).records.map((r) => r.key),
+    teardown: async () => {
+      store.setReachable(true);
+      await Promise.all(nodes.map((n) => n.coordination.close()));
+      for (const n of nodes) n.release?.();
+      store.close();
+    },
+  });
 }
 
 export const TTL = 2;

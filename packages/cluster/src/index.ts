@@ -9,3 +9,4 @@ export {
 } from './coordination.js';
 export { MemoryStore } from './memoryKv.js';
 export { IpcKvClient, serveKv, type KvChannel } from './ipcKv.js';
+export { freeLoopbackPort } from './loopbackPort.js';

@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { IpcCoordination } from './coordination.js';
-import { coordinationContract } from './coordination.suite.js';
+import { coordinationContract, memoryStoreEnv } from './coordination.suite.js';
 import { IpcKvClient, type KvChannel, serveKv } from './ipcKv.js';
 import { MemoryStore } from './memoryKv.js';
 import { UnavailableError } from './types.js';
@@ -30,39 +30,11 @@ function channelPair(): { primary: KvChannel; worker: KvChannel; cut: () => void
 }
 
 describe('IpcCoordination', () => {
-  coordinationContract(() => {
-    const store = new MemoryStore();
-    const coords: IpcCoordination[] = [];
-    const detach: (() => void)[] = [];
-    return Promise.resolve({
-      name: 'ipc',
-      node: () => {
-        const ch = channelPair();
-        detach.push(serveKv(store.backend(), ch.primary));
-        const c = new IpcCoordination(ch.worker);
-        coords.push(c);
-        return c;
-      },
-      outage: () => {
-        store.setReachable(false);
-        return Promise.resolve();
-      },
-      restore: () => {
-        store.setReachable(true);
-        return Promise.resolve();
-      },
-      deleteRaw: async (key) => {
-        await store.backend().txn([], [{ type: 'delete', key }]);
-      },
-      rawKeys: async (prefix) => (await store.backend().range(prefix)).records.map((r) => r.key),
-      teardown: async () => {
-        store.setReachable(true);
-        await Promise.all(coords.map((c) => c.close()));
-        for (const d of detach) d();
-        store.close();
-      },
-    });
-  });
+  coordinationContract(() => memoryStoreEnv('ipc', (store) => {
+    const ch = channelPair();
+    const release = serveKv(store.backend(), ch.primary);
+    return { coordination: new IpcCoordination(ch.worker), release };
+  }));
 
   it('a call on a channel that is gone rejects with UnavailableError, not a hang', async () => {
     const store = new MemoryStore();

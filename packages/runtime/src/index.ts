@@ -3,6 +3,7 @@
 // The HTTP edge (@inference/gateway) is built on it.
 
 export { createRuntime, type ClusterStatus, type Runtime, type RuntimeOptions } from './runtime.js';
+export { type BufferedStream, StreamBuffers } from './streamBuffers.js';
 export type { RecordStore } from '@inference/storage';
 export { type LoadProgress, createLocalReplica } from './localReplica.js';
 export { type ReplicaRequest, type RuntimeFactory } from './replicaFactories.js';
@@ -24,4 +25,4 @@ export { type ClusterNode, type ClusterNodeOptions, startClusterNode } from './c
 export { SHARED_PREFIX, type SharedOp, type SharedPrefix, type SharedState } from './cluster/sharedState.js';
 export { segmentOf } from './cluster/clusterKeys.js';
 // The store of `serve --workers N` (docs/cluster.md, "Several cores of one machine").
-export { type Coordination, IpcCoordination, type KvChannel, MemoryStore, serveKv } from '@inference/cluster';
+export { type Coordination, IpcCoordination, type KvChannel, MemoryStore, freeLoopbackPort, serveKv } from '@inference/cluster';

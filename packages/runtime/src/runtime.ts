@@ -4,10 +4,11 @@
 // `serve` (@inference/gateway) adds the HTTP edge and listens. The CLI and the
 // tests use exactly these two functions. docs/architecture.md draws the topology.
 
+import { StreamBuffers } from './streamBuffers.js';
 import {
   type ActorRef, ActorSystem, type BudgetGate, type BudgetMsg, type BudgetShare, type CoordinatorMsg, DeploymentManagerActor, DeploymentPlacementActor,
   type DeploymentStatus, DpCoordinatorActor, type ManagerMsg, MetricsActor, type MetricsMsg, type PlacementMsg, type ReplicaEntry, type ReplicaSample,
-  SpecTable, localInventory,
+  type MetricsRecorder, type Router, SpecTable, localInventory, localRecorder, localRouter,
 } from '@inference/actors';
 import { BUILTIN_RUNTIMES, type BudgetSpec, type DeploymentSpec, invalid, join } from '@inference/core';
 import { type CredentialSource, ReliabilityRegistry, type SessionOptions } from '@inference/engine-remote';
@@ -60,9 +61,15 @@ export interface Runtime {
   readonly system: ActorSystem;
   readonly coordinator: ActorRef<CoordinatorMsg>;
   readonly metrics: ActorRef<MetricsMsg>;
+  /** The routing table read in place by the request path (localRouter). */
+  readonly router: Router;
+  /** The request path's metrics taken in place (localRecorder). */
+  readonly recorder: MetricsRecorder;
   readonly manager: ActorRef<ManagerMsg>;
   /** Node inventory and GPU/thread reservations of replicas. */
   readonly placement: ActorRef<PlacementMsg>;
+  /** What this process's streamed responses hold (gateway streams, forwarded runs; docs/flow-control.md). */
+  readonly streams: StreamBuffers;
   /** Remote limiters and breakers, shared by replicas with the same upstream and key. */
   readonly reliability: ReliabilityRegistry;
   /** The catalog and spend (a SQLite file with `storage.path`, else memory). */
@@ -121,14 +128,19 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
   }
   const system = new ActorSystem(`inference-${++systems}`);
   // Routing decisions feed the metrics (declared below; picks start after both exist).
-  const coordinator = system.spawn('coordinator', () => new DpCoordinatorActor(Math.random, {
-    onDecision: (d) => { metrics.tell({ type: 'routed', ...d }); },
-  }), { mailbox: MAILBOX.coordinator });
+  const table = new DpCoordinatorActor(Math.random, {
+    onDecision: (d) => { recorder.record({ type: 'routed', ...d }); },
+  });
+  const coordinator = system.spawn('coordinator', () => table, { mailbox: MAILBOX.coordinator });
   // A scrape samples every replica's load from the routing table.
   const sample = async (): Promise<ReplicaSample[]> =>
     (await coordinator.ask<ReplicaEntry[]>((reply) => ({ type: 'table', reply }), 5000))
       .map((r) => ({ deployment: r.deployment, replica: r.id, load: r.runner.load() }));
-  const metrics = system.spawn('metrics', () => new MetricsActor({ sample }), { mailbox: MAILBOX.metrics });
+  const meters = new MetricsActor({ sample });
+  const metrics = system.spawn('metrics', () => meters, { mailbox: MAILBOX.metrics });
+  // The request path reads the table and records its metrics in place (no message per request).
+  const router = localRouter(coordinator, table);
+  const recorder = localRecorder(metrics, meters);
   const reliability = new ReliabilityRegistry();
   const credentials = options.credentials ?? envCredentials(process.env, secretPolicy(config));
   const builtin = builtinFactories({
@@ -184,8 +196,11 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
     system,
     coordinator,
     metrics,
+    router,
+    recorder,
     manager,
     placement,
+    streams: new StreamBuffers(),
     reliability,
     store,
     budget,

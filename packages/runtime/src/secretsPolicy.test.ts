@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InferenceError, parseDeployment } from '@inference/core';
+import { paramOf } from '@inference/core/testing';
 import { envCredentials, parseConfig, secretPolicy } from './config.js';
-
-function paramOf(f: () => unknown): string | null {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof InferenceError) return e.param;
-    throw e;
-  }
-  return 'no error';
-}
 
 const remote = (apiKeyEnv: string): unknown => ({ name: 'd', runtime: 'openai', endpoint: 'http://x', apiKeyEnv });
 

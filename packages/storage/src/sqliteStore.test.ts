@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InferenceError } from '@inference/core';
+import { errorOf } from '@inference/core/testing';
 import pkg from 'node-sqlite3-wasm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SCHEMA_VERSION, SqliteStore } from './sqliteStore.js';
@@ -18,16 +18,6 @@ function tmp(): string {
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
-
-function errorOf(f: () => unknown): InferenceError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof InferenceError) return e;
-    throw e;
-  }
-  throw new Error('expected an error');
-}
 
 const row: SpendRow = { scope: 'key', name: 'team-a', window: '1h', windowStart: 3_600_000, windowEnd: 7_200_000, tokens: 120, costUsd: 0.25 };
 

@@ -7,13 +7,13 @@
 // forwarded over loopback HTTP/2, authenticated by a secret the primary makes.
 //
 // The primary serves no HTTP itself: it forks the workers, serves them the store,
-// restarts a worker that dies (at most RESTARTS_PER_MINUTE times per worker), and
-// on SIGTERM/SIGINT passes the signal on and exits once every worker has drained.
+// restarts a worker that dies (at most RESTARTS_PER_MINUTE times per worker), passes
+// SIGHUP on (each worker re-reads its TLS files, as one process does), and on
+// SIGTERM/SIGINT passes the signal on and exits once every worker has drained.
 
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
-import { type ClusterConfig, IpcCoordination, type KvChannel, MemoryStore, serveKv } from '@inference/runtime';
+import { type ClusterConfig, IpcCoordination, type KvChannel, MemoryStore, freeLoopbackPort, serveKv } from '@inference/runtime';
 
 const ENV = {
   index: 'INFERENCE_WORKER_INDEX',
@@ -59,18 +59,6 @@ export function workerCluster(): { cluster: ClusterConfig; coordination: IpcCoor
 /** Tells the primary this worker serves (it prints one line for all of them). */
 export function reportServing(url: string): void {
   if (process.send !== undefined && process.connected) process.send({ workers: 'serving', url });
-}
-
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      s.close(() => { resolve(port); });
-    });
-  });
 }
 
 function channelOf(w: Worker): KvChannel {
@@ -159,6 +147,12 @@ export async function runPrimary(n: number, log: (line: string) => void): Promis
     };
     process.on('SIGTERM', () => { stop('SIGTERM'); });
     process.on('SIGINT', () => { stop('SIGINT'); });
+    // SIGHUP is each worker's to act on (a single process re-reads its TLS files on it); the primary has nothing to reload,
+    // and without a handler the signal would end it.
+    process.on('SIGHUP', () => {
+      log(`SIGHUP, passed to ${String(live.size)} workers`);
+      for (const w of live.values()) w.process.kill('SIGHUP');
+    });
     for (let i = 1; i <= n; i++) fork(i);
   });
 }

@@ -21,20 +21,21 @@ function fakeResponse(): { res: ServerResponse; writes: string[]; ended: string[
   return { res: r as unknown as ServerResponse, writes, ended, destroy: () => { r.destroyed = true; } };
 }
 
-const nextTick = (): Promise<void> => new Promise((r) => { process.nextTick(r); });
+/** After the promise jobs and I/O callbacks of this turn of the event loop. */
+const nextTurn = (): Promise<void> => new Promise((r) => { setImmediate(r); });
 
 describe('CoalescedWriter', () => {
-  it('sends the chunks of one tick in a single write on the next tick', async () => {
+  it('sends the chunks of one turn in a single write after it', async () => {
     const { res, writes } = fakeResponse();
     const w = new CoalescedWriter(res);
     w.write('a');
     w.write('');
     w.write('b');
     expect(writes).toEqual([]);
-    await nextTick();
+    await nextTurn();
     expect(writes).toEqual(['ab']);
     w.write('c');
-    await nextTick();
+    await nextTurn();
     expect(writes).toEqual(['ab', 'c']);
   });
 
@@ -43,8 +44,21 @@ describe('CoalescedWriter', () => {
     const w = new CoalescedWriter(res);
     w.write('x');
     w.end('[DONE]');
-    await nextTick();
+    await nextTurn();
     expect(ended).toEqual(['x[DONE]']);
+    expect(writes).toEqual([]);
+  });
+
+  it('sends the last chunks and the end of a turn in one end, also across promise jobs', async () => {
+    const { res, writes, ended } = fakeResponse();
+    const w = new CoalescedWriter(res);
+    w.write('a');
+    for (let i = 0; i < 10; i++) await Promise.resolve();
+    process.nextTick(() => { w.write('b'); });
+    await new Promise<void>((r) => { process.nextTick(r); });
+    w.end('[DONE]');
+    await nextTurn();
+    expect(ended).toEqual(['ab[DONE]']);
     expect(writes).toEqual([]);
   });
 
@@ -53,7 +67,7 @@ describe('CoalescedWriter', () => {
     const w = new CoalescedWriter(res);
     w.write('lost');
     destroy();
-    await nextTick();
+    await nextTurn();
     expect(writes).toEqual([]);
   });
 });

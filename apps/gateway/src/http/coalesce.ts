@@ -1,8 +1,11 @@
 // Coalesced socket writes for streamed responses. An upstream read or an engine
-// step often yields several chunks in the same tick: they are appended to one
-// string, which a single `res.write` sends on the next tick (one buffer, one
-// syscall, instead of a write request per chunk gathered into a writev). The end
-// of the stream sends whatever is pending with its own last bytes.
+// step often yields several chunks in the same turn of the event loop: they are
+// appended to one string, which a single `res.write` sends once the turn's
+// promise jobs have run (setImmediate; one buffer, one syscall, instead of a
+// write request per chunk gathered into a writev). The end of the stream sends
+// whatever is pending with its own last bytes, so a stream whose last chunk and
+// end come in the same turn (an upstream answer read in one piece) leaves in one
+// write instead of two.
 //
 // Back-pressure (docs/flow-control.md): when `res.write` answers false (the
 // client reads more slowly than the output comes), the request's flow is paused
@@ -12,6 +15,7 @@
 
 import type { ServerResponse } from 'node:http';
 import type { Flow } from '@inference/core';
+import type { BufferedStream, StreamBuffers } from '@inference/runtime';
 
 function flush(w: CoalescedWriter): void {
   w.flush();
@@ -22,23 +26,37 @@ export interface WriterOptions {
   readonly flow?: Flow;
   /** How long a full buffer may stay full before the response is destroyed (absent: forever). */
   readonly stallMs?: number;
+  /** The gateway's accounting of what streamed responses hold (metrics). */
+  readonly buffers?: StreamBuffers;
 }
 
-export class CoalescedWriter {
+export class CoalescedWriter implements BufferedStream {
   private pending = '';
   private waiting = false;
   private stall: NodeJS.Timeout | undefined;
 
-  constructor(private readonly res: ServerResponse, private readonly options: WriterOptions = {}) {}
+  constructor(private readonly res: ServerResponse, private readonly options: WriterOptions = {}) {
+    const buffers = options.buffers;
+    if (buffers !== undefined) {
+      buffers.add(this);
+      res.once('close', () => { buffers.remove(this); });
+    }
+  }
 
   /** Whether the client's socket buffer is full (writes wait for 'drain'). */
   get congested(): boolean {
     return this.waiting;
   }
 
+  /** Bytes written and not yet taken by the kernel (the response's and its socket's buffers) plus the pending chunk. */
+  get buffered(): number {
+    const held: unknown = this.res.destroyed ? 0 : this.res.writableLength;
+    return (typeof held === 'number' ? held : 0) + Buffer.byteLength(this.pending);
+  }
+
   write(data: string): void {
     if (data === '') return;
-    if (this.pending === '') process.nextTick(flush, this);
+    if (this.pending === '') setImmediate(flush, this);
     this.pending += data;
   }
 
@@ -49,6 +67,7 @@ export class CoalescedWriter {
     this.pending = '';
     if (this.res.destroyed) return;
     if (!this.res.write(data)) this.hold();
+    this.options.buffers?.sample(this);
   }
 
   /** Ends the response with what is pending followed by `data`. */
@@ -67,7 +86,10 @@ export class CoalescedWriter {
     this.res.once('close', this.onDrain);
     const stallMs = this.options.stallMs;
     if (stallMs !== undefined) {
-      this.stall = setTimeout(() => { this.res.destroy(); }, stallMs);
+      this.stall = setTimeout(() => {
+        this.options.buffers?.stalled();
+        this.res.destroy();
+      }, stallMs);
       this.stall.unref();
     }
   }

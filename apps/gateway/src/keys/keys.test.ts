@@ -3,7 +3,7 @@
 // per-key rpm/tpm window on a fake clock, and the service's rules and audit records.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { InferenceError } from '@inference/core';
+import { errorOf } from '@inference/core/testing';
 import { MemoryStore } from '@inference/storage';
 import { StoreAuditLog } from '../audit/auditLog.js';
 import { StoreKeyBackend } from './keyBackend.js';
@@ -13,16 +13,6 @@ import { KeyService } from './keyService.js';
 import { SECRET_PREFIX, createRecord, hashSecret, newSecret, parseCreateBody, parseStoredKey, parseUpdateBody, viewOf, withSettings } from './virtualKey.js';
 
 const NOW = Date.UTC(2030, 0, 1, 12, 0, 30);
-
-function errorOf(f: () => unknown): InferenceError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof InferenceError) return e;
-    throw e;
-  }
-  throw new Error('expected an error');
-}
 
 describe('virtual key records', () => {
   it('a new secret is sk-inf- with 256 random bits; the record keeps its hash and a short prefix, the view neither hash nor secret', () => {

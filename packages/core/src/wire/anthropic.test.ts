@@ -1,18 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { ANTHROPIC_ENDPOINT, parseDeployment } from '../deployment.js';
 import { InferenceError } from '../errors.js';
+import { paramOf } from '../../testing/errors.js';
 import { parseMessagesRequest } from './anthropic.js';
 import { AnthropicEventWriter, anthropicErrorEvent, anthropicStatus, anthropicUsage, renderAnthropicMessage } from './anthropicRender.js';
-
-function paramOf(f: () => unknown): string | null | undefined {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof InferenceError) return e.param;
-    throw e;
-  }
-  return undefined;
-}
 
 const base = { model: 'm', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] };
 

@@ -1,19 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { InferenceError } from '../errors.js';
+import { paramOf } from '../../testing/errors.js';
 import {
   ChunkWriter, renderChatCompletion, renderTextCompletion, parseChatRequest, parseCompletionRequest, parseEmbeddingRequest, parseJsonBody,
 } from './openai.js';
 import type { TokenLogprob } from '../types.js';
-
-function paramOf(f: () => unknown): string | null | undefined {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof InferenceError) return e.param;
-    throw e;
-  }
-  return undefined;
-}
 
 describe('OpenAI chat request parsing', () => {
   it('parses a full request into the internal type', () => {

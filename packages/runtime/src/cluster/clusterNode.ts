@@ -153,6 +153,7 @@ function listenForPeers(o: ClusterNodeOptions, tls: TlsReloader | undefined, lea
     bodyLimitBytes: o.bodyLimitBytes,
     secret: o.secret,
     tracing: o.tracing,
+    streams: o.base.streams,
     localReplica,
     admin: async (body) => {
       const op = parseAdminOp(body, o.base.runtimes);

@@ -5,7 +5,9 @@
 // aborts the work on the owner. A peer that cannot be reached, or answers
 // garbage, marks this replica unhealthy for a while so routing skips it, and the
 // failure is `engine_unavailable` (retryable: the request path tries another
-// replica before any output).
+// replica before any output). Back-pressure (docs/flow-control.md): while the
+// request's Flow is paused (its client is behind) the stream is not read, so HTTP/2
+// flow control holds the owner's writes, and the owner pauses the sequence.
 
 import http2, { type ClientHttp2Session } from 'node:http2';
 import {
@@ -139,9 +141,11 @@ export class ForwardingRunner implements ModelRunner {
       let buf = '';
       // The forwarded hop's client span, when traced; the owner node continues the trace under it.
       const hop = ctx.trace?.child(`forward ${this.node}`, { 'inference.node': this.node, 'inference.replica.id': this.remoteId, 'inference.deployment': this.deployment }, 'client');
+      let unwatch: (() => void) | undefined;
       const finish = (f: Frame | InferenceError): void => {
         if (settled) return;
         settled = true;
+        unwatch?.();
         this.inflight--;
         if (hop !== undefined) {
           if (f instanceof InferenceError) hop.fail(f);
@@ -182,6 +186,14 @@ export class ForwardingRunner implements ModelRunner {
         finish(toInferenceError(ctx.signal.reason));
       };
       ctx.signal.addEventListener('abort', onAbort, { once: true });
+      const flow = ctx.flow;
+      if (flow !== undefined) {
+        unwatch = flow.onChange((paused) => {
+          if (paused) stream.pause();
+          else stream.resume();
+        });
+        if (flow.paused) stream.pause();
+      }
       stream.setEncoding('utf8');
       stream.on('response', () => { answered = true; });
       stream.on('data', (d: string) => {

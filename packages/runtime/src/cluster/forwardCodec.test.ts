@@ -1,4 +1,5 @@
 import { InferenceError } from '@inference/core';
+import { type ThrownError, errorOf } from '@inference/core/testing';
 import { describe, expect, it } from 'vitest';
 import { decodeBody, decodeFrame, encodeFrame, errorFrame, frameError } from './forwardCodec.js';
 
@@ -15,14 +16,7 @@ describe('forwarded bodies and frames', () => {
   });
 
   it('bad bodies are invalid_request naming the field', () => {
-    const bad = (v: unknown): InferenceError => {
-      try {
-        decodeBody(typeof v === 'string' ? v : JSON.stringify(v));
-      } catch (e) {
-        if (e instanceof InferenceError) return e;
-      }
-      throw new Error('expected an InferenceError');
-    };
+    const bad = (v: unknown): ThrownError => errorOf(() => decodeBody(typeof v === 'string' ? v : JSON.stringify(v)));
     expect(bad('{').kind).toBe('invalid_request');
     expect(bad({ kind: 'generate', req: generate }).param).toBe('replica');
     expect(bad({ replica: 'r', kind: 'x' }).param).toBe('kind');

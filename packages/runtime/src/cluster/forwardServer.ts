@@ -9,12 +9,18 @@
 // - POST /cluster/v1/admin: an admin write for the manager leader (clusterAdmin).
 // With a shared secret configured every stream must carry it (timing-safe
 // compare). Bodies are bounded; bad input answers an error frame, never a crash.
+// Back-pressure (docs/flow-control.md): a run's stream is written only as fast as
+// the peer reads it. When a write answers false (the peer stopped reading, HTTP/2
+// flow control holds the stream) the run's Flow is paused until 'drain', so the
+// local sequence leaves the batch; the peer pauses its side when its own client
+// falls behind (forwardClient.ts).
 
 import { timingSafeEqual } from 'node:crypto';
 import http2, { type Http2SecureServer, type Http2Server, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import type { ReplicaEntry } from '@inference/actors';
-import { Cancellation, InferenceError, type RunContext, type Tracing, toInferenceError } from '@inference/core';
+import { Cancellation, Flow, InferenceError, type RunContext, type Tracing, toInferenceError } from '@inference/core';
 import { type Frame, decodeBody, encodeFrame, errorFrame } from './forwardCodec.js';
+import type { BufferedStream, StreamBuffers } from '../streamBuffers.js';
 import type { TlsReloader } from '../tlsFiles.js';
 
 export const RUN_PATH = '/cluster/v1/run';
@@ -34,6 +40,41 @@ export interface ForwardServerOptions {
   readonly admin: (body: string) => Promise<unknown>;
   /** Tracing, when on: a forwarded run continues the caller's trace (docs/tracing.md). */
   readonly tracing?: Tracing | undefined;
+  /** The process's accounting of what streamed responses hold (metrics). */
+  readonly streams?: StreamBuffers | undefined;
+}
+
+/** A forwarded run's output stream: paused (its Flow) while the peer does not read. */
+class RunWriter implements BufferedStream {
+  readonly flow = new Flow();
+
+  constructor(private readonly stream: ServerHttp2Stream, private readonly streams: StreamBuffers | undefined) {
+    if (streams !== undefined) {
+      streams.add(this);
+      stream.once('close', () => { streams.remove(this); });
+    }
+  }
+
+  get buffered(): number {
+    return this.stream.destroyed ? 0 : this.stream.writableLength;
+  }
+
+  get congested(): boolean {
+    return this.flow.paused;
+  }
+
+  write(data: string): void {
+    if (this.stream.destroyed) return;
+    if (!this.stream.write(data) && !this.flow.paused) {
+      this.flow.pause();
+      this.stream.once('drain', this.onDrain);
+    }
+    this.streams?.sample(this);
+  }
+
+  private readonly onDrain = (): void => {
+    this.flow.resume();
+  };
 }
 
 function secretOk(expected: string | undefined, headers: IncomingHttpHeaders): boolean {
@@ -144,7 +185,8 @@ export class ForwardServer {
     };
     stream.on('close', onClose);
     const span = this.options.tracing?.start('forwarded run', headers, { 'inference.replica.id': body.replica, 'inference.request.id': requestId, 'inference.deployment': replica.deployment });
-    const ctx: RunContext = span === undefined ? { requestId, signal: abort } : { requestId, signal: abort, trace: span };
+    const out = new RunWriter(stream, this.options.streams);
+    const ctx: RunContext = span === undefined ? { requestId, signal: abort, flow: out.flow } : { requestId, signal: abort, flow: out.flow, trace: span };
     stream.respond({ ':status': 200, 'content-type': 'application/x-ndjson' });
     try {
       if (body.kind === 'embed') {
@@ -153,7 +195,7 @@ export class ForwardServer {
         return;
       }
       const tokens = await replica.runner.generate(body.req, ctx, (chunk) => {
-        if (!stream.destroyed) stream.write(encodeFrame({ chunk }));
+        out.write(encodeFrame({ chunk }));
       });
       if (!stream.destroyed) stream.end(encodeFrame({ done: tokens }));
     } catch (e) {

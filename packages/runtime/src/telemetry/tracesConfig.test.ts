@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { InferenceError } from '@inference/core';
+import { errorOf } from '@inference/core/testing';
 import { parseConfig, tracesConfig } from '../config.js';
 import { parseKeyValues, parseTracesBlock, resolveTraces } from './tracesConfig.js';
-
-function errorOf(f: () => unknown): InferenceError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof InferenceError) return e;
-    throw e;
-  }
-  throw new Error('expected an error');
-}
 
 describe('traces config', () => {
   it('is off by default, with no block and no OTEL_* variables', () => {
