@@ -1,87 +1,222 @@
 #!/usr/bin/env node
 // Idle concurrent streams: how much memory the gateway needs to hold N open
-// streamed chat completions whose upstream has sent the first chunk and then
-// pauses (a slow model, a long tool call). The mock upstream speaks HTTP/2 over
+// streamed chat completions whose upstream has sent its first token, which the
+// client has received, and then pauses (a slow model, a long tool call). The mock upstream speaks HTTP/2 over
 // TLS, as real providers do, so the gateway's upstream side is multiplexed; each
-// client holds its own HTTP/1.1 connection. Prints the gateway's RSS before and
-// with all streams open, and per stream.
+// client holds its own HTTP/1.1 connection. The client (this process), the
+// gateway and the mock are three processes.
 //
-//   node test/bench/idle-streams.mjs [--streams 10000] [--hold 5]
-import { readFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+// Memory is read inside the gateway after a full garbage collection (memprobe.cjs,
+// preloaded with --expose-gc): once after a warm-up with no stream open, once with
+// N streams open, each of which has delivered its first event to the client. Per
+// stream = the growth / N, for the JS heap + external memory (what the gateway's
+// objects hold) and for the RSS (what the process holds from the OS, including
+// native socket and HTTP/2 state and allocator slack).
+//
+//   node test/bench/idle-streams.mjs [--streams 10000] [--hold 3] [--rounds 3]
+//        [--compare DIR] [--snapshot] [--save NAME]
+//
+// --compare DIR   also run the gateway built in DIR (another checkout, built) and
+//                 interleave the two sides over the rounds in rotating order
+// --snapshot      write a heap snapshot at 0 and at N streams (use a small N, e.g.
+//                 1000) and print what each stream adds, by constructor / closure
+//   --keep-snapshots DIR  keeps them in DIR (heap-1 at 0 streams, heap-2 at N) for a closer look
+// --save NAME     keep the raw rounds in docs/bench-raw/NAME.json
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
-import { startProcess } from './lib.mjs';
+import { fmt, fmtStats, interleaved, saveRaw, startProcess, stats } from './lib.mjs';
+import { diff, summarize, totals } from './heapsnapshot.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const { values } = parseArgs({ options: { streams: { type: 'string', default: '10000' }, hold: { type: 'string', default: '5' } } });
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+const { values } = parseArgs({
+  options: {
+    streams: { type: 'string', default: '10000' },
+    hold: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '3' },
+    compare: { type: 'string' },
+    snapshot: { type: 'boolean', default: false },
+    'keep-snapshots': { type: 'string' },
+    save: { type: 'string' },
+  },
+});
 const streams = Number(values.streams);
 const holdSeconds = Number(values.hold);
+const rounds = Number(values.rounds);
 const cert = join(root, 'packages', 'mock-upstream', 'fixtures', 'localhost-cert.pem');
+const probe = join(here, 'memprobe.cjs');
+const sides = values.compare === undefined ? { this: root } : { before: resolve(values.compare), after: root };
+for (const dir of Object.values(sides)) if (!existsSync(join(dir, 'apps/gateway/dist/cli.js'))) throw new Error(`no built gateway in ${dir}`);
 
-function rssMiB(pid) {
+const deployment = `remote: { maxConcurrent: ${streams + 100}, maxQueue: ${streams + 100}, timeouts: { idleMs: 900000, totalMs: 900000 } }`;
+const settings = `serve --quiet; deployment slow: runtime openai, replicas 1, ${deployment}; no auth, budgets, rate limits or tracing; `
+  + 'gateway node --expose-gc --require memprobe.cjs; mock --tls (HTTP/2), chunkDelayMs 600000 with burstChunks 2 '
+  + '(role chunk and first token at once) after a warm-up of 200 complete streams';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function rssKiB(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
-  return kb / 1024;
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
 }
 
-const mock = await startProcess('node', [join(root, 'packages/mock-upstream/dist/cli.js'), '--port', '0', '--tls'], /listening (\S+)/);
-const mockOrigin = new URL(mock.url).origin;
-const tlsAgent = new Agent({ connect: { ca: readFileSync(cert) } });
-
-const dir = mkdtempSync(join(tmpdir(), 'bench-idle-'));
-const cfg = join(dir, 'config.yaml');
-writeFileSync(cfg, `server: { port: 0 }\ndeployments:\n  - name: slow\n    runtime: openai\n    endpoint: ${mock.url}\n    replicas: 1\n    remote: { maxConcurrent: ${streams + 100}, maxQueue: ${streams + 100}, timeouts: { idleMs: 900000, totalMs: 900000 } }\n`);
-const gw = await startProcess('node', [join(root, 'apps/gateway/dist/cli.js'), 'serve', '--config', cfg, '--quiet'], /on (http:\/\/\S+)/, { NODE_EXTRA_CA_CERTS: cert });
-const gwPid = gw.child.pid;
-
-const body = JSON.stringify({ model: 'slow', messages: [{ role: 'user', content: 'Tell me a long story' }], stream: true });
-const client = new Agent({ connections: streams + 10, pipelining: 1, keepAliveTimeout: 600_000, bodyTimeout: 0, headersTimeout: 0 });
-async function inFlight() {
-  const text = await (await request(`${gw.url}/metrics`, { dispatcher: client })).body.text();
-  return text.split('\n').filter((l) => l.startsWith('inference_gateway_in_flight_requests')).map((l) => Number(l.split(' ').pop())).reduce((a, b) => a + b, 0);
+/** Signals the gateway's probe and waits for its report (after GC; with a heap snapshot when asked). */
+async function measure(pid, out) {
+  rmSync(out, { force: true });
+  process.kill(pid, 'SIGUSR2');
+  const deadline = Date.now() + 600_000;
+  while (!existsSync(out)) {
+    if (Date.now() > deadline) throw new Error('the gateway\'s memory probe did not answer');
+    await sleep(100);
+  }
+  const m = JSON.parse(readFileSync(out, 'utf8'));
+  if (m.gc !== true) throw new Error('the gateway runs without --expose-gc');
+  return { ...m, rssProc: rssKiB(pid) * 1024 };
 }
 
-// Warm up (JIT, pools) with short, complete streams before the baseline.
-await request(`${mockOrigin}/_mock/default`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' }, dispatcher: tlsAgent });
-for (let i = 0; i < 200; i++) {
-  const r = await request(`${gw.url}/v1/chat/completions`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: client });
-  await r.body.text();
+async function oneRound(dir) {
+  const work = mkdtempSync(join(tmpdir(), 'bench-idle-'));
+  const out = join(work, 'mem.json');
+  // The mock is always this checkout's (burstChunks); only the gateway differs between sides.
+  const mock = await startProcess('node', [join(root, 'packages/mock-upstream/dist/cli.js'), '--port', '0', '--tls'], /listening (\S+)/);
+  const mockOrigin = new URL(mock.url).origin;
+  const tlsAgent = new Agent({ connect: { ca: readFileSync(cert) } });
+  const cfg = join(work, 'config.yaml');
+  writeFileSync(cfg, `server: { port: 0 }\ndeployments:\n  - name: slow\n    runtime: openai\n    endpoint: ${mock.url}\n    replicas: 1\n    ${deployment}\n`);
+  const snapshots = values.snapshot ? { MEMPROBE_SNAPSHOT: join(values['keep-snapshots'] ?? work, 'heap') } : {};
+  const env = { NODE_EXTRA_CA_CERTS: cert, MEMPROBE_OUT: out, ...snapshots };
+  const gw = await startProcess('node', ['--expose-gc', '--require', probe, join(dir, 'apps/gateway/dist/cli.js'), 'serve', '--config', cfg, '--quiet'],
+    /on (http:\/\/\S+)/, env);
+  const gwPid = gw.child.pid;
+  // Patient connects: the gateway accepts thousands at once while it streams to the others.
+  const client = new Agent({
+    connections: streams + 10, pipelining: 1, keepAliveTimeout: 600_000, bodyTimeout: 0, headersTimeout: 0, connect: { timeout: 120_000 },
+  });
+  const body = JSON.stringify({ model: 'slow', messages: [{ role: 'user', content: 'Tell me a long story' }], stream: true });
+  const post = () => request(`${gw.url}/v1/chat/completions`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: client });
+  // Its own connection, patient: the gateway may be busy for seconds while thousands of streams open.
+  const probeAgent = new Agent({ connect: { timeout: 120_000 }, headersTimeout: 300_000, bodyTimeout: 300_000 });
+  async function inFlight() {
+    const text = await (await request(`${gw.url}/metrics`, { dispatcher: probeAgent })).body.text();
+    return text.split('\n').filter((l) => l.startsWith('inference_gateway_in_flight_requests'))
+      .map((l) => Number(l.split(' ').pop())).reduce((a, b) => a + b, 0);
+  }
+  const held = [];
+  let measured = false;
+  try {
+    // Warm up (JIT, pools) with short, complete streams before the baseline.
+    await request(`${mockOrigin}/_mock/default`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' }, dispatcher: tlsAgent });
+    for (let i = 0; i < 200; i++) {
+      const r = await post();
+      const text = await r.body.text();
+      if (r.statusCode !== 200 || !text.trimEnd().endsWith('data: [DONE]')) throw new Error(`warm-up stream failed: ${r.statusCode}`);
+    }
+    // From now on every stream sends its role chunk and first token at once and the next token ten minutes later.
+    const paused = JSON.stringify({ chunkDelayMs: 600_000, burstChunks: 2 });
+    await request(`${mockOrigin}/_mock/default`, { method: 'POST', body: paused, headers: { 'content-type': 'application/json' }, dispatcher: tlsAgent });
+    await sleep(1000);
+    const before = await measure(gwPid, out);
+
+    let failed = 0;
+    let firstEvents = 0;
+    const t0 = performance.now();
+    for (let i = 0; i < streams; i++) {
+      held.push(post().then(
+        async (r) => {
+          if (r.statusCode !== 200) throw new Error(`status ${r.statusCode}`);
+          // The stream is held once its first event reached this client (then the upstream pauses).
+          // (Read in flowing mode and left open: breaking out of an async iterator would end the stream.)
+          await new Promise((res, rej) => {
+            r.body.on('data', (chunk) => { if (chunk.toString().includes('data: ')) res(); });
+            r.body.once('error', rej);
+            r.body.once('end', () => rej(new Error('stream ended early')));
+          });
+          firstEvents++;
+          return r;
+        },
+      ).catch((e) => {
+        // Once measured, the streams are cut on purpose.
+        if (measured) return;
+        if (failed++ === 0) console.error(`first failure: ${e.message}`);
+      }));
+    }
+    const deadline = Date.now() + 300_000;
+    let open = 0;
+    while ((open = await inFlight()) < streams - failed && Date.now() < deadline) await sleep(250);
+    // Then until every stream's first event is here, or none has come for 3 s (a request the gateway
+    // holds may still wait for an upstream connection: it is counted in flight, not streaming).
+    for (let last = -1, since = Date.now(); firstEvents + failed < streams && Date.now() < deadline; await sleep(250)) {
+      if (firstEvents !== last) [last, since] = [firstEvents, Date.now()];
+      else if (Date.now() - since > 3000) break;
+    }
+    const openedIn = (performance.now() - t0) / 1000;
+    await sleep(holdSeconds * 1000);
+    const during = await measure(gwPid, out);
+    measured = true;
+    open = await inFlight();
+    const n = Math.max(1, open);
+    const js = (m) => m.heapUsed + m.external;
+    const r = {
+      held: open, failed, firstEvents, openedInS: openedIn,
+      before: { rss: before.rssProc, heapUsed: before.heapUsed, external: before.external, arrayBuffers: before.arrayBuffers, malloced: before.mallocedMemory },
+      during: { rss: during.rssProc, heapUsed: during.heapUsed, external: during.external, arrayBuffers: during.arrayBuffers, malloced: during.mallocedMemory },
+      perStreamKiB: {
+        js: (js(during) - js(before)) / n / 1024,
+        heap: (during.heapUsed - before.heapUsed) / n / 1024,
+        external: (during.external - before.external) / n / 1024,
+        rss: (during.rssProc - before.rssProc) / n / 1024,
+      },
+    };
+    if (values.snapshot) {
+      const rows = diff(summarize(before.snapshot), summarize(during.snapshot), n);
+      r.snapshot = { totals: totals(rows), top: rows.slice(0, 40) };
+    }
+    return r;
+  } finally {
+    // The gateway would drain the held streams on SIGTERM; this round is over.
+    gw.child.kill('SIGKILL');
+    await client.destroy().catch(() => undefined);
+    await probeAgent.destroy().catch(() => undefined);
+    await Promise.allSettled(held);
+    await mock.stop();
+    await tlsAgent.close();
+    rmSync(work, { recursive: true, force: true });
+  }
 }
-// From now on every stream sends its first event at once and the next one ten minutes later.
-await request(`${mockOrigin}/_mock/default`, { method: 'POST', body: JSON.stringify({ chunkDelayMs: 600_000 }), headers: { 'content-type': 'application/json' }, dispatcher: tlsAgent });
-await new Promise((r) => setTimeout(r, 1000));
-const before = rssMiB(gwPid);
 
-let failed = 0;
-let done = false;
-const held = [];
-const t0 = performance.now();
-for (let i = 0; i < streams; i++) {
-  held.push(request(`${gw.url}/v1/chat/completions`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: client }).then(
-    (r) => r,
-    (e) => { if (failed++ === 0 && !done) console.error(`first failure: ${e.message}`); return undefined; },
-  ));
+const results = await interleaved(Object.keys(sides), rounds, async (side, round) => {
+  const r = await oneRound(sides[side]);
+  console.log(`  round ${round + 1} ${side.padEnd(6)} held ${r.held}, streaming ${r.firstEvents} (failed ${r.failed}) in ${fmt(r.openedInS, 1)} s`
+    + `   per stream: heap+external ${fmt(r.perStreamKiB.js, 1)} KiB`
+    + ` (heap ${fmt(r.perStreamKiB.heap, 1)}, external ${fmt(r.perStreamKiB.external, 1)})   RSS ${fmt(r.perStreamKiB.rss, 1)} KiB`
+    + `   gateway RSS ${fmt(r.before.rss / 2 ** 20, 0)} -> ${fmt(r.during.rss / 2 ** 20, 0)} MiB`);
+  return r;
+});
+
+console.log(`\nidle streams — ${streams} streamed chat completions held open through the gateway`
+  + ` (upstream: HTTP/2 mock, first token then a pause), ${rounds} rounds`);
+console.log(`  settings: ${settings}`);
+for (const [side, rs] of Object.entries(results)) {
+  const js = stats(rs.map((r) => r.perStreamKiB.js));
+  const rss = stats(rs.map((r) => r.perStreamKiB.rss));
+  const total = stats(rs.map((r) => r.during.rss / 2 ** 20));
+  const streaming = stats(rs.map((r) => r.firstEvents));
+  console.log(`  ${side.padEnd(6)} per stream: heap+external ${fmtStats(js, 1)} KiB   RSS ${fmtStats(rss, 1)} KiB`
+    + `   gateway RSS with ${streams} open ${fmtStats(total, 0)} MiB   streaming ${fmtStats(streaming, 0)}`
+    + `   (median (min..max); target <= 16 KiB: ${Math.max(js.median, rss.median) <= 16 ? 'met' : 'not met'})`);
+  const snap = rs.find((r) => r.snapshot !== undefined)?.snapshot;
+  if (snap !== undefined) {
+    const t = snap.totals;
+    console.log(`    heap snapshot, per stream: ${fmt(t.all.count, 1)} objects, ${fmt(t.all.size / 1024, 2)} KiB self size;`
+      + ` closures ${fmt(t.closures.count, 1)}`
+      + ` (${fmt(t.closures.size, 0)} B), contexts ${fmt(t.contexts.count, 1)} (${fmt(t.contexts.size, 0)} B), promises ${fmt(t.promises.count, 1)},`
+      + ` generators/async ${fmt(t.generators.count, 1)}, strings ${fmt(t.strings.count, 1)} (${fmt(t.strings.size, 0)} B)`);
+    for (const row of snap.top.slice(0, 30)) console.log(`      ${fmt(row.size, 0).padStart(7)} B  ${fmt(row.count, 2).padStart(7)} x  ${row.kind}`);
+  }
 }
-// The gateway holds them all once its in-flight gauge says so (responses wait for the upstream's next token).
-let open = 0;
-const deadline = Date.now() + 300_000;
-while ((open = await inFlight()) < streams - failed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
-const openedIn = (performance.now() - t0) / 1000;
-await new Promise((r) => setTimeout(r, holdSeconds * 1000));
-const during = rssMiB(gwPid);
-open = await inFlight();
-
-console.log(`idle streams — ${streams} streamed chat completions held open through the gateway (upstream: HTTP/2 mock, first chunk then a pause)`);
-console.log(`  held          ${open} streams in flight at the gateway after ${openedIn.toFixed(1)} s (${failed} failed)`);
-console.log(`  gateway RSS   before ${before.toFixed(0)} MiB   with streams open ${during.toFixed(0)} MiB   added ${(during - before).toFixed(0)} MiB`);
-console.log(`  per stream    ${(((during - before) * 1024) / Math.max(1, open)).toFixed(1)} KiB   (target: ${streams} streams in < 1024 MiB total: ${during < 1024 ? 'met' : 'not met'})`);
-
-done = true;
-// The gateway would drain the held streams on SIGTERM; this run is over.
-gw.child.kill('SIGKILL');
-await mock.stop();
-await client.destroy().catch(() => undefined);
+if (values.save !== undefined) console.log(`raw rounds: ${saveRaw(values.save, { settings, streams, holdSeconds, rounds, sides, results })}`);
 process.exit(0);

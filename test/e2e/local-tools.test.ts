@@ -230,11 +230,14 @@ describe('local deployment with a real chat template', () => {
     expect(['audio', 'modalities']).toContain((e as InstanceType<typeof OpenAI.BadRequestError>).param);
   });
 
+  // The gateway honours `temperature` on /v1/messages; this SDK's request types do not list it, so it is spread in.
+  const GREEDY = { temperature: 0 };
+
   it('Anthropic tool_use through /v1/messages: forced (one call), streamed and not, then a tool_result turn', async () => {
     const tool = { name: 'get_weather', description: 'Current weather', input_schema: { type: 'object' as const, properties: { city: { type: 'string' } }, required: ['city'] } };
     // Greedy: sampled, the tiny model may write a free-string argument past the token limit.
     const msg = await anthropic.messages.create({
-      model: 'qwenish', max_tokens: 200, temperature: 0, tools: [tool], tool_choice: { type: 'any', disable_parallel_tool_use: true }, messages: [{ role: 'user', content: 'Weather in Oslo?' }],
+      model: 'qwenish', max_tokens: 200, ...GREEDY, tools: [tool], tool_choice: { type: 'any', disable_parallel_tool_use: true }, messages: [{ role: 'user', content: 'Weather in Oslo?' }],
     });
     expect(msg.stop_reason).toBe('tool_use');
     const use = msg.content.find((b) => b.type === 'tool_use');
@@ -243,7 +246,7 @@ describe('local deployment with a real chat template', () => {
     expect(typeof (use.input as Record<string, unknown>)['city']).toBe('string');
 
     const stream = anthropic.messages.stream({
-      model: 'qwenish', max_tokens: 200, temperature: 0, tools: [tool], tool_choice: { type: 'tool', name: 'get_weather', disable_parallel_tool_use: true },
+      model: 'qwenish', max_tokens: 200, ...GREEDY, tools: [tool], tool_choice: { type: 'tool', name: 'get_weather', disable_parallel_tool_use: true },
       messages: [{ role: 'user', content: 'Weather in Rome?' }],
     });
     const final = await stream.finalMessage();

@@ -83,6 +83,16 @@ function cancelWhenGone(res: ServerResponse): (cancel: () => void) => void {
   };
 }
 
+/**
+ * The parsed JSON body, which the request then lets go of: from here on only the
+ * validated request is kept, not both, for however long the response streams.
+ */
+function takeBody(req: FastifyRequest): unknown {
+  const body = req.body;
+  req.body = undefined;
+  return body;
+}
+
 export class ApiGatewayActor extends Actor<GatewayMsg> {
   private app: FastifyInstance | undefined;
   private reqSeq = 0;
@@ -260,8 +270,8 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
 
   private routes(app: FastifyInstance): void {
     const rt = this.runtime;
-    app.post('/v1/chat/completions', (req, reply) => this.generate(req, reply, 'chat', parseChatRequest(req.body)));
-    app.post('/v1/completions', (req, reply) => this.generate(req, reply, 'completion', parseCompletionRequest(req.body)));
+    app.post('/v1/chat/completions', (req, reply) => this.generate(req, reply, 'chat', parseChatRequest(takeBody(req))));
+    app.post('/v1/completions', (req, reply) => this.generate(req, reply, 'completion', parseCompletionRequest(takeBody(req))));
     registerAnthropicRoutes(app, (r, job, onCancel) => this.dispatch(r, job, onCancel), this.options.bodyLimitBytes);
     const records = rt.records ?? new LocalRecordStore(rt.store, this.options.responsesTtlMs);
     registerResponsesRoutes(app, new ResponsesApi((r, job, onCancel) => this.dispatch(r, job, onCancel), records));

@@ -63,7 +63,17 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command !== 'serve') fail(`unknown command '${command}'\n${USAGE}`);
-  let values: { config?: string; port?: string; host?: string; quiet?: boolean; 'allow-open-admin'?: boolean; cluster?: string; 'node-name'?: string; advertise?: string; workers?: string };
+  let values: {
+    config?: string;
+    port?: string;
+    host?: string;
+    quiet?: boolean;
+    'allow-open-admin'?: boolean;
+    cluster?: string;
+    'node-name'?: string;
+    advertise?: string;
+    workers?: string;
+  };
   try {
     ({ values } = parseArgs({
       args: rest,

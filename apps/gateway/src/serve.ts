@@ -56,7 +56,10 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
   const tlsLog = (m: string): void => { process.stderr.write(`inference: ${m}\n`); };
   const st = config.server.tls;
   // Files are read and checked before anything starts: a bad certificate stops start-up naming its key.
-  const serverTls = st === undefined ? undefined : new TlsReloader({ certFile: st.certFile, keyFile: st.keyFile, caFile: st.clientCaFile }, 'server.tls', tlsLog, 'clientCaFile');
+  const serverTls =
+    st === undefined
+      ? undefined
+      : new TlsReloader({ certFile: st.certFile, keyFile: st.keyFile, caFile: st.clientCaFile }, 'server.tls', tlsLog, 'clientCaFile');
   const clusterCfg = options.cluster ?? resolveCluster(config.cluster);
   const secret = clusterCfg === undefined ? undefined : clusterSecret(clusterCfg);
   const traces = tracesConfig(config);
@@ -72,14 +75,25 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
   let node: ClusterNode | undefined;
   if (clusterCfg !== undefined) {
     if (clusterCfg.tls === undefined && secret === undefined) {
-      process.stderr.write(`inference: cluster.insecure: the cluster port ${clusterCfg.advertise} accepts unauthenticated admin writes and runs from anyone who can reach it\n`);
+      process.stderr.write(
+        `inference: cluster.insecure: the cluster port ${clusterCfg.advertise} accepts unauthenticated admin writes and runs from anyone who can reach it\n`,
+      );
     }
     try {
       node = await startClusterNode({
-        config: clusterCfg, base, budgetShare: share, rateShare, seed: config.deployments, bodyLimitBytes: config.server.bodyLimitBytes, secret, etcdPassword: etcdPassword(clusterCfg),
+        config: clusterCfg,
+        base,
+        budgetShare: share,
+        rateShare,
+        seed: config.deployments,
+        bodyLimitBytes: config.server.bodyLimitBytes,
+        secret,
+        etcdPassword: etcdPassword(clusterCfg),
         ...(config.responses?.ttlSeconds === undefined ? {} : { responsesTtlSeconds: config.responses.ttlSeconds }),
         tracing: tracer?.tracing,
-        log: (m) => { process.stderr.write(`inference: ${m}\n`); },
+        log: (m) => {
+          process.stderr.write(`inference: ${m}\n`);
+        },
         ...(options.coordination === undefined ? {} : { coordination: options.coordination }),
         ...(options.preferLocal === undefined ? {} : { preferLocal: options.preferLocal }),
       });

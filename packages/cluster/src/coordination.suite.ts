@@ -99,7 +99,9 @@ export function coordinationContract(makeEnv: () => Promise<ContractEnv>): void 
 
   async function threeNodes(e: ContractEnv): Promise<{ coords: ReturnType<ContractEnv['node']>[]; members: Membership[] }> {
     const coords = [e.node(), e.node(), e.node()];
-    const members = await Promise.all(coords.map((c, i) => c.join({ name: `n${i}`, advertise: `127.0.0.1:${9000 + i}`, inventory: inv(i) }, { ttlSeconds: TTL, counterSyncMs: SYNC_MS })));
+    const members = await Promise.all(
+      coords.map((c, i) => c.join({ name: `n${i}`, advertise: `127.0.0.1:${9000 + i}`, inventory: inv(i) }, { ttlSeconds: TTL, counterSyncMs: SYNC_MS })),
+    );
     return { coords, members };
   }
 
@@ -116,7 +118,13 @@ export function coordinationContract(makeEnv: () => Promise<ContractEnv>): void 
       ]);
 
       await members[1]!.setInventory(inv(7));
-      await waitFor(() => members[0]!.members().find((m) => m.name === 'n1')?.inventory !== inv(1) && JSON.stringify(members[0]!.members().find((m) => m.name === 'n1')?.inventory) === JSON.stringify(inv(7)), 10_000, 'inventory update');
+      await waitFor(
+        () =>
+          members[0]!.members().find((m) => m.name === 'n1')?.inventory !== inv(1) &&
+          JSON.stringify(members[0]!.members().find((m) => m.name === 'n1')?.inventory) === JSON.stringify(inv(7)),
+        10_000,
+        'inventory update',
+      );
 
       const t0 = performance.now();
       await coords[2]!.close({ leave: false });
@@ -234,11 +242,9 @@ export function coordinationContract(makeEnv: () => Promise<ContractEnv>): void 
       for (let i = 2; i <= 20; i++) await leader.put('catalog/b', i);
       await waitFor(() => w.entries().get('b')?.value === 20, 10_000, 'b=20');
       const changes = got.filter((u) => u.type === 'put' || u.type === 'delete');
-      expect(changes.map((u) => (u.type === 'put' ? `put ${u.entry.key}=${JSON.stringify(u.entry.value)}` : u.type === 'delete' ? `del ${u.key}` : ''))).toEqual([
-        'put c=1',
-        'del a',
-        ...Array.from({ length: 19 }, (_, i) => `put b=${i + 2}`),
-      ]);
+      expect(
+        changes.map((u) => (u.type === 'put' ? `put ${u.entry.key}=${JSON.stringify(u.entry.value)}` : u.type === 'delete' ? `del ${u.key}` : '')),
+      ).toEqual(['put c=1', 'del a', ...Array.from({ length: 19 }, (_, i) => `put b=${i + 2}`)]);
       const revs = changes.map((u) => (u.type === 'put' || u.type === 'delete' ? u.revision : 0));
       expect(revs).toEqual([...revs].sort((x, y) => x - y));
       expect(new Set(revs).size).toBe(revs.length);
@@ -264,7 +270,11 @@ export function coordinationContract(makeEnv: () => Promise<ContractEnv>): void 
       expect([...table.entries().keys()].sort()).toEqual(['n0/smollm#1', 'n1/smollm#1', 'n2/gpt#1', 'n2/smollm#2']);
       await members[1]!.putReplica('smollm#1', { state: 'serving' });
       await members[0]!.deleteReplica('smollm#1');
-      await waitFor(() => table.entries().size === 3 && JSON.stringify(table.entries().get('n1/smollm#1')?.value) === '{"state":"serving"}', 10_000, 'update and delete');
+      await waitFor(
+        () => table.entries().size === 3 && JSON.stringify(table.entries().get('n1/smollm#1')?.value) === '{"state":"serving"}',
+        10_000,
+        'update and delete',
+      );
 
       const t0 = performance.now();
       await coords[2]!.close({ leave: false });

@@ -95,9 +95,15 @@ export class EtcdKv implements KvBackend {
     const tls = options.tls;
     this.client = new Etcd3({
       hosts: options.hosts.map((h) => (h.includes('://') ? h : `${tls === undefined ? 'http' : 'https'}://${h}`)),
-      ...(tls === undefined ? {} : {
-        credentials: { rootCertificate: tls.ca, ...(tls.key === undefined ? {} : { privateKey: tls.key }), ...(tls.cert === undefined ? {} : { certChain: tls.cert }) },
-      }),
+      ...(tls === undefined
+        ? {}
+        : {
+            credentials: {
+              rootCertificate: tls.ca,
+              ...(tls.key === undefined ? {} : { privateKey: tls.key }),
+              ...(tls.cert === undefined ? {} : { certChain: tls.cert }),
+            },
+          }),
       ...(options.auth === undefined ? {} : { auth: { username: options.auth.username, password: options.auth.password } }),
       dialTimeout: this.callTimeoutMs,
       // Reconnect soon after etcd returns instead of after gRPC's long default backoff.

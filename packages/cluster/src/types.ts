@@ -155,7 +155,10 @@ export interface TtlRecords {
 
 export interface Coordination {
   readonly kind: 'memory' | 'etcd' | 'ipc';
-  /** Records under a prefix relative to the cluster root (e.g. PREFIX.responses), each kept about `ttlSeconds`; absent where the coordination does not share them. */
+  /**
+   * Records under a prefix relative to the cluster root (e.g. PREFIX.responses), each kept about
+   * `ttlSeconds`; absent where the coordination does not share them.
+   */
   records?(prefix: string, ttlSeconds: number): TtlRecords;
   join(node: NodeSpec, options?: JoinOptions): Promise<Membership>;
   /** Watch a prefix relative to the cluster root, e.g. PREFIX.catalog. */

@@ -5,9 +5,22 @@ import { errorOf } from '../testing/errors.js';
 describe('parseDeployment', () => {
   it('accepts the contract example with defaults filled in', () => {
     const d = parseDeployment({
-      name: 'gpt-4o-mini', runtime: 'openai', endpoint: 'https://api.openai.com/v1/', apiKeyEnv: 'OPENAI_API_KEY', replicas: 1,
-      remote: { maxConcurrent: 64, rpm: 500, tpm: 200000, maxRetries: 2, timeouts: { connectMs: 5000, firstByteMs: 30000, idleMs: 30000, totalMs: 600000 }, breaker: { failureThreshold: 5, openMs: 30000 } },
-      fallbacks: ['smollm'], onCapacityExhausted: 'fallback', price: { inputPerMTok: 0.15, outputPerMTok: 0.6 },
+      name: 'gpt-4o-mini',
+      runtime: 'openai',
+      endpoint: 'https://api.openai.com/v1/',
+      apiKeyEnv: 'OPENAI_API_KEY',
+      replicas: 1,
+      remote: {
+        maxConcurrent: 64,
+        rpm: 500,
+        tpm: 200000,
+        maxRetries: 2,
+        timeouts: { connectMs: 5000, firstByteMs: 30000, idleMs: 30000, totalMs: 600000 },
+        breaker: { failureThreshold: 5, openMs: 30000 },
+      },
+      fallbacks: ['smollm'],
+      onCapacityExhausted: 'fallback',
+      price: { inputPerMTok: 0.15, outputPerMTok: 0.6 },
       budget: { window: '1h', maxTokens: 1000000, maxCostUsd: 5, onExceeded: 'reject' },
     });
     expect(d.endpoint).toBe('https://api.openai.com/v1');
@@ -21,13 +34,15 @@ describe('parseDeployment', () => {
     expect(parseDeployment(base).remote.rateWindowMs).toBeUndefined();
     expect('rateWindowMs' in parseDeployment(base).remote).toBe(false);
     expect(parseDeployment({ ...base, remote: { rpm: 5, rateWindowMs: 1000 } }).remote.rateWindowMs).toBe(1000);
-    expect(err(() => parseDeployment({ ...base, remote: { rateWindowMs: 500 } })).param).toBe('remote.rateWindowMs');
-    expect(err(() => parseDeployment({ ...base, remote: { rateWindowMs: 1.5e3 + 0.5 } })).param).toBe('remote.rateWindowMs');
+    expect(errorOf(() => parseDeployment({ ...base, remote: { rateWindowMs: 500 } })).param).toBe('remote.rateWindowMs');
+    expect(errorOf(() => parseDeployment({ ...base, remote: { rateWindowMs: 1.5e3 + 0.5 } })).param).toBe('remote.rateWindowMs');
   });
 
   it('names the unknown key, nested too', () => {
     expect(errorOf(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', replica: 2 })).param).toBe('replica');
-    expect(errorOf(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', engine: { ctx: 1 } }, 'deployments[0]')).param).toBe('deployments[0].engine.ctx');
+    expect(errorOf(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', engine: { ctx: 1 } }, 'deployments[0]')).param).toBe(
+      'deployments[0].engine.ctx',
+    );
   });
 
   it('requires what each runtime needs', () => {
@@ -57,6 +72,8 @@ describe('parseDeployment', () => {
       .toEqual({ policy: 'round_robin', prefixLoadSlack: 0 });
     expect(errorOf(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', routing: { policy: 'random' } })).param).toBe('routing.policy');
     expect(errorOf(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', routing: { slack: 1 } })).param).toBe('routing.slack');
-    expect(errorOf(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', routing: { prefixLoadSlack: -1 } })).param).toBe('routing.prefixLoadSlack');
+    expect(errorOf(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', routing: { prefixLoadSlack: -1 } })).param).toBe(
+      'routing.prefixLoadSlack',
+    );
   });
 });

@@ -141,7 +141,11 @@ export const DEFAULT_TIMEOUTS: TimeoutSpec = { connectMs: 5000, firstByteMs: 300
 
 function parseEngine(v: Json | undefined, path: string): EngineSpec {
   const o = v ?? {};
-  noUnknownKeys(o, ['contextSize', 'maxSequences', 'gpuLayers', 'threads', 'batchTokens', 'maxQueue', 'gpus', 'gpuMemoryMiB', 'placement', 'timeouts', 'chatTemplate'], path);
+  noUnknownKeys(
+    o,
+    ['contextSize', 'maxSequences', 'gpuLayers', 'threads', 'batchTokens', 'maxQueue', 'gpus', 'gpuMemoryMiB', 'placement', 'timeouts', 'chatTemplate'],
+    path,
+  );
   const tPath = join(path, 'timeouts');
   const t = optObject(o, 'timeouts', path) ?? {};
   noUnknownKeys(t, ['queueMs', 'totalMs'], tPath);

@@ -42,6 +42,10 @@ export interface RemoteEngineOptions {
   readonly random?: () => number;
 }
 
+const generatedTokens = (t: Tokens): number => t.usage.promptTokens + t.usage.completionTokens;
+const embeddedTokens = (r: EmbeddingResult): number => r.promptTokens;
+const nothingEmitted = (): boolean => false;
+
 export type RemoteEngineEvent = RemoteEvent | { readonly type: 'breaker'; readonly state: BreakerState };
 
 export class RemoteEngineCoreActor extends Actor<RemoteEngineMsg> {
@@ -120,7 +124,13 @@ export class RemoteEngineCoreActor extends Actor<RemoteEngineMsg> {
       return;
     }
     if (this.queue.length >= this.spec.remote.maxQueue) {
-      w.reply.reject(new InferenceError('overloaded', `deployment '${this.spec.name}' is at capacity, try again`, { retryAfterMs: 1000, diagnostic: `queue of ${this.spec.remote.maxQueue} full`, capacity: true }));
+      w.reply.reject(
+        new InferenceError('overloaded', `deployment '${this.spec.name}' is at capacity, try again`, {
+          retryAfterMs: 1000,
+          diagnostic: `queue of ${this.spec.remote.maxQueue} full`,
+          capacity: true,
+        }),
+      );
       return;
     }
     if (w.ctx.trace !== undefined) w.waiting = w.ctx.trace.child('queue', { 'inference.queue.depth': this.queue.length });
@@ -146,37 +156,48 @@ export class RemoteEngineCoreActor extends Actor<RemoteEngineMsg> {
     this.active++;
     const call = { spec: this.spec, ctx: w.ctx };
     const deps = this.reliable;
-    let p: Promise<unknown>;
+    // One settlement per outcome, the slot back first (an idle stream holds one promise here, not three).
+    // The slot comes back synchronously, not by a message a full mailbox could drop (that would shrink
+    // the replica for good). Safe outside the mailbox: `receive` is synchronous, so this never interleaves with it.
+    const failed = (e: unknown): void => {
+      this.slotBack();
+      w.reply.reject(toInferenceError(e));
+    };
     if (w.kind === 'generate') {
       let emitted = false;
       const sink: ChunkSink = (c) => {
         emitted = true;
         w.sink(c);
       };
-      const run = (tokens: number): Promise<void> => callReliably(deps, w.ctx, {
+      const run = (tokens: number): Promise<Tokens> => callReliably(deps, w.ctx, {
         tokens,
         run: () => this.worker.withContext((session) => providerFor(this.spec.runtime).generate({ ...call, session }, w.req, sink), () => !emitted),
-        usage: (t: Tokens) => t.usage.promptTokens + t.usage.completionTokens,
+        usage: generatedTokens,
         emitted: () => emitted,
-      }).then((out) => { w.reply.resolve(out); });
+      });
       // Counting tokens only matters to a tpm limit.
-      p = this.spec.remote.tpm === undefined ? run(0) : estimateRequestTokens(w.req).then(run);
+      const p = this.spec.remote.tpm === undefined ? run(0) : estimateRequestTokens(w.req).then(run);
+      void p.then((out) => {
+        this.slotBack();
+        w.reply.resolve(out);
+      }, failed);
     } else {
       const tokens = w.req.input.reduce((n, s) => n + Math.ceil(s.length / 4), 0);
-      p = callReliably(deps, w.ctx, {
+      void callReliably(deps, w.ctx, {
         tokens,
         run: () => this.worker.withContext((session) => providerFor(this.spec.runtime).embed({ ...call, session }, w.req)),
-        usage: (r: EmbeddingResult) => r.promptTokens,
-        emitted: () => false,
-      }).then((out) => { w.reply.resolve(out); });
+        usage: embeddedTokens,
+        emitted: nothingEmitted,
+      }).then((out) => {
+        this.slotBack();
+        w.reply.resolve(out);
+      }, failed);
     }
-    // The slot comes back here, synchronously, not by a message a full mailbox
-    // could drop (that would shrink the replica for good). Safe outside the
-    // mailbox: `receive` is synchronous, so this never interleaves with it.
-    p.catch((e: unknown) => { w.reply.reject(toInferenceError(e)); }).finally(() => {
-      this.active--;
-      this.next();
-    });
+  }
+
+  private slotBack(): void {
+    this.active--;
+    this.next();
   }
 
   override postStop(): void {

@@ -1,9 +1,12 @@
 // A remote session: one pooled HTTP client per replica (HTTP/2 when the upstream
 // offers it over TLS, keep-alive HTTP/1.1 otherwise) and the credentials it sends.
+// An HTTP/2 connection carries up to H2_STREAMS requests at once; an HTTP/1.1 one
+// carries one (no pipelining: a streamed answer would hold up those behind it).
 // Credentials are read when the session opens, so a rebuilt session (after a 401)
 // picks up a rotated key.
 
-import { Pool } from 'undici';
+import type { TLSSocket } from 'node:tls';
+import { Client, Pool, buildConnector } from 'undici';
 import type { DeploymentSpec } from '@inference/core';
 
 export interface Credentials {
@@ -27,16 +30,40 @@ export interface SessionOptions {
   readonly tls?: { ca?: string | Buffer };
 }
 
+/**
+ * Requests one HTTP/2 connection carries at once (a common SETTINGS_MAX_CONCURRENT_STREAMS
+ * of providers). Without it each request takes a connection (and a TLS session) of
+ * its own, and a replica holds no more open streams than its pool has connections.
+ */
+export const H2_STREAMS = 100;
+
 export function openSession(spec: DeploymentSpec, credentials: CredentialSource, generation: number, options: SessionOptions = {}): RemoteSession {
   const endpoint = new URL(spec.endpoint ?? 'http://127.0.0.1');
-  const connect: Record<string, unknown> = { timeout: spec.remote.timeouts.connectMs };
-  if (options.tls?.ca !== undefined) connect.ca = options.tls.ca;
+  const tls: buildConnector.BuildOptions = { timeout: spec.remote.timeouts.connectMs, allowH2: true };
+  if (options.tls?.ca !== undefined) tls.ca = options.tls.ca;
+  const connector = buildConnector(tls);
   const pool = new Pool(endpoint.origin, {
     allowH2: true,
     connections: Math.max(1, Math.min(spec.remote.maxConcurrent, 256)),
     pipelining: 1,
     keepAliveTimeout: 30_000,
-    connect,
+    // Each connection's concurrency follows the protocol its TLS handshake chose.
+    factory: (origin, opts) => {
+      const client: Client = new Client(origin, {
+        ...opts,
+        connect: (info, done) => {
+          connector(info, (err, socket) => {
+            if (err !== null) {
+              done(err, null);
+              return;
+            }
+            client.pipelining = (socket as Partial<TLSSocket>).alpnProtocol === 'h2' ? H2_STREAMS : 1;
+            done(null, socket);
+          });
+        },
+      });
+      return client;
+    },
   });
   return { pool, basePath: endpoint.pathname.replace(/\/+$/, ''), credentials: credentials(spec), generation };
 }

@@ -33,6 +33,21 @@ describe('SseParser', () => {
     expect(out).toEqual([{ event: undefined, data: 'héllo 🦊' }]);
   });
 
+  it('decodes multi-byte text cut at any byte, events in any number of chunks', () => {
+    const bytes = enc.encode('data: ünï 🦊 çödé\n\ndata: 日本語\r\ndata: ✓\r\n\n');
+    fc.assert(fc.property(fc.array(fc.integer({ min: 1, max: bytes.length - 1 }), { maxLength: 12 }), (cuts) => {
+      const p = new SseParser();
+      const events = [];
+      let prev = 0;
+      for (const c of [...[...new Set(cuts)].sort((a, b) => a - b), bytes.length]) {
+        events.push(...p.push(bytes.subarray(prev, c)));
+        prev = c;
+      }
+      events.push(...p.end());
+      expect(events).toEqual([{ event: undefined, data: 'ünï 🦊 çödé' }, { event: undefined, data: '日本語\n✓' }]);
+    }));
+  });
+
   it('flushes a final event without a trailing blank line', () => {
     const p = new SseParser();
     expect([...p.push(enc.encode('data: x')), ...p.end()]).toEqual([{ event: undefined, data: 'x' }]);

@@ -2,23 +2,24 @@
 // back complete events. Handles events split across chunks, CRLF or LF line ends,
 // multi-line data fields and comments. Holds at most one partial event.
 //
-// On the streamed hot path (every upstream chunk of every stream): bytes are
-// decoded by node's StringDecoder (a UTF-8 character split across chunks is held
-// back), measured several times cheaper per chunk than TextDecoder's streaming
-// mode on Node 20, and an event's single data line is taken as is, not joined.
-
-import { StringDecoder } from 'node:string_decoder';
+// On the streamed hot path (every upstream chunk of every stream): only complete
+// lines are decoded, by Buffer.toString (a newline byte never sits inside a UTF-8
+// sequence, so a character split across chunks waits with its line), and an
+// event's single data line is taken as is, not joined. Between events an idle
+// stream's parser holds no bytes and no decoder: a TextDecoder per stream kept a
+// native converter alive for the stream's whole life (docs/benchmarks.md, idle streams).
 
 export interface SseEvent {
   event: string | undefined;
   data: string;
 }
 
-const NEWLINE = new TextEncoder().encode('\n');
+const NEWLINE = 0x0a;
 
 export class SseParser {
-  private readonly decoder = new StringDecoder('utf8');
-  private buf = '';
+  /** Bytes after the last newline seen (a partial line), in arrival order; absent when none. */
+  private tail: Buffer[] | undefined;
+  private tailBytes = 0;
   /** The event's data lines: the first alone, the rest (rare: multi-line data) in `more`. */
   private first: string | undefined;
   private more: string[] | undefined;
@@ -27,13 +28,50 @@ export class SseParser {
   constructor(private readonly maxEventBytes = 8 * 1024 * 1024) {}
 
   push(chunk: Uint8Array): SseEvent[] {
-    this.buf += this.decoder.write(chunk);
+    const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const last = bytes.lastIndexOf(NEWLINE);
+    if (last < 0) {
+      this.keep(bytes);
+      return [];
+    }
+    // The kept partial line and this chunk up to its last newline are decoded as one (a character may straddle them).
+    const tail = this.tail;
+    const text = tail === undefined ? bytes.toString('utf8', 0, last + 1) : Buffer.concat([...tail, bytes.subarray(0, last + 1)]).toString('utf8');
+    this.tail = undefined;
+    this.tailBytes = 0;
     const out: SseEvent[] = [];
+    this.lines(text, out);
+    if (last + 1 < bytes.length) this.keep(bytes.subarray(last + 1));
+    return out;
+  }
+
+  /** Whatever complete event is pending when the stream ends without a blank line. */
+  end(): SseEvent[] {
+    const out: SseEvent[] = [];
+    // A last line without its newline still counts; then flush the pending event.
+    if (this.tail !== undefined) this.lines(`${Buffer.concat(this.tail).toString('utf8')}\n`, out);
+    this.tail = undefined;
+    this.tailBytes = 0;
+    if (this.first !== undefined) this.dispatch(out);
+    this.event = undefined;
+    return out;
+  }
+
+  /** A partial line, copied (the chunk's memory is the caller's). */
+  private keep(bytes: Buffer): void {
+    if (bytes.length === 0) return;
+    this.tailBytes += bytes.length;
+    if (this.tailBytes > this.maxEventBytes) throw new Error(`SSE event larger than ${this.maxEventBytes} bytes`);
+    (this.tail ??= []).push(Buffer.from(bytes));
+  }
+
+  /** Parses `text`, which ends with a newline, into `out`. */
+  private lines(text: string, out: SseEvent[]): void {
     let start = 0;
     for (;;) {
-      const nl = this.buf.indexOf('\n', start);
+      const nl = text.indexOf('\n', start);
       if (nl < 0) break;
-      let line = this.buf.slice(start, nl);
+      let line = text.slice(start, nl);
       start = nl + 1;
       if (line.endsWith('\r')) line = line.slice(0, -1);
       if (line === '') {
@@ -52,20 +90,6 @@ export class SseParser {
         this.event = value;
       }
     }
-    this.buf = start === 0 ? this.buf : this.buf.slice(start);
-    if (this.buf.length > this.maxEventBytes) throw new Error(`SSE event larger than ${this.maxEventBytes} bytes`);
-    return out;
-  }
-
-  /** Whatever complete event is pending when the stream ends without a blank line. */
-  end(): SseEvent[] {
-    // A last line without its newline still counts; then flush the pending event.
-    const tail = this.decoder.end();
-    if (tail !== '') this.buf += tail;
-    const out = this.buf === '' ? [] : this.push(NEWLINE);
-    if (this.first !== undefined) this.dispatch(out);
-    this.event = undefined;
-    return out;
   }
 
   /** The pending event (when it has data or a name) goes out; the next starts empty. */

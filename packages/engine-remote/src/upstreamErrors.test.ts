@@ -22,7 +22,9 @@ describe('classifyStatus', () => {
   });
 
   it('anthropic: a long prompt is context_length_exceeded, 529 without a body is overloaded', () => {
-    expect(classifyStatus(400, anthropic('invalid_request_error', 'prompt is too long: 210000 tokens > 200000 maximum'), {}, 'anthropic').kind).toBe('context_length_exceeded');
+    expect(classifyStatus(400, anthropic('invalid_request_error', 'prompt is too long: 210000 tokens > 200000 maximum'), {}, 'anthropic').kind).toBe(
+      'context_length_exceeded',
+    );
     expect(classifyStatus(529, undefined, {}, 'anthropic').kind).toBe('overloaded');
   });
 

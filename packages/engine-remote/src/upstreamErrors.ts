@@ -133,9 +133,13 @@ function kindOfBody(dialect: string, e: UpstreamErrorBody, status: number): Erro
   if (dialect === 'anthropic') kind = e.type === undefined ? undefined : ANTHROPIC_TYPES[e.type];
   else kind = (e.code === undefined ? undefined : OPENAI_CODES[e.code]) ?? (e.type === undefined ? undefined : OPENAI_CODES[e.type]);
   // A body claiming a client error on a 5xx (or the reverse) is not trusted over the status class.
-  if (kind !== undefined && (kind === 'invalid_request' || kind === 'context_length_exceeded' || kind === 'content_filtered') && status >= 500) return undefined;
+  if (kind !== undefined && (kind === 'invalid_request' || kind === 'context_length_exceeded' || kind === 'content_filtered') && status >= 500) {
+    return undefined;
+  }
   if (kind === 'invalid_request' && CONTEXT_LENGTH_TEXT.test(e.message ?? '')) return 'context_length_exceeded';
-  if (kind === undefined && status < 500 && kindOfStatus(status) === 'invalid_request' && CONTEXT_LENGTH_TEXT.test(e.message ?? '')) return 'context_length_exceeded';
+  if (kind === undefined && status < 500 && kindOfStatus(status) === 'invalid_request' && CONTEXT_LENGTH_TEXT.test(e.message ?? '')) {
+    return 'context_length_exceeded';
+  }
   return kind;
 }
 
@@ -170,6 +174,9 @@ export function classifyTransport(e: unknown, phase: 'connect' | 'headers' | 'bo
     case 'UND_ERR_BODY_TIMEOUT':
       return new InferenceError('upstream_timeout', 'the upstream provider stopped sending', { diagnostic, cause: e });
     default:
-      return new InferenceError('upstream_error', phase === 'body' ? 'the upstream connection broke mid-response' : 'could not reach the upstream provider', { diagnostic, cause: e });
+      return new InferenceError('upstream_error', phase === 'body' ? 'the upstream connection broke mid-response' : 'could not reach the upstream provider', {
+        diagnostic,
+        cause: e,
+      });
   }
 }

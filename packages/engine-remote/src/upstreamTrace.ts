@@ -5,7 +5,9 @@
 
 import type { DeploymentSpec, TraceSpan } from '@inference/core';
 
-export function upstreamSpan(parent: TraceSpan, spec: DeploymentSpec, path: string, provider: string, headers: Record<string, string>): { span: TraceSpan; headers: Record<string, string> } {
+export function upstreamSpan(
+  parent: TraceSpan, spec: DeploymentSpec, path: string, provider: string, headers: Record<string, string>,
+): { span: TraceSpan; headers: Record<string, string> } {
   let address: string | undefined;
   let port: number | undefined;
   let base = '';

@@ -138,7 +138,16 @@ export function messages(raw: unknown, ctx: RenderContext): Rendered {
 
   const start = {
     type: 'message_start',
-    message: { id, type: 'message', role: 'assistant', model: request.model, content: [], stop_reason: null, stop_sequence: null, usage: usage(request.inputTokens, 1) },
+    message: {
+      id,
+      type: 'message',
+      role: 'assistant',
+      model: request.model,
+      content: [],
+      stop_reason: null,
+      stop_sequence: null,
+      usage: usage(request.inputTokens, 1),
+    },
   };
   const events: string[] = [`event: message_start\ndata: ${JSON.stringify(start)}\n\n`];
   if (plan !== undefined) {

@@ -15,6 +15,8 @@ export interface Behavior {
   readonly latencyMs?: number;
   /** Delay between SSE events of a streamed answer. */
   readonly chunkDelayMs?: number;
+  /** Streamed with chunkDelayMs: this many SSE events (the role chunk counts) go at once, the pacing starts after them. */
+  readonly burstChunks?: number;
   /** Answer with this error status, in the provider's envelope. */
   readonly status?: MockErrorStatus;
   /** `retry-after` header (seconds) on the injected error. */
@@ -43,7 +45,7 @@ export class BehaviorError extends Error {
 }
 
 const NUMBER_KEYS = ['latencyMs', 'chunkDelayMs', 'retryAfterSeconds', 'retryAfterMs'] as const;
-const INTEGER_KEYS = ['disconnectAfterChunks', 'tokens'] as const;
+const INTEGER_KEYS = ['disconnectAfterChunks', 'tokens', 'burstChunks'] as const;
 const STRING_KEYS = ['errorType', 'errorMessage', 'errorParam'] as const;
 const KNOWN_KEYS: ReadonlySet<string> = new Set([...NUMBER_KEYS, ...INTEGER_KEYS, ...STRING_KEYS, 'status', 'hang']);
 const STATUS_SET: ReadonlySet<number> = new Set(ERROR_STATUSES);

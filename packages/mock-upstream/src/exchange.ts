@@ -117,7 +117,7 @@ export class Exchange {
         });
         return;
       case 'sse':
-        this.stream(rendered.events, behavior.chunkDelayMs ?? 0, cutAfter);
+        this.stream(rendered.events, behavior.chunkDelayMs ?? 0, cutAfter, behavior.burstChunks ?? 1);
         return;
       default: {
         const never: never = rendered;
@@ -126,7 +126,7 @@ export class Exchange {
     }
   }
 
-  private stream(events: readonly string[], delayMs: number, cutAfter: number | undefined): void {
+  private stream(events: readonly string[], delayMs: number, cutAfter: number | undefined, burst: number): void {
     const headers = { 'content-type': SSE_TYPE, 'cache-control': 'no-cache', [this.requestIdHeader]: this.requestId };
     if (delayMs === 0 && cutAfter === undefined) {
       const body = events.join('');
@@ -156,7 +156,7 @@ export class Exchange {
           return;
         }
         this.res.write(event);
-        if (delayMs > 0 && next < events.length) {
+        if (delayMs > 0 && next < events.length && next >= burst) {
           this.after(delayMs, step);
           return;
         }

@@ -79,7 +79,7 @@ describe('injected errors', () => {
     mock.setScript([{ errorParam: 'temperature', errorMessage: 'temperature must be at most 2.' }]);
     const a = await chat();
     expect(a.status).toBe(400);
-    expect((JSON.parse(await a.text())).error).toMatchObject({ type: 'invalid_request_error', param: 'temperature', message: 'temperature must be at most 2.' });
+    expect(JSON.parse(await a.text()).error).toMatchObject({ type: 'invalid_request_error', param: 'temperature', message: 'temperature must be at most 2.' });
   });
 
   it('an error replaces a stream before any byte of it', async () => {
@@ -108,6 +108,26 @@ describe('timing faults', () => {
     expect(error).toBeUndefined();
     expect(parseSse(text)).toHaveLength(6);
     expect(performance.now() - started).toBeGreaterThanOrEqual(190);
+  });
+
+  it('burstChunks sends that many events at once, then paces the rest', async () => {
+    // A ten-minute pause: only the burst can arrive while the test runs.
+    mock.setScript([{ chunkDelayMs: 600_000, burstChunks: 2 }]);
+    const controller = new AbortController();
+    const response = await chat({ stream: true }, { signal: controller.signal });
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    while (text.split('\n\n').length - 1 < 2) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    const events = parseSse(text);
+    expect(events).toHaveLength(2);
+    expect(text).not.toContain('[DONE]');
+    controller.abort();
+    await until(() => mock.stats().inFlight === 0);
   });
 
   it('hang never answers; the client aborts and the request leaves flight', async () => {

@@ -35,8 +35,24 @@ describe('mock logprobs', () => {
     expect(lp).toEqual({
       refusal: null,
       content: [
-        { token: 'The', logprob: -1 / 16, bytes: [84, 104, 101], top_logprobs: [{ token: 'The', logprob: -1 / 16, bytes: [84, 104, 101] }, { token: 'quick', logprob: -1 / 16 - 1, bytes: [113, 117, 105, 99, 107] }] },
-        { token: ' quick', logprob: -2 / 16, bytes: [32, 113, 117, 105, 99, 107], top_logprobs: [{ token: ' quick', logprob: -2 / 16, bytes: [32, 113, 117, 105, 99, 107] }, { token: ' brown', logprob: -2 / 16 - 1, bytes: [32, 98, 114, 111, 119, 110] }] },
+        {
+          token: 'The',
+          logprob: -1 / 16,
+          bytes: [84, 104, 101],
+          top_logprobs: [
+            { token: 'The', logprob: -1 / 16, bytes: [84, 104, 101] },
+            { token: 'quick', logprob: -1 / 16 - 1, bytes: [113, 117, 105, 99, 107] },
+          ],
+        },
+        {
+          token: ' quick',
+          logprob: -2 / 16,
+          bytes: [32, 113, 117, 105, 99, 107],
+          top_logprobs: [
+            { token: ' quick', logprob: -2 / 16, bytes: [32, 113, 117, 105, 99, 107] },
+            { token: ' brown', logprob: -2 / 16 - 1, bytes: [32, 98, 114, 111, 119, 110] },
+          ],
+        },
       ],
     });
     const off = await post('/chat/completions', { model: 'm', messages, max_tokens: 2 });

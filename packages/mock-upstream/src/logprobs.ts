@@ -55,7 +55,9 @@ export function checkLogitBias(body: JsonObject): void {
   if (!isObject(lb)) throw new InputError("'logit_bias' must be an object.", 'logit_bias');
   for (const [k, v] of Object.entries(lb)) {
     if (!/^\d+$/.test(k)) throw new InputError(`Invalid key in 'logit_bias': ${k}.`, 'logit_bias');
-    if (typeof v !== 'number' || v < -100 || v > 100) throw new InputError(`Invalid value for 'logit_bias' at ${k}: must be between -100 and 100.`, 'logit_bias');
+    if (typeof v !== 'number' || v < -100 || v > 100) {
+      throw new InputError(`Invalid value for 'logit_bias' at ${k}: must be between -100 and 100.`, 'logit_bias');
+    }
   }
 }
 

@@ -133,7 +133,9 @@ describe('POST /v1/chat/completions', () => {
   ];
 
   it('answers a weather question with a tool call (non-streamed)', async () => {
-    const body = JSON.parse(await (await post('/chat/completions', { model: 'm', messages: [{ role: 'user', content: "What's the weather in Paris?" }], tools })).text());
+    const body = JSON.parse(
+      await (await post('/chat/completions', { model: 'm', messages: [{ role: 'user', content: "What's the weather in Paris?" }], tools })).text(),
+    );
     const choice = body.choices[0];
     expect(choice.finish_reason).toBe('tool_calls');
     expect(choice.message.content).toBeNull();

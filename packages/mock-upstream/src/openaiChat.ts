@@ -123,13 +123,17 @@ function answerEvents(answer: Answer, n: number, head: string, tail: string, cal
       const nameJson = JSON.stringify(answer.plan.name);
       for (let i = 0; i < n; i++) {
         events.push(
-          `${head}{"index":${i},"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"${callId}","type":"function","function":{"name":${nameJson},"arguments":""}}],"refusal":null},"logprobs":null,"finish_reason":null}${tail}`,
+          `${head}{"index":${i},"delta":{"role":"assistant","content":null,` +
+            `"tool_calls":[{"index":0,"id":"${callId}","type":"function","function":{"name":${nameJson},"arguments":""}}],"refusal":null},` +
+            `"logprobs":null,"finish_reason":null}${tail}`,
         );
       }
       for (const piece of answer.plan.pieces) {
         const pieceJson = JSON.stringify(piece);
         for (let i = 0; i < n; i++) {
-          events.push(`${head}{"index":${i},"delta":{"tool_calls":[{"index":0,"function":{"arguments":${pieceJson}}}]},"logprobs":null,"finish_reason":null}${tail}`);
+          events.push(
+            `${head}{"index":${i},"delta":{"tool_calls":[{"index":0,"function":{"arguments":${pieceJson}}}]},"logprobs":null,"finish_reason":null}${tail}`,
+          );
         }
       }
       for (let i = 0; i < n; i++) events.push(`${head}{"index":${i},"delta":{},"logprobs":null,"finish_reason":"tool_calls"}${tail}`);
@@ -177,7 +181,9 @@ export function chatCompletions(raw: unknown, ctx: RenderContext): Rendered {
     return { kind: 'json', body };
   }
 
-  const head = `data: {"id":"${id}","object":"chat.completion.chunk","created":${ctx.created},"model":${modelJson},"service_tier":"default","system_fingerprint":"fp_mock","choices":[`;
+  const head =
+    `data: {"id":"${id}","object":"chat.completion.chunk","created":${ctx.created},"model":${modelJson},` +
+    `"service_tier":"default","system_fingerprint":"fp_mock","choices":[`;
   const tail = request.includeUsage ? '],"usage":null}\n\n' : ']}\n\n';
   const events: string[] = [];
   answerEvents(answer, request.n, head, tail, callId, request.logprobs, events);

@@ -49,7 +49,10 @@ export function completions(raw: unknown, ctx: RenderContext): Rendered {
   const n = optionalInt(body, 'n', 1, 128) ?? 1;
   const stream = optionalBoolean(body, 'stream');
   const includeUsage = stream && isObject(body.stream_options) && body.stream_options.include_usage === true;
-  const generation = generate({ maxTokens: optionalInt(body, 'max_tokens', 0, 1_000_000), behaviorTokens: ctx.behaviorTokens }, optionalStrings(body, 'stop', 4));
+  const generation = generate(
+    { maxTokens: optionalInt(body, 'max_tokens', 0, 1_000_000), behaviorTokens: ctx.behaviorTokens },
+    optionalStrings(body, 'stop', 4),
+  );
   const choices = prompts.texts.length * n;
   checkLogitBias(body);
   const logprobs = parseCompletionLogprobs(body);
@@ -64,7 +67,9 @@ export function completions(raw: unknown, ctx: RenderContext): Rendered {
     for (let index = 0; index < choices; index++) list.push({ text: generation.text, index, logprobs: lp, finish_reason: reason });
     return {
       kind: 'json',
-      body: `{"id":"${id}","object":"text_completion","created":${ctx.created},"model":${modelJson},"choices":${JSON.stringify(list)},"usage":${usage},"system_fingerprint":"fp_mock"}`,
+      body:
+        `{"id":"${id}","object":"text_completion","created":${ctx.created},"model":${modelJson},` +
+        `"choices":${JSON.stringify(list)},"usage":${usage},"system_fingerprint":"fp_mock"}`,
     };
   }
 

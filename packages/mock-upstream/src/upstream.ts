@@ -105,7 +105,8 @@ export async function startMockUpstream(opts: MockUpstreamOptions = {}): Promise
   let server: http.Server | http2.Http2SecureServer;
   if (opts.tls === true) {
     const [key, cert] = await Promise.all([readFile(MOCK_KEY_PATH), readFile(MOCK_CERT_PATH)]);
-    const secure = http2.createSecureServer({ key, cert, allowHTTP1: true }, (req: Http2ServerRequest | IncomingMessage, res: Http2ServerResponse | ServerResponse) => {
+    type AnyRequest = Http2ServerRequest | IncomingMessage;
+    const secure = http2.createSecureServer({ key, cert, allowHTTP1: true }, (req: AnyRequest, res: Http2ServerResponse | ServerResponse) => {
       if (res instanceof http2.Http2ServerResponse && req instanceof http2.Http2ServerRequest) {
         dispatch(req, res, () => {
           res.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);

@@ -45,8 +45,17 @@ describe('config contract', () => {
     const bad = (doc: unknown): string | null => paramOf(() => parseConfig(doc));
     expect(bad({ sever: {} })).toBe('sever');
     expect(bad({ server: { prot: 1 } })).toBe('server.prot');
-    expect(bad({ deployments: [{ name: 'a', runtime: 'openai', endpoint: 'http://x', remote: { timeouts: { conectMs: 1 } } }] })).toBe('deployments[0].remote.timeouts.conectMs');
-    expect(bad({ deployments: [{ name: 'a', runtime: 'openai', endpoint: 'http://x' }, { name: 'a', runtime: 'openai', endpoint: 'http://y' }] })).toBe('deployments[1].name');
+    expect(bad({ deployments: [{ name: 'a', runtime: 'openai', endpoint: 'http://x', remote: { timeouts: { conectMs: 1 } } }] })).toBe(
+      'deployments[0].remote.timeouts.conectMs',
+    );
+    expect(
+      bad({
+        deployments: [
+          { name: 'a', runtime: 'openai', endpoint: 'http://x' },
+          { name: 'a', runtime: 'openai', endpoint: 'http://y' },
+        ],
+      }),
+    ).toBe('deployments[1].name');
   });
 
   it('reports unreadable files and YAML errors clearly', async () => {
@@ -65,12 +74,16 @@ describe('config contract', () => {
     const param = (doc: unknown): string | null => paramOf(() => parseConfig(doc));
     expect(param({ deployments: [{ name: 'a', runtime: 'openai', endpoint: 'http://x', budget: { window: '0h' } }] })).toBe('deployments[0].budget.window');
     expect(param({ deployments: [{ name: 'a', runtime: 'openai', endpoint: 'http://x', budget: { window: '1w' } }] })).toBe('deployments[0].budget.window');
-    expect(param({ auth: { apiKeys: [{ name: 'k', keyEnv: 'K', budget: { window: '1d', onExceeded: 'fallback' } }] } })).toBe('auth.apiKeys[0].budget.onExceeded');
+    expect(param({ auth: { apiKeys: [{ name: 'k', keyEnv: 'K', budget: { window: '1d', onExceeded: 'fallback' } }] } })).toBe(
+      'auth.apiKeys[0].budget.onExceeded',
+    );
     expect(param({ auth: { apiKeys: [{ name: 'k', keyEnv: 'K' }, { name: 'k', keyEnv: 'L' }] } })).toBe('auth.apiKeys[1].name');
     expect(param({ auth: { apiKeys: [{ name: 'has space', keyEnv: 'K' }] } })).toBe('auth.apiKeys[0].name');
   });
 
   it('checkEnv passes when everything is set', () => {
-    expect(() => { checkEnv(parseConfig({ deployments: [{ name: 'a', runtime: 'openai', endpoint: 'http://x', apiKeyEnv: 'K' }] }), { K: 'v' }); }).not.toThrow();
+    expect(() => {
+      checkEnv(parseConfig({ deployments: [{ name: 'a', runtime: 'openai', endpoint: 'http://x', apiKeyEnv: 'K' }] }), { K: 'v' });
+    }).not.toThrow();
   });
 });

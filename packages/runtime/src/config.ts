@@ -65,7 +65,9 @@ function parseServerTls(o: Json, p: string): ServerTlsConfig {
   noUnknownKeys(o, ['certFile', 'keyFile', 'clientCaFile', 'requireClientCert'], p);
   const clientCaFile = optString(o, 'clientCaFile', p);
   const require = optBool(o, 'requireClientCert', p);
-  if (require === true && clientCaFile === undefined) invalid(join(p, 'requireClientCert'), 'needs clientCaFile (the CA client certificates are checked against)');
+  if (require === true && clientCaFile === undefined) {
+    invalid(join(p, 'requireClientCert'), 'needs clientCaFile (the CA client certificates are checked against)');
+  }
   return {
     certFile: reqString(o, 'certFile', p, { nonEmpty: true }),
     keyFile: reqString(o, 'keyFile', p, { nonEmpty: true }),
@@ -190,7 +192,10 @@ export function parseConfig(doc: unknown, options: ParseOptions = {}): RuntimeCo
 
 /** The allow-list of variables deployments may read (secretsPolicy.ts), with the server's own secrets reserved. */
 export function secretPolicy(cfg: RuntimeConfig): SecretAllowList {
-  const reserved: { key: string; name: string }[] = [{ key: 'the CLI admin key', name: ADMIN_KEY_ENV }, { key: 'the serve --workers secret', name: 'INFERENCE_WORKER_SECRET' }];
+  const reserved: { key: string; name: string }[] = [
+    { key: 'the CLI admin key', name: ADMIN_KEY_ENV },
+    { key: 'the serve --workers secret', name: 'INFERENCE_WORKER_SECRET' },
+  ];
   cfg.auth.apiKeys.forEach((k, i) => reserved.push({ key: `auth.apiKeys[${i}]`, name: k.keyEnv }));
   cfg.auth.adminKeys.forEach((k, i) => reserved.push({ key: `auth.adminKeys[${i}]`, name: k.keyEnv }));
   if (cfg.cluster?.secretEnv !== undefined) reserved.push({ key: 'cluster.secretEnv', name: cfg.cluster.secretEnv });

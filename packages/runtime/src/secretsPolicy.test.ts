@@ -39,7 +39,9 @@ describe('secrets allow-list', () => {
 
   it('refuses, at load, a file that hands a deployment one of the server secrets or a bad entry', () => {
     expect(paramOf(() => parseConfig({ secrets: { env: ['ADMIN_KEY'] }, auth: { adminKeys: [{ name: 'ops', keyEnv: 'ADMIN_KEY' }] } }))).toBe('secrets.env[0]');
-    expect(paramOf(() => parseConfig({ auth: { adminKeys: [{ name: 'ops', keyEnv: 'ADMIN_KEY' }] }, deployments: [remote('ADMIN_KEY')] }))).toBe('deployments[0].apiKeyEnv');
+    expect(paramOf(() => parseConfig({ auth: { adminKeys: [{ name: 'ops', keyEnv: 'ADMIN_KEY' }] }, deployments: [remote('ADMIN_KEY')] }))).toBe(
+      'deployments[0].apiKeyEnv',
+    );
     expect(paramOf(() => parseConfig({ secrets: { env: ['*'] } }))).toBe('secrets.env[0]');
     expect(paramOf(() => parseConfig({ secrets: { env: ['A*B'] } }))).toBe('secrets.env[0]');
     expect(paramOf(() => parseConfig({ secrets: { files: [] } }))).toBe('secrets.files');

@@ -71,6 +71,10 @@ export class SecretAllowList {
   check(spec: DeploymentSpec): void {
     const name = spec.apiKeyEnv;
     if (name === undefined || this.allows(name)) return;
-    throw new InferenceError('invalid_request', `apiKeyEnv: environment variable ${name} is not one deployments may read; the operator allows it in the config file (secrets.env)`, { param: 'apiKeyEnv' });
+    throw new InferenceError(
+      'invalid_request',
+      `apiKeyEnv: environment variable ${name} is not one deployments may read; the operator allows it in the config file (secrets.env)`,
+      { param: 'apiKeyEnv' },
+    );
   }
 }

@@ -98,7 +98,8 @@ describe('SqliteStore files', () => {
     const path = join(tmp(), 'v1.db');
     const db = new pkg.Database(path);
     db.exec(`CREATE TABLE catalog (name TEXT PRIMARY KEY, spec TEXT, source TEXT NOT NULL, updated_at INTEGER NOT NULL);
-      CREATE TABLE spend (scope TEXT NOT NULL, name TEXT NOT NULL, window TEXT NOT NULL, window_start INTEGER NOT NULL, window_end INTEGER NOT NULL, tokens INTEGER NOT NULL, cost_usd REAL NOT NULL, PRIMARY KEY (scope, name, window, window_start));
+      CREATE TABLE spend (scope TEXT NOT NULL, name TEXT NOT NULL, window TEXT NOT NULL, window_start INTEGER NOT NULL,
+        window_end INTEGER NOT NULL, tokens INTEGER NOT NULL, cost_usd REAL NOT NULL, PRIMARY KEY (scope, name, window, window_start));
       INSERT INTO catalog VALUES ('gpt', NULL, 'admin', 1);
       PRAGMA user_version = 1;`);
     db.close();

@@ -195,7 +195,8 @@ export class SqliteStore implements Store {
 
   putKey(row: KeyRow): void {
     this.db.run(
-      'INSERT INTO api_keys (name, record, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at',
+      'INSERT INTO api_keys (name, record, updated_at) VALUES (?, ?, ?) ' +
+        'ON CONFLICT(name) DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at',
       [row.name, JSON.stringify(row.record), row.updatedAt],
     );
   }

@@ -20,7 +20,9 @@ function spentOf(b: BudgetStatus): { window: string; windowStart: string; tokens
 export function registerBudgetResetRoute(app: FastifyInstance, resets: BudgetResets, audit: AuditLog | undefined): void {
   app.post<{ Params: { scope: string; name: string } }>('/admin/budgets/:scope/:name/reset', async (req) => {
     const { scope, name } = req.params;
-    if (scope !== 'deployment' && scope !== 'key') throw new InferenceError('invalid_request', `scope: expected 'deployment' or 'key', got '${scope}'`, { param: 'scope' });
+    if (scope !== 'deployment' && scope !== 'key') {
+      throw new InferenceError('invalid_request', `scope: expected 'deployment' or 'key', got '${scope}'`, { param: 'scope' });
+    }
     const was = await resets.reset(scope, name);
     if (was === undefined) throw new InferenceError('not_found', `no budget is configured for ${scope} '${name}'`, { param: 'name' });
     const before = spentOf(was);

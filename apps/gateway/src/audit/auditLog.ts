@@ -63,7 +63,9 @@ export const AUDIT_ID = /^\d{13}-\d{6}-[0-9a-f]{6}$/;
 
 function recordOf(entry: AuditEntry, now: number, node: string | null): AuditRecord {
   // A plain JSON copy: what is stored is exactly what is served.
-  return JSON.parse(JSON.stringify({ id: newAuditId(now), at: new Date(now).toISOString(), node, ...entry, before: entry.before ?? null, after: entry.after ?? null })) as AuditRecord;
+  return JSON.parse(
+    JSON.stringify({ id: newAuditId(now), at: new Date(now).toISOString(), node, ...entry, before: entry.before ?? null, after: entry.after ?? null }),
+  ) as AuditRecord;
 }
 
 export class StoreAuditLog implements AuditLog {

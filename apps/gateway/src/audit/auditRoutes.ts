@@ -24,7 +24,9 @@ export function parsePage(query: unknown): { before: string | undefined; limit: 
   }
   let before: string | undefined;
   if (q.before !== undefined) {
-    if (typeof q.before !== 'string' || !AUDIT_ID.test(q.before)) throw new InferenceError('invalid_request', 'before: expected a cursor from a previous page (its `next`)', { param: 'before' });
+    if (typeof q.before !== 'string' || !AUDIT_ID.test(q.before)) {
+      throw new InferenceError('invalid_request', 'before: expected a cursor from a previous page (its `next`)', { param: 'before' });
+    }
     before = q.before;
   }
   return { before, limit };

@@ -93,7 +93,9 @@ export function settingsBody(v: Values, update: boolean): Record<string, unknown
     if (!update) throw new CliError('--clear applies to key update only');
     for (const f of clear) {
       const field = f === 'expires' ? 'expiresAt' : f;
-      if (!['deployments', 'budget', 'rpm', 'tpm', 'expiresAt'].includes(field)) throw new CliError(`--clear: expected deployments, budget, rpm, tpm or expires, got '${f}'`);
+      if (!['deployments', 'budget', 'rpm', 'tpm', 'expiresAt'].includes(field)) {
+        throw new CliError(`--clear: expected deployments, budget, rpm, tpm or expires, got '${f}'`);
+      }
       if (body[field] !== undefined) throw new CliError(`--clear ${f} conflicts with a new value for it`);
       body[field] = null;
     }
@@ -106,7 +108,11 @@ function renderKeys(keys: KeyView[]): string {
   const budget = (k: KeyView): string => {
     const b = k.budget;
     if (b === null) return '-';
-    return [b.maxTokens === null ? undefined : `${b.maxTokens} tok`, b.maxCostUsd === null ? undefined : `$${b.maxCostUsd}`].filter((x) => x !== undefined).join(' ') + `/${b.window}`;
+    return (
+      [b.maxTokens === null ? undefined : `${b.maxTokens} tok`, b.maxCostUsd === null ? undefined : `$${b.maxCostUsd}`]
+        .filter((x) => x !== undefined)
+        .join(' ') + `/${b.window}`
+    );
   };
   return table(
     ['NAME', 'PREFIX', 'STATE', 'DEPLOYMENTS', 'RPM', 'TPM', 'BUDGET', 'EXPIRES', 'TEAM', 'OWNER'],
@@ -159,7 +165,10 @@ export async function runKeyCommand(command: 'key' | 'audit' | 'budget', args: s
       const [verb = '', scope = '', name = ''] = onlyArgs(3, 'reset deployment|key NAME');
       if (verb !== 'reset') throw new CliError(`unknown budget command '${verb}' (expected: reset)`);
       if (scope !== 'deployment' && scope !== 'key') throw new CliError(`expected deployment or key, got '${scope}'`);
-      const r = await client.call<{ before: { tokens: number; costUsd: number; window: string } }>('POST', `/admin/budgets/${scope}/${encodeURIComponent(name)}/reset`);
+      const r = await client.call<{ before: { tokens: number; costUsd: number; window: string } }>(
+        'POST',
+        `/admin/budgets/${scope}/${encodeURIComponent(name)}/reset`,
+      );
       return out(r, `reset the ${r.before.window} budget of ${scope} ${name} (was ${r.before.tokens} tokens, $${r.before.costUsd})`);
     }
     case 'key': {

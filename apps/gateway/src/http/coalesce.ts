@@ -34,6 +34,8 @@ export class CoalescedWriter implements BufferedStream {
   private pending = '';
   private waiting = false;
   private stall: NodeJS.Timeout | undefined;
+  /** The 'drain'/'close' listener, made the first time the socket's buffer fills (most streams never need it). */
+  private onDrain: (() => void) | undefined;
 
   constructor(private readonly res: ServerResponse, private readonly options: WriterOptions = {}) {
     const buffers = options.buffers;
@@ -82,8 +84,9 @@ export class CoalescedWriter implements BufferedStream {
     if (this.waiting) return;
     this.waiting = true;
     this.options.flow?.pause();
-    this.res.once('drain', this.onDrain);
-    this.res.once('close', this.onDrain);
+    const onDrain = (this.onDrain ??= () => { this.release(); });
+    this.res.once('drain', onDrain);
+    this.res.once('close', onDrain);
     const stallMs = this.options.stallMs;
     if (stallMs !== undefined) {
       this.stall = setTimeout(() => {
@@ -94,17 +97,15 @@ export class CoalescedWriter implements BufferedStream {
     }
   }
 
-  private readonly onDrain = (): void => {
-    this.release();
-  };
-
   private release(): void {
     if (!this.waiting) return;
     this.waiting = false;
     clearTimeout(this.stall);
     this.stall = undefined;
-    this.res.off('drain', this.onDrain);
-    this.res.off('close', this.onDrain);
+    if (this.onDrain !== undefined) {
+      this.res.off('drain', this.onDrain);
+      this.res.off('close', this.onDrain);
+    }
     this.options.flow?.resume();
   }
 }

@@ -42,8 +42,12 @@ export class KeyService {
   async create(body: unknown, ctx: ChangeContext): Promise<{ key: KeyView; secret: string }> {
     const now = this.now();
     const { name, settings } = parseCreateBody(body, now);
-    if (this.reserved.has(name)) throw new InferenceError('invalid_request', `name '${name}' belongs to a key of the config file (auth.apiKeys)`, { param: 'name' });
-    if (this.registry.get(name) !== undefined) throw new InferenceError('invalid_request', `a key named '${name}' already exists (revoked keys keep their name)`, { param: 'name' });
+    if (this.reserved.has(name)) {
+      throw new InferenceError('invalid_request', `name '${name}' belongs to a key of the config file (auth.apiKeys)`, { param: 'name' });
+    }
+    if (this.registry.get(name) !== undefined) {
+      throw new InferenceError('invalid_request', `a key named '${name}' already exists (revoked keys keep their name)`, { param: 'name' });
+    }
     const secret = newSecret();
     const record = createRecord(name, settings, now, secret);
     await this.change('key.create', undefined, record, ctx);

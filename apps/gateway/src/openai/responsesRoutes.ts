@@ -74,7 +74,9 @@ export class ResponsesApi {
       const id = String(item.id);
       const text = ID.test(id) ? await this.records.get(`item:${id}`) : undefined;
       const found = text === undefined ? undefined : (JSON.parse(text) as { owner: string | null; item: ResponseItem });
-      if (found?.owner !== owner) throw new InferenceError('invalid_request', `input[${i}].id: item '${id.slice(0, 128)}' not found`, { param: `input[${i}].id` });
+      if (found?.owner !== owner) {
+        throw new InferenceError('invalid_request', `input[${i}].id: item '${id.slice(0, 128)}' not found`, { param: `input[${i}].id` });
+      }
       return found.item;
     }));
   }
@@ -93,10 +95,16 @@ export class ResponsesApi {
     const parsed: ResponsesRequest = parseResponsesRequest(req.body);
     const owner = ownerOf(req);
     const history = parsed.previousResponseId === undefined ? [] : (await this.load(parsed.previousResponseId, owner, 'previous_response_id')).items;
-    const input = (await this.resolve(parsed.input, owner)).map((item) => (item.id === undefined ? { ...item, id: `${ITEM_PREFIX[item.type] ?? 'item'}_${hexId()}` } : item));
+    const input = (await this.resolve(parsed.input, owner)).map((item) =>
+      item.id === undefined ? { ...item, id: `${ITEM_PREFIX[item.type] ?? 'item'}_${hexId()}` } : item,
+    );
     const messages: ChatMessage[] = itemsToMessages([...history, ...input]);
     if (messages.length === 0) throw new InferenceError('invalid_request', 'input: must contain at least one message', { param: 'input' });
-    const chat = { ...parsed.chat, messages: parsed.instructions === undefined || parsed.instructions === '' ? messages : [{ role: 'system' as const, content: parsed.instructions }, ...messages] };
+    const chat = {
+      ...parsed.chat,
+      messages:
+        parsed.instructions === undefined || parsed.instructions === '' ? messages : [{ role: 'system' as const, content: parsed.instructions }, ...messages],
+    };
     const meta: ResponseMeta = { id: `resp_${hexId()}`, createdAt: Math.floor(Date.now() / 1000), model: parsed.model, echo: parsed.echo };
     const res = reply.raw;
     const whenGone = (cancel: () => void): void => {
@@ -118,7 +126,11 @@ export class ResponsesApi {
       if (out.kind !== 'generate') throw new InferenceError('internal', 'internal error');
       reply.hijack();
       const response = stream.end(out.tokens);
-      if (parsed.store) await this.save(owner, response, history, input).catch((e: unknown) => { req.log.warn({ err: toInferenceError(e).message }, 'responses: not stored'); });
+      if (parsed.store) {
+        await this.save(owner, response, history, input).catch((e: unknown) => {
+          req.log.warn({ err: toInferenceError(e).message }, 'responses: not stored');
+        });
+      }
     } catch (e) {
       const err = toInferenceError(e);
       if (!stream.headersSent) return sendError(reply, err);
@@ -137,7 +149,9 @@ export class ResponsesApi {
     const stored = await this.load(id, ownerOf(req));
     await this.records.delete(`resp:${id}`);
     for (const item of stored.input) if (typeof item.id === 'string' && ID.test(item.id)) await this.records.delete(`item:${item.id}`);
-    for (const item of (stored.response.output ?? []) as ResponseItem[]) if (typeof item.id === 'string' && ID.test(item.id)) await this.records.delete(`item:${item.id}`);
+    for (const item of (stored.response.output ?? []) as ResponseItem[]) {
+      if (typeof item.id === 'string' && ID.test(item.id)) await this.records.delete(`item:${item.id}`);
+    }
     return { id, object: 'response', deleted: true };
   }
 
@@ -147,7 +161,9 @@ export class ResponsesApi {
     const order = q.order ?? 'desc';
     if (order !== 'asc' && order !== 'desc') throw new InferenceError('invalid_request', "order: must be 'asc' or 'desc'", { param: 'order' });
     const limit = q.limit === undefined ? 20 : Number(q.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new InferenceError('invalid_request', 'limit: must be an integer between 1 and 100', { param: 'limit' });
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
+      throw new InferenceError('invalid_request', 'limit: must be an integer between 1 and 100', { param: 'limit' });
+    }
     let items = order === 'asc' ? [...stored.input] : [...stored.input].reverse();
     if (q.after !== undefined) {
       const at = items.findIndex((i) => i.id === q.after);

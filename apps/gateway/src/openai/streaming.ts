@@ -11,40 +11,46 @@ import {
 } from '@inference/core';
 import { CoalescedWriter, type WriterOptions } from '../http/coalesce.js';
 
+/** Per choice: its role went out, its finish_reason went out. */
+const ROLE_SENT = 1;
+const FINISHED = 2;
+
 export class OpenAIStream {
-  private writer: ChunkWriter;
-  private readonly roleSent: boolean[] = [];
-  private readonly finished: boolean[] = [];
-  /** Completions with logprobs: characters of each choice's text already sent (for `text_offset`). */
-  private readonly sent: number[] = [];
-  private started = false;
-  private readonly out: CoalescedWriter;
+  /** Made with the headers, for the deployment that answers (setModel may change it before). */
+  private writer: ChunkWriter | undefined;
+  /** ROLE_SENT | FINISHED per choice index. */
+  private readonly choices: number[] = [];
+  /** Completions with logprobs: characters of each choice's text already sent (for `text_offset`); made on first use. */
+  private sent: number[] | undefined;
+  /** Made with the headers (the first write): a request that fails before any output never has one. */
+  private out: CoalescedWriter | undefined;
 
   constructor(
     private readonly res: ServerResponse,
     private readonly requestId: string,
     private readonly kind: 'chat' | 'completion',
     private readonly id: string,
-    model: string,
+    private model: string,
     private readonly includeUsage: boolean,
-    flow: WriterOptions = {},
-  ) {
-    this.writer = new ChunkWriter(kind, id, Math.floor(Date.now() / 1000), model);
-    this.out = new CoalescedWriter(res, flow);
-  }
+    private readonly flow: WriterOptions = {},
+  ) {}
 
   /** Before the first byte: the deployment that answers (a fallback may replace the requested one). */
   readonly setModel = (model: string): void => {
-    if (!this.started) this.writer = new ChunkWriter(this.kind, this.id, Math.floor(Date.now() / 1000), model);
+    if (this.out === undefined) this.model = model;
   };
 
   get headersSent(): boolean {
-    return this.started;
+    return this.out !== undefined;
   }
 
-  private begin(): void {
-    if (this.started) return;
-    this.started = true;
+  /** Sends the headers once, with the socket writer and the chunk renderer made then; returns the renderer. */
+  private begin(): ChunkWriter {
+    if (this.writer !== undefined) return this.writer;
+    const out = new CoalescedWriter(this.res, this.flow);
+    const writer = new ChunkWriter(this.kind, this.id, Math.floor(Date.now() / 1000), this.model);
+    this.out = out;
+    this.writer = writer;
     this.res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',
@@ -53,17 +59,19 @@ export class OpenAIStream {
       'x-request-id': this.requestId,
       'x-accel-buffering': 'no',
     });
+    return writer;
   }
 
   readonly push = (c: TokenChunk): void => {
     if (this.res.destroyed) return;
-    this.begin();
+    const writer = this.begin();
     const i = c.index;
     let out = '';
-    const role = this.roleSent[i] !== true;
+    const state = this.choices[i] ?? 0;
+    const role = (state & ROLE_SENT) === 0;
     const lp = c.logprobs;
     if (role || c.text !== '' || (c.toolCalls !== undefined && c.toolCalls.length > 0) || c.reasoningDelta !== undefined || lp !== undefined) {
-      this.roleSent[i] = true;
+      this.choices[i] = state | ROLE_SENT;
       const d: DeltaOptions = c.text === '' && c.reasoningDelta !== undefined ? {} : { text: c.text };
       if (role) d.role = true;
       if (c.toolCalls !== undefined) d.toolCalls = c.toolCalls;
@@ -71,41 +79,39 @@ export class OpenAIStream {
       if (lp !== undefined) {
         d.logprobs = lp;
         if (this.kind === 'completion') {
-          d.textOffset = this.sent[i] ?? 0;
-          this.sent[i] = d.textOffset + c.text.length;
+          const sent = (this.sent ??= []);
+          d.textOffset = sent[i] ?? 0;
+          sent[i] = d.textOffset + c.text.length;
         }
       }
-      out += this.writer.delta(i, d);
+      out += writer.delta(i, d);
     }
-    if (c.finishReason !== undefined && this.finished[i] !== true) {
-      this.finished[i] = true;
-      out += this.writer.delta(i, { finishReason: c.finishReason });
+    if (c.finishReason !== undefined && ((this.choices[i] ?? 0) & FINISHED) === 0) {
+      this.choices[i] = (this.choices[i] ?? 0) | FINISHED;
+      out += writer.delta(i, { finishReason: c.finishReason });
     }
-    this.out.write(out);
+    this.out?.write(out);
   };
 
   end(tokens: Tokens): void {
     if (this.res.destroyed) return;
-    this.begin();
+    const writer = this.begin();
     let out = '';
     for (const c of tokens.choices) {
-      if (this.roleSent[c.index] !== true) {
-        this.roleSent[c.index] = true;
-        out += this.writer.delta(c.index, { role: true, text: '' });
-      }
-      if (this.finished[c.index] !== true) {
-        this.finished[c.index] = true;
-        out += this.writer.delta(c.index, { finishReason: c.finishReason satisfies FinishReason });
-      }
+      const state = this.choices[c.index] ?? 0;
+      if ((state & ROLE_SENT) === 0) out += writer.delta(c.index, { role: true, text: '' });
+      if ((state & FINISHED) === 0) out += writer.delta(c.index, { finishReason: c.finishReason satisfies FinishReason });
+      this.choices[c.index] = ROLE_SENT | FINISHED;
     }
-    if (this.includeUsage) out += this.writer.usage(tokens.usage);
+    if (this.includeUsage) out += writer.usage(tokens.usage);
     out += SSE_DONE;
-    this.out.end(out);
+    this.out?.end(out);
   }
 
   /** After the first byte: a final error event, then the stream ends. */
   fail(e: InferenceError): void {
     if (this.res.destroyed) return;
-    this.out.end(`data: ${JSON.stringify(openAIErrorBody(e))}\n\n`);
+    this.begin();
+    this.out?.end(`data: ${JSON.stringify(openAIErrorBody(e))}\n\n`);
   }
 }

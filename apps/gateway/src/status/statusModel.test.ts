@@ -17,7 +17,10 @@ describe('status view', () => {
   });
 
   it('derives state and serving counts when the catalog does not say them', () => {
-    const d = (states: string[]): DeploymentIn => ({ spec: { name: 'm', runtime: 'openai', replicas: 2 }, replicas: states.map((state, i) => ({ id: `m#${i}`, state, restarts: i, load })) });
+    const d = (states: string[]): DeploymentIn => ({
+      spec: { name: 'm', runtime: 'openai', replicas: 2 },
+      replicas: states.map((state, i) => ({ id: `m#${i}`, state, restarts: i, load })),
+    });
     const v = buildStatus([d(['failed', 'serving']), d(['loading', 'failed']), d(['failed', 'failed'])], summary());
     expect(v.deployments.map((x) => x.state)).toEqual(['serving', 'loading', 'failed']);
     expect(v.deployments[0]).toMatchObject({ desired: 2, serving: 1, restarts: 1 });

@@ -43,7 +43,9 @@ export function loadStatusPage(): StatusPage {
 export const STATUS_AUDIT_RECORDS = 5;
 
 /** The latest admin changes as the page lists them: who, what, when; the values before and after stay in /admin/audit. */
-async function latestChanges(audit: AuditLog | undefined): Promise<{ at: string; actor: string | null; action: string; target: string; node: string | null }[]> {
+async function latestChanges(
+  audit: AuditLog | undefined,
+): Promise<{ at: string; actor: string | null; action: string; target: string; node: string | null }[]> {
   if (audit === undefined) return [];
   return (await audit.page(undefined, STATUS_AUDIT_RECORDS)).map((r) => ({ at: r.at, actor: r.actor, action: r.action, target: r.target, node: r.node }));
 }

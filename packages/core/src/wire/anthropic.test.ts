@@ -25,8 +25,20 @@ describe('Anthropic messages request parsing', () => {
       ...base,
       messages: [
         { role: 'user', content: 'weather?' },
-        { role: 'assistant', content: [{ type: 'text', text: 'Looking.' }, { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Paris' } }] },
-        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'text', text: '21C' }], is_error: false }, { type: 'text', text: 'and tomorrow?' }] },
+        {
+          role: 'assistant',
+          content: [
+            { type: 'text', text: 'Looking.' },
+            { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Paris' } },
+          ],
+        },
+        {
+          role: 'user',
+          content: [
+            { type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'text', text: '21C' }], is_error: false },
+            { type: 'text', text: 'and tomorrow?' },
+          ],
+        },
         { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_2', name: 'get_weather', input: {} }] },
         { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_2', content: 'down', is_error: true }] },
       ],
@@ -35,13 +47,19 @@ describe('Anthropic messages request parsing', () => {
     });
     expect(r.messages).toEqual([
       { role: 'user', content: 'weather?' },
-      { role: 'assistant', content: 'Looking.', toolCalls: [{ id: 'toolu_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+      {
+        role: 'assistant',
+        content: 'Looking.',
+        toolCalls: [{ id: 'toolu_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }],
+      },
       { role: 'tool', toolCallId: 'toolu_1', content: '21C' },
       { role: 'user', content: 'and tomorrow?' },
       { role: 'assistant', content: null, toolCalls: [{ id: 'toolu_2', type: 'function', function: { name: 'get_weather', arguments: '{}' } }] },
       { role: 'tool', toolCallId: 'toolu_2', content: 'down', isError: true },
     ]);
-    expect(r.tools).toEqual([{ type: 'function', function: { name: 'get_weather', description: 'w', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }]);
+    expect(r.tools).toEqual([
+      { type: 'function', function: { name: 'get_weather', description: 'w', parameters: { type: 'object', properties: { city: { type: 'string' } } } } },
+    ]);
     expect(r.toolChoice).toEqual({ type: 'function', function: { name: 'get_weather' } });
     expect(r.parallelToolCalls).toBe(false);
   });
@@ -90,19 +108,38 @@ describe('Anthropic rendering', () => {
       stop_reason: 'tool_use', stop_sequence: null,
       usage: { input_tokens: 6, output_tokens: 3, cache_creation_input_tokens: null, cache_read_input_tokens: 4 },
     });
-    const s = renderAnthropicMessage('msg_2', 'm', { index: 0, text: 'x', finishReason: 'stop', stopSequence: 'END' }, { promptTokens: 1, completionTokens: 1 }) as Record<string, unknown>;
+    const s = renderAnthropicMessage(
+      'msg_2',
+      'm',
+      { index: 0, text: 'x', finishReason: 'stop', stopSequence: 'END' },
+      { promptTokens: 1, completionTokens: 1 },
+    ) as Record<string, unknown>;
     expect([s.stop_reason, s.stop_sequence]).toEqual(['stop_sequence', 'END']);
-    const len = renderAnthropicMessage('msg_3', 'm', { index: 0, text: '', finishReason: 'length' }, { promptTokens: 1, completionTokens: 0 }) as Record<string, unknown>;
+    const len = renderAnthropicMessage('msg_3', 'm', { index: 0, text: '', finishReason: 'length' }, { promptTokens: 1, completionTokens: 0 }) as Record<
+      string,
+      unknown
+    >;
     expect([len.stop_reason, len.content]).toEqual(['max_tokens', [{ type: 'text', text: '' }]]);
   });
 
   it('rejects tool arguments that are not a JSON object', () => {
-    expect(() => renderAnthropicMessage('msg_1', 'm', { index: 0, text: '', finishReason: 'tool_calls', toolCalls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '{"a":' } }] }, { promptTokens: 1, completionTokens: 1 }))
-      .toThrow(expect.objectContaining({ kind: 'upstream_error' }));
+    expect(() =>
+      renderAnthropicMessage(
+        'msg_1',
+        'm',
+        { index: 0, text: '', finishReason: 'tool_calls', toolCalls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '{"a":' } }] },
+        { promptTokens: 1, completionTokens: 1 },
+      ),
+    ).toThrow(expect.objectContaining({ kind: 'upstream_error' }));
   });
 
   it('splits cache tokens out of input_tokens', () => {
-    expect(anthropicUsage({ promptTokens: 100, completionTokens: 5, cachedTokens: 60, cacheWriteTokens: 30 })).toEqual({ input_tokens: 10, output_tokens: 5, cache_creation_input_tokens: 30, cache_read_input_tokens: 60 });
+    expect(anthropicUsage({ promptTokens: 100, completionTokens: 5, cachedTokens: 60, cacheWriteTokens: 30 })).toEqual({
+      input_tokens: 10,
+      output_tokens: 5,
+      cache_creation_input_tokens: 30,
+      cache_read_input_tokens: 60,
+    });
   });
 
   it('renders errors in Anthropic shape, overloads as 529', () => {

@@ -53,8 +53,14 @@ describe('OpenAI chat request parsing', () => {
     [{ model: 'm', messages: [{ role: 'user', content: 'x' }], response_format: 'json' }, 'response_format'],
     [{ model: 'm', messages: [{ role: 'user', content: 'x' }], response_format: { type: 'xml' } }, 'response_format.type'],
     [{ model: 'm', messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_schema' } }, 'response_format.json_schema'],
-    [{ model: 'm', messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_schema', json_schema: { schema: {} } } }, 'response_format.json_schema.name'],
-    [{ model: 'm', messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_schema', json_schema: { name: 'a', schema: [] } } }, 'response_format.json_schema.schema'],
+    [
+      { model: 'm', messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_schema', json_schema: { schema: {} } } },
+      'response_format.json_schema.name',
+    ],
+    [
+      { model: 'm', messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_schema', json_schema: { name: 'a', schema: [] } } },
+      'response_format.json_schema.schema',
+    ],
   ])('rejects %j naming param %s', (body, param) => {
     expect(paramOf(() => parseChatRequest(body))).toBe(param);
   });
@@ -79,7 +85,10 @@ describe('completions and embeddings', () => {
     expect(off.sampling.logprobs).toBeUndefined();
     expect(parseChatRequest({ model: 'm', messages: [{ role: 'user', content: 'x' }], logprobs: true, top_logprobs: 20 }).sampling)
       .toMatchObject({ logprobs: true, topLogprobs: 20 });
-    expect(parseChatRequest({ model: 'm', messages: [{ role: 'user', content: 'x' }], logprobs: true }).sampling).toMatchObject({ logprobs: true, topLogprobs: 0 });
+    expect(parseChatRequest({ model: 'm', messages: [{ role: 'user', content: 'x' }], logprobs: true }).sampling).toMatchObject({
+      logprobs: true,
+      topLogprobs: 0,
+    });
     expect(parseEmbeddingRequest({ model: 'e', input: 'a' }).input).toEqual(['a']);
     expect(paramOf(() => parseEmbeddingRequest({ model: 'e', input: [] }))).toBe('input');
   });
@@ -89,7 +98,13 @@ describe('ChunkWriter', () => {
   it('writes valid OpenAI chunk JSON', () => {
     const w = new ChunkWriter('chat', 'chatcmpl-1', 7, 'm"x');
     const first = JSON.parse(w.delta(0, { role: true, text: 'he"llo' }).slice(6));
-    expect(first).toEqual({ id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 7, model: 'm"x', choices: [{ index: 0, delta: { role: 'assistant', content: 'he"llo' }, logprobs: null, finish_reason: null }] });
+    expect(first).toEqual({
+      id: 'chatcmpl-1',
+      object: 'chat.completion.chunk',
+      created: 7,
+      model: 'm"x',
+      choices: [{ index: 0, delta: { role: 'assistant', content: 'he"llo' }, logprobs: null, finish_reason: null }],
+    });
     const last = JSON.parse(w.delta(1, { finishReason: 'stop' }).slice(6));
     expect(last.choices[0]).toEqual({ index: 1, delta: {}, logprobs: null, finish_reason: 'stop' });
     const usage = JSON.parse(w.usage({ promptTokens: 2, completionTokens: 3 }).slice(6));
@@ -99,30 +114,70 @@ describe('ChunkWriter', () => {
 });
 
 const LP: TokenLogprob[] = [
-  { token: 'He', logprob: -0.5, bytes: [72, 101], topLogprobs: [{ token: 'He', logprob: -0.5, bytes: [72, 101] }, { token: 'A', logprob: -1.25, bytes: [65] }] },
-  { token: 'y', logprob: -2, bytes: [121], topLogprobs: [{ token: 'y', logprob: -2, bytes: [121] }, { token: 'llo', logprob: -0.1, bytes: [108, 108, 111] }] },
+  {
+    token: 'He',
+    logprob: -0.5,
+    bytes: [72, 101],
+    topLogprobs: [
+      { token: 'He', logprob: -0.5, bytes: [72, 101] },
+      { token: 'A', logprob: -1.25, bytes: [65] },
+    ],
+  },
+  {
+    token: 'y',
+    logprob: -2,
+    bytes: [121],
+    topLogprobs: [
+      { token: 'y', logprob: -2, bytes: [121] },
+      { token: 'llo', logprob: -0.1, bytes: [108, 108, 111] },
+    ],
+  },
 ];
 
 describe('logprobs and reasoning rendering', () => {
   it('renders chat logprobs.content and reasoning_content in a message', () => {
-    const body = renderChatCompletion('c', 1, 'm', [{ index: 0, text: 'Hey', finishReason: 'stop', logprobs: LP, reasoning: 'think' }], { promptTokens: 1, completionTokens: 2 }) as {
+    const body = renderChatCompletion('c', 1, 'm', [{ index: 0, text: 'Hey', finishReason: 'stop', logprobs: LP, reasoning: 'think' }], {
+      promptTokens: 1,
+      completionTokens: 2,
+    }) as {
       choices: { message: Record<string, unknown>; logprobs: unknown }[];
     };
     expect(body.choices[0]?.message).toEqual({ role: 'assistant', content: 'Hey', reasoning_content: 'think' });
     expect(body.choices[0]?.logprobs).toEqual({
       refusal: null,
       content: [
-        { token: 'He', logprob: -0.5, bytes: [72, 101], top_logprobs: [{ token: 'He', logprob: -0.5, bytes: [72, 101] }, { token: 'A', logprob: -1.25, bytes: [65] }] },
-        { token: 'y', logprob: -2, bytes: [121], top_logprobs: [{ token: 'y', logprob: -2, bytes: [121] }, { token: 'llo', logprob: -0.1, bytes: [108, 108, 111] }] },
+        {
+          token: 'He',
+          logprob: -0.5,
+          bytes: [72, 101],
+          top_logprobs: [
+            { token: 'He', logprob: -0.5, bytes: [72, 101] },
+            { token: 'A', logprob: -1.25, bytes: [65] },
+          ],
+        },
+        {
+          token: 'y',
+          logprob: -2,
+          bytes: [121],
+          top_logprobs: [
+            { token: 'y', logprob: -2, bytes: [121] },
+            { token: 'llo', logprob: -0.1, bytes: [108, 108, 111] },
+          ],
+        },
       ],
     });
-    const plain = renderChatCompletion('c', 1, 'm', [{ index: 0, text: 'Hey', finishReason: 'stop' }], { promptTokens: 1, completionTokens: 2 }) as { choices: { message: unknown; logprobs: unknown }[] };
+    const plain = renderChatCompletion('c', 1, 'm', [{ index: 0, text: 'Hey', finishReason: 'stop' }], { promptTokens: 1, completionTokens: 2 }) as {
+      choices: { message: unknown; logprobs: unknown }[];
+    };
     expect(plain.choices[0]?.logprobs).toBeNull();
     expect(plain.choices[0]?.message).toEqual({ role: 'assistant', content: 'Hey' });
   });
 
   it('renders legacy completions logprobs with running text offsets', () => {
-    const body = renderTextCompletion('c', 1, 'm', [{ index: 0, text: 'Hey', finishReason: 'length', logprobs: LP }], { promptTokens: 1, completionTokens: 2 }) as { choices: { logprobs: unknown }[] };
+    const body = renderTextCompletion('c', 1, 'm', [{ index: 0, text: 'Hey', finishReason: 'length', logprobs: LP }], {
+      promptTokens: 1,
+      completionTokens: 2,
+    }) as { choices: { logprobs: unknown }[] };
     expect(body.choices[0]?.logprobs).toEqual({
       tokens: ['He', 'y'], token_logprobs: [-0.5, -2], top_logprobs: [{ He: -0.5, A: -1.25 }, { y: -2, llo: -0.1 }], text_offset: [0, 2],
     });
@@ -131,7 +186,20 @@ describe('logprobs and reasoning rendering', () => {
   it('streams chat logprobs and reasoning deltas, and completions logprobs from an offset', () => {
     const w = new ChunkWriter('chat', 'c', 1, 'm');
     const chunk = JSON.parse(w.delta(0, { text: 'He', logprobs: LP.slice(0, 1) }).slice(6));
-    expect(chunk.choices[0].logprobs).toEqual({ content: [{ token: 'He', logprob: -0.5, bytes: [72, 101], top_logprobs: [{ token: 'He', logprob: -0.5, bytes: [72, 101] }, { token: 'A', logprob: -1.25, bytes: [65] }] }], refusal: null });
+    expect(chunk.choices[0].logprobs).toEqual({
+      content: [
+        {
+          token: 'He',
+          logprob: -0.5,
+          bytes: [72, 101],
+          top_logprobs: [
+            { token: 'He', logprob: -0.5, bytes: [72, 101] },
+            { token: 'A', logprob: -1.25, bytes: [65] },
+          ],
+        },
+      ],
+      refusal: null,
+    });
     const reasoning = JSON.parse(w.delta(0, { reasoning: 'hmm' }).slice(6));
     expect(reasoning.choices[0]).toEqual({ index: 0, delta: { reasoning_content: 'hmm' }, logprobs: null, finish_reason: null });
     const cw = new ChunkWriter('completion', 'c', 1, 'm');

@@ -106,7 +106,14 @@ export function outputItems(choice: ChoiceResult, ids: { message: string; reason
     items.push({ id: ids.message, type: 'message', status: 'completed', role: 'assistant', content: [textPart(choice.text, lp)] });
   }
   calls.forEach((c, i) => {
-    items.push({ id: ids.call(i), type: 'function_call', status: 'completed', call_id: c.id === '' ? `call_${hexId()}` : c.id, name: c.function.name, arguments: c.function.arguments });
+    items.push({
+      id: ids.call(i),
+      type: 'function_call',
+      status: 'completed',
+      call_id: c.id === '' ? `call_${hexId()}` : c.id,
+      name: c.function.name,
+      arguments: c.function.arguments,
+    });
   });
   return items;
 }
@@ -205,7 +212,10 @@ export class ResponsesEventWriter {
     const id = `msg_${hexId()}`;
     this.items.length = index + 1;
     this.open = { kind: 'message', index, id, text: '', logprobs: undefined };
-    out += this.event('response.output_item.added', { output_index: index, item: { id, type: 'message', status: 'in_progress', role: 'assistant', content: [] } });
+    out += this.event('response.output_item.added', {
+      output_index: index,
+      item: { id, type: 'message', status: 'in_progress', role: 'assistant', content: [] },
+    });
     out += this.event('response.content_part.added', { item_id: id, output_index: index, content_index: 0, part: textPart('', undefined) });
     return out;
   }
@@ -250,7 +260,10 @@ export class ResponsesEventWriter {
       c = { index, id: `fc_${hexId()}`, callId: d.id ?? `call_${hexId()}`, name: d.name ?? '', args: '', done: false };
       this.calls.set(d.index, c);
       this.open = { kind: 'call', index, id: c.id, tool: d.index };
-      out += this.event('response.output_item.added', { output_index: index, item: { id: c.id, type: 'function_call', status: 'in_progress', call_id: c.callId, name: c.name, arguments: '' } });
+      out += this.event('response.output_item.added', {
+        output_index: index,
+        item: { id: c.id, type: 'function_call', status: 'in_progress', call_id: c.callId, name: c.name, arguments: '' },
+      });
     }
     if (d.argumentsDelta !== '') {
       c.args += d.argumentsDelta;

@@ -6,7 +6,16 @@ import { generate, statusOfErrorType } from './anthropic.js';
 import { buildMessagesBody } from './anthropicRequest.js';
 
 function chat(over: Partial<ChatRequest> = {}): ChatRequest {
-  return { kind: 'chat', model: 'claude', sampling: { stop: [], n: 1 }, stream: false, includeUsage: false, passthrough: {}, messages: [{ role: 'user', content: 'hi' }], ...over };
+  return {
+    kind: 'chat',
+    model: 'claude',
+    sampling: { stop: [], n: 1 },
+    stream: false,
+    includeUsage: false,
+    passthrough: {},
+    messages: [{ role: 'user', content: 'hi' }],
+    ...over,
+  };
 }
 
 describe('Anthropic request body', () => {
@@ -55,20 +64,35 @@ describe('Anthropic request body', () => {
     [chat({ sampling: { stop: [], n: 1, seed: 7 } }), 'seed'],
     [chat({ sampling: { stop: [], n: 1, frequencyPenalty: 0.5 } }), 'frequency_penalty'],
     [chat({ passthrough: { store: true, prediction: { type: 'content', content: 'x' } } }), 'prediction'],
-    [chat({ messages: [{ role: 'assistant', content: null, toolCalls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '[1]' } }] }] }), 'messages[0].tool_calls[0].function.arguments'],
+    [
+      chat({ messages: [{ role: 'assistant', content: null, toolCalls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '[1]' } }] }] }),
+      'messages[0].tool_calls[0].function.arguments',
+    ],
   ])('refuses what Anthropic cannot express (%#: %s)', (req, param) => {
     expect(() => buildMessagesBody(req, 'c')).toThrow(expect.objectContaining({ kind: 'invalid_request', param }));
   });
 
   it('maps error types to Anthropic statuses', () => {
-    expect([statusOfErrorType('overloaded_error'), statusOfErrorType('rate_limit_error'), statusOfErrorType('api_error'), statusOfErrorType('new_kind'), statusOfErrorType(3)]).toEqual([529, 429, 500, 500, 500]);
+    expect([
+      statusOfErrorType('overloaded_error'),
+      statusOfErrorType('rate_limit_error'),
+      statusOfErrorType('api_error'),
+      statusOfErrorType('new_kind'),
+      statusOfErrorType(3),
+    ]).toEqual([529, 429, 500, 500, 500]);
   });
 });
 
 describe('Anthropic provider against the mock', () => {
   let mock: MockUpstream;
   let session: RemoteSession;
-  const spec = parseDeployment({ name: 'claude', runtime: 'anthropic', endpoint: 'http://127.0.0.1:1/v1', model: 'claude-3-5-haiku-latest', remote: { timeouts: { totalMs: 20_000 } } });
+  const spec = parseDeployment({
+    name: 'claude',
+    runtime: 'anthropic',
+    endpoint: 'http://127.0.0.1:1/v1',
+    model: 'claude-3-5-haiku-latest',
+    remote: { timeouts: { totalMs: 20_000 } },
+  });
 
   beforeAll(async () => {
     mock = await startMockUpstream({ apiKey: 'sk-ant' });
@@ -100,7 +124,11 @@ describe('Anthropic provider against the mock', () => {
   });
 
   it('reads streamed tool_use as tool-call deltas', async () => {
-    const req = chat({ stream: true, messages: [{ role: 'user', content: 'weather in Paris?' }], tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { location: { type: 'string' } } } } }] });
+    const req = chat({
+      stream: true,
+      messages: [{ role: 'user', content: 'weather in Paris?' }],
+      tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { location: { type: 'string' } } } } }],
+    });
     const { chunks, tokens } = await run(req);
     expect(mock.stats().lastBody).toMatchObject({ tools: [{ name: 'get_weather', input_schema: { type: 'object' } }], stream: true });
     const deltas = chunks.flatMap((c) => c.toolCalls ?? []);

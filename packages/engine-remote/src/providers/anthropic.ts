@@ -235,7 +235,9 @@ async function readStream(send: (read: ChunkReader) => Promise<string>, sink: Ch
     return false;
   });
   if (!state.stopped) for (const ev of parser.end()) state.handle(ev.event, ev.data);
-  if (!state.stopped) throw new InferenceError('upstream_error', 'the upstream connection broke mid-response', { diagnostic: 'stream ended without message_stop' });
+  if (!state.stopped) {
+    throw new InferenceError('upstream_error', 'the upstream connection broke mid-response', { diagnostic: 'stream ended without message_stop' });
+  }
   return state.result();
 }
 

@@ -56,7 +56,12 @@ function assistantBlocks(m: ChatMessage, i: number): Block[] {
   const blocks: Block[] = [];
   if (m.content !== null && m.content !== '') blocks.push({ type: 'text', text: m.content });
   (m.toolCalls ?? []).forEach((c, j) => {
-    blocks.push({ type: 'tool_use', id: c.id, name: c.function.name, input: toolUseInput(c.function.arguments, `messages[${i}].tool_calls[${j}].function.arguments`) });
+    blocks.push({
+      type: 'tool_use',
+      id: c.id,
+      name: c.function.name,
+      input: toolUseInput(c.function.arguments, `messages[${i}].tool_calls[${j}].function.arguments`),
+    });
   });
   return blocks;
 }

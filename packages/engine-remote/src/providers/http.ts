@@ -38,7 +38,11 @@ export function malformed(detail: string): InferenceError {
  */
 export function callSignal(o: CallOptions): { signal: CancelSignal; done: () => void } {
   const totalMs = o.spec.remote.timeouts.totalMs;
-  return linkedCancellation(o.ctx.signal, totalMs, () => new InferenceError('upstream_timeout', 'the upstream provider took too long', { diagnostic: `total timeout ${totalMs} ms` }));
+  return linkedCancellation(
+    o.ctx.signal,
+    totalMs,
+    () => new InferenceError('upstream_timeout', 'the upstream provider took too long', { diagnostic: `total timeout ${totalMs} ms` }),
+  );
 }
 
 /** A streamed answer's body, chunk by chunk; returns true once it has all it needs (the rest is drained unread). */
@@ -91,6 +95,9 @@ function upstreamRequest(o: CallOptions, path: string, headers: Record<string, s
     method: 'POST',
     headers,
     body: JSON.stringify(body),
+    // A POST is sent on a connection busy with others only when marked so: HTTP/2 multiplexing (session.ts).
+    // HTTP/1.1 connections still carry one request at a time (pipelining 1).
+    idempotent: true,
     headersTimeout: t.firstByteMs,
     bodyTimeout: t.idleMs,
   };
@@ -179,7 +186,8 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, h: ResponseHeaders): void {
     if (statusCode < 200) return;
     this.status = statusCode;
-    this.responseHeaders = h;
+    // Only an error answer reads its headers (retry-after): a stream does not keep them for its whole life.
+    if (statusCode >= 300) this.responseHeaders = h;
     if (this.read === undefined || statusCode >= 300) this.chunks = [];
   }
 

@@ -189,20 +189,29 @@ function completionLogprobs(v: unknown): TokenLogprob[] | undefined {
     const top: TokenLogprob['topLogprobs'] = [];
     const t = tops[i];
     if (typeof t === 'object' && t !== null) {
-      for (const [token, logprob] of Object.entries(t as Json)) if (typeof logprob === 'number') top.push({ token, logprob, bytes: Array.from(utf8.encode(token)) });
+      for (const [token, logprob] of Object.entries(t as Json)) {
+        if (typeof logprob === 'number') top.push({ token, logprob, bytes: Array.from(utf8.encode(token)) });
+      }
     }
     out.push({ token: tok, logprob: typeof lp === 'number' ? lp : 0, bytes: Array.from(utf8.encode(tok)), topLogprobs: top });
   });
   return out;
 }
 
-export async function generate(o: CallOptions, req: GenerateRequest, sink: ChunkSink): Promise<Tokens> {
+export function generate(o: CallOptions, req: GenerateRequest, sink: ChunkSink): Promise<Tokens> {
   const path = req.kind === 'chat' ? '/chat/completions' : '/completions';
   const upstreamModel = o.spec.model ?? o.spec.name;
   const { signal, done } = callSignal(o);
+  const send = (read?: ChunkReader): Promise<string> =>
+    post(o, path, headersFor(o.session, o.ctx.requestId), buildBody(req, upstreamModel), signal, 'openai', read);
+  // One suspended async function per call, not two (an idle stream keeps each one's frame): the reader
+  // releases the call's signal itself.
+  return req.stream ? readStream(req, send, sink, done) : readWholeCall(req, send, sink, done);
+}
+
+async function readWholeCall(req: GenerateRequest, send: () => Promise<string>, sink: ChunkSink, done: () => void): Promise<Tokens> {
   try {
-    const send = (read?: ChunkReader): Promise<string> => post(o, path, headersFor(o.session, o.ctx.requestId), buildBody(req, upstreamModel), signal, 'openai', read);
-    return req.stream ? await readStream(req, send, sink) : readWhole(req, parseJson(await send()), sink);
+    return readWhole(req, parseJson(await send()), sink);
   } finally {
     done();
   }
@@ -248,7 +257,17 @@ function readWhole(req: GenerateRequest, body: unknown, sink: ChunkSink): Tokens
   return { choices: agg.result(Math.max(n, req.sampling.n)), usage };
 }
 
-async function readStream(req: GenerateRequest, send: (read: ChunkReader) => Promise<string>, sink: ChunkSink): Promise<Tokens> {
+/** Reads a streamed answer; `release()` frees the call's signal however it ends. */
+async function readStream(req: GenerateRequest, send: (read: ChunkReader) => Promise<string>, sink: ChunkSink, release: () => void): Promise<Tokens> {
+  try {
+    return await readStreamBody(req, send, sink);
+  } finally {
+    release();
+  }
+}
+
+/** The stream's reading, not itself suspended while it waits (its caller is). */
+function readStreamBody(req: GenerateRequest, send: (read: ChunkReader) => Promise<string>, sink: ChunkSink): Promise<Tokens> {
   const parser = new SseParser();
   const agg = new ChoiceAggregator();
   let usage: Usage | undefined;
@@ -311,16 +330,19 @@ async function readStream(req: GenerateRequest, send: (read: ChunkReader) => Pro
       sink(out);
     }
   };
-  await send((bytes) => {
+  return send((bytes) => {
     for (const ev of parser.push(bytes)) {
       handle(ev.data);
       if (done) return true;
     }
     return false;
+  }).then(() => {
+    if (!done) for (const ev of parser.end()) handle(ev.data);
+    if (!done && usage === undefined) {
+      throw new InferenceError('upstream_error', 'the upstream connection broke mid-response', { diagnostic: 'stream ended without [DONE]' });
+    }
+    return { choices: agg.result(n), usage: usage ?? { promptTokens: 0, completionTokens: 0 } };
   });
-  if (!done) for (const ev of parser.end()) handle(ev.data);
-  if (!done && usage === undefined) throw new InferenceError('upstream_error', 'the upstream connection broke mid-response', { diagnostic: 'stream ended without [DONE]' });
-  return { choices: agg.result(n), usage: usage ?? { promptTokens: 0, completionTokens: 0 } };
 }
 
 export async function embed(o: CallOptions, req: EmbeddingRequest): Promise<EmbeddingResult> {

@@ -6,7 +6,9 @@ import { DEFAULT_BACKOFF, backoffDelay, isUpstreamFault, shouldRetry } from './b
 
 describe('backoffDelay', () => {
   it('property: full jitter stays in [0, min(cap, base*2^n)] and honours retry-after as a floor', () => {
-    fc.assert(fc.property(fc.integer({ min: 0, max: 40 }), fc.double({ min: 0, max: 0.999999, noNaN: true }), fc.option(fc.integer({ min: 0, max: 100_000 }), { nil: undefined }), (n, r, ra) => {
+    const randoms = fc.double({ min: 0, max: 0.999999, noNaN: true });
+    const retryAfters = fc.option(fc.integer({ min: 0, max: 100_000 }), { nil: undefined });
+    fc.assert(fc.property(fc.integer({ min: 0, max: 40 }), randoms, retryAfters, (n, r, ra) => {
       const d = backoffDelay(n, DEFAULT_BACKOFF, r, ra);
       const ceiling = Math.min(DEFAULT_BACKOFF.capMs, DEFAULT_BACKOFF.baseMs * 2 ** n);
       if (ra === undefined) {

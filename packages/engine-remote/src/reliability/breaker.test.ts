@@ -36,8 +36,14 @@ describe('CircuitBreaker', () => {
 
   it('property: never more than one probe in flight; open only after threshold consecutive failures', () => {
     type Op = { kind: 'req'; ok: boolean | 'abandon'; dt: number };
-    const op = fc.record({ kind: fc.constant('req' as const), ok: fc.oneof(fc.boolean(), fc.constant('abandon' as const)), dt: fc.integer({ min: 0, max: 300 }) });
-    fc.assert(fc.property(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 500 }), fc.array(op, { maxLength: 200 }), (threshold, openMs, ops: Op[]) => {
+    const op = fc.record({
+      kind: fc.constant('req' as const),
+      ok: fc.oneof(fc.boolean(), fc.constant('abandon' as const)),
+      dt: fc.integer({ min: 0, max: 300 }),
+    });
+    const thresholds = fc.integer({ min: 1, max: 5 });
+    const openTimes = fc.integer({ min: 1, max: 500 });
+    fc.assert(fc.property(thresholds, openTimes, fc.array(op, { maxLength: 200 }), (threshold, openMs, ops: Op[]) => {
       const transitions: string[] = [];
       const b = new CircuitBreaker({ failureThreshold: threshold, openMs }, (f, t) => transitions.push(`${f}>${t}`));
       let now = 0;

@@ -63,7 +63,9 @@ describe('callReliably', () => {
 
   it('opens the breaker after the threshold and then fails fast without calling', async () => {
     const { deps, events } = setup({ maxRetries: 0, breaker: { failureThreshold: 2, openMs: 60_000 } });
-    for (let i = 0; i < 2; i++) await expect(callReliably(deps, ctx, failing([new InferenceError('upstream_error', 'x')]).attempt)).rejects.toMatchObject({ kind: 'upstream_error' });
+    for (let i = 0; i < 2; i++) {
+      await expect(callReliably(deps, ctx, failing([new InferenceError('upstream_error', 'x')]).attempt)).rejects.toMatchObject({ kind: 'upstream_error' });
+    }
     const f = failing([]);
     await expect(callReliably(deps, ctx, f.attempt)).rejects.toMatchObject({ kind: 'circuit_open' });
     expect(f.calls()).toBe(0);

@@ -63,7 +63,8 @@ describe('RateLimiter', () => {
   });
 
   it('property: tokens spent in any minute stay within tpm plus one bucket', () => {
-    fc.assert(fc.property(fc.integer({ min: 100, max: 10_000 }), fc.array(fc.tuple(fc.integer({ min: 0, max: 10_000 }), fc.integer({ min: 1, max: 3000 })), { maxLength: 200 }), (tpm, reqs) => {
+    const requests = fc.array(fc.tuple(fc.integer({ min: 0, max: 10_000 }), fc.integer({ min: 1, max: 3000 })), { maxLength: 200 });
+    fc.assert(fc.property(fc.integer({ min: 100, max: 10_000 }), requests, (tpm, reqs) => {
       const l = new RateLimiter({ tpm, maxConcurrent: 1_000_000 }, 60_000);
       let now = 0;
       let spent = 0;
@@ -169,7 +170,8 @@ describe('LimiterGate', () => {
   });
 
   it('property: admitted count never exceeds concurrency; every waiter settles', async () => {
-    await fc.assert(fc.asyncProperty(fc.integer({ min: 1, max: 4 }), fc.array(fc.tuple(fc.integer({ min: 0, max: 2000 }), fc.integer({ min: 1, max: 3000 })), { minLength: 1, maxLength: 30 }), async (max, reqs) => {
+    const requests = fc.array(fc.tuple(fc.integer({ min: 0, max: 2000 }), fc.integer({ min: 1, max: 3000 })), { minLength: 1, maxLength: 30 });
+    await fc.assert(fc.asyncProperty(fc.integer({ min: 1, max: 4 }), requests, async (max, reqs) => {
       const clock = new FakeClock();
       const g = new LimiterGate({ maxConcurrent: max, rpm: 5 }, clock);
       let active = 0;
@@ -216,7 +218,8 @@ describe('RateLimiter with a cluster RateShare', () => {
   }
 
   it('holds rpm across nodes: every admission in any window counts, wherever it happened', () => {
-    fc.assert(fc.property(fc.integer({ min: 1, max: 30 }), fc.array(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 5000 })), { maxLength: 300 }), (rpm, steps) => {
+    const schedules = fc.array(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 5000 })), { maxLength: 300 });
+    fc.assert(fc.property(fc.integer({ min: 1, max: 30 }), schedules, (rpm, steps) => {
       const { limiters } = cluster(rpm);
       let now = 0;
       const admitted: number[] = [];

@@ -11,11 +11,21 @@ describe('cluster config and flags', () => {
   it('flags win over the file; defaults fill the rest', () => {
     const cfg = parseConfig({ cluster: { etcd: 'etcd://10.0.0.1:2379', nodeName: 'file', advertise: '10.0.0.2:7000', leaseTtlSeconds: 2, secretEnv: 'S' } });
     const c = resolveCluster(cfg.cluster, { nodeName: 'flag', advertise: '127.0.0.1:7001' });
-    expect(c).toMatchObject({ etcd: ['10.0.0.1:2379'], nodeName: 'flag', advertise: '127.0.0.1:7001', listenHost: '127.0.0.1', leaseTtlSeconds: 2, counterSyncMs: 1000, name: 'default' });
+    expect(c).toMatchObject({
+      etcd: ['10.0.0.1:2379'],
+      nodeName: 'flag',
+      advertise: '127.0.0.1:7001',
+      listenHost: '127.0.0.1',
+      leaseTtlSeconds: 2,
+      counterSyncMs: 1000,
+      name: 'default',
+    });
   });
 
   it('bad flags and keys are errors naming them', () => {
-    expect(errorOf(() => resolveCluster(undefined, { cluster: 'http://x:1', nodeName: 'a', advertise: 'h:1' })).message).toMatch(/--cluster.*etcd:\/\/HOST:PORT/);
+    expect(errorOf(() => resolveCluster(undefined, { cluster: 'http://x:1', nodeName: 'a', advertise: 'h:1' })).message).toMatch(
+      /--cluster.*etcd:\/\/HOST:PORT/,
+    );
     expect(errorOf(() => resolveCluster(undefined, { cluster: 'etcd://x:1', advertise: 'h:1' })).message).toMatch(/--node-name: is required/);
     expect(errorOf(() => resolveCluster(undefined, { cluster: 'etcd://x:1', nodeName: 'a/b', advertise: 'h:1' })).message).toMatch(/--node-name/);
     expect(errorOf(() => resolveCluster(undefined, { cluster: 'etcd://x:1', nodeName: 'a' })).message).toMatch(/--advertise: is required/);
@@ -29,8 +39,12 @@ describe('cluster config and flags', () => {
     const e = errorOf(() => resolveCluster(undefined, { cluster: 'etcd://x:1', nodeName: 'a', advertise: 'h:1' }));
     expect(e.param).toBe('cluster');
     expect(e.message).toMatch(/cluster\.tls.*cluster\.secretEnv.*cluster\.insecure: true/);
-    expect(resolveCluster(parseConfig({ cluster: { insecure: true } }).cluster, { cluster: 'etcd://x:1', nodeName: 'a', advertise: 'h:1' })?.insecure).toBe(true);
-    expect(errorOf(() => resolveCluster(parseConfig({ cluster: { insecure: false } }).cluster, { cluster: 'etcd://x:1', nodeName: 'a', advertise: 'h:1' })).param).toBe('cluster');
+    expect(resolveCluster(parseConfig({ cluster: { insecure: true } }).cluster, { cluster: 'etcd://x:1', nodeName: 'a', advertise: 'h:1' })?.insecure).toBe(
+      true,
+    );
+    expect(
+      errorOf(() => resolveCluster(parseConfig({ cluster: { insecure: false } }).cluster, { cluster: 'etcd://x:1', nodeName: 'a', advertise: 'h:1' })).param,
+    ).toBe('cluster');
     const tls = { caFile: 'ca.pem', certFile: 'n.pem', keyFile: 'n.key' };
     expect(resolveCluster(parseConfig({ cluster: { tls } }).cluster, { cluster: 'etcd://x:1', nodeName: 'a', advertise: 'h:1' })?.tls).toEqual(tls);
   });

@@ -84,7 +84,11 @@ export const CLUSTER_DEFAULTS = { name: 'default', leaseTtlSeconds: 10, counterS
 
 export function parseClusterBlock(o: Json): ClusterFileConfig {
   const p = 'cluster';
-  noUnknownKeys(o, ['etcd', 'name', 'nodeName', 'advertise', 'listenHost', 'leaseTtlSeconds', 'counterSyncMs', 'secretEnv', 'tls', 'insecure', 'etcdTls', 'etcdAuth'], p);
+  noUnknownKeys(
+    o,
+    ['etcd', 'name', 'nodeName', 'advertise', 'listenHost', 'leaseTtlSeconds', 'counterSyncMs', 'secretEnv', 'tls', 'insecure', 'etcdTls', 'etcdAuth'],
+    p,
+  );
   const out: { -readonly [K in keyof ClusterFileConfig]: ClusterFileConfig[K] } = {};
   const etcd = optString(o, 'etcd', p);
   if (etcd !== undefined) out.etcd = etcd;
@@ -138,7 +142,9 @@ function parseEtcdTls(raw: Json, path: string): EtcdTlsConfig {
   noUnknownKeys(o, ['caFile', 'certFile', 'keyFile'], path);
   const certFile = optString(o, 'certFile', path);
   const keyFile = optString(o, 'keyFile', path);
-  if ((certFile === undefined) !== (keyFile === undefined)) invalid(join(path, certFile === undefined ? 'certFile' : 'keyFile'), 'certFile and keyFile go together (a client certificate and its key)');
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    invalid(join(path, certFile === undefined ? 'certFile' : 'keyFile'), 'certFile and keyFile go together (a client certificate and its key)');
+  }
   return {
     caFile: reqString(o, 'caFile', path, { nonEmpty: true }),
     ...(certFile === undefined ? {} : { certFile }),

@@ -140,7 +140,11 @@ export class ForwardingRunner implements ModelRunner {
       let answered = false;
       let buf = '';
       // The forwarded hop's client span, when traced; the owner node continues the trace under it.
-      const hop = ctx.trace?.child(`forward ${this.node}`, { 'inference.node': this.node, 'inference.replica.id': this.remoteId, 'inference.deployment': this.deployment }, 'client');
+      const hop = ctx.trace?.child(
+        `forward ${this.node}`,
+        { 'inference.node': this.node, 'inference.replica.id': this.remoteId, 'inference.deployment': this.deployment },
+        'client',
+      );
       let unwatch: (() => void) | undefined;
       const finish = (f: Frame | InferenceError): void => {
         if (settled) return;

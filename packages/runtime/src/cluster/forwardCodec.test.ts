@@ -3,14 +3,28 @@ import { type ThrownError, errorOf } from '@inference/core/testing';
 import { describe, expect, it } from 'vitest';
 import { decodeBody, decodeFrame, encodeFrame, errorFrame, frameError } from './forwardCodec.js';
 
-const generate = { kind: 'chat', model: 'gpt', sampling: { n: 1, stop: [] }, stream: true, includeUsage: false, passthrough: {}, messages: [{ role: 'user', content: 'hi' }] };
+const generate = {
+  kind: 'chat',
+  model: 'gpt',
+  sampling: { n: 1, stop: [] },
+  stream: true,
+  includeUsage: false,
+  passthrough: {},
+  messages: [{ role: 'user', content: 'hi' }],
+};
 
 describe('forwarded bodies and frames', () => {
   it('round-trips a generate body and frames', () => {
     const body = decodeBody(JSON.stringify({ replica: 'gpt#1', kind: 'generate', req: generate }));
     expect(body.kind).toBe('generate');
     expect(decodeFrame(encodeFrame({ chunk: { index: 0, text: 'a', tokens: 1 } }).trim())).toEqual({ chunk: { index: 0, text: 'a', tokens: 1 } });
-    const e = frameError((decodeFrame(encodeFrame(errorFrame(new InferenceError('rate_limited', 'slow down', { retryAfterMs: 500 }))).trim()) as { error: Parameters<typeof frameError>[0] }).error);
+    const e = frameError(
+      (
+        decodeFrame(encodeFrame(errorFrame(new InferenceError('rate_limited', 'slow down', { retryAfterMs: 500 }))).trim()) as {
+          error: Parameters<typeof frameError>[0];
+        }
+      ).error,
+    );
     expect(e.kind).toBe('rate_limited');
     expect(e.retryAfterMs).toBe(500);
   });

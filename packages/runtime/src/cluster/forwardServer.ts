@@ -184,7 +184,11 @@ export class ForwardServer {
       abort.abort(new InferenceError('internal', 'peer cancelled the request'));
     };
     stream.on('close', onClose);
-    const span = this.options.tracing?.start('forwarded run', headers, { 'inference.replica.id': body.replica, 'inference.request.id': requestId, 'inference.deployment': replica.deployment });
+    const span = this.options.tracing?.start('forwarded run', headers, {
+      'inference.replica.id': body.replica,
+      'inference.request.id': requestId,
+      'inference.deployment': replica.deployment,
+    });
     const out = new RunWriter(stream, this.options.streams);
     const ctx: RunContext = span === undefined ? { requestId, signal: abort, flow: out.flow } : { requestId, signal: abort, flow: out.flow, trace: span };
     stream.respond({ ':status': 200, 'content-type': 'application/x-ndjson' });

@@ -68,7 +68,11 @@ export class SharedWrites {
       while (watch.revision() < last && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
       const now = watch.entries().get(op.key.slice(prefix.length))?.modRevision ?? 0;
       if (now !== op.expect) {
-        throw new InferenceError('invalid_request', `'${op.key.slice(prefix.length)}' changed while this write was on its way (revision ${now}, expected ${op.expect}); read it again and retry`, { param: 'version' });
+        throw new InferenceError(
+          'invalid_request',
+          `'${op.key.slice(prefix.length)}' changed while this write was on its way (revision ${now}, expected ${op.expect}); read it again and retry`,
+          { param: 'version' },
+        );
       }
     }
     const rev = op.op === 'put' ? await l.put(op.key, op.value) : await l.delete(op.key);

@@ -61,8 +61,12 @@ describe('traces config', () => {
     expect(param({ endpiont: 'http://x' })).toBe('telemetry.traces.endpiont');
     expect(errorOf(() => parseConfig({ telemetry: { metrics: {} } })).param).toBe('telemetry.metrics');
     expect(errorOf(() => resolveTraces(undefined, { OTEL_TRACES_EXPORTER: 'zipkin' })).message).toContain('OTEL_TRACES_EXPORTER');
-    expect(errorOf(() => resolveTraces(undefined, { OTEL_TRACES_EXPORTER: 'otlp', OTEL_TRACES_SAMPLER: 'jaeger_remote' })).message).toContain('OTEL_TRACES_SAMPLER');
-    expect(errorOf(() => resolveTraces(undefined, { OTEL_TRACES_EXPORTER: 'otlp', OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '1.5' })).message).toContain('OTEL_TRACES_SAMPLER_ARG');
+    expect(errorOf(() => resolveTraces(undefined, { OTEL_TRACES_EXPORTER: 'otlp', OTEL_TRACES_SAMPLER: 'jaeger_remote' })).message).toContain(
+      'OTEL_TRACES_SAMPLER',
+    );
+    expect(
+      errorOf(() => resolveTraces(undefined, { OTEL_TRACES_EXPORTER: 'otlp', OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '1.5' })).message,
+    ).toContain('OTEL_TRACES_SAMPLER_ARG');
     expect(errorOf(() => resolveTraces(undefined, { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_TRACES_EXPORTER: 'otlp' })).message).toContain('grpc');
     expect(errorOf(() => parseKeyValues('novalue', 'V')).message).toContain('V');
   });

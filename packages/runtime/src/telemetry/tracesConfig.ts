@@ -136,7 +136,10 @@ function envRatio(env: Env): number | undefined {
       return r;
     }
     default:
-      throw new InferenceError('invalid_request', `OTEL_TRACES_SAMPLER: '${sampler}' is not supported (always_on, always_off, traceidratio, or their parentbased_ forms)`);
+      throw new InferenceError(
+        'invalid_request',
+        `OTEL_TRACES_SAMPLER: '${sampler}' is not supported (always_on, always_off, traceidratio, or their parentbased_ forms)`,
+      );
   }
 }
 
