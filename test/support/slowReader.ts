@@ -23,12 +23,12 @@ export class SlowReader {
   readonly started: Promise<void>;
   readonly ended: Promise<{ complete: boolean; text: string }>;
 
-  constructor(url: string, ca: Buffer, body: unknown) {
+  constructor(url: string, ca: Buffer, body: unknown, path = '/v1/chat/completions') {
     let onStart: () => void = () => undefined;
     this.started = new Promise((r) => { onStart = r; });
     this.session = http2.connect(url, { ca });
     this.session.on('error', () => undefined);
-    const req = this.session.request({ ':method': 'POST', ':path': '/v1/chat/completions', 'content-type': 'application/json' });
+    const req = this.session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/json' });
     this.req = req;
     req.setEncoding('utf8');
     this.ended = new Promise((resolve) => {
@@ -60,8 +60,8 @@ export class SlowReader {
 }
 
 const readers = new Set<SlowReader>();
-export function slowReader(url: string, ca: Buffer, body: unknown): SlowReader {
-  const r = new SlowReader(url, ca, body);
+export function slowReader(url: string, ca: Buffer, body: unknown, path?: string): SlowReader {
+  const r = new SlowReader(url, ca, body, path);
   readers.add(r);
   return r;
 }

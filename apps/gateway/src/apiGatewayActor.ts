@@ -30,6 +30,7 @@ import { type SecretAllowList, type TlsReloader, secretPolicy } from '@inference
 import type { Server as SecureServer } from 'node:tls';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Drain } from './http/drain.js';
+import type { WriterOptions } from './http/coalesce.js';
 import type { AdminServices } from './admin/adminServices.js';
 import { recordChange, registerAuditRoutes } from './audit/auditRoutes.js';
 import { specBefore } from './audit/deploymentAudit.js';
@@ -249,10 +250,8 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
         : renderTextCompletion(id, created, out.deployment, out.tokens.choices, out.tokens.usage);
       return reply.type('application/json').send(body);
     }
-    // A client that reads slowly pauses its own request's output (docs/flow-control.md).
-    const flow = new Flow();
-    const stallMs = this.options.streamStallMs;
-    const writer = stallMs === undefined ? { flow, buffers: this.runtime.streams } : { flow, stallMs, buffers: this.runtime.streams };
+    const writer = this.streamOptions();
+    const flow = writer.flow;
     const stream = new OpenAIStream(res, req.id, parsed.kind, id, parsed.model, parsed.includeUsage, writer);
     try {
       const out = await this.dispatch(req, { kind: 'generate', endpoint, req: parsed, sink: stream.push, onDeployment: stream.setModel, flow }, whenGone);
@@ -268,13 +267,20 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     return reply;
   }
 
+  /** A streamed response's writer: a client that reads slowly pauses its own request's output (docs/flow-control.md). */
+  private readonly streamOptions = (): WriterOptions & { readonly flow: Flow } => {
+    const flow = new Flow();
+    const stallMs = this.options.streamStallMs;
+    return stallMs === undefined ? { flow, buffers: this.runtime.streams } : { flow, stallMs, buffers: this.runtime.streams };
+  };
+
   private routes(app: FastifyInstance): void {
     const rt = this.runtime;
     app.post('/v1/chat/completions', (req, reply) => this.generate(req, reply, 'chat', parseChatRequest(takeBody(req))));
     app.post('/v1/completions', (req, reply) => this.generate(req, reply, 'completion', parseCompletionRequest(takeBody(req))));
-    registerAnthropicRoutes(app, (r, job, onCancel) => this.dispatch(r, job, onCancel), this.options.bodyLimitBytes);
+    registerAnthropicRoutes(app, (r, job, onCancel) => this.dispatch(r, job, onCancel), this.options.bodyLimitBytes, this.streamOptions);
     const records = rt.records ?? new LocalRecordStore(rt.store, this.options.responsesTtlMs);
-    registerResponsesRoutes(app, new ResponsesApi((r, job, onCancel) => this.dispatch(r, job, onCancel), records));
+    registerResponsesRoutes(app, new ResponsesApi((r, job, onCancel) => this.dispatch(r, job, onCancel), records, this.streamOptions));
     app.post('/v1/embeddings', async (req, reply) => {
       const parsed = parseEmbeddingRequest(req.body);
       // A client that goes away cancels the embedding (queue wait and engine work).

@@ -28,7 +28,11 @@ export function parseWindow(s: string): BudgetWindow {
   const word = WORDS[s];
   if (word !== undefined) return { n: 1, unit: word };
   const m = /^([1-9]\d{0,5})(mo|m|h|d|s)$/.exec(s);
-  if (m === null) throw new InferenceError('invalid_request', `budget window '${s}': expected <n>s, <n>m, <n>h, <n>d, <n>mo or minute, hour, day, month`, { param: 'window' });
+  if (m === null) {
+    throw new InferenceError('invalid_request', `budget window '${s}': expected <n>s, <n>m, <n>h, <n>d, <n>mo or minute, hour, day, month`, {
+      param: 'window',
+    });
+  }
   return { n: Number(m[1]), unit: m[2] as WindowUnit };
 }
 
@@ -161,7 +165,9 @@ export function reserveAll(
 export class BudgetRefusal extends InferenceError {
   constructor(readonly refusal: Refusal, readonly fallback: boolean) {
     const what = refusal.scope === 'key' ? `the budget of API key '${refusal.name}'` : `the budget of deployment '${refusal.name}'`;
-    super('budget_exceeded', `${what} is exhausted for this window (${refusal.limit === 'tokens' ? 'maxTokens' : 'maxCostUsd'})`, { retryAfterMs: refusal.retryAfterMs });
+    super('budget_exceeded', `${what} is exhausted for this window (${refusal.limit === 'tokens' ? 'maxTokens' : 'maxCostUsd'})`, {
+      retryAfterMs: refusal.retryAfterMs,
+    });
   }
 }
 

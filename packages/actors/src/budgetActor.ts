@@ -78,10 +78,30 @@ export class BudgetActor extends Actor<BudgetMsg> {
   private seq = 0;
   private readonly now: () => number;
   readonly registry = new Registry();
-  private readonly spendTokens = new Gauge({ name: METRIC.budgetSpendTokens, help: "Tokens spent in the budget's current window", labelNames: ['scope', 'name'], registers: [this.registry] });
-  private readonly spendUsd = new Gauge({ name: METRIC.budgetSpendUsd, help: "USD spent in the budget's current window", labelNames: ['scope', 'name'], registers: [this.registry] });
-  private readonly reservedTokens = new Gauge({ name: METRIC.budgetReservedTokens, help: 'Tokens held by requests in flight (their estimates)', labelNames: ['scope', 'name'], registers: [this.registry] });
-  private readonly refusals = new Counter({ name: METRIC.budgetRefusals, help: 'Requests refused by a budget, by the limit', labelNames: ['scope', 'name', 'limit'], registers: [this.registry] });
+  private readonly spendTokens = new Gauge({
+    name: METRIC.budgetSpendTokens,
+    help: "Tokens spent in the budget's current window",
+    labelNames: ['scope', 'name'],
+    registers: [this.registry],
+  });
+  private readonly spendUsd = new Gauge({
+    name: METRIC.budgetSpendUsd,
+    help: "USD spent in the budget's current window",
+    labelNames: ['scope', 'name'],
+    registers: [this.registry],
+  });
+  private readonly reservedTokens = new Gauge({
+    name: METRIC.budgetReservedTokens,
+    help: 'Tokens held by requests in flight (their estimates)',
+    labelNames: ['scope', 'name'],
+    registers: [this.registry],
+  });
+  private readonly refusals = new Counter({
+    name: METRIC.budgetRefusals,
+    help: 'Requests refused by a budget, by the limit',
+    labelNames: ['scope', 'name', 'limit'],
+    registers: [this.registry],
+  });
 
   constructor(private readonly options: BudgetActorOptions) {
     super();
@@ -110,10 +130,18 @@ export class BudgetActor extends Actor<BudgetMsg> {
         return;
       case 'spend': {
         const now = this.now();
-        m.reply.resolve([...this.ledgers.entries()].map(([k, l]) => {
-          l.roll(now);
-          return { ...this.record(k, l), reservedTokens: l.reserved.tokens, reservedUsd: l.reserved.costUsd, maxTokens: l.limits.maxTokens, maxCostUsd: l.limits.maxCostUsd };
-        }));
+        m.reply.resolve(
+          [...this.ledgers.entries()].map(([k, l]) => {
+            l.roll(now);
+            return {
+              ...this.record(k, l),
+              reservedTokens: l.reserved.tokens,
+              reservedUsd: l.reserved.costUsd,
+              maxTokens: l.limits.maxTokens,
+              maxCostUsd: l.limits.maxCostUsd,
+            };
+          }),
+        );
         return;
       }
       case 'reset':
@@ -219,7 +247,13 @@ export class BudgetActor extends Actor<BudgetMsg> {
     const l = this.ledger(scope, name, spec, now);
     l.roll(now);
     const key = ledgerKey(scope, name);
-    const before: BudgetStatus = { ...this.record(key, l), reservedTokens: l.reserved.tokens, reservedUsd: l.reserved.costUsd, maxTokens: l.limits.maxTokens, maxCostUsd: l.limits.maxCostUsd };
+    const before: BudgetStatus = {
+      ...this.record(key, l),
+      reservedTokens: l.reserved.tokens,
+      reservedUsd: l.reserved.costUsd,
+      maxTokens: l.limits.maxTokens,
+      maxCostUsd: l.limits.maxCostUsd,
+    };
     l.spent = ZERO;
     // Rows read at startup must not bring the old spend back when the ledger is rebuilt.
     for (const k of [...this.stored.keys()]) if (k.startsWith(`${key}\u0000`)) this.stored.delete(k);

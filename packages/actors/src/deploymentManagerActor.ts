@@ -291,7 +291,16 @@ export class DeploymentManagerActor extends Actor<ManagerMsg> {
   private startReplica(d: Deployment): void {
     const id = `${d.spec.name}#${++this.seq}`;
     const r: Replica = {
-      id, deployment: d.spec.name, spec: d.spec, revision: d.revision, seq: this.seq, state: 'pending', since: Date.now(), restarts: 0, servedOnce: false, placing: false,
+      id,
+      deployment: d.spec.name,
+      spec: d.spec,
+      revision: d.revision,
+      seq: this.seq,
+      state: 'pending',
+      since: Date.now(),
+      restarts: 0,
+      servedOnce: false,
+      placing: false,
     };
     d.replicas.push(r);
     this.metrics.deliver({ type: 'replicaState', deployment: r.deployment, replica: id, state: 'pending', on: true });
@@ -307,10 +316,13 @@ export class DeploymentManagerActor extends Actor<ManagerMsg> {
       return;
     }
     r.placing = true;
-    this.placement.ask<PlaceResult>((reply) => ({ type: 'place', replicaId: r.id, request, reply })).then(
-      (result) => self.deliver({ type: 'placed', id: r.id, result }),
-      (e: unknown) => self.deliver({ type: 'placed', id: r.id, result: { ok: false, reason: `placement failed: ${e instanceof Error ? e.message : String(e)}` } }),
-    );
+    this.placement
+      .ask<PlaceResult>((reply) => ({ type: 'place', replicaId: r.id, request, reply }))
+      .then(
+        (result) => self.deliver({ type: 'placed', id: r.id, result }),
+        (e: unknown) =>
+          self.deliver({ type: 'placed', id: r.id, result: { ok: false, reason: `placement failed: ${e instanceof Error ? e.message : String(e)}` } }),
+      );
   }
 
   private onPlaced(id: string, result: PlaceResult): void {

@@ -193,7 +193,8 @@ class Cell<M> implements ActorContext<M> {
 
   private fail(error: unknown): void {
     const parent = this.parent;
-    const directive: Directive = parent === null ? 'stop' : (parent.options.strategy ?? this.system.defaultStrategy).decide(this.self as ActorRef<never>, error);
+    const directive: Directive =
+      parent === null ? 'stop' : (parent.options.strategy ?? this.system.defaultStrategy).decide(this.self as ActorRef<never>, error);
     this.system.reportFailure(this.path, error, directive);
     switch (directive) {
       case 'resume':

@@ -75,7 +75,13 @@ export function place(inv: NodeInventory, reserved: readonly Placement[], req: P
   const warning = threadsUsed > inv.cpuThreads ? `CPU oversubscribed: ${threadsUsed} threads reserved on ${plural(inv.cpuThreads, 'core')}` : undefined;
   const done = (gpus: number[]): PlaceResult => ({
     ok: true,
-    placement: { node: inv.node, gpus, gpuMemoryMiB: req.gpus === 0 ? 0 : req.gpuMemoryMiB, threads: req.threads, ...(warning === undefined ? {} : { warning }) },
+    placement: {
+      node: inv.node,
+      gpus,
+      gpuMemoryMiB: req.gpus === 0 ? 0 : req.gpuMemoryMiB,
+      threads: req.threads,
+      ...(warning === undefined ? {} : { warning }),
+    },
   });
   if (req.gpus === 0) return done([]);
   const usage = gpuUsage(inv, reserved);

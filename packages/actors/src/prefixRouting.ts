@@ -238,7 +238,11 @@ export function pickPrefix(
 }
 
 /** Round robin over the routable replicas, from `cursor` (the caller keeps `next`). */
-export function pickRoundRobin(replicas: readonly ReplicaEntry[], cursor: number, exclude?: ReadonlySet<string>): { replica: ReplicaEntry; next: number } | undefined {
+export function pickRoundRobin(
+  replicas: readonly ReplicaEntry[],
+  cursor: number,
+  exclude?: ReadonlySet<string>,
+): { replica: ReplicaEntry; next: number } | undefined {
   const n = replicas.length;
   for (let k = 0; k < n; k++) {
     const i = (cursor + k) % n;

@@ -62,7 +62,9 @@ export function blockingFailure(desired: Desired, replicas: readonly ReplicaView
 
 export function plan(desired: Desired, replicas: readonly ReplicaView[]): ReconcileAction[] {
   const actions: ReconcileAction[] = [];
-  const newestCrash = replicas.filter((r) => r.state === 'failed' && r.revision === desired.revision && r.servedOnce).reduce<ReplicaView | undefined>((a, r) => (a === undefined || r.seq > a.seq ? r : a), undefined);
+  const newestCrash = replicas
+    .filter((r) => r.state === 'failed' && r.revision === desired.revision && r.servedOnce)
+    .reduce<ReplicaView | undefined>((a, r) => (a === undefined || r.seq > a.seq ? r : a), undefined);
   for (const r of replicas) {
     if (r.state === 'failed' && r !== newestCrash && (r.revision !== desired.revision || r.servedOnce)) actions.push({ type: 'discard', id: r.id });
   }

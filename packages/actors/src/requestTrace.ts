@@ -54,7 +54,14 @@ export function requestSpan(endpoint: Endpoint, req: GenerateRequest | Embedding
 }
 
 /** The outcome of a generation on the request span. */
-export function traceGenerated(span: TraceSpan, deployment: string, runtime: string | undefined, tokens: Tokens, retries: number, ttftMs: number | undefined): void {
+export function traceGenerated(
+  span: TraceSpan,
+  deployment: string,
+  runtime: string | undefined,
+  tokens: Tokens,
+  retries: number,
+  ttftMs: number | undefined,
+): void {
   span.set({
     'gen_ai.response.model': deployment,
     'gen_ai.provider.name': runtime === undefined ? undefined : genAiProvider(runtime),

@@ -136,7 +136,15 @@ export class Timeline {
     const last = Math.floor(nowMs / BUCKET_MS);
     const first = last - BUCKETS + 1;
     const perSec = 1000 / BUCKET_MS;
-    const out: TimelineSeries = { start: first * BUCKET_MS, bucketMs: BUCKET_MS, requestsPerSec: [], tokensPerSec: [], errorsPerSec: [], ttftP50Ms: [], ttftP99Ms: [] };
+    const out: TimelineSeries = {
+      start: first * BUCKET_MS,
+      bucketMs: BUCKET_MS,
+      requestsPerSec: [],
+      tokensPerSec: [],
+      errorsPerSec: [],
+      ttftP50Ms: [],
+      ttftP99Ms: [],
+    };
     for (let index = first; index <= last; index++) {
       const slot = ((index % BUCKETS) + BUCKETS) % BUCKETS;
       if (ring.index[slot] !== index) {

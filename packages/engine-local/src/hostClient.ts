@@ -11,7 +11,15 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type CancelSignal, InferenceError, type EngineFaultKind, type FlowSignal, type TokenLogprob, type ToolCallDelta, toInferenceError } from '@inference/core';
+import {
+  type CancelSignal,
+  InferenceError,
+  type EngineFaultKind,
+  type FlowSignal,
+  type TokenLogprob,
+  type ToolCallDelta,
+  toInferenceError,
+} from '@inference/core';
 import type { InjectableFault, NativeEngineOptions, NativeErrorField, NativeSequenceError, NativeStats } from './native.js';
 import {
   EXIT_UNRECOVERABLE,

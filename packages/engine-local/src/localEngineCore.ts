@@ -94,7 +94,9 @@ export function toolSelection(req: GenerateRequest): { choice: 'auto' | 'none' |
     // The named tool alone is rendered and forced (a required choice over it).
     return { choice: 'required', tools: named };
   }
-  throw new InferenceError('invalid_request', "tool_choice must be 'auto', 'none', 'required' or {type: 'function', function: {name}}", { param: 'tool_choice' });
+  throw new InferenceError('invalid_request', "tool_choice must be 'auto', 'none', 'required' or {type: 'function', function: {name}}", {
+    param: 'tool_choice',
+  });
 }
 
 function toMessage(m: ChatMessage): ChatInputMessage {
@@ -383,7 +385,11 @@ export class LocalReplica implements ModelRunner {
   /** The request's signal, plus `engine.timeouts.totalMs` counted from now (queue wait included). */
   private deadline(ctx: RunContext): { signal: CancelSignal; done: () => void } {
     const totalMs = this.spec.engine.timeouts.totalMs;
-    return linkedCancellation(ctx.signal, totalMs, () => new InferenceError('upstream_timeout', 'the model took too long to answer', { diagnostic: `engine totalMs ${totalMs}` }));
+    return linkedCancellation(
+      ctx.signal,
+      totalMs,
+      () => new InferenceError('upstream_timeout', 'the model took too long to answer', { diagnostic: `engine totalMs ${totalMs}` }),
+    );
   }
 
   private release(): void {
@@ -406,15 +412,27 @@ export class LocalReplica implements ModelRunner {
       try {
         const acc = new ChoiceAccumulator(index);
         const r = await this.core.handle.withContext(
-          (host) => host.generate(input, n > 1 && params.seed !== undefined ? { ...params, seed: params.seed + index } : params, signal, (t, tokens, extras) => {
-            sink(acc.add(t, tokens, extras));
-          }, ctx.flow),
+          (host) =>
+            host.generate(
+              input,
+              n > 1 && params.seed !== undefined ? { ...params, seed: params.seed + index } : params,
+              signal,
+              (t, tokens, extras) => {
+                sink(acc.add(t, tokens, extras));
+              },
+              ctx.flow,
+            ),
           // Never on this replica's next host: a request without output is retried
           // on another replica by the request path, which does not wait for a reload.
           () => false,
         );
         sink({ index, text: '', tokens: 0, finishReason: r.finishReason });
-        gen?.set({ 'gen_ai.usage.input_tokens': r.promptTokens, 'gen_ai.usage.output_tokens': r.completionTokens, 'inference.cached_tokens': r.cachedTokens, 'gen_ai.response.finish_reasons': [r.finishReason] });
+        gen?.set({
+          'gen_ai.usage.input_tokens': r.promptTokens,
+          'gen_ai.usage.output_tokens': r.completionTokens,
+          'inference.cached_tokens': r.cachedTokens,
+          'gen_ai.response.finish_reasons': [r.finishReason],
+        });
         return { choice: acc.result(r.finishReason), prompt: r.promptTokens, completion: r.completionTokens, cached: r.cachedTokens };
       } catch (e) {
         gen?.fail(e);
@@ -488,10 +506,19 @@ export class LocalReplica implements ModelRunner {
   }
 }
 
-export function createLocalReplica(system: ActorSystem, name: string, spec: DeploymentSpec, id: string, events: LocalReplicaEvents, options: LocalReplicaOptions = {}): LocalReplica {
+export function createLocalReplica(
+  system: ActorSystem,
+  name: string,
+  spec: DeploymentSpec,
+  id: string,
+  events: LocalReplicaEvents,
+  options: LocalReplicaOptions = {},
+): LocalReplica {
   const late: { replica?: LocalReplica } = {};
   const wrapped: LocalReplicaEvents = {
-    restarted: (r) => { events.restarted(r); },
+    restarted: (r) => {
+      events.restarted(r);
+    },
     failed: (r) => {
       late.replica?.markFailed();
       events.failed(r);

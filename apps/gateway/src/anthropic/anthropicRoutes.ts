@@ -8,10 +8,11 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { RequestJob, RequestResult } from '@inference/actors';
 import {
-  InferenceError, anthropicErrorBody, hexId, anthropicStatus, parseMessagesRequest, renderAnthropicMessage, retryAfterSeconds,
+  type Flow, InferenceError, anthropicErrorBody, hexId, anthropicStatus, parseMessagesRequest, renderAnthropicMessage, retryAfterSeconds,
   toInferenceError,
 } from '@inference/core';
 import { AnthropicStream } from './anthropicStreaming.js';
+import type { WriterOptions } from '../http/coalesce.js';
 import { fromFastify } from '../http/fastifyErrors.js';
 
 export type Dispatch = (req: FastifyRequest, job: RequestJob, onCancel: (cancel: () => void) => void) => Promise<RequestResult>;
@@ -22,7 +23,10 @@ function sendError(reply: FastifyReply, requestId: string, e: InferenceError, st
   return reply.code(status).type('application/json').send({ ...anthropicErrorBody(e), request_id: requestId });
 }
 
-async function messages(dispatch: Dispatch, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+/** A streamed response's writer options: its own Flow (back-pressure, docs/flow-control.md), the stall bound, the accounting. */
+export type StreamOptions = () => WriterOptions & { readonly flow: Flow };
+
+async function messages(dispatch: Dispatch, streamOptions: StreamOptions, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const parsed = parseMessagesRequest(req.body);
   const id = `msg_${hexId()}`;
   const res = reply.raw;
@@ -37,9 +41,11 @@ async function messages(dispatch: Dispatch, req: FastifyRequest, reply: FastifyR
     if (out.kind !== 'generate' || choice === undefined) throw new InferenceError('internal', 'internal error', { diagnostic: 'no choice in result' });
     return reply.type('application/json').send(renderAnthropicMessage(id, out.deployment, choice, out.tokens.usage));
   }
-  const stream = new AnthropicStream(res, req.id, id, parsed.model);
+  const options = streamOptions();
+  const stream = new AnthropicStream(res, req.id, id, parsed.model, options);
   try {
-    const out = await dispatch(req, { kind: 'generate', endpoint: 'messages', req: parsed, sink: stream.push, onDeployment: stream.setModel }, whenGone);
+    const job: RequestJob = { kind: 'generate', endpoint: 'messages', req: parsed, sink: stream.push, onDeployment: stream.setModel, flow: options.flow };
+    const out = await dispatch(req, job, whenGone);
     if (out.kind !== 'generate') throw new InferenceError('internal', 'internal error');
     reply.hijack();
     stream.end(out.tokens);
@@ -52,7 +58,7 @@ async function messages(dispatch: Dispatch, req: FastifyRequest, reply: FastifyR
   return reply;
 }
 
-export function registerAnthropicRoutes(app: FastifyInstance, dispatch: Dispatch, bodyLimitBytes: number): void {
+export function registerAnthropicRoutes(app: FastifyInstance, dispatch: Dispatch, bodyLimitBytes: number, streamOptions: StreamOptions): void {
   void app.register((scope, _opts, done) => {
     scope.addHook('onRequest', (req, reply, next) => {
       void reply.header('request-id', req.id);
@@ -62,7 +68,7 @@ export function registerAnthropicRoutes(app: FastifyInstance, dispatch: Dispatch
       const { e, status } = fromFastify(err, bodyLimitBytes);
       return sendError(reply, req.id, e, status);
     });
-    scope.post('/v1/messages', (req, reply) => messages(dispatch, req, reply));
+    scope.post('/v1/messages', (req, reply) => messages(dispatch, streamOptions, req, reply));
     done();
   });
 }

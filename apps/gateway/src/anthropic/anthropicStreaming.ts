@@ -6,7 +6,7 @@
 
 import type { ServerResponse } from 'node:http';
 import { AnthropicEventWriter, type InferenceError, type TokenChunk, type Tokens, anthropicErrorEvent } from '@inference/core';
-import { CoalescedWriter } from '../http/coalesce.js';
+import { CoalescedWriter, type WriterOptions } from '../http/coalesce.js';
 
 export class AnthropicStream {
   private writer: AnthropicEventWriter;
@@ -18,9 +18,10 @@ export class AnthropicStream {
     private readonly requestId: string,
     private readonly id: string,
     model: string,
+    options: WriterOptions = {},
   ) {
     this.writer = new AnthropicEventWriter(id, model);
-    this.out = new CoalescedWriter(res);
+    this.out = new CoalescedWriter(res, options);
   }
 
   /** The deployment that serves (a fallback may differ from the one asked for), before the first byte. */

@@ -144,4 +144,24 @@ describe('CoalescedWriter back-pressure (a real socket whose client stops readin
     await until(() => !flow.paused, 'the flow released');
     await t.close();
   });
+
+  it('destroys a response ended while its client is behind that stays stuck longer than stallMs', async () => {
+    const flow = new Flow();
+    let response: ServerResponse | undefined;
+    let writer: CoalescedWriter | undefined;
+    const t = await stuckClient((res) => {
+      response = res;
+      writer = new CoalescedWriter(res, { flow, stallMs: 200 });
+    });
+    await until(() => writer !== undefined, 'the response');
+    const chunk = `data: ${'z'.repeat(64 * 1024)}\n\n`;
+    while (!flow.paused) {
+      writer?.write(chunk);
+      await new Promise((r) => setImmediate(r));
+    }
+    // The producer is done: the last bytes wait behind the unread ones.
+    writer?.end('data: [DONE]\n\n');
+    await until(() => response?.destroyed === true, 'the stall timeout');
+    await t.close();
+  });
 });

@@ -72,11 +72,16 @@ export class CoalescedWriter implements BufferedStream {
     this.options.buffers?.sample(this);
   }
 
-  /** Ends the response with what is pending followed by `data`. */
+  /**
+   * Ends the response with what is pending followed by `data`. A client that is
+   * behind keeps the stall timer: the response is released once it is all written
+   * ('finish'), or destroyed when that takes longer than stallMs.
+   */
   end(data: string): void {
     const all = this.pending + data;
     this.pending = '';
-    this.release();
+    if (this.waiting && this.onDrain !== undefined) this.res.once('finish', this.onDrain);
+    else this.release();
     this.res.end(all);
   }
 
@@ -105,6 +110,7 @@ export class CoalescedWriter implements BufferedStream {
     if (this.onDrain !== undefined) {
       this.res.off('drain', this.onDrain);
       this.res.off('close', this.onDrain);
+      this.res.off('finish', this.onDrain);
     }
     this.options.flow?.resume();
   }

@@ -13,11 +13,12 @@
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
-  type ChatMessage, InferenceError, type ResponseItem, type ResponseMeta, type ResponsesRequest, hexId, itemsToMessages,
+  type ChatMessage, Flow, InferenceError, type ResponseItem, type ResponseMeta, type ResponsesRequest, hexId, itemsToMessages,
   openAIErrorBody, parseResponsesRequest, renderResponse, retryAfterSeconds, toInferenceError,
 } from '@inference/core';
 import type { RecordStore } from '@inference/runtime';
-import type { Dispatch } from '../anthropic/anthropicRoutes.js';
+import type { RequestJob } from '@inference/actors';
+import type { Dispatch, StreamOptions } from '../anthropic/anthropicRoutes.js';
 import { principalOf } from '../http/auth.js';
 import { ResponsesStream } from './responsesStreaming.js';
 
@@ -55,6 +56,8 @@ export class ResponsesApi {
   constructor(
     private readonly dispatch: Dispatch,
     private readonly records: RecordStore,
+    /** A streamed response's writer options (back-pressure and the stall bound, docs/flow-control.md). */
+    private readonly streamOptions: StreamOptions = () => ({ flow: new Flow() }),
   ) {}
 
   private async load(id: string, owner: string | null, param: string | null = null): Promise<StoredResponse> {
@@ -120,9 +123,11 @@ export class ResponsesApi {
       if (parsed.store) await this.save(owner, response, history, input);
       return reply.type('application/json').send(response);
     }
-    const stream = new ResponsesStream(res, req.id, meta);
+    const options = this.streamOptions();
+    const stream = new ResponsesStream(res, req.id, meta, options);
     try {
-      const out = await this.dispatch(req, { kind: 'generate', endpoint: 'responses', req: chat, sink: stream.push, onDeployment: stream.setModel }, whenGone);
+      const job: RequestJob = { kind: 'generate', endpoint: 'responses', req: chat, sink: stream.push, onDeployment: stream.setModel, flow: options.flow };
+      const out = await this.dispatch(req, job, whenGone);
       if (out.kind !== 'generate') throw new InferenceError('internal', 'internal error');
       reply.hijack();
       const response = stream.end(out.tokens);

@@ -9,7 +9,7 @@ import type { ServerResponse } from 'node:http';
 import {
   type InferenceError, type ResponseItem, type ResponseMeta, ResponsesEventWriter, type TokenChunk, type Tokens,
 } from '@inference/core';
-import { CoalescedWriter } from '../http/coalesce.js';
+import { CoalescedWriter, type WriterOptions } from '../http/coalesce.js';
 
 export class ResponsesStream {
   private readonly writer: ResponsesEventWriter;
@@ -20,9 +20,10 @@ export class ResponsesStream {
     private readonly res: ServerResponse,
     private readonly requestId: string,
     private readonly meta: ResponseMeta,
+    options: WriterOptions = {},
   ) {
     this.writer = new ResponsesEventWriter(meta);
-    this.out = new CoalescedWriter(res);
+    this.out = new CoalescedWriter(res, options);
   }
 
   /** The deployment that serves (a fallback may differ from the one asked for), before the first byte. */
