@@ -48,6 +48,19 @@ void Engine::submit(GenerateRequest req) {
     cv_.notify_one();
 }
 
+void Engine::hold() {
+    std::lock_guard<std::mutex> lk(mu_);
+    held_ = true;
+}
+
+void Engine::release() {
+    {
+        std::lock_guard<std::mutex> lk(mu_);
+        held_ = false;
+    }
+    cv_.notify_one();
+}
+
 void Engine::cancel(uint32_t id) {
     {
         std::lock_guard<std::mutex> lk(mu_);
@@ -185,7 +198,7 @@ void Engine::run() {
         Inbox in;
         {
             std::unique_lock<std::mutex> lk(mu_);
-            cv_.wait(lk, [&] { return stop_.load() || !inbox_.empty() || scheduler_->hasWork(); });
+            cv_.wait(lk, [&] { return stop_.load() || (!inbox_.empty() && !held_) || scheduler_->hasWork(); });
             if (stop_.load()) return;
             std::swap(in, inbox_);
         }

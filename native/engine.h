@@ -75,6 +75,13 @@ class Engine {
     ModelInfo info() const;
 
     void submit(GenerateRequest req);
+    /**
+     * Gathering (docs/benchmarks.md, "Requests that arrive together"): while held, an idle engine
+     * thread does not start a step, so every request submitted before release() is admitted
+     * to the same first step. A busy engine is not held: it takes what has arrived at its next step.
+     */
+    void hold();
+    void release();
     void cancel(uint32_t id);
     /** Back-pressure: keeps the sequence out of the batch while paused (see Scheduler::setPaused). */
     void setPaused(uint32_t id, bool paused);
@@ -118,6 +125,7 @@ class Engine {
     mutable std::mutex mu_;
     std::condition_variable cv_;
     Inbox inbox_;
+    bool held_ = false;  // see hold()
     EngineStats stats_;
     bool closed_ = false;
 

@@ -352,8 +352,28 @@ Napi::Value EngineWrap::Submit(const Napi::CallbackInfo & info) {
     r.jsonSchema = stringOption(o, "jsonSchema");
     if (!r.grammar.empty() && !r.jsonSchema.empty()) throw Napi::TypeError::New(env, "grammar and jsonSchema are exclusive");
     readChatSubmitOptions(o, r);
+    gather(env, e);
     e.submit(std::move(r));
     return env.Undefined();
+}
+
+void EngineWrap::gather(Napi::Env env, Engine & e) {
+    // Requests submitted in one turn of the event loop (a burst of HTTP requests read in one
+    // poll phase, a loop of submits) start in the same step: an idle engine thread woken by the
+    // first would otherwise decode it alone and the others one step later, their first tokens
+    // waiting for its prefill (docs/benchmarks.md, "Requests that arrive together").
+    if (gathering_) return;
+    Napi::Value setImmediate = env.Global().Get("setImmediate");
+    if (!setImmediate.IsFunction()) return;
+    e.hold();
+    gathering_ = true;
+    gatherRef_ = Napi::Persistent(Value());
+    auto release = Napi::Function::New(env, [this](const Napi::CallbackInfo &) {
+        gathering_ = false;
+        if (engine_) engine_->release();
+        gatherRef_.Reset();
+    });
+    setImmediate.As<Napi::Function>().Call({release});
 }
 
 Napi::Value EngineWrap::Cancel(const Napi::CallbackInfo & info) {

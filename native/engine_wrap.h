@@ -83,6 +83,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap>, public EventSink {
     /** Closes the queue and wakes a waiting engine thread; events still queued are dropped. Idempotent. */
     void abortEvents();
     Engine & loadedEngine(Napi::Env env);
+    /** Holds the engine until this turn of the event loop ends (setImmediate): see Engine::hold. */
+    void gather(Napi::Env env, Engine & e);
 
     enum class LoadState { Loading, Ready, Failed, Closed };
 
@@ -98,6 +100,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap>, public EventSink {
     uint64_t nextEmbed_ = 0;
     bool hookInstalled_ = false;
     bool tsfnAborted_ = false;
+    Napi::ObjectReference gatherRef_;  // this object, kept alive while a release is scheduled
+    bool gathering_ = false;
 };
 
 }  // namespace inference

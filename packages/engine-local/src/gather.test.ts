@@ -1,0 +1,98 @@
+// Requests that arrive together start together (native/engine.h, Engine::hold): every
+// request submitted in one turn of the event loop is admitted to the same first step, so
+// their prompts are prefilled in one batch and their first tokens come from that step,
+// as llama-server samples every slot that finished its prompt in the same update. Before,
+// the engine thread woke on the first submit and decoded it alone: the others' first
+// tokens waited for its prefill. Observed through the step number of each event.
+
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tryLoadAddon, type NativeEngine, type NativeStepEvent } from './native.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = resolve(here, '..', '..', '..');
+const MODEL = [process.env['INFERENCE_TEST_MODEL'], join(repoRoot, 'models', 'stories260K.gguf'), '/work/shared/models/stories260K.gguf']
+  .filter((p): p is string => p !== undefined && p !== '')
+  .find((p) => existsSync(p));
+
+const load = tryLoadAddon();
+if (load.addon === null) throw new Error(`engine-local tests need the native addon: ${load.reason}`);
+if (MODEL === undefined) throw new Error('engine-local tests need stories260K.gguf (set INFERENCE_TEST_MODEL)');
+const addon = load.addon;
+const GPU_LAYERS = Number(process.env['INFERENCE_TEST_GPU_LAYERS'] ?? '0');
+
+/** Keeps the event loop's current turn busy for `ms`: the engine thread has all the time it wants to wake. */
+function busy(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) { /* spin */ }
+}
+
+describe('requests submitted together', () => {
+  let engine: NativeEngine;
+  const steps: { step: number; seqs: number; tokens: number; sampled: number[] }[] = [];
+  const done = new Map<number, () => void>();
+
+  beforeAll(async () => {
+    engine = new addon.Engine(
+      { modelPath: MODEL, contextSize: 2048, maxSequences: 4, gpuLayers: GPU_LAYERS, threads: 1, batchTokens: 512 },
+      (ev: NativeStepEvent) => {
+        steps.push({ step: ev.step, seqs: ev.seqs, tokens: ev.tokens, sampled: ev.items.filter((i) => i.n > 0).map((i) => i.id) });
+        for (const it of ev.items) if (it.done !== undefined || it.error !== undefined) done.get(it.id)?.();
+      },
+    );
+    await engine.ready();
+  });
+  afterAll(() => {
+    engine.close();
+  });
+
+  // No two share a tenth of their tokens as a prefix: none waits for another's prefill to copy it.
+  const prompts = [
+    'Once upon a time, there was a little girl named Lily who liked to play in the park.',
+    'Tom had a big red ball and he liked to throw it to his dog every morning.',
+    'The sun was warm and the birds sang in the tall green tree by the river.',
+    'Mom made a cake for the party and all the children came to eat it.',
+  ];
+
+  async function burst(firstId: number, gapMs: number): Promise<{ step: number; seqs: number; tokens: number; sampled: number[] }[]> {
+    steps.length = 0;
+    const finished = prompts.map((_, i) => new Promise<void>((r) => done.set(firstId + i, r)));
+    const promptTokens = prompts.map((p) => engine.tokenize(p, true, false));
+    promptTokens.forEach((prompt, i) => {
+      if (i > 0) busy(gapMs);
+      engine.submit({ id: firstId + i, prompt, maxTokens: 3, temperature: 0, stop: [] });
+    });
+    await Promise.all(finished);
+    return [...steps];
+  }
+
+  it('are prefilled in one step and all sample their first token in it, however long the turn that submits them', async () => {
+    const before = engine.stats().steps;
+    const log = await burst(1, 30);
+    const first = log[0];
+    expect(first).toBeDefined();
+    expect(first?.step).toBe(before + 1);
+    expect(first?.seqs).toBe(4);
+    const promptTotal = prompts.reduce((n, p) => n + engine.tokenize(p, true, false).length, 0);
+    expect(first?.tokens).toBe(promptTotal);
+    expect(first?.sampled.sort((a, b) => a - b)).toEqual([1, 2, 3, 4]);
+    // 3 tokens each: the first step and two decode steps of the 4 together.
+    expect(engine.stats().steps - before).toBe(3);
+  });
+
+  it('a request submitted in a later turn is not held back: it starts beside the running one', async () => {
+    const before = engine.stats().steps;
+    steps.length = 0;
+    const a = new Promise<void>((r) => done.set(10, r));
+    engine.submit({ id: 10, prompt: engine.tokenize(prompts[0] ?? '', true, false), maxTokens: 200, temperature: 0, stop: [] });
+    while (steps.length === 0) await new Promise((r) => setTimeout(r, 1)); // a later turn, the engine running
+    const b = new Promise<void>((r) => done.set(11, r));
+    engine.submit({ id: 11, prompt: engine.tokenize(prompts[1] ?? '', true, false), maxTokens: 2, temperature: 0, stop: [] });
+    await Promise.all([a, b]);
+    const firstOf = (id: number): number | undefined => steps.find((s) => s.sampled.includes(id))?.step;
+    expect(firstOf(10)).toBe(before + 1);
+    expect(firstOf(11)).toBeGreaterThan(before + 1);
+  });
+});
