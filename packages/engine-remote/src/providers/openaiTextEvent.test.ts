@@ -81,6 +81,14 @@ describe('textOfPlainChatEvent', () => {
     expect(plainTextByFullParse(data)).toBe(text);
   });
 
+  it('leaves a very long event to the full parse instead of overflowing the match', () => {
+    const data = `${head}{"index":0,"delta":{"content":"${'x'.repeat(8 * 1024 * 1024)}"},"logprobs":null,"finish_reason":null}]}`;
+    expect(textOfPlainChatEvent(data)).toBeUndefined();
+    expect(plainTextByFullParse(data)?.length).toBe(8 * 1024 * 1024);
+    const short = `${head}{"index":0,"delta":{"content":"${'x'.repeat(60_000)}"},"logprobs":null,"finish_reason":null}]}`;
+    expect(textOfPlainChatEvent(short)?.length).toBe(60_000);
+  });
+
   it.each([
     ['finish_reason', `${head}{"index":0,"delta":{"content":"x"},"logprobs":null,"finish_reason":"stop"}]}`],
     ['another choice', `${head}{"index":1,"delta":{"content":"x"},"logprobs":null,"finish_reason":null}]}`],

@@ -11,7 +11,9 @@
 // parses the event in full. The top-level keys around `choices` must hold
 // scalars (strings, numbers, true/false/null), which changes nothing the caller
 // reads: a scalar `usage` or `error` is ignored by the full parse as well, and a
-// second `choices` key makes the event go the full way.
+// second `choices` key makes the event go the full way. Events longer than
+// MAX_CHARS go the full way too: the regular expression's backtracking stack
+// overflows (a RangeError) on text of some megabytes, which an upstream may send.
 
 const STRING = String.raw`"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"`;
 const SCALAR = String.raw`(?:${STRING}|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|null|true|false)`;
@@ -21,11 +23,15 @@ const TEXT_EVENT = new RegExp(
     String.raw`(?:,"logprobs":null)?,"finish_reason":null\}\](?:,${KEY}:${SCALAR})*\}$`,
 );
 
+/** Far above any token's event (those are a few hundred characters), far below where the match would overflow. */
+const MAX_CHARS = 64 * 1024;
+
 /**
  * The text of a chat stream event that carries only text for choice 0 (see
  * above); undefined for any other event, which the caller must parse in full.
  */
 export function textOfPlainChatEvent(data: string): string | undefined {
+  if (data.length > MAX_CHARS) return undefined;
   const m = TEXT_EVENT.exec(data);
   if (m === null) return undefined;
   const quoted = m[1] as string;
