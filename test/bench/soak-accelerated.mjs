@@ -20,7 +20,7 @@
 // and the engine hosts' RSS. At the end each series is printed with its
 // least-squares slope over the samples after the warm-up (fitted to the
 // minimum of each eighth of them: the troughs of a sawtooth). The heap is node
-// a's live heap, measured right after a full collection (soak-gc.cjs), so the
+// a's live heap, measured right after a full collection (memprobe.cjs), so the
 // collector's sawtooth is not in it. With --check the process exits 1 when a
 // series grows: the slope is significant (t > 4), at least the series' least
 // growth per minute, and the growth it predicts over the measured span exceeds
@@ -102,9 +102,9 @@ const clusterSecret = randomBytes(16).toString('hex');
 async function startNode(name) {
   const advertise = nodes.get(name)?.advertise ?? (await freePort());
   // The nodes authenticate their cluster port with a shared secret (cluster mode needs one).
-  const env = { ...process.env, SOAK_CLUSTER_SECRET: clusterSecret, SOAK_GC_OUT: gcOut };
-  // Node a (the one sampled) reports its live heap after a full collection on SIGUSR2 (soak-gc.cjs).
-  const probe = name === 'a' ? ['--expose-gc', '--require', join(root, 'test/bench/soak-gc.cjs')] : [];
+  const env = { ...process.env, SOAK_CLUSTER_SECRET: clusterSecret, MEMPROBE_OUT: gcOut };
+  // Node a (the one sampled) reports its live heap after a full collection on SIGUSR2 (memprobe.cjs).
+  const probe = name === 'a' ? ['--expose-gc', '--require', join(root, 'test/bench/memprobe.cjs')] : [];
   const child = spawn('node', [...probe, cli, 'serve', '--config', cfg, '--quiet', '--cluster', `etcd://127.0.0.1:${etcdPort}`, '--node-name', name, '--advertise', `127.0.0.1:${advertise}`], { stdio: ['ignore', 'pipe', 'ignore'], env });
   children.add(child);
   child.once('exit', () => children.delete(child));
@@ -268,7 +268,7 @@ function metric(text, name) {
   }
   return found ? total : NaN;
 }
-/** Node a's heap in use right after a full collection (soak-gc.cjs), in MiB; NaN when it does not answer within 5 s. */
+/** Node a's heap in use right after a full collection (memprobe.cjs), in MiB; NaN when it does not answer within 5 s. */
 let gcSeq = 0;
 async function heapAfterGc() {
   gcSeq++;
@@ -276,10 +276,10 @@ async function heapAfterGc() {
   for (let i = 0; i < 100; i++) {
     await new Promise((r) => setTimeout(r, 50));
     try {
-      const [n, bytes] = readFileSync(gcOut, 'utf8').split(' ').map(Number);
+      const { n, heapUsed } = JSON.parse(readFileSync(gcOut, 'utf8'));
       if (n >= gcSeq) {
         gcSeq = n;
-        return bytes / 2 ** 20;
+        return heapUsed / 2 ** 20;
       }
     } catch { /* not written yet */ }
   }
