@@ -68,7 +68,11 @@ export function freePort() {
 export async function startServer(cmd, args, port, { env = {}, readyPath = '/health' } = {}) {
   const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
   let err = '';
-  child.stderr.on('data', (d) => { err = (err + d.toString()).slice(-4000); });
+  child.stderr.on('data', (d) => {
+    err = (err + d.toString()).slice(-4000);
+    // An engine host exit (logged by the gateway with its code or signal, docs/metrics.md) is always shown.
+    if (d.toString().includes('engine host ')) process.stderr.write(d);
+  });
   let exited = false;
   child.once('exit', () => { exited = true; });
   const origin = `http://127.0.0.1:${port}`;

@@ -19,11 +19,18 @@
 // the requests. Requests are then counted as warm (reused at least 90% of it), partial,
 // or cold (reused under a tenth of it). With --rounds N
 // each policy runs N times, in a rotated order each round (a machine shared with
-// other work slows whichever policy runs at the time), and the rounds are pooled.
+// other work slows whichever policy runs at the time), and the rounds are pooled;
+// the per-round median and range (min..max) of cache hit, TTFT p50 and tokens/s follow.
 //
 //   node test/bench/routing.mjs [--replicas 2] [--groups 8] [--requests 192]
-//        [--concurrency 8] [--max-tokens 16] [--slots 8] [--slack 4] [--rounds 2]
-//        [--model models/stories260K.gguf] [--before-addon PATH]
+//        [--concurrency 8] [--max-tokens 16] [--slots 8] [--slack N] [--rounds 2]
+//        [--policies round_robin,least_load,prefix] [--model models/stories260K.gguf]
+//        [--before-addon PATH] [--raw NAME]
+//
+// --slack N sets routing.prefixLoadSlack for every side; without it the deployments
+// keep the default routing (docs/config.md, "Routing"). A side `prefix:slackN` runs the
+// prefix policy with prefixLoadSlack N set explicitly, beside the others in the same
+// rotation (e.g. --policies prefix,prefix:slack4,least_load).
 //
 // --before-addon: each policy also runs as `<policy>@before` on another build of the
 // addon (INFERENCE_NATIVE_ADDON for the engine hosts), interleaved with this build's.
@@ -47,11 +54,12 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '8' },
     'max-tokens': { type: 'string', default: '16' },
     slots: { type: 'string', default: '8' },
-    slack: { type: 'string', default: '4' },
+    slack: { type: 'string' },
     policies: { type: 'string', default: 'round_robin,least_load,prefix' },
     rounds: { type: 'string', default: '2' },
     model: { type: 'string', default: join(root, 'models', 'stories260K.gguf') },
     'before-addon': { type: 'string' },
+    raw: { type: 'string' },
   },
 });
 const replicas = Number(values.replicas);
@@ -60,7 +68,7 @@ const total = Number(values.requests);
 const concurrency = Number(values.concurrency);
 const maxTokens = Number(values['max-tokens']);
 const slots = Number(values.slots);
-const slack = Number(values.slack);
+const slack = values.slack === undefined ? undefined : Number(values.slack);
 const beforeAddon = values['before-addon'];
 // Sides: each policy on this build, and with --before-addon on the other build too.
 const policies = values.policies.split(',').flatMap((p) => (beforeAddon === undefined ? [p] : [p, `${p}@before`]));
@@ -90,8 +98,17 @@ for (let i = order.length - 1; i > 0; i--) {
 }
 const workload = order.map((g, i) => ({ group: g, messages: [{ role: 'system', content: systems[g] }, { role: 'user', content: `Then ${text(r, 4)} (${i})` }] }));
 
+/** A side's routing: `policy[:slackN]`; the slack given by the side, else --slack, else the default. */
+function routingOf(name) {
+  const [policy, variant] = name.split(':');
+  const m = variant === undefined ? undefined : /^slack(\d+)$/.exec(variant);
+  if (variant !== undefined && m === null) throw new Error(`unknown side variant '${variant}' (expected slackN)`);
+  const s = m?.[1] !== undefined ? Number(m[1]) : slack;
+  return s === undefined ? { policy } : { policy, prefixLoadSlack: s };
+}
+
 async function startGateway(side) {
-  const [policy, build] = side.split('@');
+  const [name, build] = side.split('@');
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'bench-routing-'));
   const config = join(dir, 'config.json');
@@ -100,7 +117,7 @@ async function startGateway(side) {
     deployments: [{
       name: 'stories', runtime: 'llama', model: values.model, replicas,
       engine: { contextSize: 512 * slots, maxSequences: slots, threads: 1 },
-      routing: { policy, prefixLoadSlack: slack },
+      routing: routingOf(name),
     }],
   }));
   const env = build === 'before' && beforeAddon !== undefined ? { INFERENCE_NATIVE_ADDON: beforeAddon } : {};
@@ -206,6 +223,19 @@ function pooled(runs) {
   };
 }
 
+/** Median and range over the rounds of one side. */
+function perRound(rs) {
+  const stat = (xs) => {
+    const v = [...xs].sort((a, b) => a - b);
+    return { median: percentile(v, 50), min: v[0], max: v[v.length - 1] };
+  };
+  return {
+    hit: stat(rs.map((x) => (x.prompt === 0 ? 0 : x.cached / x.prompt))),
+    ttftP50: stat(rs.map((x) => percentile([...x.ttfts].sort((a, b) => a - b), 50))),
+    tps: stat(rs.map((x) => x.completion / x.elapsed)),
+  };
+}
+
 /** What the routing key and the prefix pick cost on the request path (µs per call). */
 async function keyCost() {
   const { prefixKey, route, routingState } = await import(join(root, 'packages', 'actors', 'dist', 'index.js'));
@@ -219,7 +249,7 @@ async function keyCost() {
   const entries = Array.from({ length: replicas }, (_, i) => ({
     id: `r${i}`, deployment: 'stories', state: 'serving', runner: { healthy: () => true, load: () => ({ outstanding: i, queued: 0, capacity: slots }) },
   }));
-  const st = routingState({ policy: 'prefix', prefixLoadSlack: slack });
+  const st = routingState({ policy: 'prefix', prefixLoadSlack: slack ?? 4, prefixFreeSlot: slack === undefined });
   t = performance.now();
   for (let i = 0; i < n; i++) sink += route(st, entries, () => prefixKey(reqs[i % reqs.length]), i).depth;
   const routeUs = ((performance.now() - t) * 1000) / n;
@@ -227,7 +257,7 @@ async function keyCost() {
   return { keyUs, routeUs, chars, blocks: prefixKey(reqs[0]).length, sink };
 }
 
-console.log(`routing policies — ${values.model.split('/').pop()}, ${replicas} replicas x 1 thread, ${slots} slots each, ${groups} prefix groups, ${total} requests x ${rounds} round(s), concurrency ${concurrency}, ${maxTokens} tokens per request, prefixLoadSlack ${slack}, streamed /v1/chat/completions`);
+console.log(`routing policies — ${values.model.split('/').pop()}, ${replicas} replicas x 1 thread, ${slots} slots each, ${groups} prefix groups, ${total} requests x ${rounds} round(s), concurrency ${concurrency}, ${maxTokens} tokens per request, routing ${slack === undefined ? 'default (prefixLoadSlack 4, prefixFreeSlot)' : `prefixLoadSlack ${slack}`}, streamed /v1/chat/completions`);
 const cost = await keyCost();
 console.log(`  routing key: ${fmt(cost.keyUs, 2)} µs per request (${cost.chars} chars, ${cost.blocks} blocks); key + prefix pick + index update: ${fmt(cost.routeUs, 2)} µs`);
 const runs = Object.fromEntries(policies.map((p) => [p, []]));
@@ -272,6 +302,10 @@ for (const p of policies) {
   const share = `shared share ${fmt((sum((y) => y.share) / c.length) * 100, 1)}%`;
   const kinds = `requests warm ${sum((y) => y.warm)}, partial ${sum((y) => y.partial)}, cold ${sum((y) => y.cold)}`;
   console.log(`  ${''.padEnd(12)} cache hit per round ${hits.map((h) => `${fmt(h * 100, 1)}%`).join(' ')}   ${share}   ${kinds}`);
+  x.perRound = perRound(runs[p]);
+  const r = x.perRound;
+  const spread = (v, d, k = 1) => `${fmt(v.median * k, d)} (${fmt(v.min * k, d)}..${fmt(v.max * k, d)})`;
+  console.log(`  ${''.padEnd(12)} rounds median (min..max): cache hit ${spread(r.hit, 1, 100)}%   TTFT p50 ${spread(r.ttftP50, 1)} ms   tok/s ${spread(r.tps, 0)}`);
 }
 const base = results.least_load;
 if (base !== undefined) {
@@ -282,7 +316,7 @@ if (base !== undefined) {
   }
 }
 const summary = Object.fromEntries(Object.entries(results).map(([p, x]) => [p, { ...x }]));
-const settings = { replicas, groups, total, concurrency, maxTokens, slots, slack, rounds, model: values.model.split('/').pop(), beforeAddon };
+const settings = { replicas, groups, total, concurrency, maxTokens, slots, slack: slack ?? 'default', policies, rounds, model: values.model.split('/').pop(), beforeAddon };
 console.log(`\n  load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-const rawName = `routing${slack === 4 ? '' : `-slack${slack}`}${beforeAddon === undefined ? '' : '-before-after'}`;
+const rawName = values.raw ?? `routing${slack === undefined ? '' : `-slack${slack}`}${beforeAddon === undefined ? '' : '-before-after'}`;
 console.log(`raw rounds: ${saveRaw(rawName, { settings, summary, rounds: runs })}`);

@@ -94,6 +94,7 @@ describe('local replicas under host failures', () => {
     const pidA = await pidOf(a.id);
     const pidB = await pidOf(b.id);
     const retriesBefore = await metricValue(server.url, 'inference_request_retries_total', { deployment: 'stories' });
+    const killsBefore = await metricValue(server.url, 'inference_engine_host_exits_total', { deployment: 'stories', reason: 'SIGKILL' });
     // Both hosts frozen: the two requests are spread one per replica and neither can produce a token.
     process.kill(pidA, 'SIGSTOP');
     process.kill(pidB, 'SIGSTOP');
@@ -111,6 +112,8 @@ describe('local replicas under host failures', () => {
     expect(results[1]?.text).toBe(results[0]?.text);
     expect(await metricValue(server.url, 'inference_request_retries_total', { deployment: 'stories' })).toBe(retriesBefore + 1);
     await waitBack(a.id, pidA);
+    // The host's exit is counted by its reason (docs/metrics.md).
+    expect(await metricValue(server.url, 'inference_engine_host_exits_total', { deployment: 'stories', reason: 'SIGKILL' })).toBe(killsBefore + 1);
   }, 60_000);
 
   it('an injected ContextPoisoned ends the stream on that replica with engine_unavailable; the host is restarted', async () => {
@@ -118,6 +121,7 @@ describe('local replicas under host failures', () => {
     if (a === undefined) throw new Error('a replica expected');
     const pidA = await pidOf(a.id);
     const restartsBefore = a.restarts;
+    const poisonedBefore = await metricValue(server.url, 'inference_engine_host_exits_total', { deployment: 'stories', reason: 'context_poisoned' });
     const runner = (await server.runtime.coordinator.ask<{ id: string; runner: unknown }[]>((reply) => ({ type: 'table', reply })))
       .find((e) => e.id === a.id)?.runner as FaultInjectable | undefined;
     if (runner === undefined) throw new Error('runner not found');
@@ -133,6 +137,8 @@ describe('local replicas under host failures', () => {
     for (const r of failed) expect(r.body).not.toContain('[DONE]');
     await waitBack(a.id, pidA);
     expect((await replica(a.id)).restarts).toBe(restartsBefore + 1);
+    expect(await metricValue(server.url, 'inference_engine_host_exits_total', { deployment: 'stories', reason: 'context_poisoned' }))
+      .toBe(poisonedBefore + 1);
   }, 60_000);
 
   it('the 4th host death within 60 s marks the replica Failed; the deployment keeps serving on the other', async () => {

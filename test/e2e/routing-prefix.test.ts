@@ -60,7 +60,7 @@ async function ask(model: string, systemPrompt: string, user: string, maxTokens 
 describe('prefix-aware routing (local replicas)', () => {
   it('sends requests sharing a prefix to the replica that holds it, which reuses the cached prompt', async () => {
     const reps = await server.runtime.get('pfx');
-    expect(reps.spec.routing).toEqual({ policy: 'prefix', prefixLoadSlack: 1 });
+    expect(reps.spec.routing).toEqual({ policy: 'prefix', prefixLoadSlack: 1, prefixFreeSlot: false });
     expect(reps.replicas.filter((r) => r.state === 'serving')).toHaveLength(2);
     const cachedBefore = await metricValue(server.url, 'inference_tokens_input_cached_total', { deployment: 'pfx' });
     const hitsBefore = await metricValue(server.url, 'inference_routing_prefix_hits_total', { deployment: 'pfx' });

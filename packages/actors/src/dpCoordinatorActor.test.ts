@@ -47,7 +47,7 @@ async function pick(ref: ActorRef<CoordinatorMsg>, req?: CompletionRequest): Pro
 
 describe('DpCoordinatorActor routing', () => {
   it('prefix: requests sharing a prefix follow the replica that served it, other prefixes may go elsewhere', async () => {
-    const { ref, decisions } = coordinator({ policy: 'prefix', prefixLoadSlack: 2 });
+    const { ref, decisions } = coordinator({ policy: 'prefix', prefixLoadSlack: 2, prefixFreeSlot: false });
     // B first goes to r1 (tie, random 0); A then goes to r2 because r1 is busy with B.
     const held = await hold(ref, request(`${SYSTEM_B} one`));
     const b = held.id;
@@ -64,7 +64,7 @@ describe('DpCoordinatorActor routing', () => {
   });
 
   it('forgets a replica that stops serving or leaves the table', async () => {
-    const { ref, decisions } = coordinator({ policy: 'prefix', prefixLoadSlack: 2 });
+    const { ref, decisions } = coordinator({ policy: 'prefix', prefixLoadSlack: 2, prefixFreeSlot: false });
     await hold(ref, request(`${SYSTEM_B} x`));
     expect(await pick(ref, request(`${SYSTEM_A} x`))).toBe('r2');
     ref.tell({ type: 'setState', replicaId: 'r2', state: 'draining' });
@@ -82,16 +82,16 @@ describe('DpCoordinatorActor routing', () => {
     expect(await pick(plain.ref, request(SYSTEM_A))).toBe('r1');
     expect(plain.decisions).toEqual([{ deployment: 'd', policy: 'least_load', outcome: 'none' }]);
     await sys?.stop();
-    const rr = coordinator({ policy: 'round_robin', prefixLoadSlack: 0 });
+    const rr = coordinator({ policy: 'round_robin', prefixLoadSlack: 0, prefixFreeSlot: false });
     const ids = [];
     for (let i = 0; i < 4; i++) ids.push(await pick(rr.ref, request(SYSTEM_A)));
     expect(ids).toEqual(['r1', 'r2', 'r1', 'r2']);
   });
 
   it('a later apply changes the policy in place', async () => {
-    const { ref, decisions } = coordinator({ policy: 'least_load', prefixLoadSlack: 0 });
+    const { ref, decisions } = coordinator({ policy: 'least_load', prefixLoadSlack: 0, prefixFreeSlot: false });
     await pick(ref);
-    ref.tell({ type: 'deployment', name: 'd', present: true, routing: { policy: 'round_robin', prefixLoadSlack: 0 } });
+    ref.tell({ type: 'deployment', name: 'd', present: true, routing: { policy: 'round_robin', prefixLoadSlack: 0, prefixFreeSlot: false } });
     await pick(ref);
     expect(decisions.map((d) => d.policy)).toEqual(['least_load', 'round_robin']);
   });

@@ -42,7 +42,7 @@ export interface CoordinatorOptions {
   readonly now?: () => number;
 }
 
-const LEAST_LOAD: RoutingSpec = { policy: 'least_load', prefixLoadSlack: 0 };
+const LEAST_LOAD: RoutingSpec = { policy: 'least_load', prefixLoadSlack: 0, prefixFreeSlot: false };
 
 export class DpCoordinatorActor extends Actor<CoordinatorMsg> {
   private readonly byDeployment = new Map<string, ReplicaEntry[]>();

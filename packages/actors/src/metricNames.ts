@@ -14,6 +14,7 @@ export const METRIC = {
   retries: 'inference_request_retries_total',
   replicaRequests: 'inference_replica_requests_total',
   replicaRestarts: 'inference_replica_restarts_total',
+  engineHostExits: 'inference_engine_host_exits_total',
   replicaState: 'inference_replica_state',
   stepSequences: 'inference_engine_step_sequences',
   maxStepSequences: 'inference_engine_step_sequences_max',

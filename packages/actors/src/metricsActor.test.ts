@@ -71,6 +71,19 @@ describe('MetricsActor accounting', () => {
     await t.sys.stop();
   });
 
+  it('counts engine host exits by deployment and reason; they go with the deployment', async () => {
+    const t = setup();
+    t.metrics.tell({ type: 'hostExit', deployment: 'm', reason: 'SIGSEGV' });
+    t.metrics.tell({ type: 'hostExit', deployment: 'm', reason: 'SIGSEGV' });
+    t.metrics.tell({ type: 'hostExit', deployment: 'm', reason: 'unrecoverable' });
+    const body = await t.render();
+    expect(series(body, METRIC.engineHostExits, { deployment: 'm', reason: 'SIGSEGV' })).toBe(2);
+    expect(series(body, METRIC.engineHostExits, { deployment: 'm', reason: 'unrecoverable' })).toBe(1);
+    t.metrics.tell({ type: 'deploymentRemoved', deployment: 'm' });
+    expect(series(await t.render(), METRIC.engineHostExits, { deployment: 'm', reason: 'SIGSEGV' })).toBeUndefined();
+    await t.sys.stop();
+  });
+
   it('prices usage per million tokens', () => {
     expect(costUsd({ promptTokens: 1_000_000, completionTokens: 500_000 }, { inputPerMTok: 0.15, outputPerMTok: 0.6 })).toBeCloseTo(0.45, 12);
     expect(costUsd({ promptTokens: 0, completionTokens: 0 }, { inputPerMTok: 3, outputPerMTok: 15 })).toBe(0);

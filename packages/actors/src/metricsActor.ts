@@ -32,6 +32,8 @@ export type MetricsMsg =
   /** Inter-token gaps of a long stream, flushed before it finishes (bounds the request's buffer). */
   | { type: 'interToken'; deployment: string; gapsMs: readonly number[] }
   | { type: 'restart'; deployment: string; replica: string }
+  /** An engine host process ended without being closed; `reason` is from a closed set (engine-local hostExit.ts). */
+  | { type: 'hostExit'; deployment: string; reason: string }
   | { type: 'replicaState'; deployment: string; replica: string; state: string; on: boolean }
   | (EngineStats & { type: 'engineStats' })
   | { type: 'fallback'; deployment: string; to: string }
@@ -125,6 +127,7 @@ export class MetricsActor extends Actor<MetricsMsg> {
       case 'routed':
         return this.request(m);
       case 'restart':
+      case 'hostExit':
       case 'replicaState':
       case 'engineStats':
       case 'remote':
@@ -181,8 +184,11 @@ export class MetricsActor extends Actor<MetricsMsg> {
   }
 
   /** Replica, engine and remote reliability events (replicaMetrics.ts). */
-  private replica(m: Extract<MetricsMsg, { type: 'restart' | 'replicaState' | 'engineStats' | 'remote' | 'breakerState' }>): void {
+  private replica(m: Extract<MetricsMsg, { type: 'restart' | 'hostExit' | 'replicaState' | 'engineStats' | 'remote' | 'breakerState' }>): void {
     switch (m.type) {
+      case 'hostExit':
+        this.replicas.hostExit(m.deployment, m.reason);
+        return;
       case 'restart':
         this.replicas.restart(m.deployment, m.replica);
         this.meters.of(m.deployment).restarts++;

@@ -3,13 +3,13 @@
 
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import type { ChatRequest, CompletionRequest, ModelRunner } from '@inference/core';
-import { PREFIX_BLOCK_CHARS, PREFIX_MAX_BLOCKS, PrefixIndex, pickPrefix, pickRoundRobin, prefixKey, route, routingState } from './prefixRouting.js';
+import { type ChatRequest, type CompletionRequest, type ModelRunner, defaultRouting } from '@inference/core';
+import { PREFIX_BLOCK_CHARS, PREFIX_MAX_BLOCKS, PrefixIndex, hasFreeSlot, pickPrefix, pickRoundRobin, prefixKey, route, routingState } from './prefixRouting.js';
 import { type ReplicaEntry, loadOf } from './routing.js';
 
-function replica(id: string, outstanding: number, healthy = true, state: ReplicaEntry['state'] = 'serving'): ReplicaEntry {
+function replica(id: string, outstanding: number, healthy = true, state: ReplicaEntry['state'] = 'serving', capacity = 8): ReplicaEntry {
   const runner = {
-    id, deployment: 'd', healthy: () => healthy, load: () => ({ outstanding, queued: 0, capacity: 8 }),
+    id, deployment: 'd', healthy: () => healthy, load: () => ({ outstanding, queued: 0, capacity }),
   } as unknown as ModelRunner;
   return { id, deployment: 'd', runner, state };
 }
@@ -163,12 +163,48 @@ describe('pickPrefix', () => {
     expect(pickPrefix(entries, KEY, idx, 3, 1)).toMatchObject({ outcome: 'spill', replica: { id: 'b' } });
     expect(pickPrefix(entries, [99], idx, 3, 1)).toMatchObject({ outcome: 'miss', replica: { id: 'b' } });
   });
+
+  it('with freeSlot, follows a holder that has a free sequence slot past the slack, and applies the slack once it is full', () => {
+    const idx = new PrefixIndex();
+    idx.record(KEY, 'a', 0);
+    // 7 of 8 slots busy, 7 above the idle replica: a free slot, so a hit; the old rule spills.
+    expect(pickPrefix([replica('a', 7), replica('b', 0)], KEY, idx, 4, 1, Math.random, undefined, true)).toMatchObject({ outcome: 'hit', replica: { id: 'a' } });
+    expect(pickPrefix([replica('a', 7), replica('b', 0)], KEY, idx, 4, 1)).toMatchObject({ outcome: 'spill', replica: { id: 'b' } });
+    // Full (8 of 8): the slack rule decides, within it a hit, past it a spill.
+    expect(pickPrefix([replica('a', 8), replica('b', 4)], KEY, idx, 4, 1, Math.random, undefined, true)).toMatchObject({ outcome: 'hit', replica: { id: 'a' } });
+    expect(pickPrefix([replica('a', 8), replica('b', 3)], KEY, idx, 4, 1, Math.random, undefined, true)).toMatchObject({ outcome: 'spill', replica: { id: 'b' } });
+    // Picks not yet admitted count against the slots; a replica that reports no capacity has none free.
+    const assigned = replica('a', 0);
+    assigned.assigned = 8;
+    expect(hasFreeSlot(assigned)).toBe(false);
+    expect(pickPrefix([assigned, replica('b', 0)], KEY, idx, 4, 1, Math.random, undefined, true)).toMatchObject({ outcome: 'spill' });
+    expect(pickPrefix([replica('a', 5, true, 'serving', 0), replica('b', 0)], KEY, idx, 4, 1, Math.random, undefined, true))
+      .toMatchObject({ outcome: 'spill', replica: { id: 'b' } });
+    // A free slot never makes an unroutable holder routable.
+    expect(pickPrefix([replica('a', 0, false), replica('b', 3)], KEY, idx, 0, 1, Math.random, undefined, true)).toMatchObject({ outcome: 'miss', replica: { id: 'b' } });
+  });
+
+  it('with freeSlot, a hit is within the slack or on a holder with a free slot; others are least loaded (property)', () => {
+    fc.assert(fc.property(scenario, fc.double({ min: 0, max: 0.999999, noNaN: true }), (s, x) => {
+      const { entries, idx, exclude } = setUp(s);
+      const ok = entries.filter((r) => r.state === 'serving' && r.runner.healthy() && !exclude.has(r.id));
+      const choice = pickPrefix(entries, KEY, idx, s.slack, 1, () => x, exclude, true);
+      if (choice === undefined) {
+        expect(ok).toEqual([]);
+        return;
+      }
+      expect(ok).toContain(choice.replica);
+      const min = Math.min(...ok.map(loadOf));
+      if (choice.outcome === 'hit') expect(loadOf(choice.replica) <= min + s.slack || hasFreeSlot(choice.replica)).toBe(true);
+      else expect(loadOf(choice.replica)).toBe(min);
+    }));
+  });
 });
 
 describe('route', () => {
   it('round robin visits every routable replica in turn', () => {
     const entries = [replica('a', 9), replica('b', 0, false), replica('c', 0), replica('d', 3, true, 'draining')];
-    const st = routingState({ policy: 'round_robin', prefixLoadSlack: 0 });
+    const st = routingState({ policy: 'round_robin', prefixLoadSlack: 0, prefixFreeSlot: false });
     const seen = Array.from({ length: 4 }, () => route(st, entries, undefined, 0)?.replica.id);
     expect(seen).toEqual(['a', 'c', 'a', 'c']);
     expect(pickRoundRobin([replica('x', 0, false)], 0)).toBeUndefined();
@@ -176,7 +212,7 @@ describe('route', () => {
 
   it('prefix: a burst of one prompt stays on its holder until the slack, then spreads', () => {
     const entries = [replica('a', 0), replica('b', 0)];
-    const st = routingState({ policy: 'prefix', prefixLoadSlack: 2 });
+    const st = routingState({ policy: 'prefix', prefixLoadSlack: 2, prefixFreeSlot: false });
     const key = (): number[] => KEY;
     const picks: string[] = [];
     for (let i = 0; i < 10; i++) {
@@ -192,9 +228,24 @@ describe('route', () => {
     expect(picks).toContain('b');
   });
 
+  it('prefix by default: a burst of one prompt fills its holder\'s free slots, then spills past the slack', () => {
+    const entries = [replica('a', 0), replica('b', 0)];
+    const st = routingState(defaultRouting('llama'));
+    const picks: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const c = route(st, entries, () => KEY, 0, () => 0);
+      if (c === undefined) throw new Error('no pick');
+      c.replica.assigned = (c.replica.assigned ?? 0) + 1;
+      picks.push(c.replica.id);
+    }
+    // All 8 slots of the first holder, then (8 > 0 + 4) the other replica, which then holds the prompt too.
+    expect(picks.slice(0, 8)).toEqual(Array<string>(8).fill('a'));
+    expect(picks.slice(8)).toEqual(['b', 'b', 'b', 'b']);
+  });
+
   it('least_load ignores the key; prefix without a request key is a miss', () => {
     const entries = [replica('a', 1), replica('b', 0)];
-    expect(route(routingState({ policy: 'least_load', prefixLoadSlack: 9 }), entries, () => KEY, 0)).toMatchObject({ outcome: 'none', replica: { id: 'b' } });
-    expect(route(routingState({ policy: 'prefix', prefixLoadSlack: 9 }), entries, undefined, 0)).toMatchObject({ outcome: 'miss', replica: { id: 'b' } });
+    expect(route(routingState({ policy: 'least_load', prefixLoadSlack: 9, prefixFreeSlot: false }), entries, () => KEY, 0)).toMatchObject({ outcome: 'none', replica: { id: 'b' } });
+    expect(route(routingState({ policy: 'prefix', prefixLoadSlack: 9, prefixFreeSlot: false }), entries, undefined, 0)).toMatchObject({ outcome: 'miss', replica: { id: 'b' } });
   });
 });

@@ -204,12 +204,14 @@ export interface RouteChoice {
 
 /**
  * Prefix policy: the routable replica holding the longest prefix of `key`, among those
- * whose load is at most the least-loaded routable replica's plus `slack` (ties: lower
- * load); otherwise the least-load pick.
+ * whose load is at most the least-loaded routable replica's plus `slack` or, with
+ * `freeSlot`, that still have a free sequence slot (ties: lower load); otherwise the
+ * least-load pick. A holder with a free slot starts the request at once and reuses its
+ * cache, so following it costs no wait; the slack bounds the queueing once it is full.
  */
 export function pickPrefix(
   replicas: readonly ReplicaEntry[], key: PrefixKey, index: PrefixIndex, slack: number, now: number,
-  random: () => number = Math.random, exclude?: ReadonlySet<string>,
+  random: () => number = Math.random, exclude?: ReadonlySet<string>, freeSlot = false,
 ): RouteChoice | undefined {
   const least = pickReplica(replicas, random, exclude);
   if (least === undefined) return undefined;
@@ -226,7 +228,7 @@ export function pickPrefix(
     if (d === undefined || !routable(r, exclude)) continue;
     held = true;
     const load = loadOf(r);
-    if (load > bound) continue;
+    if (load > bound && !(freeSlot && hasFreeSlot(r))) continue;
     if (d > bestDepth || (d === bestDepth && load < bestLoad)) {
       best = r;
       bestDepth = d;
@@ -235,6 +237,16 @@ export function pickPrefix(
   }
   if (best !== undefined) return { replica: best, outcome: 'hit', depth: bestDepth };
   return { replica: least, outcome: held ? 'spill' : 'miss', depth: 0 };
+}
+
+/**
+ * Whether `r` can start one more request at once: its outstanding work, counted as
+ * routing counts it but without the remote bias, is below the sequence slots it
+ * reports (a replica that reports no capacity never has a free slot).
+ */
+export function hasFreeSlot(r: ReplicaEntry): boolean {
+  const l = r.runner.load();
+  return Math.max(r.assigned ?? 0, l.outstanding) < l.capacity;
 }
 
 /** Round robin over the routable replicas, from `cursor` (the caller keeps `next`). */
@@ -288,7 +300,7 @@ export function route(
     case 'prefix': {
       const index = st.index ?? (st.index = new PrefixIndex());
       const k = key?.() ?? [];
-      const choice = pickPrefix(replicas, k, index, st.spec.prefixLoadSlack, now, random, exclude);
+      const choice = pickPrefix(replicas, k, index, st.spec.prefixLoadSlack, now, random, exclude, st.spec.prefixFreeSlot);
       if (choice !== undefined && k.length > 0) index.record(k, choice.replica.id, now);
       return choice;
     }

@@ -36,6 +36,7 @@ const REPLICA = ['deployment', 'replica'];
 
 export class ReplicaMetrics {
   private readonly restarts: Counter;
+  private readonly hostExits: Counter;
   private readonly state: Gauge;
   private readonly stepSequences: Gauge;
   private readonly maxStepSequences: Gauge;
@@ -57,6 +58,7 @@ export class ReplicaMetrics {
     const counter = (name: string, help: string, labelNames: string[]): Counter => new Counter({ name, help, labelNames, registers: [registry] });
     const gauge = (name: string, help: string, labelNames: string[]): Gauge => new Gauge({ name, help, labelNames, registers: [registry] });
     this.restarts = counter(METRIC.replicaRestarts, 'Replica context restarts', REPLICA);
+    this.hostExits = counter(METRIC.engineHostExits, 'Engine host processes that ended without being closed, by reason', ['deployment', 'reason']);
     this.state = gauge(METRIC.replicaState, 'Replica state (1 for the current state)', [...REPLICA, 'state']);
     this.stepSequences = gauge(METRIC.stepSequences, 'Sequences that shared the last decode step', REPLICA);
     this.maxStepSequences = gauge(METRIC.maxStepSequences, 'Most sequences that shared one decode step since the engine started', REPLICA);
@@ -91,6 +93,11 @@ export class ReplicaMetrics {
   replicaState(deployment: string, replica: string, state: string, on: boolean): void {
     this.seen(deployment, replica, state);
     this.state.set({ deployment, replica, state }, on ? 1 : 0);
+  }
+
+  /** `reason` comes from a closed set (engine-local hostExit.ts), so the series stay bounded. */
+  hostExit(deployment: string, reason: string): void {
+    this.hostExits.inc({ deployment, reason });
   }
 
   engineStats(m: EngineStats): void {

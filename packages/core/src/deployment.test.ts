@@ -65,11 +65,20 @@ describe('parseDeployment', () => {
   });
 
   it('parses routing: prefix for local and least_load for remote by default, unknown keys named', () => {
-    expect(parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf' }).routing).toEqual({ policy: 'prefix', prefixLoadSlack: 4 });
+    expect(parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf' }).routing)
+      .toEqual({ policy: 'prefix', prefixLoadSlack: 4, prefixFreeSlot: true });
     expect(parseDeployment({ name: 'a', runtime: 'openai', endpoint: 'http://x' }).routing.policy).toBe('least_load');
     expect(parseDeployment({ name: 'a', runtime: 'anthropic' }).routing.policy).toBe('least_load');
     expect(parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', routing: { policy: 'round_robin', prefixLoadSlack: 0 } }).routing)
-      .toEqual({ policy: 'round_robin', prefixLoadSlack: 0 });
+      .toEqual({ policy: 'round_robin', prefixLoadSlack: 0, prefixFreeSlot: false });
+    // An explicit slack keeps its meaning unless the free-slot rule is asked for by name.
+    expect(parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', routing: { prefixLoadSlack: 2, prefixFreeSlot: true } }).routing)
+      .toEqual({ policy: 'prefix', prefixLoadSlack: 2, prefixFreeSlot: true });
+    expect(parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', routing: { prefixFreeSlot: false } }).routing)
+      .toEqual({ policy: 'prefix', prefixLoadSlack: 4, prefixFreeSlot: false });
+    expect(errorOf(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', routing: { prefixFreeSlot: 'yes' } })).param).toBe(
+      'routing.prefixFreeSlot',
+    );
     expect(errorOf(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', routing: { policy: 'random' } })).param).toBe('routing.policy');
     expect(errorOf(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', routing: { slack: 1 } })).param).toBe('routing.slack');
     expect(errorOf(() => parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf', routing: { prefixLoadSlack: -1 } })).param).toBe(

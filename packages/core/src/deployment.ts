@@ -3,7 +3,7 @@
 // rename none. Parsing is shared by the config file and the admin API.
 
 import {
-  type Json, asObject, invalid, join, noUnknownKeys, optArray, optEnum, optNumber, optObject, optString, reqString,
+  type Json, asObject, invalid, join, noUnknownKeys, optArray, optBool, optEnum, optNumber, optObject, optString, reqString,
 } from './validate.js';
 
 /** The runtimes built in: the native engine (llama) and the remote provider kinds. */
@@ -98,11 +98,17 @@ export interface RoutingSpec {
    * prefix may carry above the least-loaded replica and still be chosen.
    */
   prefixLoadSlack: number;
+  /**
+   * Prefix policy: a holder with a free sequence slot (outstanding below its capacity)
+   * is followed whatever its load; the slack applies once it is full. Default: on,
+   * unless `prefixLoadSlack` is set explicitly (docs/config.md, "Routing").
+   */
+  prefixFreeSlot: boolean;
 }
 
 /** Local replicas keep a prompt cache worth aiming at; remote ones do not expose theirs. */
 export function defaultRouting(runtime: RuntimeKind): RoutingSpec {
-  return { policy: runtime === 'llama' ? 'prefix' : 'least_load', prefixLoadSlack: 4 };
+  return { policy: runtime === 'llama' ? 'prefix' : 'least_load', prefixLoadSlack: 4, prefixFreeSlot: true };
 }
 
 export interface DeploymentSpec {
@@ -129,11 +135,14 @@ const DEPLOYMENT_KEYS = [
 
 function parseRouting(v: Json | undefined, path: string, runtime: RuntimeKind): RoutingSpec {
   const o = v ?? {};
-  noUnknownKeys(o, ['policy', 'prefixLoadSlack'], path);
+  noUnknownKeys(o, ['policy', 'prefixLoadSlack', 'prefixFreeSlot'], path);
   const d = defaultRouting(runtime);
+  const slack = optNumber(o, 'prefixLoadSlack', path, { min: 0, max: 1_000_000, integer: true });
   return {
     policy: optEnum(o, 'policy', path, ['prefix', 'least_load', 'round_robin'] as const) ?? d.policy,
-    prefixLoadSlack: optNumber(o, 'prefixLoadSlack', path, { min: 0, max: 1_000_000, integer: true }) ?? d.prefixLoadSlack,
+    prefixLoadSlack: slack ?? d.prefixLoadSlack,
+    // An explicit slack keeps the meaning it had before the free-slot rule existed.
+    prefixFreeSlot: optBool(o, 'prefixFreeSlot', path) ?? (slack === undefined ? d.prefixFreeSlot : false),
   };
 }
 

@@ -20,8 +20,10 @@ import {
   type ToolCallDelta,
   toInferenceError,
 } from '@inference/core';
+import { exitLine, exitReason, type HostExit, StderrTail } from './hostExit.js';
 import type { InjectableFault, NativeEngineOptions, NativeErrorField, NativeSequenceError, NativeStats } from './native.js';
 import {
+  EXIT_CLOSED,
   EXIT_UNRECOVERABLE,
   type GenerateInput,
   type GenerateParams,
@@ -47,6 +49,8 @@ export interface EngineHostOptions extends NativeEngineOptions {
   hostEntry?: string;
   /** engine.chatTemplate (docs/chat-templates.md). */
   chatTemplate?: string;
+  /** Where the host's stderr is copied, and where a host exit is logged (default: process.stderr). */
+  log?: (text: string) => void;
 }
 
 /** What a step adds to a generation besides its text (chat: parsed; logprobs: when asked). */
@@ -71,7 +75,7 @@ export interface EmbedResult {
   promptTokens: number;
 }
 
-type ExitListener = (fault: EngineFaultKind, detail: string) => void;
+type ExitListener = (fault: EngineFaultKind, detail: string, exit: HostExit) => void;
 
 interface PendingGeneration {
   onChunk: ChunkListener;
@@ -179,6 +183,7 @@ export class EngineHost {
   private readonly generations = new Map<number, PendingGeneration>();
   private readonly requests = new Map<number, PendingRequest>();
   private readonly exitListeners: ExitListener[] = [];
+  private readonly processExitListeners: ((exit: HostExit) => void)[] = [];
   private nextId = 1;
   private nextRid = 1;
   private closing = false;
@@ -186,7 +191,13 @@ export class EngineHost {
   private reportedFault: { kind: EngineFaultKind; message: string } | null = null;
   private readonly exited: Promise<void>;
 
-  private constructor(child: ChildProcess, info: HostModelInfo) {
+  private constructor(
+    child: ChildProcess,
+    info: HostModelInfo,
+    private readonly stderr: StderrTail,
+    private readonly label: string,
+    private readonly log: (text: string) => void,
+  ) {
     this.child = child;
     this.info = info;
     this.exited = new Promise((resolve) => {
@@ -227,7 +238,14 @@ export class EngineHost {
       serialization: opts.serialization ?? 'advanced',
       // The parent's node flags (--input-type, --inspect, loaders) are not the host's.
       execArgv: [],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      // stderr is piped: copied to the parent's, its tail kept for the exit report.
+      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+    });
+    const log = opts.log ?? ((text: string): void => { process.stderr.write(text); });
+    const stderr = new StderrTail();
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr.push(chunk);
+      log(chunk.toString('utf8'));
     });
     const send = (m: ParentToHost): void => {
       child.send(m);
@@ -253,10 +271,12 @@ export class EngineHost {
           );
         } else if (m.t === 'ready') {
           cleanup();
-          resolve(new EngineHost(child, m.info));
+          resolve(new EngineHost(child, m.info, stderr, opts.label ?? model, log));
         }
       };
       const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
+        const exit: HostExit = { code, signal, reason: exitReason(code, signal), stderrTail: stderr.text() };
+        log(exitLine(opts.label ?? model, child.pid ?? -1, exit));
         fail(`local engine unavailable: the engine host exited while loading ${model}`, `exit ${String(code ?? signal)}`);
       };
       const onError = (e: Error): void => {
@@ -285,6 +305,14 @@ export class EngineHost {
   /** Whether the host is alive and not closing. */
   get alive(): boolean {
     return this.dead === null && !this.closing;
+  }
+
+  /**
+   * Called once when the host process ends, unless close() ended it cleanly (code 0): also when
+   * it died while closing (a fault it reported, a kill after the grace period). Logged likewise.
+   */
+  onProcessExit(cb: (exit: HostExit) => void): void {
+    this.processExitListeners.push(cb);
   }
 
   /** Called once when the host dies for any reason other than close(). */
@@ -486,7 +514,12 @@ export class EngineHost {
     this.generations.clear();
     for (const r of this.requests.values()) r.reject(err);
     this.requests.clear();
+    const exit: HostExit = { code, signal, reason: exitReason(code, signal), stderrTail: this.stderr.text() };
+    if (!this.closing || code !== EXIT_CLOSED) {
+      this.log(exitLine(this.label, this.pid, exit));
+      for (const cb of this.processExitListeners) cb(exit);
+    }
     if (this.closing) return;
-    for (const cb of this.exitListeners) cb(fault, detail);
+    for (const cb of this.exitListeners) cb(fault, detail, exit);
   }
 }

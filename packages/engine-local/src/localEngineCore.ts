@@ -16,6 +16,7 @@ import {
 import { Actor, type ActorRef, type ActorSystem } from '@inference/actors';
 import { DEFAULT_STRATEGY, WorkerActor, WorkerHandle, type WorkerMsg, localEngineDecider } from '@inference/supervision';
 import { type ChunkExtras, EngineHost, type EngineHostOptions } from './hostClient.js';
+import type { HostExit } from './hostExit.js';
 import type { InjectableFault, NativeStats } from './native.js';
 import type { ChatInputMessage, ChatToolInput, GenerateInput, GenerateParams } from './protocol.js';
 
@@ -24,6 +25,8 @@ export interface LocalReplicaEvents {
   failed(reason: string): void;
   /** Engine statistics, sampled while the replica serves. */
   stats?(stats: NativeStats): void;
+  /** The engine host process ended, unless closed cleanly (EngineHost.onProcessExit; hostClient.ts logs it). */
+  hostExited?(exit: HostExit): void;
 }
 
 export interface LocalReplicaOptions {
@@ -264,6 +267,9 @@ export class EngineCoreActor extends Actor<CoreMsg> {
       {
         open: async (generation) => {
           const host = await EngineHost.start(hostOptions(spec, opts));
+          host.onProcessExit((exit) => {
+            this.events.hostExited?.(exit);
+          });
           host.onExit((fault, detail) => {
             late.handle?.report(new InferenceError('engine_unavailable', 'the local engine stopped', { fault, diagnostic: detail }), generation);
           });
@@ -528,6 +534,7 @@ export function createLocalReplica(
     const stats = events.stats.bind(events);
     wrapped.stats = stats;
   }
+  if (events.hostExited !== undefined) wrapped.hostExited = events.hostExited.bind(events);
   const core = new EngineCoreActor(spec, options, wrapped);
   const ref = system.spawn(name, () => core, { mailbox: 64 });
   const replica = new LocalReplica(id, spec.name, spec, ref, core);

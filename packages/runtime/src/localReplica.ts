@@ -20,6 +20,7 @@ export function createLocalReplica(
       type: 'engineStats', deployment: spec.name, replica: id, active: s.activeSequences, lastStepSequences: s.lastStepSequences,
       maxStepSequences: s.maxStepSequences, kvCellsUsed: s.kvCellsUsed, maxSequences: spec.engine.maxSequences,
     }),
+    hostExited: (exit) => metrics.tell({ type: 'hostExit', deployment: spec.name, reason: exit.reason }),
   }, {
     statsIntervalMs: 250,
     label: `${spec.name}/${id}`,

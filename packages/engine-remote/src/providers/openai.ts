@@ -12,6 +12,7 @@ import type { RemoteSession } from '../session.js';
 import { SseParser } from '../sse.js';
 import { classifyStatus } from '../upstreamErrors.js';
 import { type CallOptions, type ChunkReader, type Json, callSignal, malformed, parseJson, post } from './http.js';
+import { textOfPlainChatEvent } from './openaiTextEvent.js';
 
 export type { CallOptions } from './http.js';
 
@@ -275,9 +276,18 @@ function readStreamBody(req: GenerateRequest, send: (read: ChunkReader) => Promi
   let n = req.sampling.n;
   const wantLogprobs = req.sampling.logprobs === true;
   if (wantLogprobs) for (let i = 0; i < n; i++) agg.addLogprobs(i, []);
+  const chat = req.kind === 'chat';
   const handle = (data: string): void => {
     if (data === '[DONE]') {
       done = true;
+      return;
+    }
+    // Most events are text for choice 0 alone: read without a full parse (openaiTextEvent.ts).
+    const plain = chat ? textOfPlainChatEvent(data) : undefined;
+    if (plain !== undefined) {
+      if (plain === '') return;
+      agg.addText(0, plain);
+      sink({ index: 0, text: plain, tokens: 1 });
       return;
     }
     let chunk: Json;
