@@ -64,8 +64,12 @@ describe('local engine through the gateway', () => {
   });
 
   it('batches 8 concurrent streams into shared decode steps', async () => {
+    // Each stream runs its full 400 tokens (</s>, id 2, banned), so the eight overlap
+    // even when a loaded machine spreads their arrivals out.
     await Promise.all(Array.from({ length: 8 }, async (_, i) => {
-      const s = await client.completions.create({ model: 'stories', prompt: `Tim had ${i} red`, max_tokens: 120, stream: true });
+      const s = await client.completions.create({
+        model: 'stories', prompt: `Tim had ${i} red`, max_tokens: 400, logit_bias: { '2': -100 }, stream: true,
+      });
       for await (const _c of s) { /* drain */ }
     }));
     await waitFor(async () => (await metricValue(server.url, 'inference_engine_step_sequences_max', { deployment: 'stories' })) >= 8, 3000);
