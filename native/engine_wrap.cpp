@@ -424,6 +424,7 @@ Napi::Value EngineWrap::Stats(const Napi::CallbackInfo & info) {
     o.Set("promptTokensReused", Napi::Number::New(env, static_cast<double>(s.promptTokensReused)));
     o.Set("promptTokensShared", Napi::Number::New(env, static_cast<double>(s.promptTokensShared)));
     o.Set("admissionsDeferred", Napi::Number::New(env, static_cast<double>(s.admissionsDeferred)));
+    o.Set("pausedSequences", Napi::Number::New(env, s.pausedSequences));
     o.Set("totalDecodedTokens", Napi::Number::New(env, static_cast<double>(s.totalDecodedTokens)));
     o.Set("totalSampledTokens", Napi::Number::New(env, static_cast<double>(s.totalSampledTokens)));
     return o;

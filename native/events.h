@@ -84,6 +84,8 @@ struct EngineStats {
     uint64_t promptTokensShared = 0;
     // Steps in which the queue's head waited for a running prefill of its prefix.
     uint64_t admissionsDeferred = 0;
+    // Sequences marked paused (back-pressure); only live sequences are ever marked.
+    int32_t pausedSequences = 0;
     uint64_t totalDecodedTokens = 0;
     uint64_t totalSampledTokens = 0;
 };

@@ -115,8 +115,23 @@ void Scheduler::submit(GenerateRequest req) {
 }
 
 void Scheduler::setPaused(uint32_t id, bool paused) {
-    if (paused) paused_.insert(id);
-    else paused_.erase(id);
+    if (!paused) {
+        paused_.erase(id);
+        return;
+    }
+    // A pause can arrive after its sequence has ended (the client fell behind on its last
+    // tokens); marking a dead id would keep it for ever, so only live sequences are marked.
+    if (live(id)) paused_.insert(id);
+}
+
+bool Scheduler::live(uint32_t id) const {
+    for (const auto & seq : queue_) {
+        if (seq->req.id == id) return true;
+    }
+    for (const Slot & slot : slots_) {
+        if (slot.seq && slot.seq->req.id == id) return true;
+    }
+    return false;
 }
 
 int32_t Scheduler::pausedActive() const {
@@ -536,6 +551,7 @@ EngineStats Scheduler::stats() const {
     s.activeSequences = active_;
     s.queuedSequences = static_cast<int32_t>(queue_.size());
     s.kvCellsUsed = kvUsed();
+    s.pausedSequences = static_cast<int32_t>(paused_.size());
     return s;
 }
 

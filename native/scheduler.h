@@ -70,6 +70,8 @@ class Scheduler {
      * (its KV cells kept) until resumed; its client has not read what it produced.
      */
     void setPaused(uint32_t id, bool paused);
+    /** Whether `id` is queued or holds a slot. */
+    bool live(uint32_t id) const;
     bool faulted() const { return faulted_; }
 
     /** Admits, decodes one batch and samples; returns what to report (possibly empty). */

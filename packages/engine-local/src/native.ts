@@ -196,6 +196,8 @@ export interface NativeStats {
   promptTokensShared: number;
   /** Steps in which the queue's head waited for a running prefill of its prompt's prefix, to start from a copy of it. */
   admissionsDeferred: number;
+  /** Sequences held out of the batch by pause(id) (back-pressure); a pause for an ended sequence is not kept. */
+  pausedSequences: number;
   totalDecodedTokens: number;
   totalSampledTokens: number;
 }

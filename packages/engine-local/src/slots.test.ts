@@ -73,6 +73,15 @@ describe('slot choice (2 slots, split cache)', () => {
     // `other` was evicted for `unrelated`, which is still cached.
     expect((await once(`${unrelated} The end.`)).cachedTokens).toBeGreaterThanOrEqual(tokens(unrelated) - 1);
   });
+
+  it('a pause that arrives after its sequence ended is not kept (nothing grows with such races)', async () => {
+    const id = nextId;
+    await once('The cat sat.');
+    engine.pause(id); // its sequence is over: the client fell behind on its last tokens
+    await once('The dog ran.'); // a later step, after the engine took the pause from its inbox
+    expect(engine.stats().pausedSequences).toBe(0);
+    engine.resume(id);
+  });
 });
 
 /** An engine of `slots` split slots, and greedy sequences on it. */
