@@ -7,6 +7,7 @@
 import type { ServerResponse } from 'node:http';
 import { AnthropicEventWriter, type InferenceError, type TokenChunk, type Tokens, anthropicErrorEvent } from '@inference/core';
 import { CoalescedWriter, type WriterOptions } from '../http/coalesce.js';
+import { writeSseHead } from '../http/sseHeaders.js';
 
 export class AnthropicStream {
   private writer: AnthropicEventWriter;
@@ -36,15 +37,7 @@ export class AnthropicStream {
   private begin(): string {
     if (this.started) return '';
     this.started = true;
-    this.res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache',
-      // HTTP/2 forbids connection-specific headers.
-      ...(this.res.req.httpVersionMajor === 2 ? {} : { connection: 'keep-alive' }),
-      'request-id': this.requestId,
-      'x-request-id': this.requestId,
-      'x-accel-buffering': 'no',
-    });
+    writeSseHead(this.res, this.requestId, { 'request-id': this.requestId });
     return this.writer.start();
   }
 

@@ -10,6 +10,7 @@ import {
   type InferenceError, type ResponseItem, type ResponseMeta, ResponsesEventWriter, type TokenChunk, type Tokens,
 } from '@inference/core';
 import { CoalescedWriter, type WriterOptions } from '../http/coalesce.js';
+import { writeSseHead } from '../http/sseHeaders.js';
 
 export class ResponsesStream {
   private readonly writer: ResponsesEventWriter;
@@ -38,13 +39,7 @@ export class ResponsesStream {
   private begin(): string {
     if (this.started) return '';
     this.started = true;
-    this.res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache',
-      connection: 'keep-alive',
-      'x-request-id': this.requestId,
-      'x-accel-buffering': 'no',
-    });
+    writeSseHead(this.res, this.requestId);
     return this.writer.start();
   }
 

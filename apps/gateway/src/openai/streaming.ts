@@ -10,6 +10,7 @@ import {
   ChunkWriter, type DeltaOptions, type FinishReason, type InferenceError, SSE_DONE, type TokenChunk, type Tokens, openAIErrorBody,
 } from '@inference/core';
 import { CoalescedWriter, type WriterOptions } from '../http/coalesce.js';
+import { writeSseHead } from '../http/sseHeaders.js';
 
 /** Per choice: its role went out, its finish_reason went out. */
 const ROLE_SENT = 1;
@@ -51,14 +52,7 @@ export class OpenAIStream {
     const writer = new ChunkWriter(this.kind, this.id, Math.floor(Date.now() / 1000), this.model);
     this.out = out;
     this.writer = writer;
-    this.res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache',
-      // HTTP/2 forbids connection-specific headers.
-      ...(this.res.req.httpVersionMajor === 2 ? {} : { connection: 'keep-alive' }),
-      'x-request-id': this.requestId,
-      'x-accel-buffering': 'no',
-    });
+    writeSseHead(this.res, this.requestId);
     return writer;
   }
 
