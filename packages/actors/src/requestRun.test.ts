@@ -195,6 +195,18 @@ describe('RequestRun', () => {
     expect(body).toContain(`${METRIC.interToken}_count{deployment="d"} 1`);
   });
 
+  it("measures the gaps between each choice's own chunks (n = 2): not between chunks of different choices", async () => {
+    const two: Behaviour = (_ctx, sink) => {
+      for (const index of [0, 1, 0, 1, 1]) sink({ index, text: 'x', tokens: 1 });
+      // A chunk without tokens (a finish reason alone) is no gap.
+      sink({ index: 0, text: '', tokens: 0 });
+      return Promise.resolve(TOKENS);
+    };
+    const w = world([new Replica('d#1', 'd', two)]);
+    await w.request('d').run();
+    expect(await w.render()).toContain(`${METRIC.interToken}_count{deployment="d"} 3`);
+  });
+
   it('cancelled before it starts: the runner is never called, nothing is picked or counted', async () => {
     const replica = new Replica('d#1', 'd', answer);
     const w = world([replica]);

@@ -59,7 +59,11 @@ export class RequestRun {
   private replicaId: string | undefined;
   private served: string | undefined;
   private price: DeploymentPolicy['price'];
-  /** When each choice's last chunk arrived (made with the first token), and the gaps between them (ms) not yet flushed. */
+  /**
+   * When each choice's last chunk arrived: choice 0 in a field (most requests have one
+   * choice), any other in a map made with its first chunk; and the gaps between them (ms) not yet flushed.
+   */
+  private lastChunk0: number | undefined;
   private lastChunk: Map<number, number> | undefined;
   private gaps: number[] | undefined;
   /** The client's sink wrapped to measure (made with the first attempt of a generate job). */
@@ -312,9 +316,15 @@ export class RequestRun {
 
   /** Buffers the gap since the choice's previous chunk; a full buffer goes to the metrics at once. */
   private gap(index: number, now: number): void {
-    const last = (this.lastChunk ??= new Map<number, number>());
-    const prev = last.get(index);
-    last.set(index, now);
+    let prev: number | undefined;
+    if (index === 0) {
+      prev = this.lastChunk0;
+      this.lastChunk0 = now;
+    } else {
+      const last = (this.lastChunk ??= new Map<number, number>());
+      prev = last.get(index);
+      last.set(index, now);
+    }
     if (prev === undefined) return;
     const gaps = (this.gaps ??= []);
     if (gaps.push(now - prev) >= MAX_GAPS) {
