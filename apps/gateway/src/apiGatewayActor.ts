@@ -1,15 +1,14 @@
 // ApiGatewayActor: owns the Fastify server. Route handlers only validate, hand
-// the request to a RequestActor (one per request, a child of this actor) and
-// render. Errors render in one place (OpenAI envelope) and, after the first SSE
-// byte, in one other (the stream's final error event). POST /v1/chat/completions
-// and /v1/completions are taken in front of Fastify by a lean listener
-// (http/fastLane.ts) unless the per-request log is on; both fronts answer
-// through openai/generate.ts.
+// the request to a RequestRun (one per request, a plain object this actor keeps
+// while it runs and cancels when it stops) and render. Errors render in one place
+// (OpenAI envelope) and, after the first SSE byte, in one other (the stream's final
+// error event). POST /v1/chat/completions and /v1/completions are taken in front of
+// Fastify by a lean listener (http/fastLane.ts) unless the per-request log is on;
+// both fronts answer through openai/generate.ts.
 
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import {
-  Actor, type ActorRef, RequestActor, type RequestDeps, type RequestJob, type RequestMsg,
-  type RequestResult, requestSpan,
+  Actor, type RequestDeps, type RequestJob, type RequestResult, RequestRun, requestSpan,
 } from '@inference/actors';
 import {
   Flow, InferenceError, openAIErrorBody, parseChatRequest, parseCompletionRequest, parseDeployment,
@@ -108,9 +107,13 @@ function takeBody(req: FastifyRequest): unknown {
 export class ApiGatewayActor extends Actor<GatewayMsg> {
   private app: FastifyInstance | undefined;
   private lane: FastLane | undefined;
-  private reqSeq = 0;
-  /** What every RequestActor is given (one object, not one per request). */
+  /** What every RequestRun is given (one object, not one per request). */
   private readonly requestDeps: RequestDeps;
+  /**
+   * The runs not yet settled: each adds itself when it starts and leaves when it
+   * settles, so this holds no more than the requests in flight; stopping cancels them.
+   */
+  private readonly live = new Set<RequestRun>();
   /** Which variables an applied deployment may name in apiKeyEnv. */
   private readonly secrets: SecretAllowList;
   private readonly drain: Drain;
@@ -127,7 +130,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     this.secrets = secretPolicy(runtime.config);
     this.requestDeps = {
       coordinator: rt.coordinator, metrics: rt.metrics, router: rt.router, recorder: rt.recorder,
-      policyOf: (name: string) => rt.spec(name), budget: rt.budgetGate,
+      policyOf: (name: string) => rt.spec(name), budget: rt.budgetGate, live: this.live,
     };
     this.generateDeps = { dispatch: (head, job, onCancel) => this.dispatch(head, job, onCancel), streamOptions: this.streamOptions };
   }
@@ -199,6 +202,8 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
 
   override async postStop(): Promise<void> {
     this.lane?.close();
+    // Work still running when the gateway stops (system shutdown) is cancelled, as before the server closes.
+    for (const run of [...this.live]) run.cancel('request ended');
     await this.app?.close();
   }
 
@@ -240,10 +245,11 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
         return Promise.reject(toInferenceError(e));
       }
     }
-    const ref: ActorRef<RequestMsg> = this.context.spawn(`req-${++this.reqSeq}`, () => new RequestActor(deps, req.id, withKey), { mailbox: 4 });
-    onCancel(() => ref.tell({ type: 'cancel', reason: 'client disconnected' }));
+    // A plain object, not a spawned actor: no mailbox, no ask, one promise (requestRun.ts).
+    const request = new RequestRun(deps, req.id, withKey);
+    onCancel(() => { request.cancel('client disconnected'); });
     // The request bounds itself (engine and upstream timeouts, client disconnect): no timer here.
-    const run = ref.ask<RequestResult>((reply) => ({ type: 'run', reply }), Infinity);
+    const run = request.run();
     if (limits === undefined || principal === undefined) return run;
     return run.then((out) => {
       limits.used(principal.name, out.kind === 'generate' ? out.tokens.usage.promptTokens + out.tokens.usage.completionTokens : out.result.promptTokens);
