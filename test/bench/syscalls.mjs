@@ -35,7 +35,8 @@ const { mock, mockOrigin, gw, stop, settings } = await startMockAndGateway();
 const floor = await startProcess('node', [join(here, 'floor-proxy.mjs'), mockOrigin], /on (http:\/\/\S+)/);
 const baseline = values.baseline === undefined ? undefined : await startGatewayFor(mock.url, {}, values.baseline);
 const sides = { floor, gateway: gw, ...(baseline === undefined ? {} : { baseline }) };
-const body = (stream) => JSON.stringify({ model: 'mock', messages: [{ role: 'user', content: 'Say something short please' }], max_tokens: 16, ...(stream ? { stream: true } : {}) });
+const messages = [{ role: 'user', content: 'Say something short please' }];
+const body = (stream) => JSON.stringify({ model: 'mock', messages, max_tokens: 16, ...(stream ? { stream: true } : {}) });
 
 /** Runs `cmd` attached to the load, then stops it with SIGINT (both tools write their results then). */
 async function underLoad(cmd, args, origin, stream) {
@@ -66,7 +67,8 @@ function preemptions(file) {
   for (const ev of text.split('\n\n')) {
     if (!/prev_state=R\+? /.test(ev.split('\n')[0] ?? '')) continue;
     let where = 'other';
-    if (ev.includes('do_syscall_64')) where = `exit of ${/\s[0-9a-f]+ ([A-Za-z_0-9]+)\+0x[0-9a-f]+ \(\S*libc/.exec(ev)?.[1]?.replace(/^__GI___|^__libc_|^__/, '') ?? '?'}`;
+    const libc = /\s[0-9a-f]+ ([A-Za-z_0-9]+)\+0x[0-9a-f]+ \(\S*libc/.exec(ev)?.[1]?.replace(/^__GI___|^__libc_|^__/, '');
+    if (ev.includes('do_syscall_64')) where = `exit of ${libc ?? '?'}`;
     else if (ev.includes('apic_timer')) where = 'user code, timer interrupt';
     else if (ev.includes('reschedule_ipi')) where = 'user code, reschedule interrupt';
     out[where] = (out[where] ?? 0) + 1;
@@ -76,7 +78,8 @@ function preemptions(file) {
 
 const per = (counts, n, top = 6) => Object.entries(counts).sort((a, b) => b[1] - a[1]).slice(0, top).map(([k, v]) => `${k} ${(v / n).toFixed(2)}`).join(', ');
 
-console.log(`syscalls and preemptions per request — ${seconds}s closed loop at concurrency ${concurrency} per side and tool; strace ${tools.strace ? 'on' : 'missing'}, perf ${tools.perf ? 'on' : 'missing'}`);
+const onOff = (t) => (t ? 'on' : 'missing');
+console.log(`syscalls and preemptions per request — ${seconds}s closed loop at concurrency ${concurrency} per side and tool; strace ${onOff(tools.strace)}, perf ${onOff(tools.perf)}`);
 console.log(`gateway settings: ${settings}`);
 for (const stream of [false, true]) {
   console.log(`\n[${stream ? 'streamed' : 'non-streamed'}]`);
