@@ -79,7 +79,8 @@ function preemptions(file) {
 const per = (counts, n, top = 6) => Object.entries(counts).sort((a, b) => b[1] - a[1]).slice(0, top).map(([k, v]) => `${k} ${(v / n).toFixed(2)}`).join(', ');
 
 const onOff = (t) => (t ? 'on' : 'missing');
-console.log(`syscalls and preemptions per request — ${seconds}s closed loop at concurrency ${concurrency} per side and tool; strace ${onOff(tools.strace)}, perf ${onOff(tools.perf)}`);
+const load = `${seconds}s closed loop at concurrency ${concurrency} per side and tool`;
+console.log(`syscalls and preemptions per request — ${load}; strace ${onOff(tools.strace)}, perf ${onOff(tools.perf)}`);
 console.log(`gateway settings: ${settings}`);
 for (const stream of [false, true]) {
   console.log(`\n[${stream ? 'streamed' : 'non-streamed'}]`);
