@@ -6,13 +6,13 @@
 
 import {
   type ChoiceResult, type ChunkSink, type EmbeddingRequest, type EmbeddingResult, type FinishReason,
-  type GenerateRequest, InferenceError, type TokenChunk, type TokenLogprob, type ToolCall, type ToolCallDelta, type Tokens, type Usage,
+  type GenerateRequest, InferenceError, TEXT_JSON, type TokenChunk, type TokenLogprob, type ToolCall, type ToolCallDelta, type Tokens, type Usage,
 } from '@inference/core';
 import type { RemoteSession } from '../session.js';
 import { SseParser } from '../sse.js';
 import { classifyStatus } from '../upstreamErrors.js';
 import { type CallOptions, type ChunkReader, type Json, callSignal, malformed, parseJson, post } from './http.js';
-import { textOfPlainChatEvent } from './openaiTextEvent.js';
+import { PlainTextEvents } from './openaiTextEvent.js';
 
 export type { CallOptions } from './http.js';
 
@@ -276,19 +276,22 @@ function readStreamBody(req: GenerateRequest, send: (read: ChunkReader) => Promi
   let n = req.sampling.n;
   const wantLogprobs = req.sampling.logprobs === true;
   if (wantLogprobs) for (let i = 0; i < n; i++) agg.addLogprobs(i, []);
-  const chat = req.kind === 'chat';
-  const handle = (data: string): void => {
+  // Most events are text for choice 0 alone: read without a full parse (openaiTextEvent.ts).
+  const plainEvents = req.kind === 'chat' ? new PlainTextEvents() : undefined;
+  /** One event's data; true once the stream is complete ([DONE]). */
+  const handle = (data: string): boolean => {
     if (data === '[DONE]') {
       done = true;
-      return;
+      return true;
     }
-    // Most events are text for choice 0 alone: read without a full parse (openaiTextEvent.ts).
-    const plain = chat ? textOfPlainChatEvent(data) : undefined;
+    const plain = plainEvents?.read(data);
     if (plain !== undefined) {
-      if (plain === '') return;
-      agg.addText(0, plain);
-      sink({ index: 0, text: plain, tokens: 1 });
-      return;
+      const text = plain.text;
+      if (text === '') return false;
+      agg.addText(0, text);
+      // The upstream's JSON string of the text, when exact, is what the client's stream writes (TEXT_JSON).
+      sink(plain.json === undefined ? { index: 0, text, tokens: 1 } : { index: 0, text, tokens: 1, [TEXT_JSON]: plain.json });
+      return false;
     }
     let chunk: Json;
     try {
@@ -301,7 +304,7 @@ function readStreamBody(req: GenerateRequest, send: (read: ChunkReader) => Promi
     }
     const u = usageOf(chunk.usage);
     if (u !== undefined) usage = u;
-    if (!Array.isArray(chunk.choices)) return;
+    if (!Array.isArray(chunk.choices)) return false;
     for (const raw of chunk.choices as unknown[]) {
       const c = raw as Json;
       const i = typeof c.index === 'number' ? c.index : 0;
@@ -339,15 +342,10 @@ function readStreamBody(req: GenerateRequest, send: (read: ChunkReader) => Promi
       if (finish !== undefined) out.finishReason = finish;
       sink(out);
     }
-  };
-  return send((bytes) => {
-    for (const ev of parser.push(bytes)) {
-      handle(ev.data);
-      if (done) return true;
-    }
     return false;
-  }).then(() => {
-    if (!done) for (const ev of parser.end()) handle(ev.data);
+  };
+  return send((bytes) => parser.feed(bytes, handle)).then(() => {
+    if (!done) for (const ev of parser.end()) if (handle(ev.data)) break;
     if (!done && usage === undefined) {
       throw new InferenceError('upstream_error', 'the upstream connection broke mid-response', { diagnostic: 'stream ended without [DONE]' });
     }
