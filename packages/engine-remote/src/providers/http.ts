@@ -1,12 +1,11 @@
-// HTTP plumbing shared by provider adapters: one upstream call's cancellation
-// (client gone or total deadline), a JSON POST on the session's pool whose body
-// is read whole or chunk by chunk, and non-2xx answers turned into taxonomy
-// errors. Adapters add only their headers, paths and wire translation. A
-// streamed answer is read only while the client keeps up (RunContext.flow).
+// HTTP plumbing shared by provider adapters: a JSON POST on the session's pool
+// whose body is read whole or chunk by chunk, cancelled by the client going or
+// the total deadline, and non-2xx answers turned into taxonomy errors. Adapters
+// add only their headers, paths and wire translation. A streamed answer is read
+// only while the client keeps up (RunContext.flow).
 
 import {
   type CancelSignal, type Deadline, type DeploymentSpec, type FlowSignal, InferenceError, type RunContext, type TraceSpan, deadlines,
-  linkedCancellation,
 } from '@inference/core';
 import type { Dispatcher } from 'undici';
 import type { RemoteSession } from '../session.js';
@@ -32,17 +31,9 @@ export function malformed(detail: string): InferenceError {
   return new InferenceError('upstream_error', 'the upstream provider sent a malformed response', { diagnostic: detail });
 }
 
-/**
- * Signal for one upstream call: the request's own abort plus the total timeout.
- * One timer and one listener per call; both are released by `done()`.
- */
-export function callSignal(o: CallOptions): { signal: CancelSignal; done: () => void } {
-  const totalMs = o.spec.remote.timeouts.totalMs;
-  return linkedCancellation(
-    o.ctx.signal,
-    totalMs,
-    () => new InferenceError('upstream_timeout', 'the upstream provider took too long', { diagnostic: `total timeout ${totalMs} ms` }),
-  );
+/** The error of a call that ran past the deployment's total timeout. */
+function totalTimeout(totalMs: number): InferenceError {
+  return new InferenceError('upstream_timeout', 'the upstream provider took too long', { diagnostic: `total timeout ${totalMs} ms` });
 }
 
 /** A streamed answer's body, chunk by chunk; returns true once it has all it needs (the rest is drained unread). */
@@ -64,9 +55,11 @@ const DRAIN_GRACE_MS = 1000;
  *
  * A non-2xx answer is read whole and thrown as a taxonomy error. A 2xx answer's
  * body goes to `read` as it arrives when given (streams), and is otherwise
- * collected and returned as text. `signal` aborts the call at any stage, and the
- * promise then rejects with its reason. Once the reader has enough, the call
- * resolves and the rest of the response is drained unread (DRAIN_GRACE_MS).
+ * collected and returned as text. `signal` (the request's) aborts the call at any
+ * stage, and the promise then rejects with its reason; so does the deployment's
+ * total timeout, with upstream_timeout (one entry on the deadline wheel, held by
+ * the call itself: no linked signal per call). Once the reader has enough, the
+ * call resolves and the rest of the response is drained unread (DRAIN_GRACE_MS).
  *
  * The steps: build the request (`upstreamRequest`), dispatch it (`dispatch`), and
  * read the answer (`UpstreamCall`), whose status and failures are mapped to the
@@ -80,7 +73,7 @@ export function post(
   return new Promise<string>((resolve, reject) => {
     // Back-pressure of a streamed answer (docs/flow-control.md): the upstream read pauses with the client.
     const flow = read === undefined ? undefined : o.ctx.flow;
-    const call = new UpstreamCall(signal, provider, read, flow, traced?.span, resolve, reject);
+    const call = new UpstreamCall(signal, o.spec.remote.timeouts.totalMs, provider, read, flow, traced?.span, resolve, reject);
     if (call.begin()) dispatch(o.session, request, call);
   });
 }
@@ -121,9 +114,9 @@ function statusError(status: number, text: string, headers: Record<string, strin
   return classifyStatus(status, parseJson(text), headers, provider);
 }
 
-/** A failed call: the request's own abort reason when it fired, else the transport failure by the phase it broke in. */
-function transportError(signal: CancelSignal, e: unknown, status: number): InferenceError {
-  return abortReason(signal) ?? classifyTransport(e, status === 0 ? 'headers' : 'body');
+/** A failed call: the total timeout or the request's own abort reason when one fired, else the transport failure by the phase it broke in. */
+function transportError(timedOut: InferenceError | undefined, signal: CancelSignal, e: unknown, status: number): InferenceError {
+  return timedOut ?? abortReason(signal) ?? classifyTransport(e, status === 0 ? 'headers' : 'body');
 }
 
 // --- Body reading and streaming ---
@@ -146,15 +139,24 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   /** Set when the body is collected whole rather than streamed to the reader. */
   private chunks: Uint8Array[] | undefined;
   private drain: Deadline | undefined;
+  /** The total timeout, from the call's start until it settles. */
+  private total: Deadline | undefined;
+  private timedOut: InferenceError | undefined;
   private pausedByFlow = false;
   private unwatch: (() => void) | undefined;
   private readonly onAbort = (): void => {
     this.controller?.abort(this.signal.reason as Error);
     this.fail(this.signal.reason);
   };
+  private readonly onTotal = (): void => {
+    const err = (this.timedOut = totalTimeout(this.totalMs));
+    this.controller?.abort(err);
+    this.fail(err);
+  };
 
   constructor(
     private readonly signal: CancelSignal,
+    private readonly totalMs: number,
     private readonly provider: string,
     private readonly read: ChunkReader | undefined,
     private readonly flow: FlowSignal | undefined,
@@ -171,16 +173,17 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
       return false;
     }
     this.signal.addEventListener('abort', this.onAbort);
+    this.total = deadlines.add(this.totalMs, this.onTotal);
     return true;
   }
 
   fail(e: unknown): void {
-    this.settle(transportError(this.signal, e, this.status));
+    this.settle(transportError(this.timedOut, this.signal, e, this.status));
   }
 
   onRequestStart(c: Dispatcher.DispatchController): void {
     this.controller = c;
-    if (this.settled) c.abort((this.signal.reason as Error | undefined) ?? new InferenceError('internal', 'request ended'));
+    if (this.settled) c.abort((this.timedOut ?? this.signal.reason as Error | undefined) ?? new InferenceError('internal', 'request ended'));
   }
 
   onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, h: ResponseHeaders): void {
@@ -254,6 +257,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
       this.controller?.resume();
     }
     this.signal.removeEventListener('abort', this.onAbort);
+    this.total?.cancel();
     if (this.span !== undefined) {
       if (this.status !== 0) this.span.set({ 'http.response.status_code': this.status });
       if (error !== undefined) this.span.fail(error);

@@ -11,7 +11,7 @@ import {
 import type { RemoteSession } from '../session.js';
 import { SseParser } from '../sse.js';
 import { classifyStatus } from '../upstreamErrors.js';
-import { type CallOptions, type ChunkReader, type Json, callSignal, malformed, parseJson, post } from './http.js';
+import { type CallOptions, type ChunkReader, type Json, malformed, parseJson, post } from './http.js';
 import { PlainTextEvents } from './openaiTextEvent.js';
 
 export type { CallOptions } from './http.js';
@@ -202,20 +202,12 @@ function completionLogprobs(v: unknown): TokenLogprob[] | undefined {
 export function generate(o: CallOptions, req: GenerateRequest, sink: ChunkSink): Promise<Tokens> {
   const path = req.kind === 'chat' ? '/chat/completions' : '/completions';
   const upstreamModel = o.spec.model ?? o.spec.name;
-  const { signal, done } = callSignal(o);
-  const send = (read?: ChunkReader): Promise<string> =>
-    post(o, path, headersFor(o.session, o.ctx.requestId), buildBody(req, upstreamModel), signal, 'openai', read);
-  // One suspended async function per call, not two (an idle stream keeps each one's frame): the reader
-  // releases the call's signal itself.
-  return req.stream ? readStream(req, send, sink, done) : readWholeCall(req, send, sink, done);
-}
-
-async function readWholeCall(req: GenerateRequest, send: () => Promise<string>, sink: ChunkSink, done: () => void): Promise<Tokens> {
-  try {
-    return readWhole(req, parseJson(await send()), sink);
-  } finally {
-    done();
-  }
+  const body = buildBody(req, upstreamModel);
+  const headers = headersFor(o.session, o.ctx.requestId);
+  // No suspended async function per call (an idle stream would keep its frame): the call itself holds
+  // the request's signal and the total timeout (http.ts), so nothing is left to release here.
+  if (req.stream) return readStream(req, (read) => post(o, path, headers, body, o.ctx.signal, 'openai', read), sink);
+  return post(o, path, headers, body, o.ctx.signal, 'openai').then((text) => readWhole(req, parseJson(text), sink));
 }
 
 function readWhole(req: GenerateRequest, body: unknown, sink: ChunkSink): Tokens {
@@ -258,17 +250,8 @@ function readWhole(req: GenerateRequest, body: unknown, sink: ChunkSink): Tokens
   return { choices: agg.result(Math.max(n, req.sampling.n)), usage };
 }
 
-/** Reads a streamed answer; `release()` frees the call's signal however it ends. */
-async function readStream(req: GenerateRequest, send: (read: ChunkReader) => Promise<string>, sink: ChunkSink, release: () => void): Promise<Tokens> {
-  try {
-    return await readStreamBody(req, send, sink);
-  } finally {
-    release();
-  }
-}
-
-/** The stream's reading, not itself suspended while it waits (its caller is). */
-function readStreamBody(req: GenerateRequest, send: (read: ChunkReader) => Promise<string>, sink: ChunkSink): Promise<Tokens> {
+/** Reads a streamed answer, event by event as its bytes arrive. */
+function readStream(req: GenerateRequest, send: (read: ChunkReader) => Promise<string>, sink: ChunkSink): Promise<Tokens> {
   const parser = new SseParser();
   const agg = new ChoiceAggregator();
   let usage: Usage | undefined;
@@ -357,13 +340,7 @@ export async function embed(o: CallOptions, req: EmbeddingRequest): Promise<Embe
   const body: Json = { model: o.spec.model ?? o.spec.name, input: req.input, encoding_format: 'float' };
   if (req.dimensions !== undefined) body.dimensions = req.dimensions;
   if (req.user !== undefined) body.user = req.user;
-  const { signal, done } = callSignal(o);
-  let json: unknown;
-  try {
-    json = parseJson(await post(o, '/embeddings', headersFor(o.session, o.ctx.requestId), body, signal, 'openai'));
-  } finally {
-    done();
-  }
+  const json = parseJson(await post(o, '/embeddings', headersFor(o.session, o.ctx.requestId), body, o.ctx.signal, 'openai'));
   const data = typeof json === 'object' && json !== null ? (json as Json).data : undefined;
   if (!Array.isArray(data)) throw malformed('embeddings: no data array');
   const vectors: number[][] = [];
