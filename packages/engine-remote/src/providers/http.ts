@@ -7,7 +7,7 @@
 import {
   type CancelSignal, type Deadline, type DeploymentSpec, type FlowSignal, InferenceError, type RunContext, type TraceSpan, deadlines,
 } from '@inference/core';
-import type { Dispatcher } from 'undici';
+import { type Dispatcher, util } from 'undici';
 import type { RemoteSession } from '../session.js';
 import { classifyStatus, classifyTransport } from '../upstreamErrors.js';
 import { upstreamSpan } from '../upstreamTrace.js';
@@ -101,6 +101,7 @@ function upstreamRequest(o: CallOptions, path: string, headers: Record<string, s
 /** Hands the request to the pool; a synchronous refusal fails the call like a transport error. */
 function dispatch(session: RemoteSession, request: Dispatcher.DispatchOptions, call: UpstreamCall): void {
   try {
+    // undici's own callbacks, which its type marks deprecated in favour of the wrapped ones (see UpstreamCall).
     session.pool.dispatch(request, call);
   } catch (e) {
     call.fail(e);
@@ -128,11 +129,20 @@ type ResponseHeaders = Record<string, string | string[] | undefined>;
  * answer when there is no reader, is collected whole; a streamed 2xx answer goes
  * to the reader chunk by chunk, paused while the client's flow is. The call
  * settles exactly once: on the answer's end, the reader having enough, a
- * failure, or the request's abort; settling releases the flow watch, the abort
- * listener and the span.
+ * failure, the request's abort or the total timeout; settling releases the flow
+ * watch, the abort listener, the deadline and the span.
+ *
+ * It takes undici's own callbacks (onConnect, onHeaders, onData, onComplete,
+ * onError), which undici's request calls directly: with the controller-style
+ * ones (onRequestStart, onResponseStart, …) undici wraps every call in an
+ * adapter and a controller, and parses the response headers into an object
+ * for each answer, which only an error answer reads here (retry-after). Pausing
+ * is onData's (or onHeaders') false; resuming calls the resume undici handed to onHeaders.
  */
-class UpstreamCall implements Dispatcher.DispatchHandler {
-  private controller: Dispatcher.DispatchController | undefined;
+class UpstreamCall {
+  private abortUpstream: ((err?: Error) => void) | undefined;
+  private aborted = false;
+  private resumeUpstream: (() => void) | undefined;
   private settled = false;
   private status = 0;
   private responseHeaders: ResponseHeaders = {};
@@ -142,15 +152,16 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   /** The total timeout, from the call's start until it settles. */
   private total: Deadline | undefined;
   private timedOut: InferenceError | undefined;
+  /** Whether the upstream read is paused for the client's flow (onData then answers false). */
   private pausedByFlow = false;
   private unwatch: (() => void) | undefined;
   private readonly onAbort = (): void => {
-    this.controller?.abort(this.signal.reason as Error);
+    this.abort(this.signal.reason as Error);
     this.fail(this.signal.reason);
   };
   private readonly onTotal = (): void => {
     const err = (this.timedOut = totalTimeout(this.totalMs));
-    this.controller?.abort(err);
+    this.abort(err);
     this.fail(err);
   };
 
@@ -181,26 +192,33 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     this.settle(transportError(this.timedOut, this.signal, e, this.status));
   }
 
-  onRequestStart(c: Dispatcher.DispatchController): void {
-    this.controller = c;
-    if (this.settled) c.abort((this.timedOut ?? this.signal.reason as Error | undefined) ?? new InferenceError('internal', 'request ended'));
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortUpstream = abort;
+    if (this.settled) this.abort((this.timedOut ?? this.signal.reason as Error | undefined) ?? new InferenceError('internal', 'request ended'));
   }
 
-  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, h: ResponseHeaders): void {
-    if (statusCode < 200) return;
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    this.resumeUpstream = resume;
+    if (statusCode < 200) return true;
     this.status = statusCode;
     // Only an error answer reads its headers (retry-after): a stream does not keep them for its whole life.
-    if (statusCode >= 300) this.responseHeaders = h;
-    if (this.read === undefined || statusCode >= 300) this.chunks = [];
+    if (statusCode >= 300) {
+      this.responseHeaders = util.parseHeaders(rawHeaders);
+      this.chunks = [];
+    } else if (this.read === undefined) {
+      this.chunks = [];
+    }
+    return !this.pausedByFlow;
   }
 
-  onResponseData(c: Dispatcher.DispatchController, bytes: Uint8Array): void {
-    if (this.settled) return;
+  onData(bytes: Buffer): boolean {
+    if (this.settled) return true;
     if (this.chunks !== undefined) this.chunks.push(bytes);
-    else this.stream(c, bytes);
+    else this.stream(bytes);
+    return !this.pausedByFlow;
   }
 
-  onResponseEnd(): void {
+  onComplete(): void {
     this.drain?.cancel();
     if (this.settled) return;
     const text = this.chunks === undefined ? '' : Buffer.concat(this.chunks).toString('utf8');
@@ -208,42 +226,45 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     else this.settle(statusError(this.status, text, this.responseHeaders, this.provider));
   }
 
-  onResponseError(_c: Dispatcher.DispatchController, e: Error): void {
+  onError(e: Error): void {
     this.drain?.cancel();
     this.fail(e);
   }
 
+  /** Aborts the upstream request once (before it is connected, onConnect does it). */
+  private abort(reason: Error): void {
+    const abort = this.abortUpstream;
+    if (abort === undefined || this.aborted) return;
+    this.aborted = true;
+    abort(reason);
+  }
+
   /** One chunk of a streamed answer to the reader; once it has enough, the call resolves and the rest drains. */
-  private stream(c: Dispatcher.DispatchController, bytes: Uint8Array): void {
-    // The client reads slowly: stop reading the upstream until it catches up.
-    if (this.flow?.paused === true && !this.pausedByFlow) {
-      this.pausedByFlow = true;
-      c.pause();
-    }
+  private stream(bytes: Uint8Array): void {
+    // The client reads slowly: stop reading the upstream until it catches up (onData answers false).
+    if (this.flow?.paused === true) this.pausedByFlow = true;
     let enough: boolean;
     try {
       enough = this.read?.(bytes) ?? false;
     } catch (e) {
       const err = classifyTransport(e, 'body');
       this.settle(err);
-      c.abort(err);
+      this.abort(err);
       return;
     }
     if (enough) {
       this.settle(undefined);
-      this.drain = deadlines.add(DRAIN_GRACE_MS, () => { c.abort(new InferenceError('internal', 'upstream kept the response open after its end')); });
+      this.drain = deadlines.add(DRAIN_GRACE_MS, () => { this.abort(new InferenceError('internal', 'upstream kept the response open after its end')); });
     }
   }
 
   private flowChanged(paused: boolean): void {
-    const controller = this.controller;
-    if (controller === undefined || this.settled) return;
-    if (paused && !this.pausedByFlow) {
+    if (this.abortUpstream === undefined || this.settled) return;
+    if (paused) {
       this.pausedByFlow = true;
-      controller.pause();
-    } else if (!paused && this.pausedByFlow) {
+    } else if (this.pausedByFlow) {
       this.pausedByFlow = false;
-      controller.resume();
+      this.resumeUpstream?.();
     }
   }
 
@@ -254,7 +275,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     // What is left of the response is drained unread, whatever the client does.
     if (this.pausedByFlow) {
       this.pausedByFlow = false;
-      this.controller?.resume();
+      this.resumeUpstream?.();
     }
     this.signal.removeEventListener('abort', this.onAbort);
     this.total?.cancel();
