@@ -1,13 +1,12 @@
 // ApiGatewayActor: owns the Fastify server. Route handlers only validate, hand
-// the request to a RequestActor (one per request, a child of this actor) and
-// render. Errors render in one place (OpenAI envelope) and, after the first SSE
+// the request to a RequestRun (one per request, a plain object this actor keeps
+// while it runs and cancels when it stops) and render. Errors render in one place (OpenAI envelope) and, after the first SSE
 // byte, in one other (the stream's final error event).
 
 import type { ServerResponse } from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import {
-  Actor, type ActorRef, type Endpoint, RequestActor, type RequestDeps, type RequestJob, type RequestMsg,
-  type RequestResult, requestSpan,
+  Actor, type Endpoint, type RequestDeps, type RequestJob, type RequestResult, RequestRun, requestSpan,
 } from '@inference/actors';
 import {
   Flow, type GenerateRequest, InferenceError, hexId, openAIErrorBody, parseChatRequest, parseCompletionRequest, parseDeployment,
@@ -96,9 +95,13 @@ function takeBody(req: FastifyRequest): unknown {
 
 export class ApiGatewayActor extends Actor<GatewayMsg> {
   private app: FastifyInstance | undefined;
-  private reqSeq = 0;
-  /** What every RequestActor is given (one object, not one per request). */
+  /** What every RequestRun is given (one object, not one per request). */
   private readonly requestDeps: RequestDeps;
+  /**
+   * The runs not yet settled: each adds itself when it starts and leaves when it
+   * settles, so this holds no more than the requests in flight; stopping cancels them.
+   */
+  private readonly live = new Set<RequestRun>();
   /** Which variables an applied deployment may name in apiKeyEnv. */
   private readonly secrets: SecretAllowList;
   private readonly drain: Drain;
@@ -113,7 +116,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     this.secrets = secretPolicy(runtime.config);
     this.requestDeps = {
       coordinator: rt.coordinator, metrics: rt.metrics, router: rt.router, recorder: rt.recorder,
-      policyOf: (name: string) => rt.spec(name), budget: rt.budgetGate,
+      policyOf: (name: string) => rt.spec(name), budget: rt.budgetGate, live: this.live,
     };
   }
 
@@ -182,6 +185,8 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
   }
 
   override async postStop(): Promise<void> {
+    // Work still running when the gateway stops (system shutdown) is cancelled, as before the server closes.
+    for (const run of [...this.live]) run.cancel('request ended');
     await this.app?.close();
   }
 
@@ -209,10 +214,11 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
         return Promise.reject(toInferenceError(e));
       }
     }
-    const ref: ActorRef<RequestMsg> = this.context.spawn(`req-${++this.reqSeq}`, () => new RequestActor(deps, req.id, withKey), { mailbox: 4 });
-    onCancel(() => ref.tell({ type: 'cancel', reason: 'client disconnected' }));
+    // A plain object, not a spawned actor: no mailbox, no ask, one promise (requestRun.ts).
+    const request = new RequestRun(deps, req.id, withKey);
+    onCancel(() => { request.cancel('client disconnected'); });
     // The request bounds itself (engine and upstream timeouts, client disconnect): no timer here.
-    const run = ref.ask<RequestResult>((reply) => ({ type: 'run', reply }), Infinity);
+    const run = request.run();
     if (limits === undefined || principal === undefined) return run;
     return run.then((out) => {
       limits.used(principal.name, out.kind === 'generate' ? out.tokens.usage.promptTokens + out.tokens.usage.completionTokens : out.result.promptTokens);

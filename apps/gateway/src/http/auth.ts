@@ -11,7 +11,7 @@
 // Virtual keys (keys/, docs/keys.md) are looked up by the same digest in the
 // KeyRegistry (a Map hit). Once any virtual key exists, /v1/* requires a key even
 // without `auth.apiKeys`; a revoked or expired virtual key is refused with 401
-// saying so, a key used on a deployment it may not use with 403 (requestActor).
+// saying so, a key used on a deployment it may not use with 403 (requestRun.ts).
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
