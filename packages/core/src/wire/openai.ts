@@ -420,6 +420,16 @@ export class ChunkWriter {
     return `data: ${this.head}"choices":[{"index":${index},"delta":${delta},"logprobs":${lp},"finish_reason":${finish}}]}\n\n`;
   }
 
+  /**
+   * One SSE event for a delta of text alone, given as its JSON string (exactly JSON.stringify of the text,
+   * TokenChunk's TEXT_JSON): the same bytes as `delta(index, {role, text})`, without encoding the text again.
+   */
+  text(index: number, json: string, role: boolean): string {
+    if (this.kind === 'completion') return `data: ${this.head}"choices":[{"index":${index},"text":${json},"logprobs":null,"finish_reason":null}]}\n\n`;
+    const delta = role ? '{"role":"assistant","content":' : '{"content":';
+    return `data: ${this.head}"choices":[{"index":${index},"delta":${delta}${json}},"logprobs":null,"finish_reason":null}]}\n\n`;
+  }
+
   usage(u: Usage): string {
     return `data: ${this.head}"choices":[],"usage":${JSON.stringify(wireUsage(u))}}\n\n`;
   }
