@@ -7,8 +7,8 @@
 // --h2 (test/bench/idle-streams.mjs): the upstream speaks HTTP/2 over TLS (its CA in
 // NODE_EXTRA_CA_CERTS) and each connection carries up to 100 requests at once, as the
 // gateway's remote session does (packages/engine-remote/src/session.ts). A streamed
-// answer is then relayed on undici's dispatch API with one plain handler object (no
-// body stream, no async iterator): what it holds per open stream is Node's own (the
+// answer is then relayed on undici's original dispatch API with one plain handler object
+// (no body stream, no async iterator): what it holds per open stream is Node's own (the
 // client socket, its parser, IncomingMessage and ServerResponse, the HTTP/2 stream)
 // and undici's request, the least any Node proxy holds for an idle stream.
 import { createServer } from 'node:http';
@@ -19,41 +19,48 @@ const pool = new Pool(process.argv[2], h2
   ? { allowH2: true, connections: 256, pipelining: 100, bodyTimeout: 0, headersTimeout: 0 }
   : { connections: 256, pipelining: 1 });
 
-/** Relays one streamed answer to `res` (--h2): back-pressure from the client pauses the upstream read. */
+/**
+ * Relays one streamed answer to `res` (--h2), as a handler of undici's original dispatch
+ * API: undici wraps a handler of the newer API (onRequestStart, ...) in an UnwrapHandler
+ * whose controller keeps the response's raw headers for the life of the stream. A
+ * client that reads slowly pauses the upstream read.
+ */
 class Relay {
   constructor(res) {
     this.res = res;
-    this.controller = undefined;
+    this.abort = undefined;
+    this.resume = undefined;
   }
 
-  onRequestStart(controller) {
-    this.controller = controller;
-    if (this.res.destroyed) controller.abort(new Error('client gone'));
+  onConnect(abort) {
+    this.abort = abort;
+    if (this.res.destroyed) abort(new Error('client gone'));
   }
 
-  onResponseStart(_controller, statusCode) {
+  onHeaders(statusCode, _rawHeaders, resume) {
+    this.resume = resume;
     this.res.writeHead(statusCode, { 'content-type': 'text/event-stream' });
+    return true;
   }
 
-  onResponseData(controller, chunk) {
-    if (!this.res.write(chunk)) {
-      controller.pause();
-      this.res.once('drain', () => { controller.resume(); });
-    }
+  onData(chunk) {
+    if (this.res.write(chunk)) return true;
+    this.res.once('drain', () => { this.resume?.(); });
+    return false;
   }
 
-  onResponseEnd() {
+  onComplete() {
     this.res.end();
   }
 
-  onResponseError() {
+  onError() {
     this.res.destroy();
   }
 }
 
 function relay(req, res, body) {
   const handler = new Relay(res);
-  res.once('close', () => { if (!res.writableFinished) handler.controller?.abort(new Error('client gone')); });
+  res.once('close', () => { if (!res.writableFinished) handler.abort?.(new Error('client gone')); });
   pool.dispatch({ path: req.url, method: 'POST', headers: { 'content-type': 'application/json' }, body, idempotent: true }, handler);
 }
 
