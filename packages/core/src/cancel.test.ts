@@ -70,6 +70,20 @@ describe('Cancellation, listeners kept without an array', () => {
     expect(seen).toEqual(['b', 'd', 'd', 'a']);
   });
 
+  it('calls handleEvent() of a listener object, in its place, and not once removed', () => {
+    const c = new Cancellation();
+    const seen: string[] = [];
+    const object = { handleEvent: (): void => { seen.push('object'); } };
+    const removed = { handleEvent: (): void => { seen.push('removed'); } };
+    c.addEventListener('abort', () => seen.push('before'));
+    c.addEventListener('abort', object);
+    c.addEventListener('abort', removed);
+    c.removeEventListener('abort', removed);
+    c.addEventListener('abort', () => seen.push('after'));
+    c.abort('x');
+    expect(seen).toEqual(['before', 'object', 'after']);
+  });
+
   it('still runs a function added twice and removed once, once', () => {
     const c = new Cancellation();
     const l = vi.fn();

@@ -11,12 +11,19 @@ import { type Deadline, type DeadlineTarget, deadlines } from './deadlines.js';
 
 export type AbortListener = () => void;
 
+/** A listener object (as EventTarget takes too): an owner that listens needs no closure of its own. */
+export interface AbortListenerObject {
+  handleEvent(): void;
+}
+
+type Listener = AbortListener | AbortListenerObject;
+
 /** What the request path reads from a cancellation: an AbortSignal fits too. */
 export interface CancelSignal {
   readonly aborted: boolean;
   readonly reason: unknown;
-  addEventListener(type: 'abort', listener: AbortListener, options?: { once?: boolean }): void;
-  removeEventListener(type: 'abort', listener: AbortListener): void;
+  addEventListener(type: 'abort', listener: AbortListener | AbortListenerObject, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: AbortListener | AbortListenerObject): void;
 }
 
 /**
@@ -27,16 +34,18 @@ export interface CancelSignal {
 export class Cancellation implements CancelSignal {
   aborted = false;
   reason: unknown = undefined;
-  private first: AbortListener | undefined;
-  private rest: AbortListener[] | undefined;
+  private first: Listener | undefined;
+  private rest: Listener[] | undefined;
 
-  addEventListener(type: 'abort', listener: AbortListener): void {
+  addEventListener(type: 'abort', listener: Listener): void {
     if (type !== 'abort' || this.aborted) return;
     if (this.first === undefined && (this.rest === undefined || this.rest.length === 0)) this.first = listener;
-    else (this.rest ??= []).push(listener);
+    // An array literal holds just its element (a push onto [] would reserve 17 slots).
+    else if (this.rest === undefined) this.rest = [listener];
+    else this.rest.push(listener);
   }
 
-  removeEventListener(type: 'abort', listener: AbortListener): void {
+  removeEventListener(type: 'abort', listener: Listener): void {
     if (type !== 'abort') return;
     if (this.first === listener) {
       this.first = undefined;
@@ -57,9 +66,10 @@ export class Cancellation implements CancelSignal {
     this.rest = undefined;
     // One listener's failure does not keep the others from running; the first is rethrown.
     let failure: Error | undefined;
-    const run = (l: AbortListener): void => {
+    const run = (l: Listener): void => {
       try {
-        l();
+        if (typeof l === 'function') l();
+        else l.handleEvent();
       } catch (e) {
         failure ??= e instanceof Error ? e : new Error(String(e));
       }
@@ -71,33 +81,33 @@ export class Cancellation implements CancelSignal {
 }
 
 /**
- * linkedCancellation's result: the child cancellation itself. It watches its parent
- * and the deadline with two functions it owns (`follow`, `done`), and no result
- * object, context or deadline closure besides.
+ * linkedCancellation's result: the child cancellation itself. It is its parent's
+ * listener and its deadline's target: besides itself only `done` (which callers take
+ * apart from it) is made, and no result object, context or listener closure.
  */
-class LinkedCancellation extends Cancellation implements DeadlineTarget {
+class LinkedCancellation extends Cancellation implements DeadlineTarget, AbortListenerObject {
   private readonly deadline: Deadline;
 
   constructor(private readonly parent: CancelSignal, ms: number, private readonly onTimeout: () => unknown) {
     super();
     this.deadline = deadlines.add(ms, this);
-    if (parent.aborted) this.follow();
-    else parent.addEventListener('abort', this.follow, { once: true });
+    if (parent.aborted) this.handleEvent();
+    else parent.addEventListener('abort', this, { once: true });
   }
 
   get signal(): CancelSignal {
     return this;
   }
 
-  /** The parent aborted. */
-  private readonly follow = (): void => {
+  /** @internal The parent aborted (it calls this object as its listener). */
+  handleEvent(): void {
     this.abort(this.parent.reason);
-  };
+  }
 
   /** Cancels the deadline and detaches from the parent. */
   readonly done = (): void => {
     this.deadline.cancel();
-    this.parent.removeEventListener('abort', this.follow);
+    this.parent.removeEventListener('abort', this);
   };
 
   /** @internal The deadline passed. */

@@ -39,7 +39,9 @@ export class Flow implements FlowSignal {
 
   onChange(listener: FlowListener): () => void {
     if (this.first === undefined && (this.rest === undefined || this.rest.length === 0)) this.first = listener;
-    else (this.rest ??= []).push(listener);
+    // An array literal holds just its element (a push onto [] would reserve 17 slots).
+    else if (this.rest === undefined) this.rest = [listener];
+    else this.rest.push(listener);
     return () => { this.off(listener); };
   }
 
