@@ -216,3 +216,132 @@ export function owners(beforeFile, afterFile, n) {
   }
   return [...out.values()].map((r) => ({ site: r.site, count: r.count / n, size: r.size / n })).sort((a, b) => b.size - a.size);
 }
+
+/** Classes whose instances name their owner (a package, or Node itself). */
+const CLASS_OWNER = {
+  UpstreamCall: 'engine-remote', ChoiceAggregator: 'engine-remote', SseParser: 'engine-remote',
+  OpenAIStream: 'gateway/openai/streaming', CoalescedWriter: 'gateway/http/coalesce',
+  RequestActor: 'actors', Cell: 'actors', ActorRef: 'actors',
+  LinkedCancellation: 'core', Cancellation: 'core', Flow: 'core', Entry: 'core', ChunkWriter: 'core',
+  UnwrapController: 'undici', UnwrapHandler: 'undici', Reply: 'fastify',
+  ClientHttp2Stream: 'node', Http2Stream: 'node', ServerResponse: 'node', IncomingMessage: 'node', Socket: 'node',
+  TLSSocket: 'node', HTTPParser: 'node', TCP: 'node', ClientHttp2Session: 'node', Http2Session: 'node', TLSWrap: 'node', Timeout: 'node',
+};
+
+/** The package (or node, undici, fastify) a script URL belongs to; a gateway file by its path. */
+function packageOfUrl(u) {
+  if (u === '') return undefined;
+  if (u.startsWith('node:')) return 'node';
+  if (u.includes('/undici/')) return 'undici';
+  if (u.includes('/fastify/') || u.includes('/avvio/') || u.includes('find-my-way')) return 'fastify';
+  const m = /\/(apps|packages)\/([^/]+)\/dist\/(.*)$/.exec(u);
+  if (m) return m[2] === 'gateway' ? `gateway/${m[3].replace(/\.js$/, '')}` : m[2];
+  return u.split('/').slice(-2).join('/');
+}
+
+/**
+ * What a stream adds, by owner: the objects of `afterFile` that `beforeFile` did not
+ * have, each charged to the first owner found on its retainer chain (a closure or
+ * suspended async function by its script's package; an instance of a known class by
+ * CLASS_OWNER; native memory to Node). Approximate (an object held by two owners
+ * goes to the first retainer V8 lists), but every byte is counted once.
+ * Per unit of n, largest first: { owner, size }.
+ */
+export function byOwner(beforeFile, afterFile, n) {
+  const seen = new Set();
+  {
+    const s = JSON.parse(readFileSync(beforeFile, 'utf8'));
+    const f = s.snapshot.meta.node_fields;
+    const w = f.length;
+    const iId = f.indexOf('id');
+    for (let i = 0; i < s.nodes.length; i += w) seen.add(s.nodes[i + iId]);
+  }
+  const snap = JSON.parse(readFileSync(afterFile, 'utf8'));
+  const meta = snap.snapshot.meta;
+  const f = meta.node_fields;
+  const w = f.length;
+  const [iType, iName, iId, iSize, iEdges] = ['type', 'name', 'id', 'self_size', 'edge_count'].map((k) => f.indexOf(k));
+  const ef = meta.edge_fields;
+  const ew = ef.length;
+  const [eType, eName, eTo] = ['type', 'name_or_index', 'to_node'].map((k) => ef.indexOf(k));
+  const nTypes = meta.node_types[0];
+  const eTypes = meta.edge_types[0];
+  const { nodes, edges, strings } = snap;
+  const count = nodes.length / w;
+  const firstEdge = new Uint32Array(count + 1);
+  for (let i = 0, e = 0; i < count; i++) {
+    firstEdge[i] = e;
+    e += nodes[i * w + iEdges] * ew;
+    firstEdge[i + 1] = e;
+  }
+  const type = (i) => nTypes[nodes[i * w + iType]];
+  const name = (i) => strings[nodes[i * w + iName]];
+  const isNew = (i) => !seen.has(nodes[i * w + iId]);
+  const edgeName = (e) => {
+    const t = eTypes[edges[e + eType]];
+    return t === 'element' || t === 'hidden' ? `[${edges[e + eName]}]` : strings[edges[e + eName]];
+  };
+  const child = (i, label) => {
+    for (let e = firstEdge[i]; e < firstEdge[i + 1]; e += ew) if (edgeName(e) === label) return edges[e + eTo] / w;
+    return -1;
+  };
+  const urlOf = (closure) => {
+    const shared = child(closure, 'shared');
+    if (shared < 0) return '';
+    let script = child(shared, 'script');
+    if (script < 0) script = child(shared, 'script_or_debug_info');
+    const source = script < 0 ? -1 : child(script, 'name');
+    return source < 0 ? '' : name(source);
+  };
+  const retainers = new Map();
+  for (let i = 0; i < count; i++) {
+    for (let e = firstEdge[i]; e < firstEdge[i + 1]; e += ew) {
+      const to = edges[e + eTo] / w;
+      if (!isNew(to) || eTypes[edges[e + eType]] === 'weak') continue;
+      const list = retainers.get(to);
+      if (list === undefined) retainers.set(to, [i]);
+      else if (list.length < 6) list.push(i);
+    }
+  }
+  const memo = new Map();
+  const direct = (i) => {
+    const t = type(i);
+    const nm = name(i);
+    if (t === 'closure') return packageOfUrl(urlOf(i));
+    if (t === 'object' && /generator|async/i.test(nm)) {
+      const fn = child(i, 'function');
+      return fn < 0 ? undefined : packageOfUrl(urlOf(fn));
+    }
+    // Fastify's Request has `raw`; undici's has none.
+    if (t === 'object' && nm === 'Request') return child(i, 'raw') >= 0 ? 'fastify' : 'undici';
+    if (CLASS_OWNER[nm] !== undefined) return CLASS_OWNER[nm];
+    if (t === 'native' || t === 'synthetic') return 'node (native)';
+    return undefined;
+  };
+  const ownerOf = (i, depth) => {
+    const known = memo.get(i);
+    if (known !== undefined) return known;
+    let o = direct(i);
+    const r = retainers.get(i);
+    if (o === undefined && r !== undefined && depth < 12) {
+      // New holders first (what the stream made), then old ones (a pool, a session).
+      for (const pass of [true, false]) {
+        for (const p of r) {
+          if (isNew(p) !== pass) continue;
+          o = ownerOf(p, depth + 1);
+          if (o !== undefined) break;
+        }
+        if (o !== undefined) break;
+      }
+    }
+    if (o !== undefined || depth === 0) memo.set(i, o);
+    return o;
+  };
+  const out = new Map();
+  for (let i = 0; i < count; i++) {
+    if (!isNew(i)) continue;
+    const o = ownerOf(i, 0) ?? '(unattributed)';
+    out.set(o, (out.get(o) ?? 0) + nodes[i * w + iSize]);
+  }
+  return [...out].map(([owner, size]) => ({ owner, size: size / n })).sort((a, b) => b.size - a.size);
+}

@@ -29,7 +29,8 @@
 // --no-floor      leave the floor side out
 // --snapshot      write a heap snapshot at 0 and at N streams (use a small N, e.g.
 //                 1000) and print what each stream adds, by constructor / closure
-//                 and, by owner, what holds those bytes (closures by source line)
+//                 and who holds those bytes: by owner (package, Node, native) and by site
+//                 (closures by source line, other objects by their holder)
 //   --keep-snapshots DIR  keeps them in DIR (heap-1 at 0 streams, heap-2 at N) for a closer look
 // --save NAME     keep the raw rounds in docs/bench-raw/NAME.json
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -39,7 +40,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
 import { fmt, fmtStats, interleaved, saveRaw, startProcess, stats } from './lib.mjs';
-import { diff, owners, summarize, totals } from './heapsnapshot.mjs';
+import { byOwner, diff, owners, summarize, totals } from './heapsnapshot.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -192,7 +193,8 @@ async function oneRound(dir) {
     };
     if (values.snapshot) {
       const rows = diff(summarize(before.snapshot), summarize(during.snapshot), n);
-      r.snapshot = { totals: totals(rows), top: rows.slice(0, 40), owners: owners(before.snapshot, during.snapshot, n).slice(0, 60) };
+      r.snapshot = { totals: totals(rows), top: rows.slice(0, 40), owners: owners(before.snapshot, during.snapshot, n).slice(0, 60),
+        packages: byOwner(before.snapshot, during.snapshot, n).slice(0, 20) };
     }
     return r;
   } finally {
@@ -235,7 +237,9 @@ for (const [side, rs] of Object.entries(results)) {
       + ` (${fmt(t.closures.size, 0)} B), contexts ${fmt(t.contexts.count, 1)} (${fmt(t.contexts.size, 0)} B), promises ${fmt(t.promises.count, 1)},`
       + ` generators/async ${fmt(t.generators.count, 1)}, strings ${fmt(t.strings.count, 1)} (${fmt(t.strings.size, 0)} B)`);
     for (const row of snap.top.slice(0, 30)) console.log(`      ${fmt(row.size, 0).padStart(7)} B  ${fmt(row.count, 2).padStart(7)} x  ${row.kind}`);
-    console.log('    by owner (objects made after the first snapshot; closures by source line, other objects by what holds them):');
+    console.log('    by owner (objects made after the first snapshot, each charged to the first package, Node class or native owner on its retainer chain):');
+    for (const row of snap.packages) console.log(`      ${fmt(row.size, 0).padStart(7)} B  ${row.owner}`);
+    console.log('    by site (closures by source line, other objects by what holds them):');
     for (const row of snap.owners) console.log(`      ${fmt(row.size, 0).padStart(7)} B  ${fmt(row.count, 2).padStart(7)} x  ${row.site}`);
   }
 }
