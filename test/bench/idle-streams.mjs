@@ -93,6 +93,11 @@ async function measure(pid, out) {
   return { ...m, rssProc: rssKiB(pid) * 1024 };
 }
 
+/** What a round keeps of one memory reading. */
+const record = (m) => ({
+  rss: m.rssProc, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, malloced: m.mallocedMemory,
+});
+
 async function oneRound(dir) {
   const floor = dir === FLOOR;
   const work = mkdtempSync(join(tmpdir(), 'bench-idle-'));
@@ -182,13 +187,15 @@ async function oneRound(dir) {
     const js = (m) => m.heapUsed + m.external;
     const r = {
       held: open, failed, firstEvents, openedInS: openedIn,
-      before: { rss: before.rssProc, heapUsed: before.heapUsed, external: before.external, arrayBuffers: before.arrayBuffers, malloced: before.mallocedMemory },
-      during: { rss: during.rssProc, heapUsed: during.heapUsed, external: during.external, arrayBuffers: during.arrayBuffers, malloced: during.mallocedMemory },
+      before: record(before),
+      during: record(during),
       perStreamKiB: {
         js: (js(during) - js(before)) / n / 1024,
         heap: (during.heapUsed - before.heapUsed) / n / 1024,
         external: (during.external - before.external) / n / 1024,
         rss: (during.rssProc - before.rssProc) / n / 1024,
+        // What V8 reserved for its heap (used + free space in its pages): RSS minus this is memory outside V8's heap.
+        heapTotal: (during.heapTotal - before.heapTotal) / n / 1024,
       },
     };
     if (values.snapshot) {
@@ -213,7 +220,8 @@ const results = await interleaved(Object.keys(sides), rounds, async (side, round
   const r = await oneRound(sides[side]);
   console.log(`  round ${round + 1} ${side.padEnd(6)} held ${r.held}, streaming ${r.firstEvents} (failed ${r.failed}) in ${fmt(r.openedInS, 1)} s`
     + `   per stream: heap+external ${fmt(r.perStreamKiB.js, 1)} KiB`
-    + ` (heap ${fmt(r.perStreamKiB.heap, 1)}, external ${fmt(r.perStreamKiB.external, 1)})   RSS ${fmt(r.perStreamKiB.rss, 1)} KiB`
+    + ` (heap ${fmt(r.perStreamKiB.heap, 1)}, external ${fmt(r.perStreamKiB.external, 1)}, heap reserved ${fmt(r.perStreamKiB.heapTotal, 1)})`
+    + `   RSS ${fmt(r.perStreamKiB.rss, 1)} KiB`
     + `   process RSS ${fmt(r.before.rss / 2 ** 20, 0)} -> ${fmt(r.during.rss / 2 ** 20, 0)} MiB`);
   return r;
 });
