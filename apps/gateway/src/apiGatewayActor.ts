@@ -201,9 +201,9 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
   }
 
   override async postStop(): Promise<void> {
-    this.lane?.close();
     // Work still running when the gateway stops (system shutdown) is cancelled, as before the server closes.
     for (const run of [...this.live]) run.cancel('request ended');
+    this.lane?.close();
     await this.app?.close();
   }
 
