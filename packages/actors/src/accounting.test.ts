@@ -6,7 +6,8 @@ import { type ChunkSink, type GenerateRequest, InferenceError, type ModelRunner,
 import { DpCoordinatorActor, localRouter } from './dpCoordinatorActor.js';
 import { ActorSystem } from './kernel.js';
 import { MetricsActor, type MetricsSummary, type ReplicaSample, localRecorder } from './metricsActor.js';
-import { RequestActor, type RequestResult } from './requestActor.js';
+import type { RequestResult } from './requestJob.js';
+import { RequestRun } from './requestRun.js';
 import type { ReplicaEntry } from './routing.js';
 
 class QuickRunner implements ModelRunner {
@@ -48,8 +49,7 @@ describe('accounting through full mailboxes', () => {
     const req: GenerateRequest = { kind: 'completion', model: 'd', prompt: 'p', sampling: { stop: [], n: 1 }, stream: true, includeUsage: false, passthrough: {} };
     const runs: Promise<RequestResult>[] = [];
     for (let i = 0; i < 20; i++) {
-      const ref = sys.spawn(`req-${i}`, () => new RequestActor({ coordinator, metrics }, `r${i}`, { kind: 'generate', endpoint: 'completion', req, sink: () => undefined }), { mailbox: 4 });
-      runs.push(ref.ask<RequestResult>((reply) => ({ type: 'run', reply })));
+      runs.push(new RequestRun({ coordinator, metrics }, `r${i}`, { kind: 'generate', endpoint: 'completion', req, sink: () => undefined }).run());
     }
     await Promise.all(runs);
     expect(metrics.mailboxSize).toBeGreaterThanOrEqual(4);
@@ -84,8 +84,7 @@ describe('accounting through full mailboxes', () => {
     const runs: Promise<RequestResult>[] = [];
     for (let i = 0; i < 20; i++) {
       const job = { kind: 'generate', endpoint: 'completion', req, sink: () => undefined } as const;
-      const ref = sys.spawn(`req-${i}`, () => new RequestActor(deps, `r${i}`, job), { mailbox: 4 });
-      runs.push(ref.ask<RequestResult>((reply) => ({ type: 'run', reply })));
+      runs.push(new RequestRun(deps, `r${i}`, job).run());
     }
     await Promise.all(runs);
     // Nothing waited in the mailbox: the observations were taken in place.

@@ -1,7 +1,7 @@
 // Which failures before the first token send a request to the deployment's fallbacks.
 import { ERROR_KINDS, InferenceError } from '@inference/core';
 import { describe, expect, it } from 'vitest';
-import { fallBack } from './requestActor.js';
+import { fallBack } from './requestJob.js';
 
 describe('fallBack', () => {
   it('transient upstream failures fall back whatever the capacity policy; request errors never do', () => {

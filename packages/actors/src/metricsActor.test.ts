@@ -6,7 +6,8 @@ import { DpCoordinatorActor } from './dpCoordinatorActor.js';
 import { ActorSystem } from './kernel.js';
 import { METRIC } from './metricNames.js';
 import { MetricsActor, type MetricsMsg, type MetricsSummary, type ReplicaSample, costUsd } from './metricsActor.js';
-import { type DeploymentPolicy, RequestActor, type RequestResult } from './requestActor.js';
+import type { DeploymentPolicy } from './requestJob.js';
+import { RequestRun } from './requestRun.js';
 
 /** The value of one series in Prometheus text (undefined when absent). */
 function series(body: string, name: string, labels: Record<string, string>): number | undefined {
@@ -192,14 +193,14 @@ class ScriptedRunner implements ModelRunner {
   }
 }
 
-describe('RequestActor feeds the metrics', () => {
+describe('RequestRun feeds the metrics', () => {
   function wire(runner: ScriptedRunner, policy: DeploymentPolicy) {
     const t = setup();
     const coordinator = t.sys.spawn('coordinator', () => new DpCoordinatorActor());
     coordinator.tell({ type: 'register', replica: { id: runner.id, deployment: runner.deployment, runner, state: 'serving' } });
     const req: GenerateRequest = { kind: 'chat', model: runner.deployment, messages: [{ role: 'user', content: 'secret prompt' }], sampling: { stop: [], n: 1 }, stream: true, includeUsage: false, passthrough: {} };
-    const run = () => t.sys.spawn('req', () => new RequestActor({ coordinator, metrics: t.metrics, maxAttempts: 1, policyOf: () => policy }, 'r1', { kind: 'generate', endpoint: 'chat', req, sink: () => undefined }))
-      .ask<RequestResult>((reply) => ({ type: 'run', reply }));
+    const run = () => new RequestRun({ coordinator, metrics: t.metrics, maxAttempts: 1, policyOf: () => policy }, 'r1', { kind: 'generate', endpoint: 'chat', req, sink: () => undefined })
+      .run();
     return { ...t, run };
   }
 

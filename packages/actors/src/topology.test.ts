@@ -6,7 +6,8 @@ import { DpCoordinatorActor } from './dpCoordinatorActor.js';
 import { DeploymentManagerActor, type DeploymentStatus, type ReplicaFactory } from './deploymentManagerActor.js';
 import { ActorSystem } from './kernel.js';
 import { MetricsActor } from './metricsActor.js';
-import { RequestActor, type RequestResult } from './requestActor.js';
+import type { RequestResult } from './requestJob.js';
+import { RequestRun } from './requestRun.js';
 
 let sharedFailure: InferenceError | undefined;
 
@@ -69,9 +70,9 @@ function topology() {
   let n = 0;
   const run = (model: string, onChunk: (t: string) => void = () => undefined, signal?: AbortSignal): Promise<RequestResult> => {
     const req: GenerateRequest = { kind: 'completion', model, prompt: 'x', sampling: { stop: [], n: 1 }, stream: false, includeUsage: false, passthrough: {} };
-    const ref = sys.spawn(`req-${++n}`, () => new RequestActor({ coordinator, metrics }, `r${n}`, { kind: 'generate', endpoint: 'completion', req, sink: (c) => { onChunk(c.text); } }), { mailbox: 4 });
-    signal?.addEventListener('abort', () => ref.tell({ type: 'cancel', reason: 'client closed' }));
-    return ref.ask<RequestResult>((reply) => ({ type: 'run', reply }));
+    const run = new RequestRun({ coordinator, metrics }, `r${++n}`, { kind: 'generate', endpoint: 'completion', req, sink: (c) => { onChunk(c.text); } });
+    signal?.addEventListener('abort', () => { run.cancel('client closed'); });
+    return run.run();
   };
   const apply = (spec: DeploymentSpec) => manager.ask<DeploymentStatus>((reply) => ({ type: 'apply', spec, reply }));
   const remove = (name: string) => manager.ask<void>((reply) => ({ type: 'remove', name, reply }));

@@ -1,6 +1,6 @@
 // POST /v1/messages: the Anthropic Messages surface. The handler validates the
 // body into the internal chat request, runs it through the same request path as
-// /v1/chat/completions (one RequestActor), and renders Anthropic's message or
+// /v1/chat/completions (one RequestRun), and renders Anthropic's message or
 // event stream; any deployment serves it, whatever its runtime. The route lives
 // in its own Fastify scope so that every error on it, body-parser failures
 // included, renders in Anthropic's shape (overloads as 529) with `request-id`.

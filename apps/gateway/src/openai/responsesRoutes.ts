@@ -1,7 +1,7 @@
 // The OpenAI Responses API: POST /v1/responses, GET and DELETE /v1/responses/{id},
 // GET /v1/responses/{id}/input_items. A request is validated into the internal
 // chat request and runs through the same request path as /v1/chat/completions and
-// /v1/messages (one RequestActor: routing, budgets, metrics, fallbacks), on any
+// /v1/messages (one RequestRun: routing, budgets, metrics, fallbacks), on any
 // deployment, whatever its runtime.
 //
 // Storage (`store`, default true): the response object, the conversation so far
