@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { EngineHost } from './hostClient.js';
 import { tryLoadAddon, type NativeEngine, type NativeEngineOptions, type NativeStepItem } from './native.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -154,6 +155,30 @@ describe('host-memory prompt cache (1 slot, split cache)', () => {
     for (const bad of [-1, 1.5, Number.NaN, '1024']) {
       expect(() => new addon.Engine({ modelPath: MODEL, contextSize: 256, maxSequences: 1, gpuLayers: 0, threads: 1, batchTokens: 64,
         promptCacheBytes: bad as number }, () => undefined)).toThrow(/promptCacheBytes must be an integer >= 0/);
+    }
+  });
+});
+
+describe('host-memory prompt cache through the engine host', () => {
+  it('takes promptCacheBytes across the process boundary and reports restored tokens as cached', async () => {
+    if (!existsSync(join(here, '..', 'dist', 'host.js'))) throw new Error('build @inference/engine-local first (dist/host.js missing)');
+    const host = await EngineHost.start({
+      modelPath: MODEL, contextSize: 2048, maxSequences: 1, gpuLayers: GPU_LAYERS, threads: 1, batchTokens: 512, promptCacheBytes: 8 << 20,
+    });
+    try {
+      const signal = new AbortController().signal;
+      const run = (prompt: string): ReturnType<EngineHost['generate']> =>
+        host.generate({ prompt }, { maxTokens: 4, temperature: 0, stop: [] }, signal, () => undefined);
+      await run(story);
+      await run(unrelated);
+      const r = await run(`${story} The end.`);
+      const storyTokens = (await host.tokenize(story)).length;
+      expect(r.cachedTokens).toBeGreaterThanOrEqual(storyTokens - 1);
+      const s = await host.stats();
+      expect(s).toMatchObject({ promptCacheHits: 1, promptCacheCapacity: 8 << 20 });
+      expect(s.promptTokensRestored).toBe(r.cachedTokens);
+    } finally {
+      await host.close();
     }
   });
 });
