@@ -267,13 +267,13 @@ function readStream(req: GenerateRequest, send: (read: ChunkReader) => Promise<s
       done = true;
       return true;
     }
-    const plain = plainEvents?.read(data);
-    if (plain !== undefined) {
-      const text = plain.text;
+    const text = plainEvents?.read(data);
+    if (text !== undefined) {
       if (text === '') return false;
       agg.addText(0, text);
       // The upstream's JSON string of the text, when exact, is what the client's stream writes (TEXT_JSON).
-      sink(plain.json === undefined ? { index: 0, text, tokens: 1 } : { index: 0, text, tokens: 1, [TEXT_JSON]: plain.json });
+      const json = plainEvents?.json;
+      sink(json === undefined ? { index: 0, text, tokens: 1 } : { index: 0, text, tokens: 1, [TEXT_JSON]: json });
       return false;
     }
     let chunk: Json;
