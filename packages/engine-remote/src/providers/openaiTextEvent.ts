@@ -128,8 +128,10 @@ export class PlainTextEvents {
     if (at === undefined) return undefined;
     const kind = stringToken(data, at[0], at[1]);
     if (kind === 0) return undefined;
-    this.before = data.slice(0, at[0]);
-    this.after = data.slice(at[1]);
+    // Kept from a copy of the event: a slice of `data` would keep the whole chunk it was decoded from alive.
+    const own = JSON.parse(JSON.stringify(data)) as string;
+    this.before = own.slice(0, at[0]);
+    this.after = own.slice(at[1]);
     return this.text(data.slice(at[0], at[1]), kind);
   }
 
