@@ -258,11 +258,6 @@ class GenerateCall implements Attempt<Tokens> {
  */
 class Submission<T> implements Reply<T> {
   private settled = false;
-  readonly onAbort = (): void => {
-    if (this.settled) return;
-    this.settled = true;
-    this.rejectWith(toInferenceError(this.signal.reason));
-  };
 
   constructor(
     private readonly signal: CancelSignal,
@@ -270,10 +265,17 @@ class Submission<T> implements Reply<T> {
     private readonly rejectWith: (e: InferenceError) => void,
   ) {}
 
+  /** The request's abort (it listens as itself). */
+  handleEvent(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.rejectWith(toInferenceError(this.signal.reason));
+  }
+
   resolve(v: T): boolean {
     if (this.settled) return false;
     this.settled = true;
-    this.signal.removeEventListener('abort', this.onAbort);
+    this.signal.removeEventListener('abort', this);
     this.resolveWith(v);
     return true;
   }
@@ -281,7 +283,7 @@ class Submission<T> implements Reply<T> {
   reject(e: unknown): void {
     if (this.settled) return;
     this.settled = true;
-    this.signal.removeEventListener('abort', this.onAbort);
+    this.signal.removeEventListener('abort', this);
     this.rejectWith(toInferenceError(e));
   }
 }
@@ -301,7 +303,7 @@ export class RemoteReplica implements ModelRunner {
   private submit<T>(make: (reply: Reply<T>) => Work, signal: CancelSignal): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const reply = new Submission<T>(signal, resolve, reject);
-      signal.addEventListener('abort', reply.onAbort, { once: true });
+      signal.addEventListener('abort', reply, { once: true });
       this.core.submit(make(reply));
     });
   }

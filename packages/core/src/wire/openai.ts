@@ -384,15 +384,16 @@ export interface DeltaOptions {
   finishReason?: FinishReason | null;
 }
 
+/** A copy of `s` in one piece: V8 keeps a concatenation as a tree of its parts until something flattens it. */
+function flat(s: string): string {
+  return JSON.parse(JSON.stringify(s)) as string;
+}
+
 /**
  * Pre-serialises the constant head of every chunk of one stream, so each chunk
  * costs one small JSON.stringify of the delta, not of the whole object. Requests
  * without logprobs take the constant `"logprobs":null` path.
  */
-/** A copy of `s` in one piece: V8 keeps a concatenation as a tree of its parts until something flattens it. */
-function flat(s: string): string {
-  return JSON.parse(JSON.stringify(s)) as string;
-}
 
 export class ChunkWriter {
   private readonly head: string;

@@ -155,15 +155,6 @@ class UpstreamCall {
   /** Whether the upstream read is paused for the client's flow (onData then answers false). */
   private pausedByFlow = false;
   private unwatch: (() => void) | undefined;
-  private readonly onAbort = (): void => {
-    this.abort(this.signal.reason as Error);
-    this.fail(this.signal.reason);
-  };
-  private readonly onTotal = (): void => {
-    const err = (this.timedOut = totalTimeout(this.totalMs));
-    this.abort(err);
-    this.fail(err);
-  };
 
   constructor(
     private readonly signal: CancelSignal,
@@ -183,13 +174,26 @@ class UpstreamCall {
       this.fail(this.signal.reason);
       return false;
     }
-    this.signal.addEventListener('abort', this.onAbort);
-    this.total = deadlines.add(this.totalMs, this.onTotal);
+    this.signal.addEventListener('abort', this);
+    this.total = deadlines.add(this.totalMs, this);
     return true;
   }
 
   fail(e: unknown): void {
     this.settle(transportError(this.timedOut, this.signal, e, this.status));
+  }
+
+  /** The request's abort (the call listens as itself: no closure per call). */
+  handleEvent(): void {
+    this.abort(this.signal.reason as Error);
+    this.fail(this.signal.reason);
+  }
+
+  /** The total timeout (the call is its own deadline target). */
+  onDeadline(): void {
+    const err = (this.timedOut = totalTimeout(this.totalMs));
+    this.abort(err);
+    this.fail(err);
   }
 
   onConnect(abort: (err?: Error) => void): void {
@@ -277,7 +281,7 @@ class UpstreamCall {
       this.pausedByFlow = false;
       this.resumeUpstream?.();
     }
-    this.signal.removeEventListener('abort', this.onAbort);
+    this.signal.removeEventListener('abort', this);
     this.total?.cancel();
     if (this.span !== undefined) {
       if (this.status !== 0) this.span.set({ 'http.response.status_code': this.status });

@@ -83,15 +83,23 @@ function usageOf(v: unknown): Usage | undefined {
   return out;
 }
 
+/**
+ * A stream's aggregate per choice. Choice 0's text and finish reason are fields, and every list is made on
+ * first use: an idle stream of one choice holds no array (each one's first element reserves 17 slots).
+ */
 class ChoiceAggregator {
-  private readonly text: string[] = [];
-  private readonly finish: (FinishReason | undefined)[] = [];
-  private readonly tools: ToolCall[][] = [];
-  private readonly reasoning: string[] = [];
+  private text0 = '';
+  private finish0: FinishReason | undefined;
+  /** Choices past 0: their text and finish reasons. */
+  private text: string[] | undefined;
+  private finish: (FinishReason | undefined)[] | undefined;
+  private tools: ToolCall[][] | undefined;
+  private reasoning: string[] | undefined;
   private logprobs: TokenLogprob[][] | undefined;
 
   addReasoning(i: number, t: string): void {
-    this.reasoning[i] = (this.reasoning[i] ?? '') + t;
+    const all = (this.reasoning ??= []);
+    all[i] = (all[i] ?? '') + t;
   }
 
   addLogprobs(i: number, lp: TokenLogprob[]): void {
@@ -101,11 +109,16 @@ class ChoiceAggregator {
   }
 
   addText(i: number, t: string): void {
-    this.text[i] = (this.text[i] ?? '') + t;
+    if (i === 0) {
+      this.text0 += t;
+      return;
+    }
+    const all = (this.text ??= []);
+    all[i] = (all[i] ?? '') + t;
   }
 
   addTools(i: number, deltas: ToolCallDelta[]): void {
-    const list = (this.tools[i] ??= []);
+    const list = ((this.tools ??= [])[i] ??= []);
     for (const d of deltas) {
       const call = (list[d.index] ??= { id: '', type: 'function', function: { name: '', arguments: '' } });
       if (d.id !== undefined) call.id = d.id;
@@ -115,16 +128,18 @@ class ChoiceAggregator {
   }
 
   setFinish(i: number, f: FinishReason): void {
-    this.finish[i] = f;
+    if (i === 0) this.finish0 = f;
+    else (this.finish ??= [])[i] = f;
   }
 
   result(n: number): ChoiceResult[] {
     const out: ChoiceResult[] = [];
     for (let i = 0; i < n; i++) {
-      const c: ChoiceResult = { index: i, text: this.text[i] ?? '', finishReason: this.finish[i] ?? 'stop' };
-      const tools = this.tools[i];
+      const text = i === 0 ? this.text0 : this.text?.[i] ?? '';
+      const c: ChoiceResult = { index: i, text, finishReason: (i === 0 ? this.finish0 : this.finish?.[i]) ?? 'stop' };
+      const tools = this.tools?.[i];
       if (tools !== undefined && tools.length > 0) c.toolCalls = tools;
-      const reasoning = this.reasoning[i];
+      const reasoning = this.reasoning?.[i];
       if (reasoning !== undefined) c.reasoning = reasoning;
       if (this.logprobs !== undefined) c.logprobs = this.logprobs[i] ?? [];
       out.push(c);
@@ -267,13 +282,13 @@ function readStream(req: GenerateRequest, send: (read: ChunkReader) => Promise<s
       done = true;
       return true;
     }
-    const plain = plainEvents?.read(data);
-    if (plain !== undefined) {
-      const text = plain.text;
+    const text = plainEvents?.read(data);
+    if (text !== undefined) {
       if (text === '') return false;
       agg.addText(0, text);
       // The upstream's JSON string of the text, when exact, is what the client's stream writes (TEXT_JSON).
-      sink(plain.json === undefined ? { index: 0, text, tokens: 1 } : { index: 0, text, tokens: 1, [TEXT_JSON]: plain.json });
+      const json = plainEvents?.json;
+      sink(json === undefined ? { index: 0, text, tokens: 1 } : { index: 0, text, tokens: 1, [TEXT_JSON]: json });
       return false;
     }
     let chunk: Json;

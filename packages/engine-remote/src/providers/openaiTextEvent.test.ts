@@ -124,9 +124,10 @@ describe('PlainTextEvents (one per stream)', () => {
   /** The reader's answer for `data` checked against the full parse; returns whether it read without the expression. */
   function check(r: PlainTextEvents, data: string): void {
     const got = r.read(data);
-    expect(got?.text).toBe(plainTextByFullParse(data));
-    // The JSON string handed on is exactly JSON.stringify of the text, or absent.
-    if (got?.json !== undefined) expect(got.json).toBe(JSON.stringify(got.text));
+    expect(got).toBe(plainTextByFullParse(data));
+    // The JSON string handed on is exactly JSON.stringify of the text, or absent (always, for any other event).
+    if (got === undefined) expect(r.json).toBeUndefined();
+    else if (r.json !== undefined) expect(r.json).toBe(JSON.stringify(got));
   }
 
   it.each(variants)('reads exactly what the full parse reads, event after event of a real stream (%s)', async (_name, body) => {
@@ -136,9 +137,9 @@ describe('PlainTextEvents (one per stream)', () => {
 
   it('hands on the JSON string of every text event of a real stream', async () => {
     const r = new PlainTextEvents();
-    const read = (await streamEvents({ max_tokens: 12 })).map((d) => r.read(d)).filter((p) => p !== undefined && p.text !== '');
+    const read = (await streamEvents({ max_tokens: 12 })).map((d) => [r.read(d), r.json]).filter(([t]) => t !== undefined && t !== '');
     expect(read.length).toBe(12);
-    for (const p of read) expect(p?.json).toBe(JSON.stringify(p?.text));
+    for (const [text, json] of read) expect(json).toBe(JSON.stringify(text));
   });
 
   const head = '{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":';
@@ -156,7 +157,7 @@ describe('PlainTextEvents (one per stream)', () => {
   ])('after a plain event, refuses one with the same bytes around %s', (_name, middle) => {
     const r = new PlainTextEvents();
     check(r, `${head}"x"${tail}`);
-    expect(r.read(`${head}"x"${tail}`)?.text).toBe('x');
+    expect(r.read(`${head}"x"${tail}`)).toBe('x');
     const data = `${head}${middle}${tail}`;
     expect(r.read(data)).toBeUndefined();
     check(new PlainTextEvents(), data);
@@ -181,9 +182,8 @@ describe('PlainTextEvents (one per stream)', () => {
   ])('after a plain event, reads one that differs in its text only (%s)', (_name, middle, text, exact) => {
     const r = new PlainTextEvents();
     check(r, `${head}"x"${tail}`);
-    const got = r.read(`${head}${middle}${tail}`);
-    expect(got?.text).toBe(text);
-    expect(got?.json).toBe(exact ? middle : undefined);
+    expect(r.read(`${head}${middle}${tail}`)).toBe(text);
+    expect(r.json).toBe(exact ? middle : undefined);
     if (middle.length < 60_000) check(new PlainTextEvents(), `${head}${middle}${tail}`);
   });
 

@@ -33,7 +33,7 @@ const KEY = String.raw`"(?!choices")[A-Za-z0-9_]+"`;
 const DELTA = String.raw`"delta":\{(?:"role":"assistant",)?"content":(${STRING})\}`;
 /** OpenAI's order (logprobs may be absent), or llama.cpp's: the text is group 1 or group 2. */
 const CHOICE = String.raw`(?:"index":0,${DELTA}(?:,"logprobs":null)?,"finish_reason":null|"finish_reason":null,"index":0,${DELTA})`;
-const TEXT_EVENT = new RegExp(String.raw`^\{(?:${KEY}:${SCALAR},)*"choices":\[\{${CHOICE}\}\](?:,${KEY}:${SCALAR})*\}$`, 'd');
+const TEXT_EVENT = new RegExp(String.raw`^\{(?:${KEY}:${SCALAR},)*"choices":\[\{${CHOICE}\}\](?:,${KEY}:${SCALAR})*\}$`);
 
 /** Far above any token's event (those are a few hundred characters), far below where the match would overflow. */
 const MAX_CHARS = 64 * 1024;
@@ -44,9 +44,14 @@ function match(data: string): [number, number] | undefined {
   // refused by two fast searches instead of a failed match.
   if (data.length > MAX_CHARS || !data.includes('"content":"') || !data.includes('"finish_reason":null')) return undefined;
   const m = TEXT_EVENT.exec(data);
-  if (m === null) return undefined;
-  const at = m.indices?.[1] ?? m.indices?.[2];
-  return at === undefined ? undefined : [at[0], at[1]];
+  const quoted = m === null ? undefined : m[1] ?? m[2];
+  if (quoted === undefined) return undefined;
+  // Where the text starts: the choice's delta is the event's only object value (the top-level keys hold scalars),
+  // and `"delta":{` cannot sit inside a JSON string (its quotes would be escaped). Then the role, if any, and the key.
+  let at = data.indexOf('"delta":{') + 9;
+  if (data.charCodeAt(at + 1) === 0x72 /* "role" */) at += 19;
+  at += 10;
+  return [at, at + quoted.length];
 }
 
 const QUOTE = 0x22;
@@ -75,20 +80,16 @@ function stringToken(data: string, from: number, to: number): 0 | 1 | 2 {
   return escaped;
 }
 
-/** A plain text event's text, and its JSON string as sent when that is exactly JSON.stringify(text). */
-export interface PlainText {
-  readonly text: string;
-  readonly json: string | undefined;
+/** The JSON string of a text as sent, when it is exactly JSON.stringify(text); undefined otherwise. */
+function exactJson(quoted: string, text: string, kind: 1 | 2): string | undefined {
+  // Without a backslash the JSON string is its own value, and exactly what JSON.stringify gives back (no quote,
+  // no control character; a decoded UTF-8 text holds no lone surrogate).
+  return kind === 1 || JSON.stringify(text) === quoted ? quoted : undefined;
 }
 
-/** The text and JSON string of the string token data[from, to), of kind 1 or 2 (see `stringToken`). */
-function textOf(data: string, from: number, to: number, kind: 1 | 2): PlainText {
-  const quoted = data.slice(from, to);
-  // Without a backslash the JSON string is its own value, and exactly what JSON.stringify gives back (no quote,
-  // no control character; a decoded UTF-8 text holds no lone surrogate). Escapes are decoded by JSON.parse.
-  if (kind === 1) return { text: quoted.slice(1, -1), json: quoted };
-  const text = JSON.parse(quoted) as string;
-  return { text, json: JSON.stringify(text) === quoted ? quoted : undefined };
+/** The text of a JSON string token of kind 1 or 2 (see `stringToken`); escapes are decoded by JSON.parse (the string alone). */
+function valueOf(quoted: string, kind: 1 | 2): string {
+  return kind === 1 ? quoted.slice(1, -1) : (JSON.parse(quoted) as string);
 }
 
 /**
@@ -99,30 +100,44 @@ export function textOfPlainChatEvent(data: string): string | undefined {
   const at = match(data);
   if (at === undefined) return undefined;
   const kind = stringToken(data, at[0], at[1]);
-  return kind === 0 ? undefined : textOf(data, at[0], at[1], kind).text;
+  return kind === 0 ? undefined : valueOf(data.slice(at[0], at[1]), kind);
 }
 
-/** One stream's reader of plain text events (see above): what the full parse would read, or undefined. */
+/**
+ * One stream's reader of plain text events (see above): `read` returns what the full parse would read, or
+ * undefined; after a read, `json` holds the text's JSON string as sent when it is exactly JSON.stringify of
+ * the text (no object per event).
+ */
 export class PlainTextEvents {
   /** The last matched event's bytes before its text's JSON string, and after it; empty before the first match. */
   private before = '';
   private after = '';
+  json: string | undefined;
 
-  read(data: string): PlainText | undefined {
+  read(data: string): string | undefined {
     const before = this.before;
     const after = this.after;
     const end = data.length - after.length;
     // Compared as slices: String.prototype.startsWith/endsWith take far longer on V8 (measured: 160..700 ns against 50).
     if (before !== '' && end > before.length && data.slice(0, before.length) === before && data.slice(end) === after) {
       const kind = stringToken(data, before.length, end);
-      if (kind !== 0) return textOf(data, before.length, end, kind);
+      if (kind !== 0) return this.text(data.slice(before.length, end), kind);
     }
+    this.json = undefined;
     const at = match(data);
     if (at === undefined) return undefined;
     const kind = stringToken(data, at[0], at[1]);
     if (kind === 0) return undefined;
-    this.before = data.slice(0, at[0]);
-    this.after = data.slice(at[1]);
-    return textOf(data, at[0], at[1], kind);
+    // Kept from a copy of the event: a slice of `data` would keep the whole chunk it was decoded from alive.
+    const own = JSON.parse(JSON.stringify(data)) as string;
+    this.before = own.slice(0, at[0]);
+    this.after = own.slice(at[1]);
+    return this.text(data.slice(at[0], at[1]), kind);
+  }
+
+  private text(quoted: string, kind: 1 | 2): string {
+    const text = valueOf(quoted, kind);
+    this.json = exactJson(quoted, text, kind);
+    return text;
   }
 }
