@@ -1,16 +1,18 @@
 // ApiGatewayActor: owns the Fastify server. Route handlers only validate, hand
 // the request to a RequestRun (one per request, a plain object this actor keeps
-// while it runs and cancels when it stops) and render. Errors render in one place (OpenAI envelope) and, after the first SSE
-// byte, in one other (the stream's final error event).
+// while it runs and cancels when it stops) and render. Errors render in one place
+// (OpenAI envelope) and, after the first SSE byte, in one other (the stream's final
+// error event). POST /v1/chat/completions and /v1/completions are taken in front of
+// Fastify by a lean listener (http/fastLane.ts) unless the per-request log is on;
+// both fronts answer through openai/generate.ts.
 
-import type { ServerResponse } from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import {
-  Actor, type Endpoint, type RequestDeps, type RequestJob, type RequestResult, RequestRun, requestSpan,
+  Actor, type RequestDeps, type RequestJob, type RequestResult, RequestRun, requestSpan,
 } from '@inference/actors';
 import {
-  Flow, type GenerateRequest, InferenceError, hexId, openAIErrorBody, parseChatRequest, parseCompletionRequest, parseDeployment,
-  parseEmbeddingRequest, renderChatCompletion, renderEmbeddings, renderTextCompletion, retryAfterSeconds, toInferenceError, type Tracing,
+  Flow, InferenceError, openAIErrorBody, parseChatRequest, parseCompletionRequest, parseDeployment,
+  parseEmbeddingRequest, renderEmbeddings, retryAfterSeconds, toInferenceError, type Tracing,
 } from '@inference/core';
 import type { Runtime } from '@inference/runtime';
 import { modelEntry } from './openai/models.js';
@@ -19,12 +21,16 @@ import { registerAnthropicRoutes } from './anthropic/anthropicRoutes.js';
 import { ResponsesApi, registerResponsesRoutes } from './openai/responsesRoutes.js';
 import { registerStatusRoutes } from './status/statusRoutes.js';
 import { registerAdminScaleRoutes } from './admin/adminScaleRoutes.js';
-import { OpenAIStream } from './openai/streaming.js';
+import { type AnswerFront, type GenerateDeps, answerGenerate, cancelWhenGone } from './openai/generate.js';
 import { type AuthKeys, mayUse, principalOf, registerAuth } from './http/auth.js';
 import { registerBudgetResetRoute, registerBudgetRoutes } from './admin/budgetRoutes.js';
 import { fromFastify } from './http/fastifyErrors.js';
-import { type CorsConfig, registerCors } from './http/cors.js';
+import { type CorsConfig, CorsPolicy, registerCors } from './http/cors.js';
 import { httpsOptions, registerOptionalClientCert, secureContextOf } from './http/gatewayTls.js';
+import { FastLane } from './http/fastLane.js';
+import { laneServerFactory } from './http/laneServer.js';
+import type { RequestHead } from './http/requestHead.js';
+import { requestIdOf } from './http/requestId.js';
 import { type SecretAllowList, type TlsReloader, secretPolicy } from '@inference/runtime';
 import type { Server as SecureServer } from 'node:tls';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -56,6 +62,11 @@ export interface GatewayOptions {
   readonly drain?: Drain;
   /** Virtual keys, their limits, the audit trail and budget resets (absent: none of them). */
   readonly admin?: AdminServices;
+  /**
+   * The lean front of the generate routes (http/fastLane.ts); default on. Off, or with
+   * the per-request log on, Fastify serves them as every other route.
+   */
+  readonly fastLane?: boolean;
 }
 
 export interface GatewayTls {
@@ -66,20 +77,20 @@ export interface GatewayTls {
 
 export type GatewayMsg = { type: 'address'; reply: { resolve: (a: { host: string; port: number }) => void; reject: (e: unknown) => void } };
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
 function sendError(reply: FastifyReply, e: InferenceError, status = e.status): FastifyReply {
   const ra = retryAfterSeconds(e);
   if (ra !== undefined) void reply.header('retry-after', String(ra));
   return reply.code(status).type('application/json').send(openAIErrorBody(e));
 }
 
-/** Cancels the request when its response closes before it was fully written (the client went away). */
-function cancelWhenGone(res: ServerResponse): (cancel: () => void) => void {
-  return (cancel) => {
-    res.on('close', () => {
-      if (!res.writableFinished) cancel();
-    });
+/** How a request that came through Fastify is answered by openai/generate.ts. */
+function fastifyFront(req: FastifyRequest, reply: FastifyReply): AnswerFront {
+  return {
+    head: req,
+    res: reply.raw,
+    error: (e) => { void sendError(reply, e); },
+    json: (body) => { void reply.type('application/json').send(body); },
+    hijack: () => { reply.hijack(); },
   };
 }
 
@@ -95,6 +106,7 @@ function takeBody(req: FastifyRequest): unknown {
 
 export class ApiGatewayActor extends Actor<GatewayMsg> {
   private app: FastifyInstance | undefined;
+  private lane: FastLane | undefined;
   /** What every RequestRun is given (one object, not one per request). */
   private readonly requestDeps: RequestDeps;
   /**
@@ -105,6 +117,8 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
   /** Which variables an applied deployment may name in apiKeyEnv. */
   private readonly secrets: SecretAllowList;
   private readonly drain: Drain;
+  /** What both fronts' chat and text completions are answered with. */
+  private readonly generateDeps: GenerateDeps;
 
   constructor(
     private readonly runtime: Runtime,
@@ -118,6 +132,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
       coordinator: rt.coordinator, metrics: rt.metrics, router: rt.router, recorder: rt.recorder,
       policyOf: (name: string) => rt.spec(name), budget: rt.budgetGate, live: this.live,
     };
+    this.generateDeps = { dispatch: (head, job, onCancel) => this.dispatch(head, job, onCancel), streamOptions: this.streamOptions };
   }
 
   get server(): FastifyInstance {
@@ -130,10 +145,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     const common = {
       logger: this.options.logger === true ? { level: 'info', redact: ['req.headers.authorization', 'req.headers["x-api-key"]'] } : false,
       bodyLimit: this.options.bodyLimitBytes,
-      genReqId: (req: { headers: IncomingHttpHeaders }) => {
-        const h = req.headers['x-request-id'];
-        return typeof h === 'string' && REQUEST_ID.test(h) ? h : `req_${hexId()}`;
-      },
+      genReqId: (req: { headers: IncomingHttpHeaders }) => requestIdOf(req.headers),
       keepAliveTimeout: 65_000,
       // Malformed URLs fail before routing (and before the onRequest hook): render them in the envelope too.
       frameworkErrors: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
@@ -145,9 +157,13 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     };
     // The routes and hooks take the HTTP/1 request types; under HTTP/2 the compat API
     // gives the same surface (streaming.ts leaves out headers HTTP/2 forbids).
-    const app = (tls === undefined
-      ? Fastify(common)
-      : Fastify({ ...(common as object), http2: true, https: { allowHTTP1: true, ...httpsOptions(tls) } })) as unknown as FastifyInstance;
+    const lane = this.makeLane();
+    this.lane = lane;
+    const secure = tls === undefined ? undefined : httpsOptions(tls);
+    const options = lane === undefined ? common : { ...common, serverFactory: laneServerFactory(lane, secure) };
+    const app = (secure === undefined
+      ? Fastify(options as object)
+      : Fastify({ ...(options as object), http2: true, https: { allowHTTP1: true, ...secure } })) as unknown as FastifyInstance;
     if (tls !== undefined) {
       const server = app.server as unknown as SecureServer;
       tls.reloader.onChange(() => { server.setSecureContext(secureContextOf(tls)); });
@@ -187,7 +203,22 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
   override async postStop(): Promise<void> {
     // Work still running when the gateway stops (system shutdown) is cancelled, as before the server closes.
     for (const run of [...this.live]) run.cancel('request ended');
+    this.lane?.close();
     await this.app?.close();
+  }
+
+  /** The lean front of the generate routes, unless it is off or every request is to be logged (Fastify's logger). */
+  private makeLane(): FastLane | undefined {
+    const o = this.options;
+    if (o.fastLane === false || o.logger === true) return undefined;
+    return new FastLane({
+      bodyLimitBytes: o.bodyLimitBytes,
+      drain: this.drain,
+      auth: o.auth,
+      cors: o.cors === undefined ? undefined : new CorsPolicy(o.cors),
+      optionalClientCert: o.tls !== undefined && o.tls.reloader.current.ca !== undefined && !o.tls.requireClientCert,
+      generate: this.generateDeps,
+    });
   }
 
   receive(m: GatewayMsg): void {
@@ -196,12 +227,12 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     else m.reply.resolve({ host: addr.address, port: addr.port });
   }
 
-  private dispatch(req: FastifyRequest, job: RequestJob, onCancel: (cancel: () => void) => void): Promise<RequestResult> {
+  private dispatch(req: RequestHead, job: RequestJob, onCancel: (cancel: () => void) => void): Promise<RequestResult> {
     const tracing = this.options.tracing;
     return tracing === undefined ? this.spawnRequest(req, job, onCancel) : this.tracedDispatch(tracing, req, job, onCancel);
   }
 
-  private spawnRequest(req: FastifyRequest, job: RequestJob, onCancel: (cancel: () => void) => void): Promise<RequestResult> {
+  private spawnRequest(req: RequestHead, job: RequestJob, onCancel: (cancel: () => void) => void): Promise<RequestResult> {
     const deps = this.requestDeps;
     const principal = principalOf(req);
     const withKey: RequestJob = principal === undefined ? job : { ...job, principal };
@@ -227,7 +258,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
   }
 
   /** dispatch() under the request's span: the caller's traceparent is honoured, the span ends with the request. */
-  private tracedDispatch(tracing: Tracing, req: FastifyRequest, job: RequestJob, onCancel: (cancel: () => void) => void): Promise<RequestResult> {
+  private tracedDispatch(tracing: Tracing, req: RequestHead, job: RequestJob, onCancel: (cancel: () => void) => void): Promise<RequestResult> {
     const { name, attrs } = requestSpan(job.kind === 'generate' ? job.endpoint : 'embedding', job.req, req.id);
     const span = tracing.start(name, req.headers, attrs);
     span.set({ 'http.request.method': req.method, 'url.path': req.url.split('?')[0] });
@@ -235,42 +266,6 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     const out = this.spawnRequest(req, { ...job, trace: span }, onCancel);
     out.then(done, done);
     return out;
-  }
-
-  private async generate(req: FastifyRequest, reply: FastifyReply, endpoint: Endpoint, parsed: GenerateRequest): Promise<FastifyReply> {
-    const id = `${parsed.kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${hexId()}`;
-    const res = reply.raw;
-    const whenGone = cancelWhenGone(res);
-    if (!parsed.stream) {
-      let out: RequestResult;
-      try {
-        out = await this.dispatch(req, { kind: 'generate', endpoint, req: parsed, sink: () => undefined }, whenGone);
-      } catch (e) {
-        return sendError(reply, toInferenceError(e));
-      }
-      if (out.kind !== 'generate') throw new InferenceError('internal', 'internal error');
-      const created = Math.floor(Date.now() / 1000);
-      // `model` names the deployment that answered: the requested one or a fallback.
-      const body = parsed.kind === 'chat'
-        ? renderChatCompletion(id, created, out.deployment, out.tokens.choices, out.tokens.usage)
-        : renderTextCompletion(id, created, out.deployment, out.tokens.choices, out.tokens.usage);
-      return reply.type('application/json').send(body);
-    }
-    const writer = this.streamOptions();
-    const flow = writer.flow;
-    const stream = new OpenAIStream(res, req.id, parsed.kind, id, parsed.model, parsed.includeUsage, writer);
-    try {
-      const out = await this.dispatch(req, { kind: 'generate', endpoint, req: parsed, sink: stream.push, onDeployment: stream.setModel, flow }, whenGone);
-      if (out.kind !== 'generate') throw new InferenceError('internal', 'internal error');
-      reply.hijack();
-      stream.end(out.tokens);
-    } catch (e) {
-      const err = toInferenceError(e);
-      if (!stream.headersSent) return sendError(reply, err);
-      reply.hijack();
-      stream.fail(err);
-    }
-    return reply;
   }
 
   /** A streamed response's writer: a client that reads slowly pauses its own request's output (docs/flow-control.md). */
@@ -282,8 +277,14 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
 
   private routes(app: FastifyInstance): void {
     const rt = this.runtime;
-    app.post('/v1/chat/completions', (req, reply) => this.generate(req, reply, 'chat', parseChatRequest(takeBody(req))));
-    app.post('/v1/completions', (req, reply) => this.generate(req, reply, 'completion', parseCompletionRequest(takeBody(req))));
+    app.post('/v1/chat/completions', async (req, reply) => {
+      await answerGenerate(this.generateDeps, fastifyFront(req, reply), 'chat', parseChatRequest(takeBody(req)));
+      return reply;
+    });
+    app.post('/v1/completions', async (req, reply) => {
+      await answerGenerate(this.generateDeps, fastifyFront(req, reply), 'completion', parseCompletionRequest(takeBody(req)));
+      return reply;
+    });
     registerAnthropicRoutes(app, (r, job, onCancel) => this.dispatch(r, job, onCancel), this.options.bodyLimitBytes, this.streamOptions);
     const records = rt.records ?? new LocalRecordStore(rt.store, this.options.responsesTtlMs);
     registerResponsesRoutes(app, new ResponsesApi((r, job, onCancel) => this.dispatch(r, job, onCancel), records, this.streamOptions));

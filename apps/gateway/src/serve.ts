@@ -27,6 +27,8 @@ export interface ServeOptions extends RuntimeOptions {
   readonly coordination?: Coordination;
   /** Cluster mode: route to another node's replica only when this node's are a full capacity busier. */
   readonly preferLocal?: boolean;
+  /** false: Fastify serves the generate routes too, without the lean front in front of it (docs/architecture.md). */
+  readonly fastLane?: boolean;
 }
 
 export interface Server {
@@ -117,6 +119,7 @@ export async function serve(config: RuntimeConfig, options: ServeOptions = {}): 
     streamStallMs: config.server.streamStallMs,
     ...(config.responses?.ttlSeconds === undefined ? {} : { responsesTtlMs: config.responses.ttlSeconds * 1000 }),
     logger: options.logger ?? false,
+    ...(options.fastLane === undefined ? {} : { fastLane: options.fastLane }),
     auth: { ...auth, virtual: services.registry },
     tracing: tracer?.tracing,
     drain,

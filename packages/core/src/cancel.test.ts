@@ -44,6 +44,57 @@ describe('Cancellation', () => {
   });
 });
 
+describe('Cancellation, listeners kept without an array', () => {
+  it('keeps the order of every listener around removals of the first', () => {
+    const seen: string[] = [];
+    const a = (): void => { seen.push('a'); };
+    const b = (): void => { seen.push('b'); };
+    const d = (): void => { seen.push('d'); };
+    const c = new Cancellation();
+    c.addEventListener('abort', a);
+    c.addEventListener('abort', b);
+    c.removeEventListener('abort', a);
+    // With b still waiting, d comes after it (not into the slot a left).
+    c.addEventListener('abort', d);
+    c.abort('x');
+    expect(seen).toEqual(['b', 'd']);
+    // Emptied, then filled again.
+    const again = new Cancellation();
+    again.addEventListener('abort', b);
+    again.addEventListener('abort', d);
+    again.removeEventListener('abort', b);
+    again.removeEventListener('abort', d);
+    again.addEventListener('abort', d);
+    again.addEventListener('abort', a);
+    again.abort('y');
+    expect(seen).toEqual(['b', 'd', 'd', 'a']);
+  });
+
+  it('calls handleEvent() of a listener object, in its place, and not once removed', () => {
+    const c = new Cancellation();
+    const seen: string[] = [];
+    const object = { handleEvent: (): void => { seen.push('object'); } };
+    const removed = { handleEvent: (): void => { seen.push('removed'); } };
+    c.addEventListener('abort', () => seen.push('before'));
+    c.addEventListener('abort', object);
+    c.addEventListener('abort', removed);
+    c.removeEventListener('abort', removed);
+    c.addEventListener('abort', () => seen.push('after'));
+    c.abort('x');
+    expect(seen).toEqual(['before', 'object', 'after']);
+  });
+
+  it('still runs a function added twice and removed once, once', () => {
+    const c = new Cancellation();
+    const l = vi.fn();
+    c.addEventListener('abort', l);
+    c.addEventListener('abort', l);
+    c.removeEventListener('abort', l);
+    c.abort('x');
+    expect(l).toHaveBeenCalledOnce();
+  });
+});
+
 describe('linkedCancellation', () => {
   it('follows its parent, and stops following once done', () => {
     const parent = new Cancellation();
@@ -75,6 +126,21 @@ describe('linkedCancellation', () => {
     finished.done();
     vi.advanceTimersByTime(200);
     expect(finished.signal.aborted).toBe(false);
+  });
+
+  it('follows an AbortSignal parent too, and leaves it no listener once done', () => {
+    const parent = new AbortController();
+    const linked = linkedCancellation(parent.signal, 60_000, () => 'timeout');
+    linked.done();
+    parent.abort('later');
+    expect(linked.signal.aborted).toBe(false);
+    const followed = linkedCancellation(parent.signal, 60_000, () => 'timeout');
+    expect(followed.signal.reason).toBe('later');
+    const fresh = new AbortController();
+    const child = linkedCancellation(fresh.signal, 60_000, () => 'timeout');
+    fresh.abort('now');
+    expect(child.signal.reason).toBe('now');
+    child.done();
   });
 
   it('starts aborted when the parent already is', () => {

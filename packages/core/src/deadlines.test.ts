@@ -25,6 +25,19 @@ describe('DeadlineWheel', () => {
     expect(wheel.size).toBe(0);
   });
 
+  it('calls onDeadline() of an object given instead of a function, and not once cancelled', () => {
+    vi.useFakeTimers();
+    const wheel = new DeadlineWheel();
+    const fired: string[] = [];
+    const target = (name: string): { onDeadline: () => void } => ({ onDeadline: () => { fired.push(name); } });
+    wheel.add(50, target('kept'));
+    wheel.add(50, target('cancelled')).cancel();
+    wheel.add(50, () => { fired.push('function'); });
+    vi.advanceTimersByTime(50 + DEADLINE_TICK_MS + 1);
+    expect(fired).toEqual(['kept', 'function']);
+    expect(wheel.size).toBe(0);
+  });
+
   it('forgets a cancelled deadline at once, and keeps no timer once nothing is pending', () => {
     vi.useFakeTimers();
     const wheel = new DeadlineWheel();

@@ -22,6 +22,13 @@ export interface Deadline {
   cancel(): void;
 }
 
+/** What a deadline may call instead of a function: an object that owns its callback (no closure per deadline). */
+export interface DeadlineTarget {
+  onDeadline(): void;
+}
+
+type DeadlineFn = (() => void) | DeadlineTarget;
+
 class Entry implements Deadline {
   /** Position in its bucket; -1 once fired or cancelled. */
   index = -1;
@@ -29,7 +36,7 @@ class Entry implements Deadline {
   constructor(
     private readonly wheel: DeadlineWheel,
     readonly tick: number,
-    public fn: (() => void) | undefined,
+    public fn: DeadlineFn | undefined,
   ) {}
 
   cancel(): void {
@@ -55,8 +62,8 @@ export class DeadlineWheel {
     return this.pending;
   }
 
-  /** Runs `fn` once, no sooner than `ms` from now, unless cancelled first (`Infinity`: never). */
-  add(ms: number, fn: () => void): Deadline {
+  /** Runs `fn` (or `fn.onDeadline()`) once, no sooner than `ms` from now, unless cancelled first (`Infinity`: never). */
+  add(ms: number, fn: DeadlineFn): Deadline {
     if (!Number.isFinite(ms) && ms > 0) return NEVER;
     const now = performance.now();
     if (this.pending === 0) {
@@ -121,7 +128,8 @@ export class DeadlineWheel {
         e.index = -1;
         this.pending--;
         try {
-          fn?.();
+          if (typeof fn === 'function') fn();
+          else fn?.onDeadline();
         } catch (err) {
           failure ??= err instanceof Error ? err : new Error(String(err));
         }

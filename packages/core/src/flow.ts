@@ -11,11 +11,19 @@ export interface FlowSignal {
   readonly paused: boolean;
   /** Returns the function that removes the listener. */
   onChange(listener: FlowListener): () => void;
+  /** Removes a listener: a watcher that keeps its listener needs no closure from onChange. */
+  off(listener: FlowListener): void;
 }
 
+/**
+ * Most flows have one watcher (the engine reading for that request): it is kept in a
+ * field, and an array is made only for a second (docs/benchmarks.md, "Idle
+ * concurrent streams": thousands of idle streams each hold one).
+ */
 export class Flow implements FlowSignal {
   private state = false;
-  private listeners: FlowListener[] = [];
+  private first: FlowListener | undefined;
+  private rest: FlowListener[] | undefined;
 
   get paused(): boolean {
     return this.state;
@@ -30,15 +38,24 @@ export class Flow implements FlowSignal {
   }
 
   onChange(listener: FlowListener): () => void {
-    this.listeners.push(listener);
-    return () => {
-      this.listeners = this.listeners.filter((l) => l !== listener);
-    };
+    if (this.first === undefined && (this.rest === undefined || this.rest.length === 0)) this.first = listener;
+    // An array literal holds just its element (a push onto [] would reserve 17 slots).
+    else if (this.rest === undefined) this.rest = [listener];
+    else this.rest.push(listener);
+    return () => { this.off(listener); };
+  }
+
+  off(listener: FlowListener): void {
+    if (this.first === listener) this.first = undefined;
+    else if (this.rest !== undefined) this.rest = this.rest.filter((l) => l !== listener);
   }
 
   private set(paused: boolean): void {
     if (this.state === paused) return;
     this.state = paused;
-    for (const l of [...this.listeners]) l(paused);
+    const first = this.first;
+    const rest = this.rest === undefined ? undefined : [...this.rest];
+    first?.(paused);
+    if (rest !== undefined) for (const l of rest) l(paused);
   }
 }

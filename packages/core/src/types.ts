@@ -126,10 +126,21 @@ export interface ToolCallDelta {
 }
 
 /**
+ * Marks a chunk's text as already JSON-encoded, exactly as JSON.stringify(text) gives it: a
+ * provider that read those bytes from its upstream hands them on, and the client's OpenAI
+ * stream writes them instead of encoding the text again (docs/architecture.md, streamed
+ * pass-through). A symbol, so it never crosses the wire between nodes (a peer cannot forge it)
+ * and nothing that serialises a chunk sees it.
+ */
+export const TEXT_JSON: unique symbol = Symbol('textJson');
+
+/**
  * One step of output for one choice. Engines emit one chunk per decode step per
  * choice (not necessarily one token), so `tokens` may be above 1.
  */
 export interface TokenChunk {
+  /** JSON.stringify(text), exactly, when the producer has it at hand (see TEXT_JSON); a chunk whose text changes must drop it. */
+  [TEXT_JSON]?: string;
   index: number;
   text: string;
   tokens: number;

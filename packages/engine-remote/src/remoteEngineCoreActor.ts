@@ -17,15 +17,14 @@ import { Actor, type ActorRef, type Reply } from '@inference/actors';
 import { DEFAULT_STRATEGY, WorkerActor, WorkerHandle, type WorkerMsg, remoteSessionDecider } from '@inference/supervision';
 import { providerFor } from './providers/index.js';
 import type { BreakerState } from './reliability/breaker.js';
-import { type RemoteEvent, type ReliableDeps, callReliably } from './reliability/call.js';
+import { type Attempt, type RemoteEvent, type ReliableDeps, callReliably } from './reliability/call.js';
 import { DEFAULT_REGISTRY, type ReliabilityRegistry } from './reliability/registry.js';
 import { estimateRequestTokens } from './reliability/tokens.js';
 import { type CredentialSource, type RemoteSession, type SessionOptions, closeSession, openSession } from './session.js';
 
 /** `waiting`: the span of its wait in the queue, when traced and queued. */
-type Work =
-  | { kind: 'generate'; req: GenerateRequest; ctx: RunContext; sink: ChunkSink; reply: Reply<Tokens>; waiting?: TraceSpan }
-  | { kind: 'embed'; req: EmbeddingRequest; ctx: RunContext; reply: Reply<EmbeddingResult>; waiting?: TraceSpan };
+type GenerateWork = { kind: 'generate'; req: GenerateRequest; ctx: RunContext; sink: ChunkSink; reply: Reply<Tokens>; waiting?: TraceSpan };
+type Work = GenerateWork | { kind: 'embed'; req: EmbeddingRequest; ctx: RunContext; reply: Reply<EmbeddingResult>; waiting?: TraceSpan };
 
 export type RemoteEngineMsg = { type: 'submit'; work: Work };
 
@@ -114,6 +113,19 @@ export class RemoteEngineCoreActor extends Actor<RemoteEngineMsg> {
     }
   }
 
+  /**
+   * Admits work in place, without a message: what `receive` does with a 'submit', for a caller in this
+   * process (RemoteReplica). Safe outside the mailbox because every handler here is synchronous, so this
+   * never interleaves with one; a stopped replica takes nothing (its queue was failed in postStop).
+   */
+  submit(w: Work): void {
+    if (!this.context.self.alive) {
+      w.reply.reject(new InferenceError('engine_unavailable', 'replica stopped'));
+      return;
+    }
+    this.admit(w);
+  }
+
   private admit(w: Work): void {
     if (w.ctx.signal.aborted) {
       w.reply.reject(toInferenceError(w.ctx.signal.reason));
@@ -154,45 +166,40 @@ export class RemoteEngineCoreActor extends Actor<RemoteEngineMsg> {
 
   private start(w: Work): void {
     this.active++;
-    const call = { spec: this.spec, ctx: w.ctx };
-    const deps = this.reliable;
     // One settlement per outcome, the slot back first (an idle stream holds one promise here, not three).
     // The slot comes back synchronously, not by a message a full mailbox could drop (that would shrink
     // the replica for good). Safe outside the mailbox: `receive` is synchronous, so this never interleaves with it.
-    const failed = (e: unknown): void => {
-      this.slotBack();
-      w.reply.reject(toInferenceError(e));
-    };
     if (w.kind === 'generate') {
-      let emitted = false;
-      const sink: ChunkSink = (c) => {
-        emitted = true;
-        w.sink(c);
-      };
-      const run = (tokens: number): Promise<Tokens> => callReliably(deps, w.ctx, {
-        tokens,
-        run: () => this.worker.withContext((session) => providerFor(this.spec.runtime).generate({ ...call, session }, w.req, sink), () => !emitted),
-        usage: generatedTokens,
-        emitted: () => emitted,
-      });
+      const call = new GenerateCall(this.spec, this.worker, w);
       // Counting tokens only matters to a tpm limit.
-      const p = this.spec.remote.tpm === undefined ? run(0) : estimateRequestTokens(w.req).then(run);
-      void p.then((out) => {
-        this.slotBack();
-        w.reply.resolve(out);
-      }, failed);
+      const p = this.spec.remote.tpm === undefined ? callReliably(this.reliable, w.ctx, call) : this.counted(call);
+      p.then((out) => { this.done(w, out); }, (e: unknown) => { this.failed(w, e); });
     } else {
       const tokens = w.req.input.reduce((n, s) => n + Math.ceil(s.length / 4), 0);
-      void callReliably(deps, w.ctx, {
+      const spec = this.spec;
+      void callReliably(this.reliable, w.ctx, {
         tokens,
-        run: () => this.worker.withContext((session) => providerFor(this.spec.runtime).embed({ ...call, session }, w.req)),
+        run: () => this.worker.withContext((session) => providerFor(spec.runtime).embed({ spec, session, ctx: w.ctx }, w.req)),
         usage: embeddedTokens,
         emitted: nothingEmitted,
-      }).then((out) => {
-        this.slotBack();
-        w.reply.resolve(out);
-      }, failed);
+      }).then((out) => { this.done(w, out); }, (e: unknown) => { this.failed(w, e); });
     }
+  }
+
+  /** A generation under a tpm limit: its tokens are counted (off the main thread) before the limiter sees it. */
+  private async counted(call: GenerateCall): Promise<Tokens> {
+    call.tokens = await estimateRequestTokens(call.work.req);
+    return callReliably(this.reliable, call.work.ctx, call);
+  }
+
+  private done<T>(w: { reply: Reply<T> }, out: T): void {
+    this.slotBack();
+    w.reply.resolve(out);
+  }
+
+  private failed(w: Work, e: unknown): void {
+    this.slotBack();
+    w.reply.reject(toInferenceError(e));
   }
 
   private slotBack(): void {
@@ -209,6 +216,76 @@ export class RemoteEngineCoreActor extends Actor<RemoteEngineMsg> {
   }
 }
 
+/**
+ * One generation on this replica, as the reliability layer's attempt (reliability/call.ts): its token
+ * estimate, one run on the current session, and whether anything reached the client (then no retry
+ * and no second session). One object per request instead of a closure per step.
+ */
+class GenerateCall implements Attempt<Tokens> {
+  tokens = 0;
+  private emittedAny = false;
+  /** The client's sink, noting that something reached it. */
+  readonly sink: ChunkSink = (c) => {
+    this.emittedAny = true;
+    this.work.sink(c);
+  };
+
+  constructor(
+    private readonly spec: DeploymentSpec,
+    private readonly worker: WorkerHandle<RemoteSession>,
+    readonly work: GenerateWork,
+  ) {}
+
+  run(): Promise<Tokens> {
+    return this.worker.withContext(
+      (session) => providerFor(this.spec.runtime).generate({ spec: this.spec, session, ctx: this.work.ctx }, this.work.req, this.sink),
+      () => !this.emittedAny,
+    );
+  }
+
+  usage(t: Tokens): number {
+    return generatedTokens(t);
+  }
+
+  emitted(): boolean {
+    return this.emittedAny;
+  }
+}
+
+/**
+ * The answer to one submitted request: settles once; the request's abort answers it at once,
+ * wherever the work is (queued, waiting for the limiter, or upstream).
+ */
+class Submission<T> implements Reply<T> {
+  private settled = false;
+  readonly onAbort = (): void => {
+    if (this.settled) return;
+    this.settled = true;
+    this.rejectWith(toInferenceError(this.signal.reason));
+  };
+
+  constructor(
+    private readonly signal: CancelSignal,
+    private readonly resolveWith: (v: T) => void,
+    private readonly rejectWith: (e: InferenceError) => void,
+  ) {}
+
+  resolve(v: T): boolean {
+    if (this.settled) return false;
+    this.settled = true;
+    this.signal.removeEventListener('abort', this.onAbort);
+    this.resolveWith(v);
+    return true;
+  }
+
+  reject(e: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.signal.removeEventListener('abort', this.onAbort);
+    this.rejectWith(toInferenceError(e));
+  }
+}
+
 /** The ModelRunner face of a remote replica: what the request path calls. */
 export class RemoteReplica implements ModelRunner {
   private stopped = false;
@@ -220,33 +297,12 @@ export class RemoteReplica implements ModelRunner {
     private readonly core: RemoteEngineCoreActor,
   ) {}
 
+  /** Admits the work on the core in place (RemoteEngineCoreActor.submit): no mailbox message, no turn. */
   private submit<T>(make: (reply: Reply<T>) => Work, signal: CancelSignal): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      let settled = false;
-      const onAbort = (): void => {
-        if (settled) return;
-        settled = true;
-        reject(toInferenceError(signal.reason));
-      };
-      const reply: Reply<T> = {
-        resolve: (v) => {
-          if (settled) return false;
-          settled = true;
-          signal.removeEventListener('abort', onAbort);
-          resolve(v);
-          return true;
-        },
-        reject: (e) => {
-          if (settled) return;
-          settled = true;
-          signal.removeEventListener('abort', onAbort);
-          reject(toInferenceError(e));
-        },
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      if (!this.ref.tell({ type: 'submit', work: make(reply) })) {
-        reply.reject(new InferenceError('overloaded', 'replica is at capacity, try again', { retryAfterMs: 1000 }));
-      }
+      const reply = new Submission<T>(signal, resolve, reject);
+      signal.addEventListener('abort', reply.onAbort, { once: true });
+      this.core.submit(make(reply));
     });
   }
 

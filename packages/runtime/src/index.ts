@@ -3,7 +3,7 @@
 // The HTTP edge (@inference/gateway) is built on it.
 
 export { createRuntime, type ClusterStatus, type Runtime, type RuntimeOptions } from './runtime.js';
-export { type BufferedStream, StreamBuffers } from './streamBuffers.js';
+export { BufferedStream, StreamBuffers } from './streamBuffers.js';
 export type { RecordStore } from '@inference/storage';
 export { type LoadProgress, createLocalReplica } from './localReplica.js';
 export { type ReplicaRequest, type RuntimeFactory } from './replicaFactories.js';

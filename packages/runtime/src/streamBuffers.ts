@@ -5,29 +5,61 @@
 // streams to a peer (cluster/forwardServer.ts). With back-pressure working, a slow
 // client's stream holds at most about one socket buffer (or one HTTP/2 window) plus
 // what its engine produced before the pause reached it; these gauges make that visible.
-// Bounded: one entry per open streamed response, removed when it ends or closes.
+// Bounded: one entry per open streamed response, removed when it closes.
 
 import { METRIC } from '@inference/actors';
 
-/** One streamed response, as the accounting sees it. */
-export interface BufferedStream {
+/**
+ * One streamed response, as the accounting sees it. The open responses form a list
+ * threaded through the responses themselves (`prevOpen`/`nextOpen`, StreamBuffers'
+ * own): registering one allocates nothing, which matters with thousands of idle
+ * streams open (docs/benchmarks.md, "Idle concurrent streams").
+ */
+export abstract class BufferedStream {
+  /** @internal */
+  prevOpen: BufferedStream | undefined = undefined;
+  /** @internal */
+  nextOpen: BufferedStream | undefined = undefined;
   /** Bytes written and not yet handed to the kernel. */
-  readonly buffered: number;
+  abstract readonly buffered: number;
   /** Whether its client is behind (the writer waits for 'drain'). */
-  readonly congested: boolean;
+  abstract readonly congested: boolean;
 }
 
 export class StreamBuffers {
-  private readonly open = new Set<BufferedStream>();
+  private head: BufferedStream | undefined;
+  private count = 0;
   private peak = 0;
   private stalls = 0;
 
-  add(s: BufferedStream): void {
-    this.open.add(s);
+  /** Open streamed responses. */
+  get size(): number {
+    return this.count;
   }
 
+  /** Registers an open response (a no-op when it already is). */
+  add(s: BufferedStream): void {
+    if (this.has(s)) return;
+    s.nextOpen = this.head;
+    if (this.head !== undefined) this.head.prevOpen = s;
+    this.head = s;
+    this.count++;
+  }
+
+  /** Forgets a response (a no-op when it is not registered). */
   remove(s: BufferedStream): void {
-    this.open.delete(s);
+    if (!this.has(s)) return;
+    const { prevOpen, nextOpen } = s;
+    if (prevOpen === undefined) this.head = nextOpen;
+    else prevOpen.nextOpen = nextOpen;
+    if (nextOpen !== undefined) nextOpen.prevOpen = prevOpen;
+    s.prevOpen = undefined;
+    s.nextOpen = undefined;
+    this.count--;
+  }
+
+  private has(s: BufferedStream): boolean {
+    return s.prevOpen !== undefined || this.head === s;
   }
 
   /** After a write: keeps the largest buffer one stream has held. */
@@ -44,7 +76,7 @@ export class StreamBuffers {
   render(): string {
     let bytes = 0;
     let held = 0;
-    for (const s of this.open) {
+    for (let s = this.head; s !== undefined; s = s.nextOpen) {
       bytes += s.buffered;
       if (s.congested) held++;
     }

@@ -49,6 +49,28 @@ describe('WorkerActor', () => {
     await sys.stop();
   });
 
+  it('with a context already known, restarts a poisoned one and retries once, a thrown failure counted as a rejected one', async () => {
+    const { sys, handle, opened, events } = setup();
+    expect(await handle.withContext((r) => Promise.resolve(r.gen))).toBe(1);
+    const seen: number[] = [];
+    const out = await handle.withContext((r) => {
+      seen.push(r.gen);
+      if (r.gen === 1) throw poisoned();
+      return Promise.resolve('ok');
+    });
+    expect(out).toBe('ok');
+    expect(seen).toEqual([1, 2]);
+    expect(opened[0]?.closed).toBe(true);
+    expect(events).toEqual(['restart 1']);
+    // Not retried when the caller says so (something reached the client), nor a request's own failure.
+    await expect(handle.withContext(() => Promise.reject(poisoned()), () => false)).rejects.toMatchObject({ fault: 'ContextPoisoned' });
+    const bad = new InferenceError('invalid_request', 'bad');
+    let calls = 0;
+    await expect(handle.withContext(() => { calls++; return Promise.reject(bad); })).rejects.toBe(bad);
+    expect(calls).toBe(1);
+    await sys.stop();
+  });
+
   it('keeps the context on OutOfMemory (resume)', async () => {
     const { sys, handle, opened } = setup();
     const oom = new InferenceError('overloaded', 'oom', { fault: 'OutOfMemory' });

@@ -235,18 +235,37 @@ export class WorkerHandle<R> {
     return (e instanceof InferenceError && e.fault !== undefined) || this.decider(e) === 'Restart';
   }
 
-  async withContext<T>(fn: (resource: R) => Promise<T>, retry: (error: unknown) => boolean = () => true): Promise<T> {
-    // The common case (a context already known) without a round trip through context().
-    const first = this.cached !== undefined && this.ref.alive ? this.cached : await this.context();
+  withContext<T>(fn: (resource: R) => Promise<T>, retry: (error: unknown) => boolean = () => true): Promise<T> {
+    // The common case (a context already known): no round trip through context(), and no suspended async
+    // function for the call's whole life (a long stream would hold its frame), one derived promise instead.
+    const first = this.cached !== undefined && this.ref.alive ? this.cached : undefined;
+    if (first === undefined) return this.withNewContext(fn, retry);
+    const onFailure = (e: unknown): Promise<T> => this.afterFailure(e, first, fn, retry);
+    try {
+      return fn(first.resource).then(undefined, onFailure);
+    } catch (e) {
+      return onFailure(e);
+    }
+  }
+
+  private async withNewContext<T>(fn: (resource: R) => Promise<T>, retry: (error: unknown) => boolean): Promise<T> {
+    const first = await this.context();
     try {
       return await fn(first.resource);
     } catch (e) {
-      if (!this.contextFailure(e)) throw e;
-      this.report(e, first.generation);
-      if (this.decider(e) !== 'Restart' || !retry(e)) throw e;
-      const second = await this.context();
-      if (second.generation === first.generation) throw e;
-      return fn(second.resource);
+      return this.afterFailure(e, first, fn, retry);
     }
+  }
+
+  /** A call on `first` failed: a context failure is reported, and the call runs once more on a new context when it may. */
+  private async afterFailure<T>(
+    e: unknown, first: { resource: R; generation: number }, fn: (resource: R) => Promise<T>, retry: (error: unknown) => boolean,
+  ): Promise<T> {
+    if (!this.contextFailure(e)) throw e;
+    this.report(e, first.generation);
+    if (this.decider(e) !== 'Restart' || !retry(e)) throw e;
+    const second = await this.context();
+    if (second.generation === first.generation) throw e;
+    return fn(second.resource);
   }
 }

@@ -1,5 +1,7 @@
-// Authentication at the HTTP edge (a Fastify onRequest hook, before any body is
-// read). When `auth.apiKeys` is configured, /v1/* needs one of those keys
+// Authentication at the HTTP edge, before any body is read: `authorize` decides
+// from the path and headers alone, and both HTTP fronts call it (the Fastify
+// onRequest hook here, and the lean front of the generate routes, fastLane.ts).
+// When `auth.apiKeys` is configured, /v1/* needs one of those keys
 // (`Authorization: Bearer <key>`; /v1/messages also takes `x-api-key`, as
 // Anthropic clients send it); when `auth.adminKeys` is configured, /admin/* and
 // /metrics need an admin key. The two sets never stand in for each other. /health,
@@ -14,6 +16,7 @@
 // saying so, a key used on a deployment it may not use with 403 (requestRun.ts).
 
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '@inference/actors';
 import { InferenceError, anthropicErrorBody, anthropicStatus, invalid, openAIErrorBody } from '@inference/core';
@@ -82,16 +85,19 @@ export function loadAuthKeys(auth: { apiKeys: ApiKeyConfig[]; adminKeys: AdminKe
   return { api: new KeyRing(api), admin: new KeyRing(admin) };
 }
 
-const principals = new WeakMap<FastifyRequest, Principal>();
-const admins = new WeakMap<FastifyRequest, string>();
+/** What a request is known by on either front (Fastify's request, or the lean front's own object). */
+type Keyed = object;
+
+const principals = new WeakMap<Keyed, Principal>();
+const admins = new WeakMap<Keyed, string>();
 
 /** The admin key (by name) that authenticated this request; undefined without admin auth. */
-export function adminOf(req: FastifyRequest): string | undefined {
+export function adminOf(req: Keyed): string | undefined {
   return admins.get(req);
 }
 
 /** The API key (by name) that authenticated this request; undefined without auth. */
-export function principalOf(req: FastifyRequest): Principal | undefined {
+export function principalOf(req: Keyed): Principal | undefined {
   return principals.get(req);
 }
 
@@ -108,8 +114,8 @@ function areaOf(path: string): Area {
   return 'open';
 }
 
-function bearer(req: FastifyRequest): string | undefined {
-  const h = req.headers.authorization;
+function bearer(headers: IncomingHttpHeaders): string | undefined {
+  const h = headers.authorization;
   if (typeof h !== 'string') return undefined;
   const m = /^Bearer[ ]+(\S+)\s*$/i.exec(h);
   return m?.[1];
@@ -146,38 +152,68 @@ function apiPrincipal(keys: AuthKeys, presented: string): Principal | string {
   }
 }
 
+/** How a request stands with the configured keys: what it may do, or why it is refused (the client-safe message). */
+export type AuthOutcome =
+  | { readonly kind: 'open' }
+  | { readonly kind: 'api'; readonly principal: Principal }
+  | { readonly kind: 'admin'; readonly name: string }
+  | { readonly kind: 'refused'; readonly message: string };
+
+const OPEN: AuthOutcome = { kind: 'open' };
+
+/** Whether any key is configured or possible (without any, every request is open and no hook is installed). */
+export function authActive(keys: AuthKeys): boolean {
+  return keys.api.size > 0 || keys.admin.size > 0 || keys.virtual !== undefined;
+}
+
+function apiOutcome(keys: AuthKeys, path: string, headers: IncomingHttpHeaders): AuthOutcome {
+  if (keys.api.size === 0 && (keys.virtual?.size ?? 0) === 0) return OPEN;
+  const apiKey = headers['x-api-key'];
+  const presented = bearer(headers) ?? (path === '/v1/messages' && typeof apiKey === 'string' ? apiKey : undefined);
+  if (presented === undefined) return { kind: 'refused', message: 'an API key is required (Authorization: Bearer <key>)' };
+  const principal = apiPrincipal(keys, presented);
+  return typeof principal === 'string' ? { kind: 'refused', message: principal } : { kind: 'api', principal };
+}
+
+function adminOutcome(keys: AuthKeys, headers: IncomingHttpHeaders): AuthOutcome {
+  if (keys.admin.size === 0) return OPEN;
+  const presented = bearer(headers);
+  const admin = presented === undefined ? undefined : keys.admin.match(presented);
+  if (admin !== undefined) return { kind: 'admin', name: admin.name };
+  return { kind: 'refused', message: presented === undefined ? 'an admin key is required (Authorization: Bearer <key>)' : 'invalid admin key' };
+}
+
+/** The decision for a request to `path` (no query string) with these headers; both HTTP fronts call this. */
+export function authorize(keys: AuthKeys, path: string, headers: IncomingHttpHeaders): AuthOutcome {
+  const area = areaOf(path);
+  switch (area) {
+    case 'open':
+      return OPEN;
+    case 'api':
+      return apiOutcome(keys, path, headers);
+    case 'admin':
+      return adminOutcome(keys, headers);
+    default: {
+      const never: never = area;
+      throw new Error(`unknown area ${String(never)}`);
+    }
+  }
+}
+
+/** Records what an accepted request authenticated as (principalOf / adminOf read it back). */
+export function remember(req: Keyed, outcome: AuthOutcome): void {
+  if (outcome.kind === 'api') principals.set(req, outcome.principal);
+  else if (outcome.kind === 'admin') admins.set(req, outcome.name);
+}
+
 /** Installs the hook; with no keys configured (and no virtual keys possible) it lets everything through. */
 export function registerAuth(app: FastifyInstance, keys: AuthKeys): void {
-  if (keys.api.size === 0 && keys.admin.size === 0 && keys.virtual === undefined) return;
+  if (!authActive(keys)) return;
   app.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0] ?? '';
-    const area = areaOf(path);
-    switch (area) {
-      case 'open':
-        return;
-      case 'api': {
-        if (keys.api.size === 0 && (keys.virtual?.size ?? 0) === 0) return;
-        const presented = bearer(req) ?? (path === '/v1/messages' && typeof req.headers['x-api-key'] === 'string' ? req.headers['x-api-key'] : undefined);
-        if (presented === undefined) return refuse(req, reply, path, 'an API key is required (Authorization: Bearer <key>)');
-        const principal = apiPrincipal(keys, presented);
-        if (typeof principal === 'string') return refuse(req, reply, path, principal);
-        principals.set(req, principal);
-        return;
-      }
-      case 'admin': {
-        if (keys.admin.size === 0) return;
-        const presented = bearer(req);
-        const admin = presented === undefined ? undefined : keys.admin.match(presented);
-        if (admin === undefined) {
-          return refuse(req, reply, path, presented === undefined ? 'an admin key is required (Authorization: Bearer <key>)' : 'invalid admin key');
-        }
-        admins.set(req, admin.name);
-        return;
-      }
-      default: {
-        const never: never = area;
-        throw new Error(`unknown area ${String(never)}`);
-      }
-    }
+    const outcome = authorize(keys, path, req.headers);
+    if (outcome.kind === 'refused') return refuse(req, reply, path, outcome.message);
+    remember(req, outcome);
+    return undefined;
   });
 }

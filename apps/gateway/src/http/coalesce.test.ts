@@ -2,6 +2,7 @@ import { type ServerResponse, createServer } from 'node:http';
 import { type AddressInfo, type Socket, connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { Flow } from '@inference/core';
+import { StreamBuffers } from '@inference/runtime';
 import { CoalescedWriter } from './coalesce.js';
 
 /** What CoalescedWriter uses of a response, recording each write. */
@@ -163,5 +164,45 @@ describe('CoalescedWriter back-pressure (a real socket whose client stops readin
     writer?.end('data: [DONE]\n\n');
     await until(() => response?.destroyed === true, 'the stall timeout');
     await t.close();
+  });
+});
+
+describe('CoalescedWriter in the stream accounting (real responses)', () => {
+  it('leaves StreamBuffers when its response closes, ended or abandoned, with one close listener shared by every response', async () => {
+    const buffers = new StreamBuffers();
+    const responses: ServerResponse[] = [];
+    const writers: CoalescedWriter[] = [];
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      responses.push(res);
+      const w = new CoalescedWriter(res, { buffers });
+      writers.push(w);
+      w.write('data: first\n\n');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+    const clients = [0, 1].map(() => {
+      const c = connect(port, '127.0.0.1');
+      c.write('GET / HTTP/1.1\r\nhost: x\r\n\r\n');
+      c.on('data', () => undefined);
+      return c;
+    });
+    try {
+      for (let i = 0; i < 500 && buffers.size < 2; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(buffers.size).toBe(2);
+      // No closure per stream: the listener each response got is the same function.
+      const [a, b] = responses.map((r) => r.listeners('close'));
+      expect(a?.filter((l) => b?.includes(l)).length).toBeGreaterThan(0);
+      writers[0]?.end('data: [DONE]\n\n');
+      for (let i = 0; i < 500 && buffers.size > 1; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(buffers.size).toBe(1);
+      clients[1]?.destroy();
+      for (let i = 0; i < 500 && buffers.size > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(buffers.size).toBe(0);
+    } finally {
+      for (const c of clients) c.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => { r(); }));
+    }
   });
 });

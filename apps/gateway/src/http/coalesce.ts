@@ -15,10 +15,23 @@
 
 import type { ServerResponse } from 'node:http';
 import type { Flow } from '@inference/core';
-import type { BufferedStream, StreamBuffers } from '@inference/runtime';
+import { BufferedStream, type StreamBuffers } from '@inference/runtime';
 
 function flush(w: CoalescedWriter): void {
   w.flush();
+}
+
+/** The writer of a response registered with StreamBuffers, kept on the response for its 'close' listener. */
+const WRITER = Symbol('coalescedWriter');
+type WithWriter = ServerResponse & { [WRITER]?: CoalescedWriter };
+
+/**
+ * One 'close' listener for every registered response (EventEmitter calls it with the
+ * response as `this`): no closure, once() wrapper or state object per stream.
+ */
+function closed(this: WithWriter): void {
+  const w = this[WRITER];
+  if (w !== undefined) w.options.buffers?.remove(w);
 }
 
 export interface WriterOptions {
@@ -30,18 +43,21 @@ export interface WriterOptions {
   readonly buffers?: StreamBuffers;
 }
 
-export class CoalescedWriter implements BufferedStream {
+export class CoalescedWriter extends BufferedStream {
   private pending = '';
   private waiting = false;
   private stall: NodeJS.Timeout | undefined;
   /** The 'drain'/'close' listener, made the first time the socket's buffer fills (most streams never need it). */
   private onDrain: (() => void) | undefined;
 
-  constructor(private readonly res: ServerResponse, private readonly options: WriterOptions = {}) {
+  constructor(private readonly res: ServerResponse, readonly options: WriterOptions = {}) {
+    super();
     const buffers = options.buffers;
     if (buffers !== undefined) {
       buffers.add(this);
-      res.once('close', () => { buffers.remove(this); });
+      (res as WithWriter)[WRITER] = this;
+      // 'close' fires once per response.
+      res.on('close', closed);
     }
   }
 

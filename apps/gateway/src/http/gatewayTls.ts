@@ -28,13 +28,16 @@ export function httpsOptions(tls: GatewayTls): SecureOptions {
   return { ...secureContextOf(tls), requestCert: withCa, rejectUnauthorized: withCa && tls.requireClientCert, minVersion: 'TLSv1.2' };
 }
 
+/** requireClientCert: false: true when the connection presented a certificate that does not verify (none at all is fine). */
+export function badClientCert(socket: TLSSocket | null): boolean {
+  if (socket === null || socket.authorized) return false;
+  return Object.keys(socket.getPeerCertificate()).length > 0;
+}
+
 /** requireClientCert: false: no certificate is fine, a certificate that does not verify is not. */
 export function registerOptionalClientCert(app: FastifyInstance): void {
   app.addHook('onRequest', async (req, reply) => {
-    const socket = req.raw.socket as TLSSocket | null;
-    if (socket === null || socket.authorized) return;
-    const peer = socket.getPeerCertificate();
-    if (Object.keys(peer).length === 0) return;
+    if (!badClientCert(req.raw.socket as TLSSocket | null)) return;
     const e = new InferenceError('unauthorized', 'the client certificate is not signed by the configured client CA');
     return reply.code(e.status).type('application/json').send(openAIErrorBody(e));
   });

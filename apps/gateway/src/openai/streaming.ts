@@ -7,7 +7,7 @@
 
 import type { ServerResponse } from 'node:http';
 import {
-  ChunkWriter, type DeltaOptions, type FinishReason, type InferenceError, SSE_DONE, type TokenChunk, type Tokens, openAIErrorBody,
+  ChunkWriter, type DeltaOptions, type FinishReason, type InferenceError, SSE_DONE, TEXT_JSON, type TokenChunk, type Tokens, openAIErrorBody,
 } from '@inference/core';
 import { CoalescedWriter, type WriterOptions } from '../http/coalesce.js';
 import { writeSseHead } from '../http/sseHeaders.js';
@@ -64,7 +64,12 @@ export class OpenAIStream {
     const state = this.choices[i] ?? 0;
     const role = (state & ROLE_SENT) === 0;
     const lp = c.logprobs;
-    if (role || c.text !== '' || (c.toolCalls !== undefined && c.toolCalls.length > 0) || c.reasoningDelta !== undefined || lp !== undefined) {
+    const json = c[TEXT_JSON];
+    if (json !== undefined && c.toolCalls === undefined && c.reasoningDelta === undefined && lp === undefined) {
+      // Text alone, already encoded by the provider: its bytes go out as they came (TEXT_JSON).
+      this.choices[i] = state | ROLE_SENT;
+      out += writer.text(i, json, role);
+    } else if (role || c.text !== '' || (c.toolCalls !== undefined && c.toolCalls.length > 0) || c.reasoningDelta !== undefined || lp !== undefined) {
       this.choices[i] = state | ROLE_SENT;
       const d: DeltaOptions = c.text === '' && c.reasoningDelta !== undefined ? {} : { text: c.text };
       if (role) d.role = true;

@@ -13,7 +13,7 @@ import {
 import { SseParser } from '../sse.js';
 import { classifyStatus } from '../upstreamErrors.js';
 import { buildMessagesBody } from './anthropicRequest.js';
-import { type CallOptions, type ChunkReader, type Json, callSignal, malformed, parseJson, post } from './http.js';
+import { type CallOptions, type ChunkReader, type Json, malformed, parseJson, post } from './http.js';
 
 export const ANTHROPIC_VERSION = '2023-06-01';
 
@@ -85,13 +85,9 @@ function usageOf(v: unknown, prev?: Usage): Usage | undefined {
 
 export async function generate(o: CallOptions, req: GenerateRequest, sink: ChunkSink): Promise<Tokens> {
   const body = buildMessagesBody(req, o.spec.model ?? o.spec.name);
-  const { signal, done } = callSignal(o);
-  try {
-    const send = (read?: ChunkReader): Promise<string> => post(o, '/messages', headersFor(o, req.stream), body, signal, 'anthropic', read);
-    return req.stream ? await readStream(send, sink) : readWhole(parseJson(await send()), sink);
-  } finally {
-    done();
-  }
+  // The call holds the request's signal and the total timeout itself (http.ts).
+  const send = (read?: ChunkReader): Promise<string> => post(o, '/messages', headersFor(o, req.stream), body, o.ctx.signal, 'anthropic', read);
+  return req.stream ? readStream(send, sink) : readWhole(parseJson(await send()), sink);
 }
 
 function readWhole(body: unknown, sink: ChunkSink): Tokens {

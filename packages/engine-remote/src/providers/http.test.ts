@@ -133,6 +133,28 @@ describe('post (one upstream call)', () => {
     await expect(post(o, '/x', {}, {}, signal, 'openai')).rejects.toMatchObject({ kind: 'upstream_timeout' });
   });
 
+  it('ends a call that runs past the total timeout with upstream_timeout, streamed or not, and cuts the upstream off', async () => {
+    // Each chunk comes well within the idle timeout; only the total runs out.
+    route = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const tick = setInterval(() => res.write('data: x\n\n'), 20);
+      res.on('close', () => { clearInterval(tick); });
+    };
+    for (const read of [undefined, () => false]) {
+      const { o, signal } = call(undefined, { totalMs: 300, idleMs: 5000 });
+      const started = Date.now();
+      const err = await post(o, '/x', {}, {}, signal, 'openai', read).catch((e: unknown) => e);
+      expect(err).toMatchObject({ kind: 'upstream_timeout', diagnostic: 'total timeout 300 ms' });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+      await until(() => cutShort === 1);
+      expect(cutShort).toBe(1);
+      expect(signal.aborted).toBe(false);
+      await closeSession(o.session);
+      session = undefined;
+      cutShort = 0;
+    }
+  });
+
   it('maps a connection cut mid-body to upstream_error', async () => {
     route = (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });

@@ -1,14 +1,13 @@
-// HTTP plumbing shared by provider adapters: one upstream call's cancellation
-// (client gone or total deadline), a JSON POST on the session's pool whose body
-// is read whole or chunk by chunk, and non-2xx answers turned into taxonomy
-// errors. Adapters add only their headers, paths and wire translation. A
-// streamed answer is read only while the client keeps up (RunContext.flow).
+// HTTP plumbing shared by provider adapters: a JSON POST on the session's pool
+// whose body is read whole or chunk by chunk, cancelled by the client going or
+// the total deadline, and non-2xx answers turned into taxonomy errors. Adapters
+// add only their headers, paths and wire translation. A streamed answer is read
+// only while the client keeps up (RunContext.flow).
 
 import {
   type CancelSignal, type Deadline, type DeploymentSpec, type FlowSignal, InferenceError, type RunContext, type TraceSpan, deadlines,
-  linkedCancellation,
 } from '@inference/core';
-import type { Dispatcher } from 'undici';
+import { type Dispatcher, util } from 'undici';
 import type { RemoteSession } from '../session.js';
 import { classifyStatus, classifyTransport } from '../upstreamErrors.js';
 import { upstreamSpan } from '../upstreamTrace.js';
@@ -32,17 +31,9 @@ export function malformed(detail: string): InferenceError {
   return new InferenceError('upstream_error', 'the upstream provider sent a malformed response', { diagnostic: detail });
 }
 
-/**
- * Signal for one upstream call: the request's own abort plus the total timeout.
- * One timer and one listener per call; both are released by `done()`.
- */
-export function callSignal(o: CallOptions): { signal: CancelSignal; done: () => void } {
-  const totalMs = o.spec.remote.timeouts.totalMs;
-  return linkedCancellation(
-    o.ctx.signal,
-    totalMs,
-    () => new InferenceError('upstream_timeout', 'the upstream provider took too long', { diagnostic: `total timeout ${totalMs} ms` }),
-  );
+/** The error of a call that ran past the deployment's total timeout. */
+function totalTimeout(totalMs: number): InferenceError {
+  return new InferenceError('upstream_timeout', 'the upstream provider took too long', { diagnostic: `total timeout ${totalMs} ms` });
 }
 
 /** A streamed answer's body, chunk by chunk; returns true once it has all it needs (the rest is drained unread). */
@@ -64,9 +55,11 @@ const DRAIN_GRACE_MS = 1000;
  *
  * A non-2xx answer is read whole and thrown as a taxonomy error. A 2xx answer's
  * body goes to `read` as it arrives when given (streams), and is otherwise
- * collected and returned as text. `signal` aborts the call at any stage, and the
- * promise then rejects with its reason. Once the reader has enough, the call
- * resolves and the rest of the response is drained unread (DRAIN_GRACE_MS).
+ * collected and returned as text. `signal` (the request's) aborts the call at any
+ * stage, and the promise then rejects with its reason; so does the deployment's
+ * total timeout, with upstream_timeout (one entry on the deadline wheel, held by
+ * the call itself: no linked signal per call). Once the reader has enough, the
+ * call resolves and the rest of the response is drained unread (DRAIN_GRACE_MS).
  *
  * The steps: build the request (`upstreamRequest`), dispatch it (`dispatch`), and
  * read the answer (`UpstreamCall`), whose status and failures are mapped to the
@@ -80,7 +73,7 @@ export function post(
   return new Promise<string>((resolve, reject) => {
     // Back-pressure of a streamed answer (docs/flow-control.md): the upstream read pauses with the client.
     const flow = read === undefined ? undefined : o.ctx.flow;
-    const call = new UpstreamCall(signal, provider, read, flow, traced?.span, resolve, reject);
+    const call = new UpstreamCall(signal, o.spec.remote.timeouts.totalMs, provider, read, flow, traced?.span, resolve, reject);
     if (call.begin()) dispatch(o.session, request, call);
   });
 }
@@ -108,6 +101,7 @@ function upstreamRequest(o: CallOptions, path: string, headers: Record<string, s
 /** Hands the request to the pool; a synchronous refusal fails the call like a transport error. */
 function dispatch(session: RemoteSession, request: Dispatcher.DispatchOptions, call: UpstreamCall): void {
   try {
+    // undici's own callbacks, which its type marks deprecated in favour of the wrapped ones (see UpstreamCall).
     session.pool.dispatch(request, call);
   } catch (e) {
     call.fail(e);
@@ -121,9 +115,9 @@ function statusError(status: number, text: string, headers: Record<string, strin
   return classifyStatus(status, parseJson(text), headers, provider);
 }
 
-/** A failed call: the request's own abort reason when it fired, else the transport failure by the phase it broke in. */
-function transportError(signal: CancelSignal, e: unknown, status: number): InferenceError {
-  return abortReason(signal) ?? classifyTransport(e, status === 0 ? 'headers' : 'body');
+/** A failed call: the total timeout or the request's own abort reason when one fired, else the transport failure by the phase it broke in. */
+function transportError(timedOut: InferenceError | undefined, signal: CancelSignal, e: unknown, status: number): InferenceError {
+  return timedOut ?? abortReason(signal) ?? classifyTransport(e, status === 0 ? 'headers' : 'body');
 }
 
 // --- Body reading and streaming ---
@@ -135,26 +129,45 @@ type ResponseHeaders = Record<string, string | string[] | undefined>;
  * answer when there is no reader, is collected whole; a streamed 2xx answer goes
  * to the reader chunk by chunk, paused while the client's flow is. The call
  * settles exactly once: on the answer's end, the reader having enough, a
- * failure, or the request's abort; settling releases the flow watch, the abort
- * listener and the span.
+ * failure, the request's abort or the total timeout; settling releases the flow
+ * watch, the abort listener, the deadline and the span.
+ *
+ * It takes undici's own callbacks (onConnect, onHeaders, onData, onComplete,
+ * onError), which undici's request calls directly: with the controller-style
+ * ones (onRequestStart, onResponseStart, …) undici wraps every call in an
+ * adapter and a controller, and parses the response headers into an object
+ * for each answer, which only an error answer reads here (retry-after). Pausing
+ * is onData's (or onHeaders') false; resuming calls the resume undici handed to onHeaders.
  */
-class UpstreamCall implements Dispatcher.DispatchHandler {
-  private controller: Dispatcher.DispatchController | undefined;
+class UpstreamCall {
+  private abortUpstream: ((err?: Error) => void) | undefined;
+  private aborted = false;
+  private resumeUpstream: (() => void) | undefined;
   private settled = false;
   private status = 0;
   private responseHeaders: ResponseHeaders = {};
   /** Set when the body is collected whole rather than streamed to the reader. */
   private chunks: Uint8Array[] | undefined;
   private drain: Deadline | undefined;
+  /** The total timeout, from the call's start until it settles. */
+  private total: Deadline | undefined;
+  private timedOut: InferenceError | undefined;
+  /** Whether the upstream read is paused for the client's flow (onData then answers false). */
   private pausedByFlow = false;
   private unwatch: (() => void) | undefined;
   private readonly onAbort = (): void => {
-    this.controller?.abort(this.signal.reason as Error);
+    this.abort(this.signal.reason as Error);
     this.fail(this.signal.reason);
+  };
+  private readonly onTotal = (): void => {
+    const err = (this.timedOut = totalTimeout(this.totalMs));
+    this.abort(err);
+    this.fail(err);
   };
 
   constructor(
     private readonly signal: CancelSignal,
+    private readonly totalMs: number,
     private readonly provider: string,
     private readonly read: ChunkReader | undefined,
     private readonly flow: FlowSignal | undefined,
@@ -171,33 +184,41 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
       return false;
     }
     this.signal.addEventListener('abort', this.onAbort);
+    this.total = deadlines.add(this.totalMs, this.onTotal);
     return true;
   }
 
   fail(e: unknown): void {
-    this.settle(transportError(this.signal, e, this.status));
+    this.settle(transportError(this.timedOut, this.signal, e, this.status));
   }
 
-  onRequestStart(c: Dispatcher.DispatchController): void {
-    this.controller = c;
-    if (this.settled) c.abort((this.signal.reason as Error | undefined) ?? new InferenceError('internal', 'request ended'));
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortUpstream = abort;
+    if (this.settled) this.abort((this.timedOut ?? this.signal.reason as Error | undefined) ?? new InferenceError('internal', 'request ended'));
   }
 
-  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, h: ResponseHeaders): void {
-    if (statusCode < 200) return;
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    this.resumeUpstream = resume;
+    if (statusCode < 200) return true;
     this.status = statusCode;
     // Only an error answer reads its headers (retry-after): a stream does not keep them for its whole life.
-    if (statusCode >= 300) this.responseHeaders = h;
-    if (this.read === undefined || statusCode >= 300) this.chunks = [];
+    if (statusCode >= 300) {
+      this.responseHeaders = util.parseHeaders(rawHeaders);
+      this.chunks = [];
+    } else if (this.read === undefined) {
+      this.chunks = [];
+    }
+    return !this.pausedByFlow;
   }
 
-  onResponseData(c: Dispatcher.DispatchController, bytes: Uint8Array): void {
-    if (this.settled) return;
+  onData(bytes: Buffer): boolean {
+    if (this.settled) return true;
     if (this.chunks !== undefined) this.chunks.push(bytes);
-    else this.stream(c, bytes);
+    else this.stream(bytes);
+    return !this.pausedByFlow;
   }
 
-  onResponseEnd(): void {
+  onComplete(): void {
     this.drain?.cancel();
     if (this.settled) return;
     const text = this.chunks === undefined ? '' : Buffer.concat(this.chunks).toString('utf8');
@@ -205,42 +226,45 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     else this.settle(statusError(this.status, text, this.responseHeaders, this.provider));
   }
 
-  onResponseError(_c: Dispatcher.DispatchController, e: Error): void {
+  onError(e: Error): void {
     this.drain?.cancel();
     this.fail(e);
   }
 
+  /** Aborts the upstream request once (before it is connected, onConnect does it). */
+  private abort(reason: Error): void {
+    const abort = this.abortUpstream;
+    if (abort === undefined || this.aborted) return;
+    this.aborted = true;
+    abort(reason);
+  }
+
   /** One chunk of a streamed answer to the reader; once it has enough, the call resolves and the rest drains. */
-  private stream(c: Dispatcher.DispatchController, bytes: Uint8Array): void {
-    // The client reads slowly: stop reading the upstream until it catches up.
-    if (this.flow?.paused === true && !this.pausedByFlow) {
-      this.pausedByFlow = true;
-      c.pause();
-    }
+  private stream(bytes: Uint8Array): void {
+    // The client reads slowly: stop reading the upstream until it catches up (onData answers false).
+    if (this.flow?.paused === true) this.pausedByFlow = true;
     let enough: boolean;
     try {
       enough = this.read?.(bytes) ?? false;
     } catch (e) {
       const err = classifyTransport(e, 'body');
       this.settle(err);
-      c.abort(err);
+      this.abort(err);
       return;
     }
     if (enough) {
       this.settle(undefined);
-      this.drain = deadlines.add(DRAIN_GRACE_MS, () => { c.abort(new InferenceError('internal', 'upstream kept the response open after its end')); });
+      this.drain = deadlines.add(DRAIN_GRACE_MS, () => { this.abort(new InferenceError('internal', 'upstream kept the response open after its end')); });
     }
   }
 
   private flowChanged(paused: boolean): void {
-    const controller = this.controller;
-    if (controller === undefined || this.settled) return;
-    if (paused && !this.pausedByFlow) {
+    if (this.abortUpstream === undefined || this.settled) return;
+    if (paused) {
       this.pausedByFlow = true;
-      controller.pause();
-    } else if (!paused && this.pausedByFlow) {
+    } else if (this.pausedByFlow) {
       this.pausedByFlow = false;
-      controller.resume();
+      this.resumeUpstream?.();
     }
   }
 
@@ -251,9 +275,10 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     // What is left of the response is drained unread, whatever the client does.
     if (this.pausedByFlow) {
       this.pausedByFlow = false;
-      this.controller?.resume();
+      this.resumeUpstream?.();
     }
     this.signal.removeEventListener('abort', this.onAbort);
+    this.total?.cancel();
     if (this.span !== undefined) {
       if (this.status !== 0) this.span.set({ 'http.response.status_code': this.status });
       if (error !== undefined) this.span.fail(error);

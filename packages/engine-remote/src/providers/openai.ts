@@ -6,13 +6,13 @@
 
 import {
   type ChoiceResult, type ChunkSink, type EmbeddingRequest, type EmbeddingResult, type FinishReason,
-  type GenerateRequest, InferenceError, type TokenChunk, type TokenLogprob, type ToolCall, type ToolCallDelta, type Tokens, type Usage,
+  type GenerateRequest, InferenceError, TEXT_JSON, type TokenChunk, type TokenLogprob, type ToolCall, type ToolCallDelta, type Tokens, type Usage,
 } from '@inference/core';
 import type { RemoteSession } from '../session.js';
 import { SseParser } from '../sse.js';
 import { classifyStatus } from '../upstreamErrors.js';
-import { type CallOptions, type ChunkReader, type Json, callSignal, malformed, parseJson, post } from './http.js';
-import { textOfPlainChatEvent } from './openaiTextEvent.js';
+import { type CallOptions, type ChunkReader, type Json, malformed, parseJson, post } from './http.js';
+import { PlainTextEvents } from './openaiTextEvent.js';
 
 export type { CallOptions } from './http.js';
 
@@ -202,20 +202,12 @@ function completionLogprobs(v: unknown): TokenLogprob[] | undefined {
 export function generate(o: CallOptions, req: GenerateRequest, sink: ChunkSink): Promise<Tokens> {
   const path = req.kind === 'chat' ? '/chat/completions' : '/completions';
   const upstreamModel = o.spec.model ?? o.spec.name;
-  const { signal, done } = callSignal(o);
-  const send = (read?: ChunkReader): Promise<string> =>
-    post(o, path, headersFor(o.session, o.ctx.requestId), buildBody(req, upstreamModel), signal, 'openai', read);
-  // One suspended async function per call, not two (an idle stream keeps each one's frame): the reader
-  // releases the call's signal itself.
-  return req.stream ? readStream(req, send, sink, done) : readWholeCall(req, send, sink, done);
-}
-
-async function readWholeCall(req: GenerateRequest, send: () => Promise<string>, sink: ChunkSink, done: () => void): Promise<Tokens> {
-  try {
-    return readWhole(req, parseJson(await send()), sink);
-  } finally {
-    done();
-  }
+  const body = buildBody(req, upstreamModel);
+  const headers = headersFor(o.session, o.ctx.requestId);
+  // No suspended async function per call (an idle stream would keep its frame): the call itself holds
+  // the request's signal and the total timeout (http.ts), so nothing is left to release here.
+  if (req.stream) return readStream(req, (read) => post(o, path, headers, body, o.ctx.signal, 'openai', read), sink);
+  return post(o, path, headers, body, o.ctx.signal, 'openai').then((text) => readWhole(req, parseJson(text), sink));
 }
 
 function readWhole(req: GenerateRequest, body: unknown, sink: ChunkSink): Tokens {
@@ -258,17 +250,8 @@ function readWhole(req: GenerateRequest, body: unknown, sink: ChunkSink): Tokens
   return { choices: agg.result(Math.max(n, req.sampling.n)), usage };
 }
 
-/** Reads a streamed answer; `release()` frees the call's signal however it ends. */
-async function readStream(req: GenerateRequest, send: (read: ChunkReader) => Promise<string>, sink: ChunkSink, release: () => void): Promise<Tokens> {
-  try {
-    return await readStreamBody(req, send, sink);
-  } finally {
-    release();
-  }
-}
-
-/** The stream's reading, not itself suspended while it waits (its caller is). */
-function readStreamBody(req: GenerateRequest, send: (read: ChunkReader) => Promise<string>, sink: ChunkSink): Promise<Tokens> {
+/** Reads a streamed answer, event by event as its bytes arrive. */
+function readStream(req: GenerateRequest, send: (read: ChunkReader) => Promise<string>, sink: ChunkSink): Promise<Tokens> {
   const parser = new SseParser();
   const agg = new ChoiceAggregator();
   let usage: Usage | undefined;
@@ -276,19 +259,22 @@ function readStreamBody(req: GenerateRequest, send: (read: ChunkReader) => Promi
   let n = req.sampling.n;
   const wantLogprobs = req.sampling.logprobs === true;
   if (wantLogprobs) for (let i = 0; i < n; i++) agg.addLogprobs(i, []);
-  const chat = req.kind === 'chat';
-  const handle = (data: string): void => {
+  // Most events are text for choice 0 alone: read without a full parse (openaiTextEvent.ts).
+  const plainEvents = req.kind === 'chat' ? new PlainTextEvents() : undefined;
+  /** One event's data; true once the stream is complete ([DONE]). */
+  const handle = (data: string): boolean => {
     if (data === '[DONE]') {
       done = true;
-      return;
+      return true;
     }
-    // Most events are text for choice 0 alone: read without a full parse (openaiTextEvent.ts).
-    const plain = chat ? textOfPlainChatEvent(data) : undefined;
+    const plain = plainEvents?.read(data);
     if (plain !== undefined) {
-      if (plain === '') return;
-      agg.addText(0, plain);
-      sink({ index: 0, text: plain, tokens: 1 });
-      return;
+      const text = plain.text;
+      if (text === '') return false;
+      agg.addText(0, text);
+      // The upstream's JSON string of the text, when exact, is what the client's stream writes (TEXT_JSON).
+      sink(plain.json === undefined ? { index: 0, text, tokens: 1 } : { index: 0, text, tokens: 1, [TEXT_JSON]: plain.json });
+      return false;
     }
     let chunk: Json;
     try {
@@ -301,7 +287,7 @@ function readStreamBody(req: GenerateRequest, send: (read: ChunkReader) => Promi
     }
     const u = usageOf(chunk.usage);
     if (u !== undefined) usage = u;
-    if (!Array.isArray(chunk.choices)) return;
+    if (!Array.isArray(chunk.choices)) return false;
     for (const raw of chunk.choices as unknown[]) {
       const c = raw as Json;
       const i = typeof c.index === 'number' ? c.index : 0;
@@ -339,15 +325,10 @@ function readStreamBody(req: GenerateRequest, send: (read: ChunkReader) => Promi
       if (finish !== undefined) out.finishReason = finish;
       sink(out);
     }
-  };
-  return send((bytes) => {
-    for (const ev of parser.push(bytes)) {
-      handle(ev.data);
-      if (done) return true;
-    }
     return false;
-  }).then(() => {
-    if (!done) for (const ev of parser.end()) handle(ev.data);
+  };
+  return send((bytes) => parser.feed(bytes, handle)).then(() => {
+    if (!done) for (const ev of parser.end()) if (handle(ev.data)) break;
     if (!done && usage === undefined) {
       throw new InferenceError('upstream_error', 'the upstream connection broke mid-response', { diagnostic: 'stream ended without [DONE]' });
     }
@@ -359,13 +340,7 @@ export async function embed(o: CallOptions, req: EmbeddingRequest): Promise<Embe
   const body: Json = { model: o.spec.model ?? o.spec.name, input: req.input, encoding_format: 'float' };
   if (req.dimensions !== undefined) body.dimensions = req.dimensions;
   if (req.user !== undefined) body.user = req.user;
-  const { signal, done } = callSignal(o);
-  let json: unknown;
-  try {
-    json = parseJson(await post(o, '/embeddings', headersFor(o.session, o.ctx.requestId), body, signal, 'openai'));
-  } finally {
-    done();
-  }
+  const json = parseJson(await post(o, '/embeddings', headersFor(o.session, o.ctx.requestId), body, o.ctx.signal, 'openai'));
   const data = typeof json === 'object' && json !== null ? (json as Json).data : undefined;
   if (!Array.isArray(data)) throw malformed('embeddings: no data array');
   const vectors: number[][] = [];

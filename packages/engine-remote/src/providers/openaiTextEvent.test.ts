@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { Cancellation, type ChatRequest, type TokenChunk, parseDeployment } from '@inference/core';
+import fc from 'fast-check';
+import { Cancellation, type ChatRequest, ChunkWriter, TEXT_JSON, type TokenChunk, parseDeployment } from '@inference/core';
 import { type MockUpstream, parseSse, startMockUpstream } from '@inference/mock-upstream';
 import { closeSession, openSession } from '../session.js';
 import { generate } from './openai.js';
-import { textOfPlainChatEvent } from './openaiTextEvent.js';
+import { PlainTextEvents, textOfPlainChatEvent } from './openaiTextEvent.js';
 
 type Json = Record<string, unknown>;
 
@@ -110,6 +111,116 @@ describe('textOfPlainChatEvent', () => {
   });
 });
 
+describe('PlainTextEvents (one per stream)', () => {
+  const tool = { type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } };
+  const variants: [string, Json][] = [
+    ['plain', { max_tokens: 12 }],
+    ['with usage asked', { max_tokens: 12, stream_options: { include_usage: true } }],
+    ['n = 2', { max_tokens: 6, n: 2 }],
+    ['logprobs', { max_tokens: 6, logprobs: true, top_logprobs: 2 }],
+    ['tool call', { tools: [tool], tool_choice: 'required' }],
+  ];
+
+  /** The reader's answer for `data` checked against the full parse; returns whether it read without the expression. */
+  function check(r: PlainTextEvents, data: string): void {
+    const got = r.read(data);
+    expect(got?.text).toBe(plainTextByFullParse(data));
+    // The JSON string handed on is exactly JSON.stringify of the text, or absent.
+    if (got?.json !== undefined) expect(got.json).toBe(JSON.stringify(got.text));
+  }
+
+  it.each(variants)('reads exactly what the full parse reads, event after event of a real stream (%s)', async (_name, body) => {
+    const r = new PlainTextEvents();
+    for (const data of await streamEvents(body)) check(r, data);
+  });
+
+  it('hands on the JSON string of every text event of a real stream', async () => {
+    const r = new PlainTextEvents();
+    const read = (await streamEvents({ max_tokens: 12 })).map((d) => r.read(d)).filter((p) => p !== undefined && p.text !== '');
+    expect(read.length).toBe(12);
+    for (const p of read) expect(p?.json).toBe(JSON.stringify(p?.text));
+  });
+
+  const head = '{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":';
+  const tail = '},"logprobs":null,"finish_reason":null}]}';
+  it.each([
+    ['an unescaped quote (another key smuggled in)', '"a","reasoning_content":"b"'],
+    ['a raw control character', '"a\tb"'],
+    ['an invalid escape', '"a\\qb"'],
+    ['a short \\u escape', '"a\\u12"'],
+    ['a non-hex \\u escape', '"a\\u12g4"'],
+    ['an escaped closing quote', '"a\\"'],
+    ['a lone quote', '"'],
+    ['not a string', '12'],
+    ['an object', '{"a":"b"}'],
+  ])('after a plain event, refuses one with the same bytes around %s', (_name, middle) => {
+    const r = new PlainTextEvents();
+    check(r, `${head}"x"${tail}`);
+    expect(r.read(`${head}"x"${tail}`)?.text).toBe('x');
+    const data = `${head}${middle}${tail}`;
+    expect(r.read(data)).toBeUndefined();
+    check(new PlainTextEvents(), data);
+  });
+
+  it('after a plain event, refuses one with the same bytes before its text and others, as long, after it', () => {
+    const r = new PlainTextEvents();
+    check(r, `${head}"x"${tail}`);
+    for (const other of ['},"logprobs":null,"finish_reason":"st"}]}', '},"logprobs":null,"finish_reason":null}]1', '},"logprobs":null,"finish_reason":null} ]']) {
+      expect(other.length).toBe(tail.length);
+      expect(r.read(`${head}"y"${other}`)).toBeUndefined();
+      check(r, `${head}"y"${other}`);
+    }
+  });
+
+  it.each([
+    ['plain text', '"hello world"', 'hello world', true],
+    ['escapes JSON.stringify writes', '"a\\"b\\\\c\\nd\\te\\u0001"', 'a"b\\c\nd\te\u0001', true],
+    ['escapes it does not write', '"\\u00e9\\/"', 'é/', false],
+    ['an uppercase \\u escape', '"\\u001F"', '\u001f', false],
+    ['text longer than the expression allows', `"${'y'.repeat(70_000)}"`, 'y'.repeat(70_000), true],
+  ])('after a plain event, reads one that differs in its text only (%s)', (_name, middle, text, exact) => {
+    const r = new PlainTextEvents();
+    check(r, `${head}"x"${tail}`);
+    const got = r.read(`${head}${middle}${tail}`);
+    expect(got?.text).toBe(text);
+    expect(got?.json).toBe(exact ? middle : undefined);
+    if (middle.length < 60_000) check(new PlainTextEvents(), `${head}${middle}${tail}`);
+  });
+
+  it("reads llama.cpp's key order (choices first, finish_reason before index)", () => {
+    const llama = (t: string, created: number): string =>
+      `{"choices":[{"finish_reason":null,"index":0,"delta":{"content":"${t}"}}],"created":${created},"id":"chatcmpl-x","model":"m",` +
+      '"system_fingerprint":"b1-abc","object":"chat.completion.chunk"}';
+    const r = new PlainTextEvents();
+    for (const [t, created] of [['Hi', 1], [' there', 1], ['!', 2], ['', 2]] as const) {
+      const data = llama(t, created);
+      expect(plainTextByFullParse(data)).toBe(t);
+      check(r, data);
+    }
+    check(r, '{"choices":[{"finish_reason":"stop","index":0,"delta":{}}],"created":2,"id":"chatcmpl-x","model":"m","object":"chat.completion.chunk"}');
+  });
+
+  it('follows a stream whose bytes around the text change', () => {
+    const r = new PlainTextEvents();
+    check(r, `${head}"a"${tail}`);
+    check(r, `{"id":"c2","choices":[{"index":0,"delta":{"content":"b"},"finish_reason":null}],"usage":null}`);
+    check(r, `{"id":"c2","choices":[{"index":0,"delta":{"content":"c"},"finish_reason":null}],"usage":null}`);
+    check(r, `{"id":"c2","choices":[{"index":0,"delta":{"content":"c"},"finish_reason":null}],"usage":{"prompt_tokens":1}}`);
+    check(r, `{"id":"c2","choices":[{"index":0,"delta":{"content":"d"},"finish_reason":null}],"usage":01}`);
+    check(r, `${head}"e"${tail}`);
+  });
+
+  it('writes, through ChunkWriter.text, the bytes ChunkWriter.delta renders for the text (any text, role or not)', () => {
+    fc.assert(fc.property(fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.string({ unit: 'binary' }), fc.constantFrom('\u2028', '"\\\n\r\t\b\f', '\u0000\u001f', '\ud83e\udd8a')),
+      fc.boolean(), fc.nat(3), (text, role, index) => {
+        for (const kind of ['chat', 'completion'] as const) {
+          const w = new ChunkWriter(kind, 'chatcmpl-1', 7, 'model "x"');
+          expect(w.text(index, JSON.stringify(text), role)).toBe(w.delta(index, role && kind === 'chat' ? { role: true, text } : { text }));
+        }
+      }));
+  });
+});
+
 describe('the streamed chat reader', () => {
   it('reads the plain text events without a full parse, with the same chunks and result', async () => {
     const spec = parseDeployment({ name: 'u', runtime: 'openai', endpoint: mock.url, replicas: 1 });
@@ -127,7 +238,8 @@ describe('the streamed chat reader', () => {
       // Only the role event, the finish_reason event and the usage event are parsed whole.
       expect(eventParses.length).toBe(3);
       const texts = events.map((d) => plainTextByFullParse(d)).filter((t): t is string => t !== undefined && t !== '');
-      expect(chunks.filter((c) => c.finishReason === undefined)).toEqual(texts.map((text) => ({ index: 0, text, tokens: 1 })));
+      // Each text chunk carries its text's JSON string as the upstream sent it: exactly JSON.stringify(text).
+      expect(chunks.filter((c) => c.finishReason === undefined)).toEqual(texts.map((text) => ({ index: 0, text, tokens: 1, [TEXT_JSON]: JSON.stringify(text) })));
       expect(chunks.at(-1)?.finishReason).toBe('length');
       expect(tokens.choices).toEqual([{ index: 0, text: texts.join(''), finishReason: 'length' }]);
       expect(tokens.usage.completionTokens).toBe(10);

@@ -61,6 +61,24 @@ describe('callReliably', () => {
     expect(streamed.calls()).toBe(1);
   });
 
+  it('holds the limiter slot only while an attempt runs, and hands it back once however the call ends', async () => {
+    const { deps } = setup({ maxRetries: 2, maxConcurrent: 3 });
+    const active = (): number => deps.gate.limiter.active;
+    const seen: number[] = [];
+    const watch = (f: ReturnType<typeof failing>): ReturnType<typeof failing> => ({
+      ...f, attempt: { ...f.attempt, run: () => { seen.push(active()); return f.attempt.run(); } },
+    });
+    // At once; after retries; given up; refused (no retry); output already sent.
+    await expect(callReliably(deps, ctx, watch(failing([])).attempt)).resolves.toBe('ok');
+    await expect(callReliably(deps, ctx, watch(failing([new InferenceError('upstream_error', 'x')])).attempt)).resolves.toBe('ok');
+    const spent = [0, 1, 2].map(() => new InferenceError('overloaded', 'x'));
+    await expect(callReliably(deps, ctx, watch(failing(spent)).attempt)).rejects.toMatchObject({ kind: 'overloaded' });
+    await expect(callReliably(deps, ctx, watch(failing([new InferenceError('invalid_request', 'x')])).attempt)).rejects.toMatchObject({ kind: 'invalid_request' });
+    await expect(callReliably(deps, ctx, watch(failing([new InferenceError('upstream_error', 'x')], true)).attempt)).rejects.toMatchObject({ kind: 'upstream_error' });
+    expect(seen).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
+    expect(active()).toBe(0);
+  });
+
   it('opens the breaker after the threshold and then fails fast without calling', async () => {
     const { deps, events } = setup({ maxRetries: 0, breaker: { failureThreshold: 2, openMs: 60_000 } });
     for (let i = 0; i < 2; i++) {

@@ -20,7 +20,7 @@ import http2, { type Http2SecureServer, type Http2Server, type ServerHttp2Stream
 import type { ReplicaEntry } from '@inference/actors';
 import { Cancellation, Flow, InferenceError, type RunContext, type Tracing, toInferenceError } from '@inference/core';
 import { type Frame, decodeBody, encodeFrame, errorFrame } from './forwardCodec.js';
-import type { BufferedStream, StreamBuffers } from '../streamBuffers.js';
+import { BufferedStream, type StreamBuffers } from '../streamBuffers.js';
 import type { TlsReloader } from '../tlsFiles.js';
 
 export const RUN_PATH = '/cluster/v1/run';
@@ -45,10 +45,11 @@ export interface ForwardServerOptions {
 }
 
 /** A forwarded run's output stream: paused (its Flow) while the peer does not read. */
-class RunWriter implements BufferedStream {
+class RunWriter extends BufferedStream {
   readonly flow = new Flow();
 
   constructor(private readonly stream: ServerHttp2Stream, private readonly streams: StreamBuffers | undefined) {
+    super();
     if (streams !== undefined) {
       streams.add(this);
       stream.once('close', () => { streams.remove(this); });
