@@ -173,6 +173,7 @@ bool Engine::load() {
     sc.maxSequences = opts_.maxSequences;
     sc.batchTokens = static_cast<int32_t>(cp.n_batch);
     sc.unified = opts_.kvUnified;
+    sc.promptCacheBytes = opts_.promptCacheBytes;
     scheduler_ = std::make_unique<Scheduler>(model_.get(), ctx_.get(), sc);
     return true;
 }

@@ -31,6 +31,7 @@ struct EngineOptions {
     int32_t batchTokens = 512;
     bool embeddings = true;
     bool kvUnified = false;  // see scheduler.h
+    size_t promptCacheBytes = 0;  // host-memory prompt cache (prompt_cache.h); 0: off
     // Flash attention: measured 2x SLOWER on CPU for stories260K, so the binding
     // defaults to off when nothing is offloaded (gpuLayers == 0) and to auto otherwise.
     llama_flash_attn_type flashAttention = LLAMA_FLASH_ATTN_TYPE_AUTO;

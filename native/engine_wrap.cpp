@@ -119,6 +119,14 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Engin
     Napi::Value emb = o.Get("embeddings");
     opts.embeddings = emb.IsUndefined() || emb.ToBoolean().Value();
     opts.kvUnified = o.Get("kvUnified").ToBoolean().Value();
+    Napi::Value pc = o.Get("promptCacheBytes");
+    if (!pc.IsUndefined()) {
+        const double bytes = pc.IsNumber() ? pc.As<Napi::Number>().DoubleValue() : -1;
+        if (!std::isfinite(bytes) || bytes < 0 || bytes != std::floor(bytes) || bytes > 9007199254740991.0) {
+            throw Napi::RangeError::New(env, "promptCacheBytes must be an integer >= 0");
+        }
+        opts.promptCacheBytes = static_cast<size_t>(bytes);
+    }
     Napi::Value fa = o.Get("flashAttention");
     if (fa.IsUndefined() || fa.IsNull()) {
         opts.flashAttention = opts.gpuLayers == 0 ? LLAMA_FLASH_ATTN_TYPE_DISABLED : LLAMA_FLASH_ATTN_TYPE_AUTO;
@@ -424,6 +432,13 @@ Napi::Value EngineWrap::Stats(const Napi::CallbackInfo & info) {
     o.Set("promptTokensReused", Napi::Number::New(env, static_cast<double>(s.promptTokensReused)));
     o.Set("promptTokensShared", Napi::Number::New(env, static_cast<double>(s.promptTokensShared)));
     o.Set("admissionsDeferred", Napi::Number::New(env, static_cast<double>(s.admissionsDeferred)));
+    o.Set("promptCacheHits", Napi::Number::New(env, static_cast<double>(s.promptCacheHits)));
+    o.Set("promptTokensRestored", Napi::Number::New(env, static_cast<double>(s.promptTokensRestored)));
+    o.Set("promptCacheSaves", Napi::Number::New(env, static_cast<double>(s.promptCacheSaves)));
+    o.Set("promptCacheEvictions", Napi::Number::New(env, static_cast<double>(s.promptCacheEvictions)));
+    o.Set("promptCacheEntries", Napi::Number::New(env, s.promptCacheEntries));
+    o.Set("promptCacheBytes", Napi::Number::New(env, static_cast<double>(s.promptCacheBytes)));
+    o.Set("promptCacheCapacity", Napi::Number::New(env, static_cast<double>(s.promptCacheCapacity)));
     o.Set("pausedSequences", Napi::Number::New(env, s.pausedSequences));
     o.Set("totalDecodedTokens", Napi::Number::New(env, static_cast<double>(s.totalDecodedTokens)));
     o.Set("totalSampledTokens", Napi::Number::New(env, static_cast<double>(s.totalSampledTokens)));

@@ -84,6 +84,16 @@ struct EngineStats {
     uint64_t promptTokensShared = 0;
     // Steps in which the queue's head waited for a running prefill of its prefix.
     uint64_t admissionsDeferred = 0;
+    // Host-memory prompt cache (prompt_cache.h): requests that started from a restored
+    // state, the prompt tokens they reused from it (also counted in promptTokensReused),
+    // states saved, states evicted for room, and what it holds now (capacity 0: off).
+    uint64_t promptCacheHits = 0;
+    uint64_t promptTokensRestored = 0;
+    uint64_t promptCacheSaves = 0;
+    uint64_t promptCacheEvictions = 0;
+    int32_t promptCacheEntries = 0;
+    uint64_t promptCacheBytes = 0;
+    uint64_t promptCacheCapacity = 0;
     // Sequences marked paused (back-pressure); only live sequences are ever marked.
     int32_t pausedSequences = 0;
     uint64_t totalDecodedTokens = 0;

@@ -36,6 +36,7 @@ Scheduler::Scheduler(const llama_model * model, llama_context * ctx, SchedulerCo
       nCtxSeq_(static_cast<int32_t>(llama_n_ctx_seq(ctx))),
       nVocab_(llama_vocab_n_tokens(vocab_)),
       shareKv_(!cfg.unified && cfg.maxSequences > 1),
+      cache_(!cfg.unified && cfg.promptCacheBytes > 0 ? std::make_unique<PromptCache>(cfg.promptCacheBytes) : nullptr),
       slots_(static_cast<size_t>(cfg.maxSequences)) {
     const auto cap = static_cast<size_t>(std::max(cfg.batchTokens, cfg.maxSequences));
     bTokens_.reserve(cap);
@@ -253,14 +254,44 @@ void Scheduler::admit() {
             if (best < 0) return;  // every slot is busy
             bestLcp = commonPrefix(slots_[static_cast<size_t>(best)].kv, prompt);
         }
+        // The host-memory prompt cache: a saved state is worth restoring when it shares a
+        // longer prefix than any slot (the chosen one, or one it could copy) by a tenth of
+        // the prompt or more, the same rule as prefix sharing.
+        const size_t resident = std::max(bestLcp, shareKv_ ? sourceLcp : 0);
+        const auto worthRestoring = [&](const std::optional<PromptCache::Match> & m) {
+            return m && m->prefix > resident && (m->prefix - resident) * kReuseShare >= prompt.size();
+        };
+        std::optional<PromptCache::Match> saved;
+        if (cache_) {
+            saved = cache_->best(prompt);
+            if (!worthRestoring(saved)) saved.reset();
+        }
+        const size_t reachable = std::max({sourceLcp, bestLcp, saved ? saved->prefix : 0});
         // A sequence still prefilling the same prefix (a burst of one system prompt) holds it
         // within a step or a few: the request waits for it (and the queue behind it, in
         // order) and then starts from a copy, instead of decoding the same tokens beside it.
         // It never waits on a paused sequence, whose prefill does not advance.
-        if (shareKv_ && pendingLcp > std::max(sourceLcp, bestLcp) &&
-            (pendingLcp - std::max(sourceLcp, bestLcp)) * kReuseShare >= prompt.size()) {
+        if (shareKv_ && pendingLcp > reachable && (pendingLcp - reachable) * kReuseShare >= prompt.size()) {
             ++stats_.admissionsDeferred;
             return;
+        }
+        bool restored = false;
+        bool replaced = false;  // the slot's previous cache was already saved, or is still held elsewhere
+        if (saved) {
+            // Into the free slot whose cache is worth least, saved first when worth keeping
+            // (the match made most recently used first, so that saving evicts others); then
+            // the best match again, since saving may have replaced or evicted entries.
+            cache_->touch(saved->entry);
+            best = victimSlot();
+            preserve(best, 0);
+            saved = cache_->best(prompt);
+            replaced = true;
+            if (worthRestoring(saved) && restore(best, saved->entry)) {
+                bestLcp = saved->prefix;
+                restored = true;
+            } else {
+                bestLcp = commonPrefix(slots_[static_cast<size_t>(best)].kv, prompt);
+            }
         }
         // Prefix sharing: when another slot (typically a busy one running the same system
         // prompt) holds a useful prefix longer than the chosen slot's by a tenth of the
@@ -268,6 +299,8 @@ void Scheduler::admit() {
         // them again (docs/benchmarks.md, "Engine slot choice and cache hits").
         if (shareKv_ && source >= 0 && source != best && sourceLcp > bestLcp &&
             (sourceLcp - bestLcp) * kReuseShare >= prompt.size()) {
+            preserve(best, 0);
+            replaced = true;
             llama_memory_seq_cp(mem_, source, best, -1, -1);
             Slot & dst = slots_[static_cast<size_t>(best)];
             dst.kv = slots_[static_cast<size_t>(source)].kv;
@@ -278,6 +311,7 @@ void Scheduler::admit() {
         // At least the last prompt token is decoded again: its logits start the generation.
         size_t keep = std::min(bestLcp, prompt.size() - 1);
         if (keep < slot.kv.size()) {
+            if (!replaced) preserve(best, keep);
             if (!llama_memory_seq_rm(mem_, best, static_cast<llama_pos>(keep), -1)) {
                 llama_memory_seq_rm(mem_, best, -1, -1);
                 keep = 0;
@@ -299,7 +333,40 @@ void Scheduler::admit() {
             return;
         }
         stats_.promptTokensReused += keep;
+        if (restored && keep > 0) {
+            ++stats_.promptCacheHits;
+            stats_.promptTokensRestored += keep;
+        }
     }
+}
+
+void Scheduler::preserve(int s, size_t keep) {
+    // Saves the slot's state before its cells from `keep` on are overwritten, unless what
+    // goes is a small part of it (under a tenth) or the cache already holds all of it.
+    const std::vector<llama_token> & kv = slots_[static_cast<size_t>(s)].kv;
+    if (!cache_ || kv.empty() || keep >= kv.size() || (kv.size() - keep) * kReuseShare < kv.size() || cache_->covers(kv)) return;
+    const size_t size = llama_state_seq_get_size(ctx_, s);
+    if (size == 0 || !cache_->fits(size + kv.size() * sizeof(llama_token))) return;
+    std::vector<uint8_t> state(size);
+    if (llama_state_seq_get_data(ctx_, state.data(), state.size(), s) != size) return;
+    if (cache_->put(kv, std::move(state))) ++stats_.promptCacheSaves;
+}
+
+bool Scheduler::restore(int s, PromptCache::Handle entry) {
+    // The state replaces the slot's cells (llama.cpp empties the sequence first). A failed
+    // or partial restore leaves the slot empty and drops the entry.
+    Slot & slot = slots_[static_cast<size_t>(s)];
+    const PromptCache::Entry & e = *entry;
+    const size_t read = llama_state_seq_set_data(ctx_, e.state.data(), e.state.size(), s);
+    if (read == 0 || llama_memory_seq_pos_max(mem_, s) + 1 != static_cast<llama_pos>(e.tokens.size())) {
+        llama_memory_seq_rm(mem_, s, -1, -1);
+        slot.kv.clear();
+        cache_->erase(entry);
+        return false;
+    }
+    slot.kv = e.tokens;
+    cache_->touch(entry);
+    return true;
 }
 
 void Scheduler::plan() {
@@ -552,6 +619,12 @@ EngineStats Scheduler::stats() const {
     s.queuedSequences = static_cast<int32_t>(queue_.size());
     s.kvCellsUsed = kvUsed();
     s.pausedSequences = static_cast<int32_t>(paused_.size());
+    if (cache_) {
+        s.promptCacheEvictions = cache_->evictions();
+        s.promptCacheEntries = static_cast<int32_t>(cache_->size());
+        s.promptCacheBytes = cache_->bytes();
+        s.promptCacheCapacity = cache_->capacity();
+    }
     return s;
 }
 

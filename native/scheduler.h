@@ -27,6 +27,11 @@
 // system prompt that run at once then all start from it, not just the first. A request
 // whose prefix a running prefill is about to hold waits for it (a step or a few) instead
 // of decoding the same tokens beside it.
+// Host-memory prompt cache (split layout, SchedulerConfig::promptCacheBytes > 0): before
+// a free slot's cache is overwritten or cut short, its sequence state is copied to host
+// memory (PromptCache, LRU by bytes). A request whose prompt shares a longer prefix with
+// a saved state than with any slot (by a tenth of the prompt) has it restored into the
+// slot it takes, and decodes only the rest (docs/architecture.md, "Host-memory prompt cache").
 //  - unified: one pool of contextSize cells; a sequence may use all of it. Idle slots'
 //    caches are evicted least-recently-used first when cells run short, and when active
 //    sequences alone exhaust them the youngest one fails with OutOfMemory. Every token
@@ -42,6 +47,7 @@
 
 #include "events.h"
 #include "llama_handles.h"
+#include "prompt_cache.h"
 #include "sequence.h"
 
 namespace inference {
@@ -51,6 +57,8 @@ struct SchedulerConfig {
     int32_t batchTokens = 512;
     size_t maxQueued = 1024;
     bool unified = false;
+    // Host-memory prompt cache (prompt_cache.h); 0: off. Split layout only.
+    size_t promptCacheBytes = 0;
 };
 
 class Scheduler {
@@ -96,6 +104,8 @@ class Scheduler {
     };
 
     void admit();
+    void preserve(int slot, size_t keep);
+    bool restore(int slot, PromptCache::Handle entry);
     int victimSlot() const;
     bool redundant(size_t slot) const;
     void plan();
@@ -119,6 +129,9 @@ class Scheduler {
     // Whether a slot may start from a copy of another slot's cells. Split layout only:
     // unified cells would be shared, not copied, and kvUsed() counts each slot's cells.
     const bool shareKv_;
+    // Saved states of overwritten slots (nullptr: off, or the unified layout, whose cells
+    // are one pool: a restore could need cells that running sequences hold).
+    std::unique_ptr<PromptCache> cache_;
 
     std::vector<Slot> slots_;
     std::deque<std::unique_ptr<Sequence>> queue_;

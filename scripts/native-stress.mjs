@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Builds and runs the stress test of the native process hooks
 // (native/test/stress_process_hooks.cpp; docs/flow-control.md, "Native races"):
-// engines opened and closed while aborts are reported to every live engine.
+// engines opened and closed while aborts are reported to every live engine; then,
+// except under tsan, the stress test of the host-memory prompt cache
+// (native/test/stress_prompt_cache.cpp; docs/architecture.md, "Host-memory prompt cache").
 // It reuses the addon's build directory (build/, made by scripts/build-native.mjs);
 // the sanitizer instruments only our sources, so nothing of llama.cpp is rebuilt.
 //
@@ -37,8 +39,14 @@ const run = (cmd, argv, env) => {
   return r.status ?? 1;
 };
 const t0 = Date.now();
-if (run('cmake', ['--build', buildDir, '--target', target]) !== 0) process.exit(1);
-process.stderr.write(`[native-stress] built ${target} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+const cacheTargets = { asan: 'inference_native_cache_stress_asan', none: 'inference_native_cache_stress' };
+const cacheTarget = cacheTargets[sanitizer];
+const built = cacheTarget === undefined ? [target] : [target, cacheTarget];
+if (run('cmake', ['--build', buildDir, '--target', ...built]) !== 0) process.exit(1);
+process.stderr.write(`[native-stress] built ${built.join(', ')} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
 // Any sanitizer report fails the run; leaks of llama.cpp's process-wide state at exit are not ours to judge here.
 const env = { ASAN_OPTIONS: 'detect_leaks=0:halt_on_error=1', TSAN_OPTIONS: 'halt_on_error=1' };
-process.exit(run(join(buildDir, target), [model, rounds], env));
+for (const t of built) {
+  const status = run(join(buildDir, t), [model, rounds], env);
+  if (status !== 0) process.exit(status);
+}

@@ -53,6 +53,18 @@ describe('parseDeployment', () => {
     expect(errorOf(() => parseDeployment({ name: 'a b', runtime: 'openai', endpoint: 'http://x' })).param).toBe('name');
   });
 
+  it('parses engine.promptCacheMiB: absent unless set (the default applies at the replica), an integer >= 0', () => {
+    const base = { name: 'a', runtime: 'llama', model: 'x.gguf' };
+    expect('promptCacheMiB' in parseDeployment(base).engine).toBe(false);
+    expect(parseDeployment({ ...base, engine: { promptCacheMiB: 0 } }).engine.promptCacheMiB).toBe(0);
+    expect(parseDeployment({ ...base, engine: { promptCacheMiB: 256 } }).engine.promptCacheMiB).toBe(256);
+    for (const bad of [-1, 1.5, '256', 2 ** 21]) {
+      const e = errorOf(() => parseDeployment({ ...base, engine: { promptCacheMiB: bad } }));
+      expect(e.param).toBe('engine.promptCacheMiB');
+      expect(e.message).toMatch(/promptCacheMiB/);
+    }
+  });
+
   it('parses placement keys: gpus defaults from gpuLayers, strategy, memory needs a GPU', () => {
     const cpu = parseDeployment({ name: 'a', runtime: 'llama', model: 'x.gguf' });
     expect(cpu.engine).toMatchObject({ gpus: 0, gpuMemoryMiB: 0, placement: 'binpack' });

@@ -25,6 +25,11 @@ export interface EngineSpec {
   batchTokens: number;
   /** Requests waiting for a sequence slot before `overloaded`. */
   maxQueue: number;
+  /**
+   * Host memory for saved prompt states of a local replica (docs/config.md; 0: off).
+   * Absent: DEFAULT_PROMPT_CACHE_MIB (left out so a catalog entry reads the same to older nodes).
+   */
+  promptCacheMiB?: number;
   /** GPUs a replica reserves (0: CPU only). Default: 0 when gpuLayers is 0, else 1. */
   gpus: number;
   /** Free memory each reserved GPU must have for this replica (MiB; 0: no check). */
@@ -46,6 +51,9 @@ export interface LocalTimeoutSpec {
   /** Longest a request may run, queue wait included; then `upstream_timeout` (504). */
   totalMs: number;
 }
+
+/** engine.promptCacheMiB when absent. */
+export const DEFAULT_PROMPT_CACHE_MIB = 1024;
 
 export const DEFAULT_LOCAL_TIMEOUTS: LocalTimeoutSpec = { queueMs: 30_000, totalMs: 600_000 };
 
@@ -152,7 +160,10 @@ function parseEngine(v: Json | undefined, path: string): EngineSpec {
   const o = v ?? {};
   noUnknownKeys(
     o,
-    ['contextSize', 'maxSequences', 'gpuLayers', 'threads', 'batchTokens', 'maxQueue', 'gpus', 'gpuMemoryMiB', 'placement', 'timeouts', 'chatTemplate'],
+    [
+      'contextSize', 'maxSequences', 'gpuLayers', 'threads', 'batchTokens', 'maxQueue', 'gpus', 'gpuMemoryMiB', 'placement', 'timeouts', 'chatTemplate',
+      'promptCacheMiB',
+    ],
     path,
   );
   const tPath = join(path, 'timeouts');
@@ -182,6 +193,8 @@ function parseEngine(v: Json | undefined, path: string): EngineSpec {
     },
   };
   if (chatTemplate !== undefined) spec.chatTemplate = chatTemplate;
+  const promptCacheMiB = optNumber(o, 'promptCacheMiB', path, { min: 0, max: 1 << 20, integer: true });
+  if (promptCacheMiB !== undefined) spec.promptCacheMiB = promptCacheMiB;
   return spec;
 }
 

@@ -4,11 +4,15 @@
 // as llama-server samples every slot that finished its prompt in the same update. Before,
 // the engine thread woke on the first submit and decoded it alone: the others' first
 // tokens waited for its prefill. Observed through the step number of each event.
+// Through the engine host (hostClient.ts -> host.ts) the generations posted in one turn of
+// the parent's event loop cross the IPC channel in one write, so the host submits them in
+// one turn too: observed through the host's step counts.
 
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EngineHost } from './hostClient.js';
 import { tryLoadAddon, type NativeEngine, type NativeStepEvent } from './native.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -94,5 +98,46 @@ describe('requests submitted together', () => {
     const firstOf = (id: number): number | undefined => steps.find((s) => s.sampled.includes(id))?.step;
     expect(firstOf(10)).toBe(before + 1);
     expect(firstOf(11)).toBeGreaterThan(before + 1);
+  });
+});
+
+describe('generations posted together through the engine host', () => {
+  let host: EngineHost;
+  beforeAll(async () => {
+    if (!existsSync(join(here, '..', 'dist', 'host.js'))) throw new Error('build @inference/engine-local first (dist/host.js missing)');
+    host = await EngineHost.start({ modelPath: MODEL, contextSize: 2048, maxSequences: 4, gpuLayers: GPU_LAYERS, threads: 1, batchTokens: 512 });
+  });
+  afterAll(async () => {
+    await host.close();
+  });
+
+  const prompts = [
+    'Once upon a time, there was a little girl named Lily who liked to play in the park.',
+    'Tom had a big red ball and he liked to throw it to his dog every morning.',
+    'The sun was warm and the birds sang in the tall green tree by the river.',
+    'Mom made a cake for the party and all the children came to eat it.',
+  ];
+
+  it('start in one decode step, however long the turn that posts them', async () => {
+    const before = await host.stats();
+    const signal = new AbortController().signal;
+    const runs = prompts.map((prompt, i) => {
+      // Time enough for the host to read and start a generation posted on its own.
+      if (i > 0) busy(30);
+      return host.generate({ prompt }, { maxTokens: 3, temperature: 0, stop: [] }, signal, () => undefined);
+    });
+    const results = await Promise.all(runs);
+    expect(results.map((r) => r.completionTokens)).toEqual([3, 3, 3, 3]);
+    const after = await host.stats();
+    // One step prefills the 4 prompts and samples their first tokens, two more decode the 4 together.
+    expect(after.steps - before.steps).toBe(3);
+    expect(after.maxStepSequences).toBe(4);
+  });
+
+  it('one generation alone is sent without waiting for another', async () => {
+    const before = await host.stats();
+    const r = await host.generate({ prompt: prompts[0] ?? '' }, { maxTokens: 2, temperature: 0, stop: [] }, new AbortController().signal, () => undefined);
+    expect(r.completionTokens).toBe(2);
+    expect((await host.stats()).steps - before.steps).toBe(2);
   });
 });

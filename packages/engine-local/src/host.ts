@@ -334,6 +334,9 @@ function handle(msg: ParentToHost): void {
     case 'fault':
       e.injectFault(msg.kind);
       return;
+    case 'batch':
+      for (const m of msg.m) handle(m);
+      return;
     default: {
       const never: never = msg;
       throw new Error(`unknown message ${JSON.stringify(never)}`);

@@ -168,6 +168,7 @@ function hostConfig(opts: EngineHostOptions): HostConfig {
     embeddings: opts.embeddings ?? true,
   };
   if (opts.kvUnified !== undefined) config.kvUnified = opts.kvUnified;
+  if (opts.promptCacheBytes !== undefined) config.promptCacheBytes = opts.promptCacheBytes;
   if (opts.flashAttention !== undefined) config.flashAttention = opts.flashAttention;
   if (opts.chatTemplate !== undefined) config.chatTemplate = opts.chatTemplate;
   return config;
@@ -186,6 +187,8 @@ export class EngineHost {
   private readonly processExitListeners: ((exit: HostExit) => void)[] = [];
   private nextId = 1;
   private nextRid = 1;
+  /** Messages of this turn, sent together at its end once a generation is among them (see post()). */
+  private outgoing: ParentToHost[] | null = null;
   private closing = false;
   private dead: InferenceError | null = null;
   private reportedFault: { kind: EngineFaultKind; message: string } | null = null;
@@ -406,6 +409,33 @@ export class EngineHost {
   }
 
   private post(m: ParentToHost): void {
+    // A generation waits for the end of this turn (setImmediate), and what is posted after it
+    // in the turn joins it: generations that arrive together (requests read in one poll phase)
+    // reach the host in one write, which it handles in one turn, so they start in the same
+    // decode step (docs/architecture.md, "Requests that arrive together"). Sent one by one, the
+    // host could read the first alone and start a step with it, the others waiting for its prefill.
+    if (this.outgoing !== null) {
+      this.outgoing.push(m);
+      return;
+    }
+    if (m.t === 'gen') {
+      this.outgoing = [m];
+      setImmediate(this.flush);
+      return;
+    }
+    this.write(m);
+  }
+
+  private readonly flush = (): void => {
+    const batch = this.outgoing;
+    this.outgoing = null;
+    if (batch === null) return;
+    const [first] = batch;
+    if (batch.length === 1 && first !== undefined) this.write(first);
+    else this.write({ t: 'batch', m: batch });
+  };
+
+  private write(m: ParentToHost): void {
     // With a callback a failed send (the host just died) is not thrown or emitted;
     // the exit handler fails whatever was in flight.
     if (this.child.connected) this.child.send(m, undefined, undefined, ignoreSendError);

@@ -12,6 +12,7 @@ import {
   type CancelSignal, type ChatMessage, type ChoiceResult, type ChunkSink, type DeploymentSpec, type EmbeddingRequest, type EmbeddingResult,
   type FinishReason, type GenerateRequest, InferenceError, type ModelDetails, type ModelRunner, type ReplicaLoad, type RunContext, type TokenChunk,
   type TokenLogprob, type ToolCall, type ToolDefinition, type Tokens, type TraceSpan, linkedCancellation, toInferenceError,
+  DEFAULT_PROMPT_CACHE_MIB,
 } from '@inference/core';
 import { Actor, type ActorRef, type ActorSystem } from '@inference/actors';
 import { DEFAULT_STRATEGY, WorkerActor, WorkerHandle, type WorkerMsg, localEngineDecider } from '@inference/supervision';
@@ -46,6 +47,7 @@ function hostOptions(spec: DeploymentSpec, o: LocalReplicaOptions): EngineHostOp
     gpuLayers: spec.engine.gpuLayers,
     threads: spec.engine.threads,
     batchTokens: spec.engine.batchTokens,
+    promptCacheBytes: (spec.engine.promptCacheMiB ?? DEFAULT_PROMPT_CACHE_MIB) * 1024 * 1024,
   };
   if (o.env !== undefined) opts.env = o.env;
   if (o.onProgress !== undefined) opts.onProgress = o.onProgress;

@@ -48,6 +48,13 @@ export interface NativeEngineOptions {
    * fails the youngest sequence with OutOfMemory).
    */
   kvUnified?: boolean;
+  /**
+   * Host-memory prompt cache (docs/architecture.md, "Host-memory prompt cache"): bytes of
+   * saved sequence states that a later request with the same prefix restores. Default 0
+   * (off) for the addon; a deployment's default is engine.promptCacheMiB's. Ignored with
+   * kvUnified (stats().promptCacheCapacity stays 0).
+   */
+  promptCacheBytes?: number;
   /** Default: 'off' when gpuLayers is 0 (measured 2x faster on CPU), else 'auto'. */
   flashAttention?: 'auto' | 'on' | 'off';
   /**
@@ -196,6 +203,19 @@ export interface NativeStats {
   promptTokensShared: number;
   /** Steps in which the queue's head waited for a running prefill of its prompt's prefix, to start from a copy of it. */
   admissionsDeferred: number;
+  /** Requests that started from a state restored from the host-memory prompt cache. */
+  promptCacheHits: number;
+  /** Of promptTokensReused, the tokens restored from the host-memory prompt cache. */
+  promptTokensRestored: number;
+  /** States saved to the host-memory prompt cache (a slot's cache about to be overwritten). */
+  promptCacheSaves: number;
+  /** States dropped, least recently used first, to keep the cache within its bytes. */
+  promptCacheEvictions: number;
+  promptCacheEntries: number;
+  /** Bytes the saved states (and their tokens) hold now; never above promptCacheCapacity. */
+  promptCacheBytes: number;
+  /** The cache's bound in bytes; 0 when it is off (or the KV layout is unified). */
+  promptCacheCapacity: number;
   /** Sequences held out of the batch by pause(id) (back-pressure); a pause for an ended sequence is not kept. */
   pausedSequences: number;
   totalDecodedTokens: number;

@@ -88,7 +88,12 @@ export type ParentToHost =
   | { t: 'tokenize'; rid: number; text: string }
   | { t: 'stats'; rid: number }
   | { t: 'fault'; kind: InjectableFault }
-  | { t: 'close' };
+  | { t: 'close' }
+  /**
+   * Messages posted in one turn of the parent's event loop, in order, in one write: the host
+   * handles them in one turn, so generations that arrive together start in one decode step.
+   */
+  | { t: 'batch'; m: ParentToHost[] };
 
 /** Failure of a request that is not a generation (those fail through a step item). */
 export interface WireError {
