@@ -20,6 +20,10 @@
 // socket, HTTP parser, IncomingMessage, ServerResponse, the HTTP/2 stream, undici's
 // request): the gateway's figure minus the floor's is what the gateway itself adds.
 // A floor stream counts as held once its client has the first event (it has no gauge).
+// The floor's RSS per stream (about 22 KiB at N = 10,000: sockets, TLS and HTTP/2
+// state, V8's reserved pages) is what any Node proxy needs; the growth of RSS also
+// depends on how much free heap a process had reserved before the streams opened,
+// so heap + external is the figure that compares builds most steadily.
 //
 //   node test/bench/idle-streams.mjs [--streams 10000] [--hold 3] [--rounds 3]
 //        [--compare DIR] [--snapshot] [--save NAME]

@@ -1,6 +1,7 @@
 // Keys never reach the logs: the real `inference serve` CLI with request logging
 // on, requests carrying valid and invalid API and admin keys (Bearer and
 // x-api-key), then every byte it wrote to stdout and stderr is searched for them.
+// The lean front of the generate routes logs the requests it takes as Fastify does.
 
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -45,6 +46,8 @@ describe('request logs', () => {
       body: JSON.stringify(path === '/v1/messages' ? { model: 'gpt', max_tokens: 2, messages: [{ role: 'user', content: 'x' }] } : { model: 'gpt', max_tokens: 2, messages: [{ role: 'user', content: 'x' }] }),
     });
     expect((await chat({ authorization: `Bearer ${KEYS.LOG_TEAM_KEY}` })).status).toBe(200);
+    // Taken by the lean front of the generate routes, which logs it as Fastify logs the rest.
+    expect((await chat({ authorization: `Bearer ${KEYS.LOG_TEAM_KEY}`, 'x-request-id': 'lane-probe' })).status).toBe(200);
     expect((await chat({ authorization: `Bearer ${WRONG}` })).status).toBe(401);
     expect((await chat({ 'x-api-key': KEYS.LOG_TEAM_KEY }, '/v1/messages')).status).toBe(200);
     expect((await chat({ 'x-api-key': WRONG }, '/v1/messages')).status).toBe(401);
@@ -55,5 +58,8 @@ describe('request logs', () => {
     // Logging was on: the requests are in the log, by id.
     expect(output.split('log-probe').length - 1).toBeGreaterThanOrEqual(6);
     for (const secret of [KEYS.LOG_TEAM_KEY, KEYS.LOG_ADMIN_KEY, WRONG]) expect(output).not.toContain(secret);
+    const lane = output.split('\n').filter((l) => l.includes('"reqId":"lane-probe"')).map((l) => JSON.parse(l) as { msg: string; req?: { url: string } });
+    expect(lane.map((l) => l.msg)).toEqual(['incoming request', 'request completed']);
+    expect(lane[0]?.req?.url).toBe('/v1/chat/completions');
   });
 });

@@ -196,6 +196,19 @@ describe('the lean front answers as Fastify does, HTTP/1.1', () => {
   });
 });
 
+describe('CORS on every event stream', () => {
+  it('a streamed Anthropic message carries the CORS headers too', async () => {
+    const body = JSON.stringify({ model: 'gpt', max_tokens: 4, stream: true, messages: [{ role: 'user', content: 'hi' }] });
+    const headers = { 'content-type': 'application/json', 'x-api-key': KEY, 'anthropic-version': '2023-06-01', origin: APP };
+    const res = await request(`${lane.url}/v1/messages`, { method: 'POST', headers, body });
+    const text = await res.body.text();
+    expect(res.statusCode).toBe(200);
+    expect(text).toContain('message_stop');
+    expect(res.headers['access-control-allow-origin']).toBe(APP);
+    expect(res.headers.vary).toBe('origin');
+  });
+});
+
 describe('the lean front answers as Fastify does, HTTP/2 over TLS', () => {
   const h2Cases = CASES.filter((c) => typeof c.body('/v1/completions') !== 'function');
   for (const path of PATHS) {

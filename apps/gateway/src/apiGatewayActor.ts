@@ -3,7 +3,7 @@
 // while it runs and cancels when it stops) and render. Errors render in one place
 // (OpenAI envelope) and, after the first SSE byte, in one other (the stream's final
 // error event). POST /v1/chat/completions and /v1/completions are taken in front of
-// Fastify by a lean listener (http/fastLane.ts) unless the per-request log is on;
+// Fastify by a lean listener (http/fastLane.ts), which logs them as Fastify would;
 // both fronts answer through openai/generate.ts.
 
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -63,8 +63,8 @@ export interface GatewayOptions {
   /** Virtual keys, their limits, the audit trail and budget resets (absent: none of them). */
   readonly admin?: AdminServices;
   /**
-   * The lean front of the generate routes (http/fastLane.ts); default on. Off, or with
-   * the per-request log on, Fastify serves them as every other route.
+   * The lean front of the generate routes (http/fastLane.ts); default on. Off, Fastify
+   * serves them as every other route.
    */
   readonly fastLane?: boolean;
 }
@@ -164,6 +164,8 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     const app = (secure === undefined
       ? Fastify(options as object)
       : Fastify({ ...(options as object), http2: true, https: { allowHTTP1: true, ...secure } })) as unknown as FastifyInstance;
+    // The lane logs what it takes in the shape of Fastify's request log (http/laneLog.ts).
+    if (lane !== undefined && this.options.logger === true) lane.logTo(app.log);
     if (tls !== undefined) {
       const server = app.server as unknown as SecureServer;
       tls.reloader.onChange(() => { server.setSecureContext(secureContextOf(tls)); });
@@ -207,10 +209,10 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     await this.app?.close();
   }
 
-  /** The lean front of the generate routes, unless it is off or every request is to be logged (Fastify's logger). */
+  /** The lean front of the generate routes, unless it is off. */
   private makeLane(): FastLane | undefined {
     const o = this.options;
-    if (o.fastLane === false || o.logger === true) return undefined;
+    if (o.fastLane === false) return undefined;
     return new FastLane({
       bodyLimitBytes: o.bodyLimitBytes,
       drain: this.drain,

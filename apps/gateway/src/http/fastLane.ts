@@ -10,7 +10,7 @@
 // tracking, the principal its key authenticated, the body read and parsed as
 // Fastify's JSON parser does (jsonBody.ts), and the same answer (openai/generate.ts).
 // What it leaves out is Fastify's per-request objects, hooks and promise hops.
-// Not installed when the per-request log is on (Fastify logs every request).
+// With the per-request log on, it logs what it takes as Fastify would (laneLog.ts).
 // See docs/architecture.md ("The lean front of the generate routes").
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -24,6 +24,7 @@ import type { Drain } from './drain.js';
 import { badClientCert } from './gatewayTls.js';
 import { isJsonContentType, readJsonBody } from './jsonBody.js';
 import { LaneExchange } from './laneExchange.js';
+import { type LaneLog, logExchange } from './laneLog.js';
 import { requestIdOf } from './requestId.js';
 
 export type Listener = (req: IncomingMessage, res: ServerResponse) => void;
@@ -56,9 +57,16 @@ function parse(route: Route, body: unknown): GenerateRequest {
 export class FastLane {
   private closing = false;
   private readonly auth: AuthKeys | undefined;
+  /** The per-request log, when it is on (absent: nothing is logged per request). */
+  private log: LaneLog | undefined;
 
   constructor(private readonly options: LaneOptions) {
     this.auth = options.auth !== undefined && authActive(options.auth) ? options.auth : undefined;
+  }
+
+  /** Logs every request the lane takes (Fastify's logger, made after this listener). */
+  logTo(log: LaneLog): void {
+    this.log = log;
   }
 
   /** From now on every request goes to Fastify, which answers 503 while it closes. */
@@ -89,6 +97,7 @@ export class FastLane {
 
   private take(req: IncomingMessage, res: ServerResponse, route: Route, outcome: AuthOutcome): void {
     const x = new LaneExchange(requestIdOf(req.headers), req, res);
+    if (this.log !== undefined) logExchange(this.log, x.id, req, res);
     remember(x, outcome);
     this.options.cors?.applyActual(res, req.headers.origin);
     this.options.drain.track(res);

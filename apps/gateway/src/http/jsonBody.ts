@@ -42,22 +42,23 @@ export function readJsonBody(req: IncomingMessage, limit: number, done: BodyDone
   const declared = Number(req.headers['content-length']);
   const chunks: Buffer[] = [];
   let received = 0;
-  const stop = (): void => {
+  // Once settled, later events are ignored; the listeners are removed only on the rare early stop (a whole body needs none).
+  let settled = false;
+  function onData(chunk: Buffer): void {
+    received += chunk.length;
+    if (received <= limit) {
+      chunks.push(chunk);
+      return;
+    }
+    settled = true;
     req.off('data', onData);
     req.off('end', onEnd);
     req.off('error', onEnd);
-  };
-  function onData(chunk: Buffer): void {
-    received += chunk.length;
-    if (received > limit) {
-      stop();
-      done(bodyTooLarge(limit), undefined);
-      return;
-    }
-    chunks.push(chunk);
+    done(bodyTooLarge(limit), undefined);
   }
   function onEnd(err?: Error & { statusCode?: unknown }): void {
-    stop();
+    if (settled) return;
+    settled = true;
     if (err !== undefined) {
       done(fromStatus(err, typeof err.statusCode === 'number' && err.statusCode >= 400 ? err.statusCode : 400), undefined);
       return;

@@ -44,45 +44,57 @@ export function cancelWhenGone(res: ServerResponse): (cancel: () => void) => voi
   };
 }
 
-async function answerWhole(deps: GenerateDeps, front: AnswerFront, endpoint: Endpoint, parsed: GenerateRequest, id: string): Promise<void> {
-  let out: RequestResult;
-  try {
-    out = await deps.dispatch(front.head, { kind: 'generate', endpoint, req: parsed, sink: () => undefined }, cancelWhenGone(front.res));
-  } catch (e) {
-    front.error(toInferenceError(e));
-    return;
-  }
-  if (out.kind !== 'generate') throw new InferenceError('internal', 'internal error');
-  const created = Math.floor(Date.now() / 1000);
-  // `model` names the deployment that answered: the requested one or a fallback.
-  front.json(parsed.kind === 'chat'
-    ? renderChatCompletion(id, created, out.deployment, out.tokens.choices, out.tokens.usage)
-    : renderTextCompletion(id, created, out.deployment, out.tokens.choices, out.tokens.usage));
+/** The whole answer, rendered once the request settled. */
+function answerWhole(deps: GenerateDeps, front: AnswerFront, endpoint: Endpoint, parsed: GenerateRequest, id: string): Promise<void> {
+  const job: RequestJob = { kind: 'generate', endpoint, req: parsed, sink: () => undefined };
+  return deps.dispatch(front.head, job, cancelWhenGone(front.res)).then((out) => {
+    if (out.kind !== 'generate') throw new InferenceError('internal', 'internal error');
+    const created = Math.floor(Date.now() / 1000);
+    // `model` names the deployment that answered: the requested one or a fallback.
+    front.json(parsed.kind === 'chat'
+      ? renderChatCompletion(id, created, out.deployment, out.tokens.choices, out.tokens.usage)
+      : renderTextCompletion(id, created, out.deployment, out.tokens.choices, out.tokens.usage));
+  }, (e: unknown) => { front.error(toInferenceError(e)); });
 }
 
-async function answerStreamed(deps: GenerateDeps, front: AnswerFront, endpoint: Endpoint, parsed: GenerateRequest, id: string): Promise<void> {
+/** A stream's end: its last events, or the error (an HTTP error before the first byte, the final event after it). */
+function endStream(front: AnswerFront, stream: OpenAIStream, out: RequestResult | undefined, e?: unknown): void {
+  if (out !== undefined && out.kind === 'generate') {
+    front.hijack();
+    stream.end(out.tokens);
+    return;
+  }
+  const err = out === undefined ? toInferenceError(e) : new InferenceError('internal', 'internal error');
+  if (!stream.headersSent) {
+    front.error(err);
+    return;
+  }
+  front.hijack();
+  stream.fail(err);
+}
+
+/**
+ * The streamed answer. Not an async function: an idle stream then holds one
+ * promise reaction here, not a suspended function's frame (docs/benchmarks.md,
+ * "Idle concurrent streams").
+ */
+function answerStreamed(deps: GenerateDeps, front: AnswerFront, endpoint: Endpoint, parsed: GenerateRequest, id: string): Promise<void> {
   const writer = deps.streamOptions();
   const res = front.res;
   const stream = new OpenAIStream(res, front.head.id, parsed.kind, id, parsed.model, parsed.includeUsage, writer);
-  try {
-    const job: RequestJob = { kind: 'generate', endpoint, req: parsed, sink: stream.push, onDeployment: stream.setModel, flow: writer.flow };
-    const out = await deps.dispatch(front.head, job, cancelWhenGone(res));
-    if (out.kind !== 'generate') throw new InferenceError('internal', 'internal error');
-    front.hijack();
-    stream.end(out.tokens);
-  } catch (e) {
-    const err = toInferenceError(e);
-    if (!stream.headersSent) {
-      front.error(err);
-      return;
-    }
-    front.hijack();
-    stream.fail(err);
-  }
+  const job: RequestJob = { kind: 'generate', endpoint, req: parsed, sink: stream.push, onDeployment: stream.setModel, flow: writer.flow };
+  return deps.dispatch(front.head, job, cancelWhenGone(res)).then((out) => { endStream(front, stream, out); }, (e: unknown) => {
+    endStream(front, stream, undefined, e);
+  });
 }
 
 /** Dispatches a parsed chat or text completion and answers it through `front`; rejects only on an internal fault. */
 export function answerGenerate(deps: GenerateDeps, front: AnswerFront, endpoint: Endpoint, parsed: GenerateRequest): Promise<void> {
   const id = `${parsed.kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${hexId()}`;
-  return parsed.stream ? answerStreamed(deps, front, endpoint, parsed, id) : answerWhole(deps, front, endpoint, parsed, id);
+  try {
+    return parsed.stream ? answerStreamed(deps, front, endpoint, parsed, id) : answerWhole(deps, front, endpoint, parsed, id);
+  } catch (e) {
+    // Neither throws by design; if one did, the caller hears it as a rejection, as from an async function.
+    return Promise.reject(toInferenceError(e));
+  }
 }
