@@ -207,6 +207,16 @@ describe('RequestRun', () => {
     expect(await w.render()).toContain(`${METRIC.interToken}_count{deployment="d"} 3`);
   });
 
+  it('a failure of its own wiring is a rejection of the run, never a throw from run(); nothing stays live', async () => {
+    const w = world([new Replica('d#1', 'd', answer)]);
+    const broken: RequestDeps = { ...w.deps, policyOf: () => { throw new Error('spec table gone'); } };
+    const run = new RequestRun(broken, 'r1', { kind: 'embed', req: { model: 'd', input: ['x'], encodingFormat: 'float' } });
+    let p: Promise<RequestResult> | undefined;
+    expect(() => { p = run.run(); }).not.toThrow();
+    await expect(p).rejects.toMatchObject({ kind: 'internal' });
+    expect(w.live.size).toBe(0);
+  });
+
   it('cancelled before it starts: the runner is never called, nothing is picked or counted', async () => {
     const replica = new Replica('d#1', 'd', answer);
     const w = world([replica]);

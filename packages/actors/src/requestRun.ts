@@ -87,9 +87,9 @@ export class RequestRun {
     }
     this.phase = 'running';
     this.t0 = performance.now();
-    this.policy = this.deps.policyOf?.(this.primary);
     this.deps.live?.add(this);
     try {
+      this.policy = this.deps.policyOf?.(this.primary);
       return this.tryDeployment();
     } catch (e) {
       return Promise.reject(this.failure(e));
