@@ -10,7 +10,7 @@
 // taxonomy `overloaded` is this runtime refusing work for lack of its own
 // capacity (docs/flow-control.md), while an upstream 503 says only that the
 // upstream failed. Both kinds are retried, fall back and count toward the breaker
-// alike (reliability/backoff.ts, RequestActor), so only the reported kind
+// alike (reliability/backoff.ts, RequestRun), so only the reported kind
 // differs. An upstream that says it is overloaded in so many words (529,
 // Anthropic `overloaded_error`, OpenAI code `overloaded`) stays `overloaded`.
 
