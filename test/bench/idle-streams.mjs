@@ -240,7 +240,8 @@ for (const [side, rs] of Object.entries(results)) {
   const streaming = stats(rs.map((r) => r.firstEvents));
   console.log(`  ${side.padEnd(6)} per stream: heap+external ${fmtStats(js, 1)} KiB   RSS ${fmtStats(rss, 1)} KiB`
     + `   process RSS with ${streams} open ${fmtStats(total, 0)} MiB   streaming ${fmtStats(streaming, 0)}`
-    + `   (median (min..max); target <= 16 KiB: ${Math.max(js.median, rss.median) <= 16 ? 'met' : 'not met'})`);
+    + `   (median (min..max); heap+external target <= 16 KiB: ${js.median <= 16 ? 'met' : 'not met'};`
+    + ` RSS ${rss.median <= 16 ? '<=' : '>'} 16 KiB)`);
   const snap = rs.find((r) => r.snapshot !== undefined)?.snapshot;
   if (snap !== undefined) {
     const t = snap.totals;

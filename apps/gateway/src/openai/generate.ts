@@ -35,12 +35,19 @@ export interface AnswerFront {
   hijack(): void;
 }
 
+const CANCEL = Symbol('cancel when gone');
+type Watched = ServerResponse & { [CANCEL]?: () => void };
+
+/** One listener for every response (no closure per request): the client went away when it closes unfinished. */
+function closed(this: Watched): void {
+  if (!this.writableFinished) this[CANCEL]?.();
+}
+
 /** Cancels the request when its response closes before it was fully written (the client went away). */
 export function cancelWhenGone(res: ServerResponse): (cancel: () => void) => void {
   return (cancel) => {
-    res.on('close', () => {
-      if (!res.writableFinished) cancel();
-    });
+    (res as Watched)[CANCEL] = cancel;
+    res.on('close', closed);
   };
 }
 

@@ -19,8 +19,9 @@ const FINISHED = 2;
 export class OpenAIStream {
   /** Made with the headers, for the deployment that answers (setModel may change it before). */
   private writer: ChunkWriter | undefined;
-  /** ROLE_SENT | FINISHED per choice index. */
-  private readonly choices: number[] = [];
+  /** ROLE_SENT | FINISHED of choice 0 (a field: most streams have one choice), and of the others when there are. */
+  private first = 0;
+  private others: number[] | undefined;
   /** Completions with logprobs: characters of each choice's text already sent (for `text_offset`); made on first use. */
   private sent: number[] | undefined;
   /** Made with the headers (the first write): a request that fails before any output never has one. */
@@ -40,6 +41,15 @@ export class OpenAIStream {
   readonly setModel = (model: string): void => {
     if (this.out === undefined) this.model = model;
   };
+
+  private state(i: number): number {
+    return i === 0 ? this.first : (this.others?.[i] ?? 0);
+  }
+
+  private setState(i: number, v: number): void {
+    if (i === 0) this.first = v;
+    else (this.others ??= [])[i] = v;
+  }
 
   get headersSent(): boolean {
     return this.out !== undefined;
@@ -61,16 +71,16 @@ export class OpenAIStream {
     const writer = this.begin();
     const i = c.index;
     let out = '';
-    const state = this.choices[i] ?? 0;
+    const state = this.state(i);
     const role = (state & ROLE_SENT) === 0;
     const lp = c.logprobs;
     const json = c[TEXT_JSON];
     if (json !== undefined && c.toolCalls === undefined && c.reasoningDelta === undefined && lp === undefined) {
       // Text alone, already encoded by the provider: its bytes go out as they came (TEXT_JSON).
-      this.choices[i] = state | ROLE_SENT;
+      this.setState(i, state | ROLE_SENT);
       out += writer.text(i, json, role);
     } else if (role || c.text !== '' || (c.toolCalls !== undefined && c.toolCalls.length > 0) || c.reasoningDelta !== undefined || lp !== undefined) {
-      this.choices[i] = state | ROLE_SENT;
+      this.setState(i, state | ROLE_SENT);
       const d: DeltaOptions = c.text === '' && c.reasoningDelta !== undefined ? {} : { text: c.text };
       if (role) d.role = true;
       if (c.toolCalls !== undefined) d.toolCalls = c.toolCalls;
@@ -85,8 +95,8 @@ export class OpenAIStream {
       }
       out += writer.delta(i, d);
     }
-    if (c.finishReason !== undefined && ((this.choices[i] ?? 0) & FINISHED) === 0) {
-      this.choices[i] = (this.choices[i] ?? 0) | FINISHED;
+    if (c.finishReason !== undefined && (this.state(i) & FINISHED) === 0) {
+      this.setState(i, this.state(i) | FINISHED);
       out += writer.delta(i, { finishReason: c.finishReason });
     }
     this.out?.write(out);
@@ -97,10 +107,10 @@ export class OpenAIStream {
     const writer = this.begin();
     let out = '';
     for (const c of tokens.choices) {
-      const state = this.choices[c.index] ?? 0;
+      const state = this.state(c.index);
       if ((state & ROLE_SENT) === 0) out += writer.delta(c.index, { role: true, text: '' });
       if ((state & FINISHED) === 0) out += writer.delta(c.index, { finishReason: c.finishReason satisfies FinishReason });
-      this.choices[c.index] = ROLE_SENT | FINISHED;
+      this.setState(c.index, ROLE_SENT | FINISHED);
     }
     if (this.includeUsage) out += writer.usage(tokens.usage);
     out += SSE_DONE;
