@@ -32,6 +32,8 @@ struct EngineOptions {
     bool embeddings = true;
     bool kvUnified = false;  // see scheduler.h
     size_t promptCacheBytes = 0;  // host-memory prompt cache (prompt_cache.h); 0: off
+    // Test hook: the least an idle engine waits for the rest of a burst (see Engine::gather); 0: adaptive only.
+    int64_t gatherFloorUs = 0;
     // Flash attention: measured 2x SLOWER on CPU for stories260K, so the binding
     // defaults to off when nothing is offloaded (gpuLayers == 0) and to auto otherwise.
     llama_flash_attn_type flashAttention = LLAMA_FLASH_ATTN_TYPE_AUTO;
@@ -110,6 +112,8 @@ class Engine {
     };
 
     void run();
+    /** An idle engine woken by a submit waits a little for the rest of its burst (engine.cpp). */
+    void gather(std::unique_lock<std::mutex> & lk);
     bool load();
     void publishStats();
 
@@ -127,6 +131,12 @@ class Engine {
     std::condition_variable cv_;
     Inbox inbox_;
     bool held_ = false;  // see hold()
+    // Engine thread only: a moving average of step durations; the most sequences a step held
+    // since the engine was last idle, and that figure for the busy period that ended last
+    // (the size of the burst their clients may send next).
+    double stepUs_ = 0;
+    size_t peak_ = 0;
+    size_t lastBurst_ = 0;
     EngineStats stats_;
     bool closed_ = false;
 

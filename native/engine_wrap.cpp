@@ -127,6 +127,8 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo & info) : Napi::ObjectWrap<Engin
         }
         opts.promptCacheBytes = static_cast<size_t>(bytes);
     }
+    Napi::Value gf = o.Get("gatherFloorUs");
+    if (!gf.IsUndefined()) opts.gatherFloorUs = intOption(o, "gatherFloorUs", 0, 0, 10'000'000);
     Napi::Value fa = o.Get("flashAttention");
     if (fa.IsUndefined() || fa.IsNull()) {
         opts.flashAttention = opts.gpuLayers == 0 ? LLAMA_FLASH_ATTN_TYPE_DISABLED : LLAMA_FLASH_ATTN_TYPE_AUTO;

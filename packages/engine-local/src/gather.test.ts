@@ -101,6 +101,65 @@ describe('requests submitted together', () => {
   });
 });
 
+describe('a burst that reaches an idle engine over several turns', () => {
+  // Clients whose sequences ran together send their next requests at once, but the
+  // engine thread sees them a little apart. The engine waits for the rest of such a burst (a
+  // share of a step's cost: nothing measurable for stories260K, so the test sets a floor).
+  let engine: NativeEngine;
+  const firstStep = new Map<number, number>();
+  const done = new Map<number, () => void>();
+  beforeAll(async () => {
+    engine = new addon.Engine(
+      { modelPath: MODEL, contextSize: 2048, maxSequences: 4, gpuLayers: GPU_LAYERS, threads: 1, batchTokens: 512, gatherFloorUs: 500_000 },
+      (ev: NativeStepEvent) => {
+        for (const it of ev.items) {
+          if (it.n > 0 && !firstStep.has(it.id)) firstStep.set(it.id, ev.step);
+          if (it.done !== undefined || it.error !== undefined) done.get(it.id)?.();
+        }
+      },
+    );
+    await engine.ready();
+  });
+  afterAll(() => {
+    engine.close();
+  });
+
+  // Long enough that none waits for another's prefill (no two share a tenth of their tokens).
+  const prompts = [
+    'Once upon a time, there was a little girl named Lily who liked to play in the park.',
+    'Tom had a big red ball and he liked to throw it to his dog every morning.',
+    'The sun was warm and the birds sang in the tall green tree by the river.',
+    'Mom made a cake for the party and all the children came to eat it.',
+  ] as const;
+  const run = (id: number, prompt: string, maxTokens: number): Promise<void> => {
+    const finished = new Promise<void>((r) => done.set(id, r));
+    engine.submit({ id, prompt: engine.tokenize(prompt, true, false), maxTokens, temperature: 0, stop: [] });
+    return finished;
+  };
+  const later = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+  it('the followers of sequences that ran together start in one step, though they arrive turns apart', async () => {
+    // Two sequences that run together: their clients' next requests are a burst of two.
+    await Promise.all([run(1, prompts[0], 3), run(2, prompts[1], 3)]);
+    expect(firstStep.get(2)).toBe(firstStep.get(1));
+    const a = run(3, prompts[2], 3);
+    await later(30);
+    const b = run(4, prompts[3], 3);
+    await Promise.all([a, b]);
+    expect(firstStep.get(3)).toBeDefined();
+    expect(firstStep.get(4)).toBe(firstStep.get(3));
+  });
+
+  it('after a lone sequence, the next request starts at once', async () => {
+    await run(5, prompts[0], 3);
+    const a = run(6, prompts[1], 3);
+    await later(30);
+    const b = run(7, prompts[2], 3);
+    await Promise.all([a, b]);
+    expect(firstStep.get(7)).toBeGreaterThan(firstStep.get(6) ?? Infinity);
+  });
+});
+
 describe('generations posted together through the engine host', () => {
   let host: EngineHost;
   beforeAll(async () => {

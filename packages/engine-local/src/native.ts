@@ -55,6 +55,8 @@ export interface NativeEngineOptions {
    * kvUnified (stats().promptCacheCapacity stays 0).
    */
   promptCacheBytes?: number;
+  /** Test hook: the least an idle engine waits for the rest of a burst (native/engine.cpp, Engine::gather). */
+  gatherFloorUs?: number;
   /** Default: 'off' when gpuLayers is 0 (measured 2x faster on CPU), else 'auto'. */
   flashAttention?: 'auto' | 'on' | 'off';
   /**
