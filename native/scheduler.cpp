@@ -16,6 +16,9 @@ namespace {
 // A free slot's cache is continued when its common prefix with the prompt is at least
 // 1/kReuseShare of the prompt (llama-server's default slot similarity is 0.1).
 constexpr size_t kReuseShare = 10;
+// A request waits for another's prefill only to save at least this many tokens: every
+// prompt shares its first (BOS) token, which is no reason to wait a step.
+constexpr size_t kMinDeferTokens = 8;
 
 size_t commonPrefix(const std::vector<llama_token> & a, const std::vector<llama_token> & b) {
     const size_t n = std::min(a.size(), b.size());
@@ -270,8 +273,9 @@ void Scheduler::admit() {
         // A sequence still prefilling the same prefix (a burst of one system prompt) holds it
         // within a step or a few: the request waits for it (and the queue behind it, in
         // order) and then starts from a copy, instead of decoding the same tokens beside it.
-        // It never waits on a paused sequence, whose prefill does not advance.
-        if (shareKv_ && pendingLcp > reachable && (pendingLcp - reachable) * kReuseShare >= prompt.size()) {
+        // It never waits on a paused sequence, whose prefill does not advance, nor to save a
+        // few tokens only (kMinDeferTokens).
+        if (shareKv_ && pendingLcp >= reachable + kMinDeferTokens && (pendingLcp - reachable) * kReuseShare >= prompt.size()) {
             ++stats_.admissionsDeferred;
             return;
         }

@@ -101,6 +101,36 @@ describe('requests submitted together', () => {
   });
 });
 
+describe('short prompts on an engine whose slots are empty', () => {
+  it('start in one step: sharing their first token is no reason to wait for the other prefill', async () => {
+    const firstStep = new Map<number, number>();
+    const done = new Map<number, () => void>();
+    const engine = new addon.Engine(
+      { modelPath: MODEL, contextSize: 2048, maxSequences: 4, gpuLayers: GPU_LAYERS, threads: 1, batchTokens: 512 },
+      (ev: NativeStepEvent) => {
+        for (const it of ev.items) {
+          if (it.n > 0 && !firstStep.has(it.id)) firstStep.set(it.id, ev.step);
+          if (it.done !== undefined || it.error !== undefined) done.get(it.id)?.();
+        }
+      },
+    );
+    try {
+      await engine.ready();
+      const runs = ['Tom had a big red ball.', 'The sun was warm.'].map((p, i) => {
+        const finished = new Promise<void>((r) => done.set(i + 1, r));
+        engine.submit({ id: i + 1, prompt: engine.tokenize(p, true, false), maxTokens: 2, temperature: 0, stop: [] });
+        return finished;
+      });
+      await Promise.all(runs);
+      expect(firstStep.get(1)).toBe(1);
+      expect(firstStep.get(2)).toBe(1);
+      expect(engine.stats().admissionsDeferred).toBe(0);
+    } finally {
+      engine.close();
+    }
+  });
+});
+
 describe('a burst that reaches an idle engine over several turns', () => {
   // Clients whose sequences ran together send their next requests at once, but the
   // engine thread sees them a little apart. The engine waits for the rest of such a burst (a
