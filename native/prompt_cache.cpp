@@ -5,17 +5,6 @@
 
 namespace inference {
 
-namespace {
-
-size_t commonPrefix(const std::vector<llama_token> & a, const std::vector<llama_token> & b) {
-    const size_t n = std::min(a.size(), b.size());
-    size_t i = 0;
-    while (i < n && a[i] == b[i]) ++i;
-    return i;
-}
-
-}  // namespace
-
 bool PromptCache::covers(const std::vector<llama_token> & tokens) const {
     return std::any_of(entries_.begin(), entries_.end(), [&](const Entry & e) {
         return e.tokens.size() >= tokens.size() && commonPrefix(e.tokens, tokens) == tokens.size();

@@ -8,6 +8,7 @@
 // Used by the engine thread alone (Scheduler), so nothing here is locked.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <list>
@@ -17,6 +18,14 @@
 #include "llama_handles.h"
 
 namespace inference {
+
+/** How many leading tokens two token lists share (the scheduler's and the cache's prefix measure). */
+inline size_t commonPrefix(const std::vector<llama_token> & a, const std::vector<llama_token> & b) {
+    const size_t n = std::min(a.size(), b.size());
+    size_t i = 0;
+    while (i < n && a[i] == b[i]) ++i;
+    return i;
+}
 
 class PromptCache {
   public:

@@ -20,13 +20,6 @@ constexpr size_t kReuseShare = 10;
 // prompt shares its first (BOS) token, which is no reason to wait a step.
 constexpr size_t kMinDeferTokens = 8;
 
-size_t commonPrefix(const std::vector<llama_token> & a, const std::vector<llama_token> & b) {
-    const size_t n = std::min(a.size(), b.size());
-    size_t i = 0;
-    while (i < n && a[i] == b[i]) ++i;
-    return i;
-}
-
 }  // namespace
 
 Scheduler::Scheduler(const llama_model * model, llama_context * ctx, SchedulerConfig cfg)
