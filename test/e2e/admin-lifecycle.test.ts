@@ -29,6 +29,17 @@ describe('admin API', () => {
     expect(list.deployments.map((d) => d.spec.name).sort()).toEqual(['fresh', 'gpt']);
   });
 
+  it('any rpm serves: the limiter holds what it admitted, never a slot per allowed request', async () => {
+    // Once a 3.5 GB window for rpm 438200438 and a RangeError for larger ones: a PUT that hung or failed.
+    for (const rpm of [438_200_438, 2 ** 40, Number.MAX_SAFE_INTEGER]) {
+      const res = await put('vast-rpm', { runtime: 'openai', endpoint: h.mock.url, replicas: 1, remote: { rpm } });
+      expect(res.status, await res.clone().text()).toBe(200);
+      const r = await h.client.chat.completions.create({ model: 'vast-rpm', messages: [{ role: 'user', content: 'x' }], max_tokens: 2 });
+      expect(r.choices[0]?.message.content).toBe('The quick');
+    }
+    expect((await fetch(`${h.url}/admin/deployments/vast-rpm`, { method: 'DELETE' })).status).toBe(200);
+  });
+
   it('rejects bad deployments with the key named', async () => {
     const res = await put('bad', { runtime: 'openai', endpoint: h.mock.url, replicaz: 2 });
     expect(res.status).toBe(400);

@@ -3,7 +3,7 @@ import { InferenceError, parseDeployment } from '@inference/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type Clock, LimiterGate } from './gate.js';
-import { RateLimiter } from './rateLimiter.js';
+import { AdmissionWindow, RateLimiter } from './rateLimiter.js';
 import { ReliabilityRegistry } from './registry.js';
 
 class FakeClock implements Clock {
@@ -293,5 +293,45 @@ describe('a short rate window (remote.rateWindowMs)', () => {
     expect(minute.limiter.windowMs).toBe(60_000);
     expect(second).not.toBe(minute);
     expect(registry.gate(spec({}), undefined)).toBe(minute);
+  });
+});
+
+describe('AdmissionWindow: memory follows admissions, never the configured rpm', () => {
+  it('a limiter with the largest rpm a deployment can set is created and used at once, holding one ring of 16', () => {
+    const l = new RateLimiter({ rpm: Number.MAX_SAFE_INTEGER, maxConcurrent: 10 }, 60_000, 0);
+    expect(l.tryAcquire(1, 0).ok).toBe(true);
+    l.reconfigure({ rpm: 2 ** 40, maxConcurrent: 10 }, 2);
+    expect(l.tryAcquire(3, 0).ok).toBe(true);
+    const w = (l as unknown as { window: AdmissionWindow }).window;
+    expect(w.size).toBe(2);
+    expect(w.capacity).toBe(16);
+  });
+
+  it('grows with a burst and shrinks back once the burst has left the window', () => {
+    const l = new RateLimiter({ rpm: 1_000_000, maxConcurrent: 1_000_000 }, 1_000, 0);
+    for (let i = 0; i < 5_000; i++) expect(l.tryAcquire(i / 10, 0).ok).toBe(true);
+    const w = (l as unknown as { window: AdmissionWindow }).window;
+    expect(w.size).toBe(5_000);
+    expect(w.capacity).toBe(8_192);
+    expect(l.tryAcquire(10_000, 0).ok).toBe(true);
+    expect(w.size).toBe(1);
+    expect(w.capacity).toBe(16);
+  });
+
+  it('property: the ring holds exactly the times after the last drop, oldest first', () => {
+    fc.assert(fc.property(fc.array(fc.oneof(fc.record({ push: fc.integer({ min: 0, max: 50 }) }), fc.record({ drop: fc.integer({ min: 0, max: 100 }) }),
+      fc.record({ keep: fc.integer({ min: 0, max: 40 }) })), { maxLength: 400 }), (ops) => {
+      const w = new AdmissionWindow();
+      let model: number[] = [];
+      let t = 0;
+      for (const op of ops) {
+        if ('push' in op) { t += op.push; w.push(t); model.push(t); }
+        else if ('drop' in op) { const since = t - op.drop; model = model.filter((x) => x > since); expect(w.dropUntil(since)).toBe(model.length); }
+        else { model = model.slice(Math.max(0, model.length - op.keep)); w.keepNewest(op.keep); }
+        expect(w.size).toBe(model.length);
+        for (let i = 0; i < model.length; i++) expect(w.at(i)).toBe(model[i]);
+        expect(w.capacity).toBeLessThanOrEqual(Math.max(16, 4 * model.length));
+      }
+    }));
   });
 });

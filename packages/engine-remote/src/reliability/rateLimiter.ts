@@ -8,6 +8,9 @@
 // the limit holds across nodes up to what the share has not synced yet.
 // The window is a minute unless the deployment sets `remote.rateWindowMs`: rpm and
 // tpm then count per that window (docs/config.md "Remote reliability").
+// The rpm window holds only the admissions still inside it, in a ring that grows
+// with traffic and shrinks after it: memory follows what was admitted, never the
+// configured rpm (a deployment may set any rpm; docs/config.md "Remote reliability").
 
 export interface LimiterConfig {
   readonly rpm?: number | undefined;
@@ -41,9 +44,8 @@ export const DEFAULT_COOLDOWN_MS = 1_000;
 const MIN_FACTOR = 0.125;
 
 export class RateLimiter {
-  private stamps: Float64Array = new Float64Array(0);
-  /** Next slot to write; admissions are stored in order, oldest at `next`. */
-  private next = 0;
+  /** Admission times inside the window, oldest first (see AdmissionWindow). */
+  private readonly window = new AdmissionWindow();
   private tokens = 0;
   private tokensAt = 0;
   private inFlight = 0;
@@ -61,13 +63,8 @@ export class RateLimiter {
   }
 
   reconfigure(config: LimiterConfig, now = 0): void {
-    const rpm = config.rpm ?? 0;
-    if (rpm !== this.stamps.length) {
-      const old = this.ordered();
-      this.stamps = new Float64Array(rpm).fill(Number.NEGATIVE_INFINITY);
-      this.next = 0;
-      for (const t of old.slice(-rpm)) this.record(t);
-    }
+    // A lower rpm keeps the most recent admissions it allows; none is kept without one.
+    this.window.keepNewest(config.rpm ?? 0);
     if (config.tpm !== this.config.tpm || this.tokensAt === 0) {
       this.tokens = config.tpm ?? 0;
       this.tokensAt = now;
@@ -108,12 +105,10 @@ export class RateLimiter {
     const rpm = this.effectiveRpm(now);
     if (rpm !== undefined) {
       // The rpm-th most recent admission must have left the window.
-      const cap = this.stamps.length;
-      const kth = this.stamps[(this.next - rpm + cap * 2) % cap] ?? Number.NEGATIVE_INFINITY;
-      const wait = kth + this.windowMs - now;
-      if (wait > 0) return { ok: false, reason: 'rpm', waitMs: wait };
+      const inWindow = this.window.dropUntil(now - this.windowMs);
+      if (inWindow >= rpm) return { ok: false, reason: 'rpm', waitMs: this.window.at(inWindow - rpm) + this.windowMs - now };
       const share = this.share;
-      if (share !== undefined && this.countSince(now - this.windowMs) + share.share.elsewhere(share.key, now, this.windowMs) >= rpm) {
+      if (share !== undefined && inWindow + share.share.elsewhere(share.key, now, this.windowMs) >= rpm) {
         return { ok: false, reason: 'rpm', waitMs: SHARED_RETRY_MS };
       }
     }
@@ -126,7 +121,7 @@ export class RateLimiter {
       this.tokens -= tokens;
     }
     if (rpm !== undefined) {
-      this.record(now);
+      this.window.push(now);
       this.share?.share.admitted(this.share.key, now, this.windowMs);
     }
     this.inFlight++;
@@ -150,31 +145,70 @@ export class RateLimiter {
     this.lastPenalty = now;
   }
 
-  private record(t: number): void {
-    if (this.stamps.length === 0) return;
-    this.stamps[this.next] = t;
-    this.next = (this.next + 1) % this.stamps.length;
+}
+
+/** A ring that grows and shrinks by doubling, below which it does not shrink. */
+const MIN_RING = 16;
+
+/**
+ * Admission times in order, oldest first, from the last `dropUntil` on: a ring of
+ * capacity a power of two, doubled when full and halved when a quarter full, so it
+ * holds what the window holds and nothing sized by a configured limit.
+ */
+export class AdmissionWindow {
+  private stamps = new Float64Array(MIN_RING);
+  private head = 0;
+  private count = 0;
+
+  get size(): number {
+    return this.count;
   }
 
-  /** Local admissions after `since`: the ring is in admission order from `next`, so a binary search. */
-  private countSince(since: number): number {
-    const cap = this.stamps.length;
-    let lo = 0;
-    let hi = cap;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if ((this.stamps[(this.next + mid) % cap] ?? Number.NEGATIVE_INFINITY) > since) hi = mid;
-      else lo = mid + 1;
-    }
-    return cap - lo;
+  /** The capacity held now (memory is 8 bytes per slot). */
+  get capacity(): number {
+    return this.stamps.length;
   }
 
-  private ordered(): number[] {
-    const out: number[] = [];
-    for (let i = 0; i < this.stamps.length; i++) {
-      const t = this.stamps[(this.next + i) % this.stamps.length] ?? Number.NEGATIVE_INFINITY;
-      if (t !== Number.NEGATIVE_INFINITY) out.push(t);
+  /** The i-th oldest time held (0: the oldest). */
+  at(i: number): number {
+    return this.stamps[(this.head + i) & (this.stamps.length - 1)] ?? Number.NEGATIVE_INFINITY;
+  }
+
+  push(t: number): void {
+    if (this.count === this.stamps.length) this.resize(this.stamps.length * 2);
+    this.stamps[(this.head + this.count) & (this.stamps.length - 1)] = t;
+    this.count++;
+  }
+
+  /** Drops the times at or before `since`; returns how many are left. */
+  dropUntil(since: number): number {
+    const mask = this.stamps.length - 1;
+    while (this.count > 0 && (this.stamps[this.head] ?? Number.NEGATIVE_INFINITY) <= since) {
+      this.head = (this.head + 1) & mask;
+      this.count--;
     }
-    return out;
+    this.shrinkIfSparse();
+    return this.count;
+  }
+
+  /** Keeps only the `n` most recent times. */
+  keepNewest(n: number): void {
+    const drop = Math.max(0, this.count - n);
+    this.head = (this.head + drop) & (this.stamps.length - 1);
+    this.count -= drop;
+    this.shrinkIfSparse();
+  }
+
+  private shrinkIfSparse(): void {
+    let cap = this.stamps.length;
+    while (cap > MIN_RING && this.count <= cap / 4) cap /= 2;
+    if (cap !== this.stamps.length) this.resize(cap);
+  }
+
+  private resize(cap: number): void {
+    const next = new Float64Array(cap);
+    for (let i = 0; i < this.count; i++) next[i] = this.at(i);
+    this.stamps = next;
+    this.head = 0;
   }
 }
