@@ -16,8 +16,16 @@
 // `--baseline DIR` adds a fourth side, the gateway of another built checkout (an
 // earlier commit) on the same mock, for a before/after comparison in the same run.
 //
+// `--pin` (Linux, taskset): every proxy (floor, gateway, baseline, Portkey) runs on
+// the last CPU, the mock and the load client on the others. Unpinned, the three
+// processes share every core and a proxy's CPU per request moves with how the
+// scheduler happens to interleave them (a starved process handles more per wakeup);
+// pinned, the proxy under test has its core to itself and nothing else on it.
+//
 //   node test/bench/gateway-overhead.mjs [--rounds 3] [--seconds 3] [--concurrency 64]
-//        [--rate 500] [--portkey] [--baseline DIR]
+//        [--rate 500] [--portkey] [--baseline DIR] [--pin]
+import { execFileSync } from 'node:child_process';
+import { cpus } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -33,6 +41,7 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '500' },
     portkey: { type: 'boolean', default: false },
     baseline: { type: 'string' },
+    pin: { type: 'boolean', default: false },
   },
 });
 const rounds = Number(values.rounds);
@@ -51,6 +60,16 @@ if (values.portkey) {
 }
 // Portkey routes by headers: the provider and the upstream's base URL.
 const portkeyHeaders = { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': mock.url, authorization: 'Bearer unused' };
+
+const proxyCpu = cpus().length - 1;
+/** Every thread of `pid` on the given CPUs. */
+const pin = (pid, list) => execFileSync('taskset', ['-a', '-p', '-c', list, String(pid)], { stdio: 'ignore' });
+if (values.pin) {
+  const rest = proxyCpu === 0 ? '0' : `0-${proxyCpu - 1}`;
+  pin(process.pid, rest);
+  pin(mock.child.pid, rest);
+  for (const p of [floor, gw, baseline, portkey]) if (p !== undefined) pin(p.child.pid, String(proxyCpu));
+}
 
 const sides = {
   direct: { origin: mockOrigin, pid: mock.child.pid, headers: {} },
@@ -95,6 +114,7 @@ try {
 
 console.log(`remote-path overhead — ${rounds} rounds, sides interleaved in rotated order; per side and round: ${seconds}s closed loop at concurrency ${concurrency}, then ${seconds}s open loop at ${rate} RPS; mock answers 16 tokens`);
 console.log(`gateway settings: ${settings}`);
+if (values.pin) console.log(`pinned: every proxy on CPU ${proxyCpu}, the mock and the load client on the others`);
 console.log('figures: median (min..max) over the rounds; ratios are taken within each round, then summarised');
 const perRound = (rows, f) => rows.map((r, i) => f(r, i));
 for (const [mode, r] of Object.entries(results)) {
@@ -124,6 +144,6 @@ for (const [mode, r] of Object.entries(results)) {
     console.log(`  gateway/portkey max RPS ${fmtStats(ratio(gwRows, r.portkey, (x) => x.rps))}x   portkey added p50 ${fmtStats(diff(r.portkey, r.direct, (x) => x.p50), 3)} ms`);
   }
 }
-const runSettings = { rounds, seconds, concurrency, rate, gateway: settings, portkey: values.portkey, baseline: values.baseline };
+const runSettings = { rounds, seconds, concurrency, rate, gateway: settings, portkey: values.portkey, baseline: values.baseline, pin: values.pin };
 const file = saveRaw('gateway-overhead', { settings: runSettings, results });
 console.log(`\nraw rounds: ${file}`);
