@@ -8,9 +8,10 @@
 // - while draining, an HTTP/2 answer carries no `connection` header (HTTP/2 forbids
 //   it; Node would warn and drop it) and nothing is warned, while HTTP/1.1 over the
 //   same TLS listener still gets `connection: close`.
-// The closing window is held open by connections that are busy when close() begins
-// (a request head half sent, an HTTP/2 session with a request done), which the server
-// waits for. See docs/operations.md ("Draining and shutdown").
+// The closing window is held open by connections the server waits for: an HTTP/1.1
+// connection with a request in flight (its body half sent) when close() begins, the
+// next request following it on that connection; an HTTP/2 session opened before.
+// See docs/config.md ("Shutdown").
 
 import http2 from 'node:http2';
 import https from 'node:https';
@@ -75,8 +76,9 @@ const CHAT: Ask = { method: 'POST', path: '/v1/chat/completions', body: JSON.str
 const COMPLETION: Ask = { method: 'POST', path: '/v1/completions', body: JSON.stringify({ model: 'gpt', max_tokens: 4, prompt: 'hi' }) };
 const MESSAGES: Ask = { method: 'POST', path: '/v1/messages', body: JSON.stringify({ model: 'gpt', max_tokens: 4, messages: [{ role: 'user', content: 'hi' }] }) };
 const MODELS: Ask = { method: 'GET', path: '/v1/models' };
+const ADMIN: Ask = { method: 'GET', path: '/admin/deployments' };
 const HEALTH: Ask = { method: 'GET', path: '/health' };
-const OPENAI_ROUTES = [CHAT, COMPLETION, MODELS, HEALTH];
+const OPENAI_ROUTES = [CHAT, COMPLETION, MODELS, ADMIN, HEALTH];
 
 const SHUTTING_DOWN = 'the server is shutting down';
 
@@ -259,7 +261,7 @@ describe.each(FRONTS)('HTTP/2 over TLS, through $front', ({ fastLane }) => {
     expect(await server.drain(10_000)).toBe(true);
     const session = await h2Session(server);
     try {
-      for (const ask of [CHAT, COMPLETION, MODELS, MESSAGES]) {
+      for (const ask of [CHAT, COMPLETION, MODELS, ADMIN, MESSAGES]) {
         const a = await h2Ask(session, ask);
         const what = `h2 ${ask.path}: ${JSON.stringify(a)}`;
         if (ask === MESSAGES) expectAnthropicRefusal(a, what);

@@ -5,8 +5,8 @@
 // in flight (streams included) run to their end. `idle(ms)` resolves when none
 // is left or the bound has passed. Once the server closes (`close()`), the probes
 // get that 503 too: Fastify's own 503 while closing is off, so every answer is in
-// the route's error shape (refusal.ts). See docs/config.md (`server.drainTimeoutMs`)
-// and docs/operations.md ("Draining and shutdown").
+// the route's error shape (refusal.ts). See docs/config.md ("Shutdown",
+// `server.drainTimeoutMs`).
 //
 // Invariant: `inFlight` counts responses accepted before the drain began and
 // not yet closed; each is counted once and released once, on the raw
