@@ -9,15 +9,24 @@
 // the raw rounds are written to docs/bench-raw/gateway-overhead.json.
 //
 // Per side and round: max RPS (closed loop), the CPU the proxy process spends per
-// request at that load (user + system of every thread, GC included, from /proc),
+// request at that load (user + system of every thread, GC included, from /proc;
+// and of its main thread alone, where the request's JavaScript runs),
 // and p50/p99 latency at a fixed rate (open loop). A response counts only when its
 // body checks (JSON with choices; a stream that ends with [DONE] and no error event).
 //
 // `--baseline DIR` adds a fourth side, the gateway of another built checkout (an
 // earlier commit) on the same mock, for a before/after comparison in the same run.
 //
+// `--pin` (Linux, taskset): every proxy (floor, gateway, baseline, Portkey) runs on
+// the last CPU, the mock and the load client on the others. Unpinned, the three
+// processes share every core and a proxy's CPU per request moves with how the
+// scheduler happens to interleave them (a starved process handles more per wakeup);
+// pinned, the proxy under test has its core to itself and nothing else on it.
+//
 //   node test/bench/gateway-overhead.mjs [--rounds 3] [--seconds 3] [--concurrency 64]
-//        [--rate 500] [--portkey] [--baseline DIR]
+//        [--rate 500] [--portkey] [--baseline DIR] [--pin]
+import { execFileSync } from 'node:child_process';
+import { cpus } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -33,6 +42,7 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '500' },
     portkey: { type: 'boolean', default: false },
     baseline: { type: 'string' },
+    pin: { type: 'boolean', default: false },
   },
 });
 const rounds = Number(values.rounds);
@@ -52,6 +62,16 @@ if (values.portkey) {
 // Portkey routes by headers: the provider and the upstream's base URL.
 const portkeyHeaders = { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': mock.url, authorization: 'Bearer unused' };
 
+const proxyCpu = cpus().length - 1;
+/** Every thread of `pid` on the given CPUs. */
+const pin = (pid, list) => execFileSync('taskset', ['-a', '-p', '-c', list, String(pid)], { stdio: 'ignore' });
+if (values.pin) {
+  const rest = proxyCpu === 0 ? '0' : `0-${proxyCpu - 1}`;
+  pin(process.pid, rest);
+  pin(mock.child.pid, rest);
+  for (const p of [floor, gw, baseline, portkey]) if (p !== undefined) pin(p.child.pid, String(proxyCpu));
+}
+
 const sides = {
   direct: { origin: mockOrigin, pid: mock.child.pid, headers: {} },
   floor: { origin: floor.url, pid: floor.child.pid, headers: {} },
@@ -65,8 +85,14 @@ async function measure(side, stream) {
   const s = sides[side];
   const body = chat(stream);
   let c0 = 0;
-  const max = await maxRps(s.origin, '/v1/chat/completions', body, { concurrency, seconds, stream, headers: s.headers, onStart: () => { c0 = cpuSeconds(s.pid); } });
+  let m0 = 0;
+  const onStart = () => {
+    c0 = cpuSeconds(s.pid);
+    m0 = cpuSeconds(s.pid, true);
+  };
+  const max = await maxRps(s.origin, '/v1/chat/completions', body, { concurrency, seconds, stream, headers: s.headers, onStart });
   const cpu = cpuSeconds(s.pid) - c0;
+  const cpuMain = cpuSeconds(s.pid, true) - m0;
   const r0 = cpuSeconds(s.pid);
   const lat = await fixedRate(s.origin, '/v1/chat/completions', body, { rps: rate, seconds, stream, headers: s.headers });
   // At a fixed rate the process is not saturated: its CPU per request moves less with what else the machine runs.
@@ -74,7 +100,7 @@ async function measure(side, stream) {
   // CPU over the measured window only (after the warm-up), over every request answered in it.
   const served = max.n + max.errors;
   return {
-    rps: max.rps, errors: max.errors, cpuUsPerReq: (cpu * 1e6) / served, cpuUsPerReqAtRate: cpuAtRate, p50: lat.p50, p99: lat.p99, ttfbP50: lat.ttfbP50,
+    rps: max.rps, errors: max.errors, cpuUsPerReq: (cpu * 1e6) / served, cpuMainUsPerReq: (cpuMain * 1e6) / served, cpuUsPerReqAtRate: cpuAtRate, p50: lat.p50, p99: lat.p99, ttfbP50: lat.ttfbP50,
     latErrors: lat.errors,
   };
 }
@@ -95,12 +121,13 @@ try {
 
 console.log(`remote-path overhead — ${rounds} rounds, sides interleaved in rotated order; per side and round: ${seconds}s closed loop at concurrency ${concurrency}, then ${seconds}s open loop at ${rate} RPS; mock answers 16 tokens`);
 console.log(`gateway settings: ${settings}`);
+if (values.pin) console.log(`pinned: every proxy on CPU ${proxyCpu}, the mock and the load client on the others`);
 console.log('figures: median (min..max) over the rounds; ratios are taken within each round, then summarised');
 const perRound = (rows, f) => rows.map((r, i) => f(r, i));
 for (const [mode, r] of Object.entries(results)) {
   console.log(`\n[${mode}]`);
   for (const [side, rows] of Object.entries(r)) {
-    const cpu = side === 'direct' ? '' : `   CPU/req ${fmtStats(stats(rows.map((x) => x.cpuUsPerReq)), 0)} µs (at ${rate} RPS ${fmtStats(stats(rows.map((x) => x.cpuUsPerReqAtRate)), 0)})`;
+    const cpu = side === 'direct' ? '' : `   CPU/req ${fmtStats(stats(rows.map((x) => x.cpuUsPerReq)), 0)} µs (main thread ${fmtStats(stats(rows.map((x) => x.cpuMainUsPerReq)), 0)}; at ${rate} RPS ${fmtStats(stats(rows.map((x) => x.cpuUsPerReqAtRate)), 0)})`;
     const errs = rows.reduce((a, x) => a + x.errors + x.latErrors, 0);
     console.log(`  ${side.padEnd(8)} max RPS ${fmtStats(stats(rows.map((x) => x.rps)), 0)}${cpu}   @${rate} RPS p50 ${fmtStats(stats(rows.map((x) => x.p50)))} ms p99 ${fmtStats(stats(rows.map((x) => x.p99)))} ms   (errors ${errs})`);
   }
@@ -108,6 +135,7 @@ for (const [mode, r] of Object.entries(results)) {
   const ratio = (a, b, f) => stats(perRound(a, (x, i) => f(x) / f(b[i])));
   const diff = (a, b, f) => stats(perRound(a, (x, i) => f(x) - f(b[i])));
   console.log(`  gateway/floor   CPU per request ${fmtStats(ratio(gwRows, r.floor, (x) => x.cpuUsPerReq))}x (target <= 1.25)   max RPS ${fmtStats(ratio(gwRows, r.floor, (x) => x.rps), 3)}`);
+  console.log(`  gateway/floor   CPU per request, main threads ${fmtStats(ratio(gwRows, r.floor, (x) => x.cpuMainUsPerReq))}x`);
   console.log(`  gateway/floor   CPU per request at ${rate} RPS ${fmtStats(ratio(gwRows, r.floor, (x) => x.cpuUsPerReqAtRate))}x`);
   console.log(`  gateway/direct  max RPS ${fmtStats(ratio(gwRows, r.direct, (x) => x.rps), 3)}`);
   console.log(`  added by the gateway @${rate} RPS: p50 ${fmtStats(diff(gwRows, r.direct, (x) => x.p50), 3)} ms (target <= 0.3)   p99 ${fmtStats(diff(gwRows, r.direct, (x) => x.p99), 3)} ms (target <= 1)   TTFB p50 ${fmtStats(diff(gwRows, r.direct, (x) => x.ttfbP50), 3)} ms`);
@@ -124,6 +152,6 @@ for (const [mode, r] of Object.entries(results)) {
     console.log(`  gateway/portkey max RPS ${fmtStats(ratio(gwRows, r.portkey, (x) => x.rps))}x   portkey added p50 ${fmtStats(diff(r.portkey, r.direct, (x) => x.p50), 3)} ms`);
   }
 }
-const runSettings = { rounds, seconds, concurrency, rate, gateway: settings, portkey: values.portkey, baseline: values.baseline };
+const runSettings = { rounds, seconds, concurrency, rate, gateway: settings, portkey: values.portkey, baseline: values.baseline, pin: values.pin };
 const file = saveRaw('gateway-overhead', { settings: runSettings, results });
 console.log(`\nraw rounds: ${file}`);
