@@ -29,6 +29,7 @@ import { type CorsConfig, CorsPolicy, registerCors } from './http/cors.js';
 import { httpsOptions, registerOptionalClientCert, secureContextOf } from './http/gatewayTls.js';
 import { FastLane } from './http/fastLane.js';
 import { laneServerFactory } from './http/laneServer.js';
+import { ClosingConnections } from './http/closingConnections.js';
 import type { RequestHead } from './http/requestHead.js';
 import { requestIdOf } from './http/requestId.js';
 import { type SecretAllowList, type TlsReloader, secretPolicy } from '@inference/runtime';
@@ -107,6 +108,8 @@ function takeBody(req: FastifyRequest): unknown {
 export class ApiGatewayActor extends Actor<GatewayMsg> {
   private app: FastifyInstance | undefined;
   private lane: FastLane | undefined;
+  /** Ends the connections clients hold open once the server closes (http/closingConnections.ts). */
+  private connections: ClosingConnections | undefined;
   /** What every RequestRun is given (one object, not one per request). */
   private readonly requestDeps: RequestDeps;
   /**
@@ -165,6 +168,7 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     const app = (secure === undefined
       ? Fastify(options as object)
       : Fastify({ ...(options as object), http2: true, https: { allowHTTP1: true, ...secure } })) as unknown as FastifyInstance;
+    this.connections = new ClosingConnections(app.server, secure !== undefined);
     // The lane logs what it takes in the shape of Fastify's request log (http/laneLog.ts).
     if (lane !== undefined && this.options.logger === true) lane.logTo(app.log);
     if (tls !== undefined) {
@@ -204,6 +208,8 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     // Requests still arriving on open connections while the server closes get the shutdown 503.
     this.drain.close();
     this.lane?.close();
+    // Idle connections end now, busy ones once their requests have (an HTTP/2 session with a GOAWAY).
+    this.connections?.close();
     await this.app?.close();
   }
 

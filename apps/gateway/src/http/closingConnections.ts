@@ -1,0 +1,86 @@
+// The client connections the gateway's server holds open, and how they end when it
+// closes, so that an idle one never holds the close (docs/config.md, "Shutdown"):
+// - each HTTP/2 session gets a graceful GOAWAY (`session.close()`): one with no open
+//   stream ends at once; one with streams open ends when the last of them ends, and
+//   opens no new one (the client refuses new requests on it, and a stream already on
+//   the wire past the GOAWAY is refused with REFUSED_STREAM, never processed). Node
+//   20's http2 server does not do this itself on close(), and Fastify only destroys
+//   the sessions (forceCloseConnections: true), streams in flight included;
+// - an HTTP/1.1 keep-alive connection is closed once it is idle: at once when it
+//   is, and when its last response ends when it is not (a connection whose request
+//   was in flight when close began would otherwise wait for its keep-alive timeout,
+//   or for ever over TLS, where the HTTP/1.1 fallback has none). A request already
+//   pipelined behind it is still read and answered (the parser is busy, so the
+//   connection is not idle).
+// What is still running when the gateway closes is cancelled by the gateway
+// (apiGatewayActor.ts), which ends its stream or response; the connection then
+// ends as above, over either protocol.
+//
+// Invariant: `sessions` holds the sessions the server accepted and that have not
+// closed (each removed on its 'close'), so it never outgrows the open connections.
+
+import type { Server } from 'node:http';
+import type { Http2SecureServer, ServerHttp2Session } from 'node:http2';
+
+/**
+ * Node's HTTP/1.1 connection tracking: on http.Server, and on the HTTP/2 server
+ * with allowHTTP1 (Node 20 has it there too; its types leave it out).
+ */
+interface IdleCloser {
+  closeIdleConnections?: () => void;
+}
+
+/** How often, while the server closes, connections that have gone idle are closed. */
+const IDLE_SWEEP_MS = 50;
+
+export class ClosingConnections {
+  private readonly sessions = new Set<ServerHttp2Session>();
+  private closing = false;
+  private sweep: NodeJS.Timeout | undefined;
+
+  /** `h2`: the server is the HTTP/2 (TLS, HTTP/1.1 allowed) one, whose sessions are tracked. */
+  constructor(
+    private readonly server: Server | Http2SecureServer,
+    h2: boolean,
+  ) {
+    if (h2) (server as Http2SecureServer).on('session', this.opened);
+    server.once('close', this.stopSweep);
+  }
+
+  /** HTTP/2 sessions open now (for tests and the status of a close). */
+  get openSessions(): number {
+    return this.sessions.size;
+  }
+
+  private readonly opened = (session: ServerHttp2Session): void => {
+    // A session whose handshake ended after close began gets its GOAWAY before any stream.
+    if (this.closing) {
+      session.close();
+      return;
+    }
+    this.sessions.add(session);
+    session.once('close', () => { this.sessions.delete(session); });
+  };
+
+  /**
+   * The server closes: GOAWAY to every HTTP/2 session, idle HTTP/1.1 connections
+   * closed now and as the others go idle, until the server has closed.
+   */
+  close(): void {
+    if (this.closing) return;
+    this.closing = true;
+    for (const session of this.sessions) session.close();
+    this.closeIdle();
+    this.sweep = setInterval(this.closeIdle, IDLE_SWEEP_MS);
+    this.sweep.unref();
+  }
+
+  private readonly closeIdle = (): void => {
+    (this.server as IdleCloser).closeIdleConnections?.();
+  };
+
+  private readonly stopSweep = (): void => {
+    if (this.sweep !== undefined) clearInterval(this.sweep);
+    this.sweep = undefined;
+  };
+}
