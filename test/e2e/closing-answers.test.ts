@@ -1,21 +1,28 @@
 // What the gateway answers while it shuts down, on both fronts (the lean front of
 // the generate routes and Fastify's path, serve(..., { fastLane: false })):
 // - while the server closes (close() has begun and the listener no longer takes
-//   connections), a request on a connection already open gets a 503 in the
+//   connections), a request on an HTTP/1.1 connection already open gets a 503 in the
 //   taxonomy's envelope, as a draining gateway gives it: the OpenAI envelope on the
 //   OpenAI, admin and probe routes, Anthropic's shape on /v1/messages (its overloads
-//   are 529), with `x-request-id`; over HTTP/1.1 (`connection: close`) and HTTP/2;
+//   are 529), with `x-request-id` and `connection: close`;
+// - an HTTP/2 session open when close() begins gets a GOAWAY instead: after it the
+//   client opens no new stream on the session (its request() throws
+//   ERR_HTTP2_GOAWAY_SESSION), and a stream already on the wire when the GOAWAY came
+//   is refused with REFUSED_STREAM (never processed, so safe to send elsewhere);
 // - while draining, an HTTP/2 answer carries no `connection` header (HTTP/2 forbids
 //   it; Node would warn and drop it) and nothing is warned, while HTTP/1.1 over the
 //   same TLS listener still gets `connection: close`.
-// The closing window is held open by connections the server waits for: an HTTP/1.1
-// connection with a request in flight (its body half sent) when close() begins, the
-// next request following it on that connection; an HTTP/2 session opened before.
+// The closing window is held open by an HTTP/1.1 connection with a request in flight
+// (its body half sent) when close() begins, the next request following it on that
+// connection. The race on HTTP/2 is made certain by holding what the server sends
+// the session (its GOAWAY) until the client's streams are on the wire.
 // See docs/config.md ("Shutdown").
 
 import http2 from 'node:http2';
 import https from 'node:https';
 import { type Socket, connect } from 'node:net';
+import { Duplex } from 'node:stream';
+import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { type Server, parseConfig, serve } from '@inference/gateway';
 import { type MockUpstream, startMockUpstream } from '@inference/mock-upstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -198,6 +205,66 @@ function h2Ask(session: http2.ClientHttp2Session, ask: Ask): Promise<Answer> {
   });
 }
 
+/**
+ * An HTTP/2 session's transport over TLS (ALPN h2) that can hold back what the
+ * server sends (its end included) and let it through later, so that the client
+ * sends streams the server's GOAWAY has already refused.
+ */
+class HeldTransport extends Duplex {
+  private held: (Buffer | null)[] | undefined;
+
+  private constructor(private readonly socket: TLSSocket) {
+    super();
+    socket.on('data', (d: Buffer) => { this.deliver(d); });
+    socket.on('end', () => { this.deliver(null); });
+    socket.on('error', () => undefined);
+  }
+
+  static open(server: Server): Promise<HeldTransport> {
+    return new Promise((resolve, reject) => {
+      const socket = tlsConnect({ host: '127.0.0.1', port: server.port, ca, servername: 'localhost', ALPNProtocols: ['h2'] }, () => {
+        resolve(new HeldTransport(socket));
+      });
+      socket.once('error', reject);
+    });
+  }
+
+  /** Whether something the server sent is being held. */
+  get holding(): boolean {
+    return (this.held?.length ?? 0) > 0;
+  }
+
+  hold(): void {
+    this.held = [];
+  }
+
+  release(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const d of held) this.push(d);
+  }
+
+  private deliver(d: Buffer | null): void {
+    if (this.held === undefined) this.push(d);
+    else this.held.push(d);
+  }
+
+  override _read(): void {
+    // Pushed as it comes (or when released).
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (e?: Error | null) => void): void {
+    // Once the server has gone, what the client still sends goes nowhere.
+    if (this.socket.destroyed) done();
+    else this.socket.write(chunk, () => { done(); });
+  }
+
+  override _destroy(e: Error | null, done: (e: Error | null) => void): void {
+    this.socket.destroy();
+    done(e);
+  }
+}
+
 function h2Session(server: Server): Promise<http2.ClientHttp2Session> {
   return new Promise((resolve, reject) => {
     const session = http2.connect(server.url, { ca });
@@ -279,22 +346,34 @@ describe.each(FRONTS)('HTTP/2 over TLS, through $front', ({ fastLane }) => {
     expect(h1.headers.connection).toBe('close');
   });
 
-  it('while closing: a request on a session already open gets the envelope of its route', async () => {
+  it('while closing: a session open before gets a GOAWAY; a new stream is refused by the client, or with REFUSED_STREAM when raced', async () => {
     const session = await h2Session(server);
+    const raced = await HeldTransport.open(server);
+    const racedSession = http2.connect(server.url, { createConnection: () => raced });
+    racedSession.on('error', () => undefined);
     try {
-      // The session is open when close() begins: the server waits for its sessions to end.
-      await h2Ask(session, HEALTH);
+      expect((await h2Ask(session, HEALTH)).status).toBe(200);
+      expect((await h2Ask(racedSession, HEALTH)).status).toBe(200);
+      const goaway = new Promise<number>((resolve) => { session.once('goaway', resolve); });
+      raced.hold();
       closed = server.close();
-      await until('the listener to close', () => refused(server.port), 10_000, 20);
+      // A graceful GOAWAY (NO_ERROR): the client takes no new stream on the session.
+      expect(await goaway).toBe(http2.constants.NGHTTP2_NO_ERROR);
       for (const ask of [...OPENAI_ROUTES, MESSAGES]) {
-        const a = await h2Ask(session, ask);
-        const what = `h2 ${ask.method} ${ask.path}: ${JSON.stringify(a)}`;
-        if (ask === MESSAGES) expectAnthropicRefusal(a, what);
-        else expectOpenAIRefusal(a, what);
-        expect(a.headers.connection, what).toBeUndefined();
+        expect(() => session.request({ ':method': ask.method, ':path': ask.path }), ask.path).toThrow(expect.objectContaining({ code: 'ERR_HTTP2_GOAWAY_SESSION' }));
+      }
+      // Raced: the GOAWAY has reached the other session's transport, not yet the client, which sends its streams.
+      await until('the GOAWAY to arrive', () => Promise.resolve(raced.holding ? true : undefined), 10_000, 10);
+      expect(racedSession.closed).toBe(false);
+      const outcomes = [...OPENAI_ROUTES, MESSAGES].map((ask) => h2Ask(racedSession, ask).then((a) => JSON.stringify(a), (e: unknown) => e));
+      await new Promise((r) => setTimeout(r, 100));
+      raced.release();
+      for (const outcome of await Promise.all(outcomes)) {
+        expect(outcome).toMatchObject({ code: 'ERR_HTTP2_STREAM_ERROR', message: expect.stringMatching(/NGHTTP2_REFUSED_STREAM/) as unknown });
       }
     } finally {
       session.close();
+      racedSession.destroy();
     }
     expect(await warned()).toEqual([]);
     await closed;

@@ -44,7 +44,7 @@ export async function startCli(args: string[], env: NodeJS.ProcessEnv = process.
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => { reject(new Error(`inference serve did not start:\n${out}`)); }, startMs);
     const check = (): void => {
-      const m = /serving .* on (http:\/\/\S+)/.exec(out);
+      const m = /serving .* on (https?:\/\/\S+)/.exec(out);
       if (m?.[1] !== undefined) {
         clearTimeout(timer);
         resolve(m[1]);
