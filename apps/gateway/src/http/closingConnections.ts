@@ -20,7 +20,7 @@
 // closed (each removed on its 'close'), so it never outgrows the open connections.
 
 import type { Server } from 'node:http';
-import type { Http2SecureServer, ServerHttp2Session } from 'node:http2';
+import type { Http2SecureServer, Http2Server, ServerHttp2Session } from 'node:http2';
 
 /**
  * Node's HTTP/1.1 connection tracking: on http.Server, and on the HTTP/2 server
@@ -38,12 +38,12 @@ export class ClosingConnections {
   private closing = false;
   private sweep: NodeJS.Timeout | undefined;
 
-  /** `h2`: the server is the HTTP/2 (TLS, HTTP/1.1 allowed) one, whose sessions are tracked. */
+  /** `h2`: the server is an HTTP/2 one (the gateway's: TLS, HTTP/1.1 allowed), whose sessions are tracked. */
   constructor(
-    private readonly server: Server | Http2SecureServer,
+    private readonly server: Server | Http2SecureServer | Http2Server,
     h2: boolean,
   ) {
-    if (h2) (server as Http2SecureServer).on('session', this.opened);
+    if (h2) (server as Http2SecureServer | Http2Server).on('session', this.opened);
     server.once('close', this.stopSweep);
   }
 
