@@ -9,7 +9,8 @@
 // the raw rounds are written to docs/bench-raw/gateway-overhead.json.
 //
 // Per side and round: max RPS (closed loop), the CPU the proxy process spends per
-// request at that load (user + system of every thread, GC included, from /proc),
+// request at that load (user + system of every thread, GC included, from /proc;
+// and of its main thread alone, where the request's JavaScript runs),
 // and p50/p99 latency at a fixed rate (open loop). A response counts only when its
 // body checks (JSON with choices; a stream that ends with [DONE] and no error event).
 //
@@ -84,8 +85,14 @@ async function measure(side, stream) {
   const s = sides[side];
   const body = chat(stream);
   let c0 = 0;
-  const max = await maxRps(s.origin, '/v1/chat/completions', body, { concurrency, seconds, stream, headers: s.headers, onStart: () => { c0 = cpuSeconds(s.pid); } });
+  let m0 = 0;
+  const onStart = () => {
+    c0 = cpuSeconds(s.pid);
+    m0 = cpuSeconds(s.pid, true);
+  };
+  const max = await maxRps(s.origin, '/v1/chat/completions', body, { concurrency, seconds, stream, headers: s.headers, onStart });
   const cpu = cpuSeconds(s.pid) - c0;
+  const cpuMain = cpuSeconds(s.pid, true) - m0;
   const r0 = cpuSeconds(s.pid);
   const lat = await fixedRate(s.origin, '/v1/chat/completions', body, { rps: rate, seconds, stream, headers: s.headers });
   // At a fixed rate the process is not saturated: its CPU per request moves less with what else the machine runs.
@@ -93,7 +100,7 @@ async function measure(side, stream) {
   // CPU over the measured window only (after the warm-up), over every request answered in it.
   const served = max.n + max.errors;
   return {
-    rps: max.rps, errors: max.errors, cpuUsPerReq: (cpu * 1e6) / served, cpuUsPerReqAtRate: cpuAtRate, p50: lat.p50, p99: lat.p99, ttfbP50: lat.ttfbP50,
+    rps: max.rps, errors: max.errors, cpuUsPerReq: (cpu * 1e6) / served, cpuMainUsPerReq: (cpuMain * 1e6) / served, cpuUsPerReqAtRate: cpuAtRate, p50: lat.p50, p99: lat.p99, ttfbP50: lat.ttfbP50,
     latErrors: lat.errors,
   };
 }
@@ -120,7 +127,7 @@ const perRound = (rows, f) => rows.map((r, i) => f(r, i));
 for (const [mode, r] of Object.entries(results)) {
   console.log(`\n[${mode}]`);
   for (const [side, rows] of Object.entries(r)) {
-    const cpu = side === 'direct' ? '' : `   CPU/req ${fmtStats(stats(rows.map((x) => x.cpuUsPerReq)), 0)} µs (at ${rate} RPS ${fmtStats(stats(rows.map((x) => x.cpuUsPerReqAtRate)), 0)})`;
+    const cpu = side === 'direct' ? '' : `   CPU/req ${fmtStats(stats(rows.map((x) => x.cpuUsPerReq)), 0)} µs (main thread ${fmtStats(stats(rows.map((x) => x.cpuMainUsPerReq)), 0)}; at ${rate} RPS ${fmtStats(stats(rows.map((x) => x.cpuUsPerReqAtRate)), 0)})`;
     const errs = rows.reduce((a, x) => a + x.errors + x.latErrors, 0);
     console.log(`  ${side.padEnd(8)} max RPS ${fmtStats(stats(rows.map((x) => x.rps)), 0)}${cpu}   @${rate} RPS p50 ${fmtStats(stats(rows.map((x) => x.p50)))} ms p99 ${fmtStats(stats(rows.map((x) => x.p99)))} ms   (errors ${errs})`);
   }
@@ -128,6 +135,7 @@ for (const [mode, r] of Object.entries(results)) {
   const ratio = (a, b, f) => stats(perRound(a, (x, i) => f(x) / f(b[i])));
   const diff = (a, b, f) => stats(perRound(a, (x, i) => f(x) - f(b[i])));
   console.log(`  gateway/floor   CPU per request ${fmtStats(ratio(gwRows, r.floor, (x) => x.cpuUsPerReq))}x (target <= 1.25)   max RPS ${fmtStats(ratio(gwRows, r.floor, (x) => x.rps), 3)}`);
+  console.log(`  gateway/floor   CPU per request, main threads ${fmtStats(ratio(gwRows, r.floor, (x) => x.cpuMainUsPerReq))}x`);
   console.log(`  gateway/floor   CPU per request at ${rate} RPS ${fmtStats(ratio(gwRows, r.floor, (x) => x.cpuUsPerReqAtRate))}x`);
   console.log(`  gateway/direct  max RPS ${fmtStats(ratio(gwRows, r.direct, (x) => x.rps), 3)}`);
   console.log(`  added by the gateway @${rate} RPS: p50 ${fmtStats(diff(gwRows, r.direct, (x) => x.p50), 3)} ms (target <= 0.3)   p99 ${fmtStats(diff(gwRows, r.direct, (x) => x.p99), 3)} ms (target <= 1)   TTFB p50 ${fmtStats(diff(gwRows, r.direct, (x) => x.ttfbP50), 3)} ms`);

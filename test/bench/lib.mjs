@@ -214,9 +214,10 @@ export function stats(xs) {
 export const fmtStats = (s, d = 2) => `${fmt(s.median, d)} (${fmt(s.min, d)}..${fmt(s.max, d)})`;
 
 /** CPU seconds a process has used (user + system, every thread), or NaN off Linux. */
-export function cpuSeconds(pid) {
+/** CPU seconds (user + system) of process `pid`, every thread; with `mainOnly`, of its main thread alone. */
+export function cpuSeconds(pid, mainOnly = false) {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    const fields = readFileSync(mainOnly ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100;
   } catch {
     return Number.NaN;

@@ -34,7 +34,7 @@ import { requestIdOf } from './http/requestId.js';
 import { type SecretAllowList, type TlsReloader, secretPolicy } from '@inference/runtime';
 import type { Server as SecureServer } from 'node:tls';
 import type { IncomingHttpHeaders } from 'node:http';
-import { Drain } from './http/drain.js';
+import { Drain, refuseShuttingDown } from './http/drain.js';
 import type { WriterOptions } from './http/coalesce.js';
 import type { AdminServices } from './admin/adminServices.js';
 import { recordChange, registerAuditRoutes } from './audit/auditRoutes.js';
@@ -153,7 +153,8 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
         void reply.header('x-request-id', req.id);
         void sendError(reply, e, status);
       },
-      return503OnClosing: true,
+      // Off: Fastify's own 503 while closing is not our envelope; the drain hook below answers it (http/drain.ts).
+      return503OnClosing: false,
     };
     // The routes and hooks take the HTTP/1 request types; under HTTP/2 the compat API
     // gives the same surface (streaming.ts leaves out headers HTTP/2 forbids).
@@ -173,16 +174,11 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
     }
     app.addHook('onRequest', (req, reply, done) => {
       void reply.header('x-request-id', req.id);
-      if (Drain.isProbe(req.url)) {
-        done();
+      if (this.drain.refuses(req.url)) {
+        void refuseShuttingDown(req, reply);
         return;
       }
-      if (this.drain.draining) {
-        void reply.header('connection', 'close');
-        void sendError(reply, new InferenceError('overloaded', 'the server is shutting down'));
-        return;
-      }
-      this.drain.track(reply.raw);
+      if (!Drain.isProbe(req.url)) this.drain.track(reply.raw);
       done();
     });
     // Before auth: preflights carry no credentials.
@@ -205,6 +201,8 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
   override async postStop(): Promise<void> {
     // Work still running when the gateway stops (system shutdown) is cancelled, as before the server closes.
     for (const run of [...this.live]) run.cancel('request ended');
+    // Requests still arriving on open connections while the server closes get the shutdown 503.
+    this.drain.close();
     this.lane?.close();
     await this.app?.close();
   }

@@ -19,9 +19,10 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '@inference/actors';
-import { InferenceError, anthropicErrorBody, anthropicStatus, invalid, openAIErrorBody } from '@inference/core';
+import { InferenceError, invalid } from '@inference/core';
 import { type AdminKeyConfig, type ApiKeyConfig, type Env, resolveKeys } from '@inference/runtime';
 import type { KeyRegistry } from '../keys/keyRegistry.js';
+import { ANTHROPIC_PATH, sendRefusal } from './refusal.js';
 
 interface Entry {
   readonly digest: Buffer;
@@ -121,14 +122,9 @@ function bearer(headers: IncomingHttpHeaders): string | undefined {
   return m?.[1];
 }
 
-function refuse(req: FastifyRequest, reply: FastifyReply, path: string, message: string): FastifyReply {
-  const e = new InferenceError('unauthorized', message);
+function refuse(req: FastifyRequest, reply: FastifyReply, message: string): FastifyReply {
   void reply.header('www-authenticate', 'Bearer');
-  if (path === '/v1/messages') {
-    void reply.header('request-id', req.id);
-    return reply.code(anthropicStatus(e)).type('application/json').send({ ...anthropicErrorBody(e), request_id: req.id });
-  }
-  return reply.code(e.status).type('application/json').send(openAIErrorBody(e));
+  return sendRefusal(req, reply, new InferenceError('unauthorized', message));
 }
 
 /** The principal of a presented API key, or why it is refused. */
@@ -169,7 +165,7 @@ export function authActive(keys: AuthKeys): boolean {
 function apiOutcome(keys: AuthKeys, path: string, headers: IncomingHttpHeaders): AuthOutcome {
   if (keys.api.size === 0 && (keys.virtual?.size ?? 0) === 0) return OPEN;
   const apiKey = headers['x-api-key'];
-  const presented = bearer(headers) ?? (path === '/v1/messages' && typeof apiKey === 'string' ? apiKey : undefined);
+  const presented = bearer(headers) ?? (path === ANTHROPIC_PATH && typeof apiKey === 'string' ? apiKey : undefined);
   if (presented === undefined) return { kind: 'refused', message: 'an API key is required (Authorization: Bearer <key>)' };
   const principal = apiPrincipal(keys, presented);
   return typeof principal === 'string' ? { kind: 'refused', message: principal } : { kind: 'api', principal };
@@ -212,7 +208,7 @@ export function registerAuth(app: FastifyInstance, keys: AuthKeys): void {
   app.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0] ?? '';
     const outcome = authorize(keys, path, req.headers);
-    if (outcome.kind === 'refused') return refuse(req, reply, path, outcome.message);
+    if (outcome.kind === 'refused') return refuse(req, reply, outcome.message);
     remember(req, outcome);
     return undefined;
   });

@@ -43,4 +43,17 @@ describe('Drain', () => {
       await new Promise<void>((r) => server.close(() => { r(); }));
     }
   });
+
+  it('refuses all but the probes while draining, and the probes too once closing', () => {
+    const drain = new Drain();
+    const urls = ['/v1/chat/completions', '/v1/messages?beta=true', '/admin/deployments', '/health', '/ready', '/metrics?x=1'];
+    expect(urls.filter((u) => drain.refuses(u))).toEqual([]);
+    drain.begin();
+    expect(urls.filter((u) => drain.refuses(u))).toEqual(['/v1/chat/completions', '/v1/messages?beta=true', '/admin/deployments']);
+    expect(drain.closing).toBe(false);
+    drain.close();
+    expect(drain.draining).toBe(true);
+    expect(drain.closing).toBe(true);
+    expect(urls.filter((u) => drain.refuses(u))).toEqual(urls);
+  });
 });

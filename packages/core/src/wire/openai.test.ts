@@ -95,6 +95,20 @@ describe('completions and embeddings', () => {
 });
 
 describe('ChunkWriter', () => {
+  it('text() writes exactly the bytes delta() writes for the same text, in every kind, choice and role', () => {
+    for (const kind of ['chat', 'completion'] as const) {
+      const w = new ChunkWriter(kind, 'id-1', 7, 'm"x');
+      for (const index of [0, 2]) {
+        for (const role of [false, true]) {
+          for (const text of ['', 'he"llo', 'caf\u00e9 \n\u2028']) {
+            const viaDelta = kind === 'completion' ? w.delta(index, { text }) : w.delta(index, role ? { role, text } : { text });
+            expect(w.text(index, JSON.stringify(text), kind === 'chat' && role)).toBe(viaDelta);
+          }
+        }
+      }
+    }
+  });
+
   it('writes valid OpenAI chunk JSON', () => {
     const w = new ChunkWriter('chat', 'chatcmpl-1', 7, 'm"x');
     const first = JSON.parse(w.delta(0, { role: true, text: 'he"llo' }).slice(6));

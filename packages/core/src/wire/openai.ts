@@ -110,20 +110,27 @@ function parseTools(o: Json): ToolDefinition[] | undefined {
   });
 }
 
+type Range = { readonly min?: number; readonly max?: number; readonly integer?: boolean };
+const POSITIVE_INT: Range = { min: 1, integer: true };
+const CHOICES: Range = { min: 1, max: 16, integer: true };
+/** The numeric sampling fields: made once, not per request (this runs on every request). */
+const SAMPLING_FIELDS: readonly (readonly [keyof SamplingParams, string, Range])[] = [
+  ['temperature', 'temperature', { min: 0, max: 2 }],
+  ['topP', 'top_p', { min: 0, max: 1 }],
+  ['topK', 'top_k', { min: 0, max: 100000, integer: true }],
+  ['minP', 'min_p', { min: 0, max: 1 }],
+  ['seed', 'seed', { integer: true, min: -(2 ** 53), max: 2 ** 53 }],
+  ['presencePenalty', 'presence_penalty', { min: -2, max: 2 }],
+  ['frequencyPenalty', 'frequency_penalty', { min: -2, max: 2 }],
+];
+
 function parseSampling(o: Json): SamplingParams {
-  const maxTokens = optNumber(o, 'max_completion_tokens', '', { min: 1, integer: true }) ?? optNumber(o, 'max_tokens', '', { min: 1, integer: true });
-  const s: SamplingParams = { stop: parseStop(o.stop), n: optNumber(o, 'n', '', { min: 1, max: 16, integer: true }) ?? 1 };
+  const maxTokens = optNumber(o, 'max_completion_tokens', '', POSITIVE_INT) ?? optNumber(o, 'max_tokens', '', POSITIVE_INT);
+  const s: SamplingParams = { stop: parseStop(o.stop), n: optNumber(o, 'n', '', CHOICES) ?? 1 };
   if (maxTokens !== undefined) s.maxTokens = maxTokens;
-  const fields: [keyof SamplingParams, string, { min?: number; max?: number; integer?: boolean }][] = [
-    ['temperature', 'temperature', { min: 0, max: 2 }],
-    ['topP', 'top_p', { min: 0, max: 1 }],
-    ['topK', 'top_k', { min: 0, max: 100000, integer: true }],
-    ['minP', 'min_p', { min: 0, max: 1 }],
-    ['seed', 'seed', { integer: true, min: -(2 ** 53), max: 2 ** 53 }],
-    ['presencePenalty', 'presence_penalty', { min: -2, max: 2 }],
-    ['frequencyPenalty', 'frequency_penalty', { min: -2, max: 2 }],
-  ];
-  for (const [key, wire, range] of fields) {
+  for (const [key, wire, range] of SAMPLING_FIELDS) {
+    // Most requests set few of them: the key is looked at before the call.
+    if (o[wire] === undefined) continue;
     const v = optNumber(o, wire, '', range);
     if (v !== undefined) (s as unknown as Record<string, number>)[key] = v;
   }
@@ -395,6 +402,12 @@ function flat(s: string): string {
  * without logprobs take the constant `"logprobs":null` path.
  */
 
+/** A text event of choice 0 without the role (ChunkWriter.text): what stands between the head and the text's JSON string, and after it. */
+const CHAT_TEXT_MID = '"choices":[{"index":0,"delta":{"content":';
+const CHAT_TEXT_TAIL = '},"logprobs":null,"finish_reason":null}]}\n\n';
+const COMPLETION_TEXT_MID = '"choices":[{"index":0,"text":';
+const COMPLETION_TEXT_TAIL = ',"logprobs":null,"finish_reason":null}]}\n\n';
+
 export class ChunkWriter {
   private readonly head: string;
 
@@ -433,6 +446,12 @@ export class ChunkWriter {
    * TokenChunk's TEXT_JSON): the same bytes as `delta(index, {role, text})`, without encoding the text again.
    */
   text(index: number, json: string, role: boolean): string {
+    if (index === 0 && !role) {
+      // Nearly every event of a stream: four concatenations of constant pieces (no number to render, fewer
+      // intermediate strings than the template below; nothing more kept per stream).
+      if (this.kind === 'chat') return 'data: ' + this.head + CHAT_TEXT_MID + json + CHAT_TEXT_TAIL;
+      return 'data: ' + this.head + COMPLETION_TEXT_MID + json + COMPLETION_TEXT_TAIL;
+    }
     if (this.kind === 'completion') return `data: ${this.head}"choices":[{"index":${index},"text":${json},"logprobs":null,"finish_reason":null}]}\n\n`;
     const delta = role ? '{"role":"assistant","content":' : '{"content":';
     return `data: ${this.head}"choices":[{"index":${index},"delta":${delta}${json}},"logprobs":null,"finish_reason":null}]}\n\n`;

@@ -200,6 +200,22 @@ describe('PlainTextEvents (one per stream)', () => {
     check(r, '{"choices":[{"finish_reason":"stop","index":0,"delta":{}}],"created":2,"id":"chatcmpl-x","model":"m","object":"chat.completion.chunk"}');
   });
 
+  it('after the first text, which carries the role, reads the texts after it without matching again', () => {
+    const r = new PlainTextEvents();
+    const roleHead = '{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":';
+    check(r, `${roleHead}"Once"${tail}`);
+    const exec = vi.spyOn(RegExp.prototype, 'exec');
+    try {
+      for (const t of [' upon', ' a', ' "time"', '']) check(r, `${head}${JSON.stringify(t)}${tail}`);
+      expect(exec).not.toHaveBeenCalled();
+    } finally {
+      exec.mockRestore();
+    }
+    // A second role event is still read exactly (matched again).
+    check(r, `${roleHead}"again"${tail}`);
+    check(r, `${head}"x"${tail}`);
+  });
+
   it('follows a stream whose bytes around the text change', () => {
     const r = new PlainTextEvents();
     check(r, `${head}"a"${tail}`);

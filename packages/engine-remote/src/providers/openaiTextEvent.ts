@@ -21,7 +21,9 @@
 //   expression, the bytes before its text's JSON string and after it are kept; a
 //   later event that starts and ends with exactly those bytes, with one valid JSON
 //   string between them, is that same event with another string: no match is run.
-//   Whatever does not fit is matched again (and what is kept follows it).
+//   Whatever does not fit is matched again (and what is kept follows it). The first
+//   text of a stream also carries the role: what is kept leaves it out, since the
+//   events after it carry none.
 // Both also give the text's JSON string as the upstream wrote it, when that is
 // exactly JSON.stringify of the text: the client's stream then writes those bytes
 // instead of encoding the text again (TokenChunk's TEXT_JSON).
@@ -128,10 +130,15 @@ export class PlainTextEvents {
     if (at === undefined) return undefined;
     const kind = stringToken(data, at[0], at[1]);
     if (kind === 0) return undefined;
-    // Kept from a copy of the event: a slice of `data` would keep the whole chunk it was decoded from alive.
-    const own = JSON.parse(JSON.stringify(data)) as string;
-    this.before = own.slice(0, at[0]);
-    this.after = own.slice(at[1]);
+    // Kept as copies: a slice of `data` would keep the whole chunk it was decoded from alive. The role comes
+    // with the first text only: kept without it, so that the events after it (the same bytes but for the role
+    // and the text) take the comparison above, not another match. Without `"role":"assistant",` the delta is
+    // still one the expression accepts (the role is optional there), so whatever passes the comparison is an
+    // event the expression would match.
+    const delta = data.indexOf('"delta":{') + 9;
+    const head = data.charCodeAt(delta + 1) === 0x72 /* "role" */ ? data.slice(0, delta) + data.slice(delta + 19, at[0]) : data.slice(0, at[0]);
+    this.before = JSON.parse(JSON.stringify(head)) as string;
+    this.after = JSON.parse(JSON.stringify(data.slice(at[1]))) as string;
     return this.text(data.slice(at[0], at[1]), kind);
   }
 
