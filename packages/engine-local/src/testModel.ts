@@ -12,14 +12,14 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const repoRoot = resolve(here, '..', '..', '..');
 
 function findModel(): string {
-  const model = [process.env['INFERENCE_TEST_MODEL'], join(repoRoot, 'models', 'stories260K.gguf'), '/work/shared/models/stories260K.gguf']
+  const model = [process.env['INFERENCE_TEST_MODEL'], join(repoRoot, 'models', 'stories260K.gguf'), join(repoRoot, '..', 'shared', 'models', 'stories260K.gguf')]
     .filter((p): p is string => p !== undefined && p !== '')
     .find((p) => existsSync(p));
   if (model === undefined) throw new Error('engine-local tests need stories260K.gguf (set INFERENCE_TEST_MODEL)');
   return model;
 }
 
-/** The path of stories260K.gguf: INFERENCE_TEST_MODEL, else the repository's models/. */
+/** The path of stories260K.gguf: INFERENCE_TEST_MODEL, else the repository's models/, else the shared models/ beside the checkout. */
 export const MODEL = findModel();
 
 /** Layers to offload: scripts/gpu-check.sh runs the engine tests with every layer on the GPU (a CUDA build of the addon). */
