@@ -12,7 +12,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const repoRoot = resolve(here, '..', '..', '..');
 
 function findModel(): string {
-  const model = [process.env['INFERENCE_TEST_MODEL'], join(repoRoot, 'models', 'stories260K.gguf'), join(repoRoot, '..', 'shared', 'models', 'stories260K.gguf')]
+  const shared = join(repoRoot, '..', 'shared', 'models', 'stories260K.gguf');
+  const model = [process.env['INFERENCE_TEST_MODEL'], join(repoRoot, 'models', 'stories260K.gguf'), shared]
     .filter((p): p is string => p !== undefined && p !== '')
     .find((p) => existsSync(p));
   if (model === undefined) throw new Error('engine-local tests need stories260K.gguf (set INFERENCE_TEST_MODEL)');
