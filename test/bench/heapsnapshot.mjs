@@ -82,14 +82,11 @@ export function totals(rows) {
 }
 
 /**
- * Who holds what a stream adds: the objects of `afterFile` that `beforeFile` did not
- * have (both from one process: V8 keeps an object's id across snapshots), by owner. A closure is named by
- * its function and source line (file:line); a function context by the closures that
- * use it; a suspended async function by its function; any other object by its kind
- * and the object and property that hold it (`(array) <- Cancellation.listeners`).
- * Per unit of n, largest first: { site, count, size }.
+ * The heap graph of `afterFile`, with accessors by node index, and which of its nodes
+ * are new: not in `beforeFile` (both from one process: V8 keeps an object's id across
+ * snapshots). `scriptUrl` is the URL of a closure's script, undefined when it has none.
  */
-export function owners(beforeFile, afterFile, n) {
+function heapGraph(beforeFile, afterFile) {
   // (Native and synthetic nodes take their ids from addresses, not from that sequence: a set, not a bound.)
   const seen = new Set();
   {
@@ -128,6 +125,28 @@ export function owners(beforeFile, afterFile, n) {
     for (let e = firstEdge[i]; e < firstEdge[i + 1]; e += ew) if (edgeName(e) === label) return edges[e + eTo] / w;
     return -1;
   };
+  const scriptUrl = (closure) => {
+    const shared = child(closure, 'shared');
+    if (shared < 0) return undefined;
+    let script = child(shared, 'script');
+    if (script < 0) script = child(shared, 'script_or_debug_info');
+    const source = script < 0 ? -1 : child(script, 'name');
+    return source < 0 ? undefined : name(source);
+  };
+  return { snap, meta, nodes, edges, w, ew, iSize, eType, eTo, eTypes, count, firstEdge, type, name, isNew, edgeName, child, scriptUrl };
+}
+
+/**
+ * Who holds what a stream adds: the objects of `afterFile` that `beforeFile` did not
+ * have (heapGraph), by owner. A closure is named by
+ * its function and source line (file:line); a function context by the closures that
+ * use it; a suspended async function by its function; any other object by its kind
+ * and the object and property that hold it (`(array) <- Cancellation.listeners`).
+ * Per unit of n, largest first: { site, count, size }.
+ */
+export function owners(beforeFile, afterFile, n) {
+  const { snap, meta, nodes, edges, w, ew, iSize, eType, eTo, eTypes, count, firstEdge, type, name, isNew, edgeName, child, scriptUrl } =
+    heapGraph(beforeFile, afterFile);
   // A closure's source: function name and file:line, through its SharedFunctionInfo and Script.
   const lineOf = new Map();
   if (Array.isArray(snap.locations)) {
@@ -137,13 +156,8 @@ export function owners(beforeFile, afterFile, n) {
     for (let k = 0; k < snap.locations.length; k += lw) lineOf.set(snap.locations[k + lObj] / w, snap.locations[k + lLine] + 1);
   }
   const fileOf = (closure) => {
-    const shared = child(closure, 'shared');
-    if (shared < 0) return '?';
-    let script = child(shared, 'script');
-    if (script < 0) script = child(shared, 'script_or_debug_info');
-    const source = script < 0 ? -1 : child(script, 'name');
-    const url = source < 0 ? '?' : name(source);
-    return url.replace(/^file:\/\//, '').split('/').slice(-3).join('/');
+    const url = scriptUrl(closure);
+    return url === undefined ? '?' : url.replace(/^file:\/\//, '').split('/').slice(-3).join('/');
   };
   const fnSite = (closure) => `${name(closure) === '' ? '(anonymous)' : name(closure)} @ ${fileOf(closure)}:${lineOf.get(closure) ?? '?'}`;
   // Retainers of new nodes (strong edges only), and the closures that use each context.
@@ -248,51 +262,9 @@ function packageOfUrl(u) {
  * Per unit of n, largest first: { owner, size }.
  */
 export function byOwner(beforeFile, afterFile, n) {
-  const seen = new Set();
-  {
-    const s = JSON.parse(readFileSync(beforeFile, 'utf8'));
-    const f = s.snapshot.meta.node_fields;
-    const w = f.length;
-    const iId = f.indexOf('id');
-    for (let i = 0; i < s.nodes.length; i += w) seen.add(s.nodes[i + iId]);
-  }
-  const snap = JSON.parse(readFileSync(afterFile, 'utf8'));
-  const meta = snap.snapshot.meta;
-  const f = meta.node_fields;
-  const w = f.length;
-  const [iType, iName, iId, iSize, iEdges] = ['type', 'name', 'id', 'self_size', 'edge_count'].map((k) => f.indexOf(k));
-  const ef = meta.edge_fields;
-  const ew = ef.length;
-  const [eType, eName, eTo] = ['type', 'name_or_index', 'to_node'].map((k) => ef.indexOf(k));
-  const nTypes = meta.node_types[0];
-  const eTypes = meta.edge_types[0];
-  const { nodes, edges, strings } = snap;
-  const count = nodes.length / w;
-  const firstEdge = new Uint32Array(count + 1);
-  for (let i = 0, e = 0; i < count; i++) {
-    firstEdge[i] = e;
-    e += nodes[i * w + iEdges] * ew;
-    firstEdge[i + 1] = e;
-  }
-  const type = (i) => nTypes[nodes[i * w + iType]];
-  const name = (i) => strings[nodes[i * w + iName]];
-  const isNew = (i) => !seen.has(nodes[i * w + iId]);
-  const edgeName = (e) => {
-    const t = eTypes[edges[e + eType]];
-    return t === 'element' || t === 'hidden' ? `[${edges[e + eName]}]` : strings[edges[e + eName]];
-  };
-  const child = (i, label) => {
-    for (let e = firstEdge[i]; e < firstEdge[i + 1]; e += ew) if (edgeName(e) === label) return edges[e + eTo] / w;
-    return -1;
-  };
-  const urlOf = (closure) => {
-    const shared = child(closure, 'shared');
-    if (shared < 0) return '';
-    let script = child(shared, 'script');
-    if (script < 0) script = child(shared, 'script_or_debug_info');
-    const source = script < 0 ? -1 : child(script, 'name');
-    return source < 0 ? '' : name(source);
-  };
+  const { nodes, edges, w, ew, iSize, eType, eTo, eTypes, count, firstEdge, type, name, isNew, edgeName, child, scriptUrl } =
+    heapGraph(beforeFile, afterFile);
+  const urlOf = (closure) => scriptUrl(closure) ?? '';
   const retainers = new Map();
   for (let i = 0; i < count; i++) {
     for (let e = firstEdge[i]; e < firstEdge[i + 1]; e += ew) {

@@ -25,7 +25,8 @@ export function startProcess(cmd, args, match, env = {}) {
   });
 }
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The repository's root. */
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /**
  * The mock upstream and a gateway with one remote deployment (`mock`) in front
@@ -85,6 +86,19 @@ export async function startServer(cmd, args, port, { env = {}, readyPath = '/hea
     await new Promise((r) => setTimeout(r, 100));
   }
   return { origin, stop: () => new Promise((r) => { if (exited) r(); else { child.once('exit', r); child.kill('SIGTERM'); } }) };
+}
+
+/**
+ * Starts this checkout's gateway (apps/gateway/dist) on a free local port serving `deployments`
+ * (the config's `deployments` key, written to a temporary config file), and waits until it is
+ * ready. `env`: extra environment of the gateway process.
+ */
+export async function startLocalGateway(deployments, { env = {} } = {}) {
+  const port = await freePort();
+  const config = join(mkdtempSync(join(tmpdir(), 'bench-gateway-')), 'config.json');
+  writeFileSync(config, JSON.stringify({ server: { host: '127.0.0.1', port }, deployments }));
+  const cli = join(root, 'apps', 'gateway', 'dist', 'cli.js');
+  return startServer(process.execPath, [cli, 'serve', '--config', config, '--quiet'], port, { readyPath: '/ready', env });
 }
 
 export function percentile(sorted, p) {

@@ -19,15 +19,13 @@
 //
 // llama-server and llama-bench come from `node scripts/build-llama-tools.mjs`.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
-import { fmtStats, freePort, percentile, saveRaw, startServer, stats } from './lib.mjs';
+import { fmtStats, freePort, percentile, root, saveRaw, startLocalGateway, startServer, stats } from './lib.mjs';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { values } = parseArgs({
   options: {
     rounds: { type: 'string', default: '3' },
@@ -118,16 +116,9 @@ async function load(origin, concurrency) {
 }
 
 function gateway() {
-  return async () => {
-    const port = await freePort();
-    const dir = mkdtempSync(join(tmpdir(), 'bench-local-'));
-    const config = join(dir, 'config.json');
-    writeFileSync(config, JSON.stringify({
-      server: { host: '127.0.0.1', port },
-      deployments: [{ name: 'stories', runtime: 'llama', model: values.model, replicas: 1, engine: { contextSize, maxSequences: slots, threads, gpuLayers } }],
-    }));
-    return startServer(process.execPath, [join(root, 'apps', 'gateway', 'dist', 'cli.js'), 'serve', '--config', config, '--quiet'], port, { readyPath: '/ready' });
-  };
+  return () => startLocalGateway([
+    { name: 'stories', runtime: 'llama', model: values.model, replicas: 1, engine: { contextSize, maxSequences: slots, threads, gpuLayers } },
+  ]);
 }
 
 function llamaServer() {

@@ -36,16 +36,12 @@
 // addon (INFERENCE_NATIVE_ADDON for the engine hosts), interleaved with this build's.
 //
 // Raw rounds (every request's group, prompt and cached tokens, TTFT): docs/bench-raw/routing.json.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { loadavg } from 'node:os';
-import { fmt, freePort, percentile, saveRaw, startServer } from './lib.mjs';
+import { fmt, percentile, root, saveRaw, startLocalGateway } from './lib.mjs';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { values } = parseArgs({
   options: {
     replicas: { type: 'string', default: '2' },
@@ -109,20 +105,12 @@ function routingOf(name) {
 
 async function startGateway(side) {
   const [name, build] = side.split('@');
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'bench-routing-'));
-  const config = join(dir, 'config.json');
-  writeFileSync(config, JSON.stringify({
-    server: { host: '127.0.0.1', port },
-    deployments: [{
-      name: 'stories', runtime: 'llama', model: values.model, replicas,
-      engine: { contextSize: 512 * slots, maxSequences: slots, threads: 1 },
-      routing: routingOf(name),
-    }],
-  }));
   const env = build === 'before' && beforeAddon !== undefined ? { INFERENCE_NATIVE_ADDON: beforeAddon } : {};
-  const cli = join(root, 'apps', 'gateway', 'dist', 'cli.js');
-  return startServer(process.execPath, [cli, 'serve', '--config', config, '--quiet'], port, { readyPath: '/ready', env });
+  return startLocalGateway([{
+    name: 'stories', runtime: 'llama', model: values.model, replicas,
+    engine: { contextSize: 512 * slots, maxSequences: slots, threads: 1 },
+    routing: routingOf(name),
+  }], { env });
 }
 
 /** One streamed chat completion: TTFT, completion tokens, prompt and cached prompt tokens. */

@@ -11,20 +11,23 @@
 // after such a preemption to the call that was running, so a writev that wakes a
 // peer on loopback and is preempted on its way out looks slower than it is.
 // Needs strace and perf (either missing: that part is left out); prints only.
+// `--rate N` replaces the closed loop with an open one at N requests per second (the
+// proxies then wait between requests: what each request costs in wakeups shows).
 //
-//   node test/bench/syscalls.mjs [--seconds 3] [--concurrency 64] [--baseline DIR]
+//   node test/bench/syscalls.mjs [--seconds 3] [--concurrency 64] [--rate N] [--baseline DIR]
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { maxRps, startGatewayFor, startMockAndGateway, startProcess } from './lib.mjs';
+import { fixedRate, maxRps, startGatewayFor, startMockAndGateway, startProcess } from './lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
-  options: { seconds: { type: 'string', default: '3' }, concurrency: { type: 'string', default: '64' }, baseline: { type: 'string' } },
+  options: { seconds: { type: 'string', default: '3' }, concurrency: { type: 'string', default: '64' }, rate: { type: 'string' }, baseline: { type: 'string' } },
 });
+const rate = values.rate === undefined ? undefined : Number(values.rate);
 const seconds = Number(values.seconds);
 const concurrency = Number(values.concurrency);
 const has = (cmd) => spawnSync(cmd, ['--version'], { stdio: 'ignore' }).status === 0;
@@ -42,7 +45,9 @@ const body = (stream) => JSON.stringify({ model: 'mock', messages, max_tokens: 1
 async function underLoad(cmd, args, origin, stream) {
   const tool = cmd === undefined ? undefined : spawn(cmd, args, { stdio: 'ignore' });
   await new Promise((r) => setTimeout(r, 500));
-  const r = await maxRps(origin, '/v1/chat/completions', body(stream), { concurrency, seconds, stream });
+  const r = rate === undefined
+    ? await maxRps(origin, '/v1/chat/completions', body(stream), { concurrency, seconds, stream })
+    : await fixedRate(origin, '/v1/chat/completions', body(stream), { rps: rate, seconds, stream });
   if (tool !== undefined) {
     tool.kill('SIGINT');
     await new Promise((res) => tool.once('exit', res));
@@ -79,7 +84,7 @@ function preemptions(file) {
 const per = (counts, n, top = 6) => Object.entries(counts).sort((a, b) => b[1] - a[1]).slice(0, top).map(([k, v]) => `${k} ${(v / n).toFixed(2)}`).join(', ');
 
 const onOff = (t) => (t ? 'on' : 'missing');
-const load = `${seconds}s closed loop at concurrency ${concurrency} per side and tool`;
+const load = rate === undefined ? `${seconds}s closed loop at concurrency ${concurrency} per side and tool` : `${seconds}s open loop at ${rate} RPS per side and tool`;
 console.log(`syscalls and preemptions per request — ${load}; strace ${onOff(tools.strace)}, perf ${onOff(tools.perf)}`);
 console.log(`gateway settings: ${settings}`);
 for (const stream of [false, true]) {

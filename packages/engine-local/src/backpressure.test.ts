@@ -3,18 +3,11 @@
 // the same engine runs to its end, and the paused one finishes once resumed. Real
 // engine host, real addon, real model (stories260K).
 
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cancellation, Flow } from '@inference/core';
 import { EngineHost } from './hostClient.js';
+import { MODEL } from './testModel.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const MODEL = [process.env['INFERENCE_TEST_MODEL'], join(resolve(here, '..', '..', '..'), 'models', 'stories260K.gguf')]
-  .filter((p): p is string => p !== undefined && p !== '')
-  .find((p) => existsSync(p));
-if (MODEL === undefined) throw new Error('engine-local tests need stories260K.gguf (set INFERENCE_TEST_MODEL)');
 
 let host: EngineHost;
 beforeAll(async () => {

@@ -6,19 +6,12 @@
 // test by its timeout instead of hanging the test worker. Real addon, real model.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { findAddon } from './native.js';
+import { MODEL, repoRoot } from './testModel.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, '..', '..', '..');
-const MODEL = [process.env['INFERENCE_TEST_MODEL'], join(root, 'models', 'stories260K.gguf')]
-  .filter((p): p is string => p !== undefined && p !== '')
-  .find((p) => existsSync(p));
 const ADDON = findAddon();
-if (MODEL === undefined) throw new Error('engine-local tests need stories260K.gguf (set INFERENCE_TEST_MODEL)');
 if (ADDON === null) throw new Error('engine-local tests need the native addon (pnpm build:native)');
 
 interface StressResult {
@@ -33,7 +26,8 @@ interface StressResult {
 describe('the addon event queue', () => {
   it('keeps the engine at most queue + 1 steps ahead of a slow consumer, and closes while it waits', { timeout: 90_000 }, () => {
     const queue = 4;
-    const r = spawnSync(process.execPath, [join(root, 'scripts', 'native-events-stress.mjs'), '--rounds', '9', '--queue', String(queue), '--sequences', '32'], {
+    const script = join(repoRoot, 'scripts', 'native-events-stress.mjs');
+    const r = spawnSync(process.execPath, [script, '--rounds', '9', '--queue', String(queue), '--sequences', '32'], {
       encoding: 'utf8',
       timeout: 60_000,
       env: { ...process.env, INFERENCE_NATIVE_ADDON: ADDON, INFERENCE_TEST_MODEL: MODEL },

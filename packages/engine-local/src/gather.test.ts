@@ -8,24 +8,20 @@
 // the parent's event loop cross the IPC channel in one write, so the host submits them in
 // one turn too: observed through the host's step counts.
 
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineHost } from './hostClient.js';
-import { tryLoadAddon, type NativeEngine, type NativeStepEvent } from './native.js';
+import type { NativeEngine, NativeStepEvent } from './native.js';
+import { GPU_LAYERS, MODEL, requireAddon, requireHostBuild } from './testModel.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repoRoot = resolve(here, '..', '..', '..');
-const MODEL = [process.env['INFERENCE_TEST_MODEL'], join(repoRoot, 'models', 'stories260K.gguf'), '/work/shared/models/stories260K.gguf']
-  .filter((p): p is string => p !== undefined && p !== '')
-  .find((p) => existsSync(p));
+const addon = requireAddon();
 
-const load = tryLoadAddon();
-if (load.addon === null) throw new Error(`engine-local tests need the native addon: ${load.reason}`);
-if (MODEL === undefined) throw new Error('engine-local tests need stories260K.gguf (set INFERENCE_TEST_MODEL)');
-const addon = load.addon;
-const GPU_LAYERS = Number(process.env['INFERENCE_TEST_GPU_LAYERS'] ?? '0');
+// Four prompts of which no two share a tenth of their tokens as a prefix: none waits for another's prefill to copy it.
+const PROMPTS = [
+  'Once upon a time, there was a little girl named Lily who liked to play in the park.',
+  'Tom had a big red ball and he liked to throw it to his dog every morning.',
+  'The sun was warm and the birds sang in the tall green tree by the river.',
+  'Mom made a cake for the party and all the children came to eat it.',
+] as const;
 
 /** Keeps the event loop's current turn busy for `ms`: the engine thread has all the time it wants to wake. */
 function busy(ms: number): void {
@@ -52,18 +48,10 @@ describe('requests submitted together', () => {
     engine.close();
   });
 
-  // No two share a tenth of their tokens as a prefix: none waits for another's prefill to copy it.
-  const prompts = [
-    'Once upon a time, there was a little girl named Lily who liked to play in the park.',
-    'Tom had a big red ball and he liked to throw it to his dog every morning.',
-    'The sun was warm and the birds sang in the tall green tree by the river.',
-    'Mom made a cake for the party and all the children came to eat it.',
-  ];
-
   async function burst(firstId: number, gapMs: number): Promise<{ step: number; seqs: number; tokens: number; sampled: number[] }[]> {
     steps.length = 0;
-    const finished = prompts.map((_, i) => new Promise<void>((r) => done.set(firstId + i, r)));
-    const promptTokens = prompts.map((p) => engine.tokenize(p, true, false));
+    const finished = PROMPTS.map((_, i) => new Promise<void>((r) => done.set(firstId + i, r)));
+    const promptTokens = PROMPTS.map((p) => engine.tokenize(p, true, false));
     promptTokens.forEach((prompt, i) => {
       if (i > 0) busy(gapMs);
       engine.submit({ id: firstId + i, prompt, maxTokens: 3, temperature: 0, stop: [] });
@@ -79,7 +67,7 @@ describe('requests submitted together', () => {
     expect(first).toBeDefined();
     expect(first?.step).toBe(before + 1);
     expect(first?.seqs).toBe(4);
-    const promptTotal = prompts.reduce((n, p) => n + engine.tokenize(p, true, false).length, 0);
+    const promptTotal = PROMPTS.reduce((n, p) => n + engine.tokenize(p, true, false).length, 0);
     expect(first?.tokens).toBe(promptTotal);
     expect(first?.sampled.sort((a, b) => a - b)).toEqual([1, 2, 3, 4]);
     // 3 tokens each: the first step and two decode steps of the 4 together.
@@ -90,10 +78,10 @@ describe('requests submitted together', () => {
     const before = engine.stats().steps;
     steps.length = 0;
     const a = new Promise<void>((r) => done.set(10, r));
-    engine.submit({ id: 10, prompt: engine.tokenize(prompts[0] ?? '', true, false), maxTokens: 200, temperature: 0, stop: [] });
+    engine.submit({ id: 10, prompt: engine.tokenize(PROMPTS[0], true, false), maxTokens: 200, temperature: 0, stop: [] });
     while (steps.length === 0) await new Promise((r) => setTimeout(r, 1)); // a later turn, the engine running
     const b = new Promise<void>((r) => done.set(11, r));
-    engine.submit({ id: 11, prompt: engine.tokenize(prompts[1] ?? '', true, false), maxTokens: 2, temperature: 0, stop: [] });
+    engine.submit({ id: 11, prompt: engine.tokenize(PROMPTS[1], true, false), maxTokens: 2, temperature: 0, stop: [] });
     await Promise.all([a, b]);
     const firstOf = (id: number): number | undefined => steps.find((s) => s.sampled.includes(id))?.step;
     expect(firstOf(10)).toBe(before + 1);
@@ -153,14 +141,6 @@ describe('a burst that reaches an idle engine over several turns', () => {
   afterAll(() => {
     engine.close();
   });
-
-  // Long enough that none waits for another's prefill (no two share a tenth of their tokens).
-  const prompts = [
-    'Once upon a time, there was a little girl named Lily who liked to play in the park.',
-    'Tom had a big red ball and he liked to throw it to his dog every morning.',
-    'The sun was warm and the birds sang in the tall green tree by the river.',
-    'Mom made a cake for the party and all the children came to eat it.',
-  ] as const;
   const run = (id: number, prompt: string, maxTokens: number): Promise<void> => {
     const finished = new Promise<void>((r) => done.set(id, r));
     engine.submit({ id, prompt: engine.tokenize(prompt, true, false), maxTokens, temperature: 0, stop: [] });
@@ -170,21 +150,21 @@ describe('a burst that reaches an idle engine over several turns', () => {
 
   it('the followers of sequences that ran together start in one step, though they arrive turns apart', async () => {
     // Two sequences that run together: their clients' next requests are a burst of two.
-    await Promise.all([run(1, prompts[0], 3), run(2, prompts[1], 3)]);
+    await Promise.all([run(1, PROMPTS[0], 3), run(2, PROMPTS[1], 3)]);
     expect(firstStep.get(2)).toBe(firstStep.get(1));
-    const a = run(3, prompts[2], 3);
+    const a = run(3, PROMPTS[2], 3);
     await later(30);
-    const b = run(4, prompts[3], 3);
+    const b = run(4, PROMPTS[3], 3);
     await Promise.all([a, b]);
     expect(firstStep.get(3)).toBeDefined();
     expect(firstStep.get(4)).toBe(firstStep.get(3));
   });
 
   it('after a lone sequence, the next request starts at once', async () => {
-    await run(5, prompts[0], 3);
-    const a = run(6, prompts[1], 3);
+    await run(5, PROMPTS[0], 3);
+    const a = run(6, PROMPTS[1], 3);
     await later(30);
-    const b = run(7, prompts[2], 3);
+    const b = run(7, PROMPTS[2], 3);
     await Promise.all([a, b]);
     expect(firstStep.get(7)).toBeGreaterThan(firstStep.get(6) ?? Infinity);
   });
@@ -193,24 +173,17 @@ describe('a burst that reaches an idle engine over several turns', () => {
 describe('generations posted together through the engine host', () => {
   let host: EngineHost;
   beforeAll(async () => {
-    if (!existsSync(join(here, '..', 'dist', 'host.js'))) throw new Error('build @inference/engine-local first (dist/host.js missing)');
+    requireHostBuild();
     host = await EngineHost.start({ modelPath: MODEL, contextSize: 2048, maxSequences: 4, gpuLayers: GPU_LAYERS, threads: 1, batchTokens: 512 });
   });
   afterAll(async () => {
     await host.close();
   });
 
-  const prompts = [
-    'Once upon a time, there was a little girl named Lily who liked to play in the park.',
-    'Tom had a big red ball and he liked to throw it to his dog every morning.',
-    'The sun was warm and the birds sang in the tall green tree by the river.',
-    'Mom made a cake for the party and all the children came to eat it.',
-  ];
-
   it('start in one decode step, however long the turn that posts them', async () => {
     const before = await host.stats();
     const signal = new AbortController().signal;
-    const runs = prompts.map((prompt, i) => {
+    const runs = PROMPTS.map((prompt, i) => {
       // Time enough for the host to read and start a generation posted on its own.
       if (i > 0) busy(30);
       return host.generate({ prompt }, { maxTokens: 3, temperature: 0, stop: [] }, signal, () => undefined);
@@ -225,7 +198,7 @@ describe('generations posted together through the engine host', () => {
 
   it('one generation alone is sent without waiting for another', async () => {
     const before = await host.stats();
-    const r = await host.generate({ prompt: prompts[0] ?? '' }, { maxTokens: 2, temperature: 0, stop: [] }, new AbortController().signal, () => undefined);
+    const r = await host.generate({ prompt: PROMPTS[0] }, { maxTokens: 2, temperature: 0, stop: [] }, new AbortController().signal, () => undefined);
     expect(r.completionTokens).toBe(2);
     expect((await host.stats()).steps - before.steps).toBe(2);
   });

@@ -2,26 +2,15 @@
 // (stories260K, which only ever writes stories), so any JSON in the output is there
 // because the grammar forced it. An invalid grammar or schema fails only its request.
 
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InferenceError } from '@inference/core';
 import { EngineHost } from './hostClient.js';
 import { jsonSchemaOf } from './localEngineCore.js';
-import { tryLoadAddon } from './native.js';
 import type { GenerateParams } from './protocol.js';
+import { MODEL, requireAddon, requireHostBuild } from './testModel.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repoRoot = resolve(here, '..', '..', '..');
-const MODEL = [process.env['INFERENCE_TEST_MODEL'], join(repoRoot, 'models', 'stories260K.gguf')]
-  .filter((p): p is string => p !== undefined && p !== '')
-  .find((p) => existsSync(p));
-
-const addon = tryLoadAddon();
-if (addon.addon === null) throw new Error(`engine-local tests need the native addon: ${addon.reason}`);
-if (MODEL === undefined) throw new Error('engine-local tests need stories260K.gguf (set INFERENCE_TEST_MODEL)');
-if (!existsSync(join(here, '..', 'dist', 'host.js'))) throw new Error('build @inference/engine-local first (dist/host.js missing)');
+requireAddon();
+requireHostBuild();
 
 const PERSON = {
   type: 'object',

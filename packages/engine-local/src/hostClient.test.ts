@@ -3,26 +3,17 @@
 // it before `test`); a missing addon fails the file instead of skipping it.
 
 import { fork } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InferenceError, type EngineFaultKind } from '@inference/core';
 import { EngineHost, type EngineHostOptions } from './hostClient.js';
-import { tryLoadAddon } from './native.js';
 import type { HostToParent, ParentToHost } from './protocol.js';
+import { HOST_SCRIPT, MODEL, requireAddon, requireHostBuild } from './testModel.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repoRoot = resolve(here, '..', '..', '..');
-const MODEL = [process.env['INFERENCE_TEST_MODEL'], join(repoRoot, 'models', 'stories260K.gguf')]
-  .filter((p): p is string => p !== undefined && p !== '')
-  .find((p) => existsSync(p));
-
-const addon = tryLoadAddon();
-if (addon.addon === null) throw new Error(`engine-local tests need the native addon: ${addon.reason}`);
-if (MODEL === undefined) throw new Error('engine-local tests need stories260K.gguf (set INFERENCE_TEST_MODEL)');
-if (!existsSync(join(here, '..', 'dist', 'host.js'))) throw new Error('build @inference/engine-local first (dist/host.js missing)');
+requireAddon();
+requireHostBuild();
 
 // 8 slots of 512 KV cells each (split KV, the default).
 const base: EngineHostOptions = {
@@ -331,7 +322,7 @@ describe('EngineHost failures', () => {
   });
 
   it('the host exits when its parent disconnects', async () => {
-    const child = fork(join(here, '..', 'dist', 'host.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(HOST_SCRIPT, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const ready = new Promise<HostToParent>((r) => {
       child.on('message', (m: HostToParent) => {
         if (m.t === 'ready') r(m);

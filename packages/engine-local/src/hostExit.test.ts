@@ -2,18 +2,11 @@
 // reason, and the host's last stderr lines, logged and handed to onExit. Real host, real
 // addon, real stories260K (see hostClient.test.ts for the prerequisites).
 
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { EngineHost, type EngineHostOptions } from './hostClient.js';
 import { type HostExit, STDERR_TAIL_BYTES, StderrTail, exitReason } from './hostExit.js';
+import { MODEL } from './testModel.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const MODEL = [process.env['INFERENCE_TEST_MODEL'], join(resolve(here, '..', '..', '..'), 'models', 'stories260K.gguf')]
-  .filter((p): p is string => p !== undefined && p !== '')
-  .find((p) => existsSync(p));
-if (MODEL === undefined) throw new Error('engine-local tests need stories260K.gguf (set INFERENCE_TEST_MODEL)');
 
 const base: EngineHostOptions = { modelPath: MODEL, contextSize: 1024, maxSequences: 1, gpuLayers: 0, threads: 1, batchTokens: 256 };
 

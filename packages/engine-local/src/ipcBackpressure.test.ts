@@ -6,21 +6,13 @@
 // the test's hands so that reading it can be paused without blocking the event loop.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SequenceHolds } from './ipcBackpressure.js';
 import type { NativeStats } from './native.js';
 import type { HostStepItem, HostToParent, ParentToHost } from './protocol.js';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const MODEL = [process.env['INFERENCE_TEST_MODEL'], join(resolve(here, '..', '..', '..'), 'models', 'stories260K.gguf')]
-  .filter((p): p is string => p !== undefined && p !== '')
-  .find((p) => existsSync(p));
-if (MODEL === undefined) throw new Error('engine-local tests need stories260K.gguf (set INFERENCE_TEST_MODEL)');
-const HOST = join(here, '..', 'dist', 'host.js');
+import { HOST_SCRIPT, MODEL } from './testModel.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -54,7 +46,7 @@ class RawHost {
   private readonly listeners: ((m: HostToParent, bytesBefore: number) => void)[] = [];
 
   constructor() {
-    this.child = spawn(process.execPath, [HOST], {
+    this.child = spawn(process.execPath, [HOST_SCRIPT], {
       stdio: ['ignore', 'inherit', 'inherit', 'pipe'],
       env: { ...process.env, NODE_CHANNEL_FD: '3', NODE_CHANNEL_SERIALIZATION_MODE: 'json' },
     });

@@ -1,22 +1,14 @@
 // The addon used directly (no host process): its JS contract, the one-event-per-step
 // rule, request validation, and the UTF-8 / stop-string filter. Needs `pnpm build:native`.
 
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findAddon, tryLoadAddon, type NativeEngine, type NativeStepEvent, type NativeStepItem } from './native.js';
+import { MODEL, repoRoot, requireAddon } from './testModel.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const repoRoot = resolve(here, '..', '..', '..');
-const MODEL = [process.env['INFERENCE_TEST_MODEL'], join(repoRoot, 'models', 'stories260K.gguf')]
-  .filter((p): p is string => p !== undefined && p !== '')
-  .find((p) => existsSync(p));
-
-const load = tryLoadAddon();
-if (load.addon === null) throw new Error(`engine-local tests need the native addon: ${load.reason}`);
-if (MODEL === undefined) throw new Error('engine-local tests need stories260K.gguf (set INFERENCE_TEST_MODEL)');
-const addon = load.addon;
+const addon = requireAddon();
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 describe('addon discovery', () => {

@@ -3,24 +3,12 @@
 // later request with the same prefix. Observed through `cachedTokens` and the engine's
 // stats, with one slot so that what the resident slot holds is known at every point.
 
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EngineHost } from './hostClient.js';
-import { tryLoadAddon, type NativeEngine, type NativeEngineOptions, type NativeStepItem } from './native.js';
+import type { NativeEngine, NativeEngineOptions, NativeStepItem } from './native.js';
+import { GPU_LAYERS, MODEL, requireAddon, requireHostBuild } from './testModel.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repoRoot = resolve(here, '..', '..', '..');
-const MODEL = [process.env['INFERENCE_TEST_MODEL'], join(repoRoot, 'models', 'stories260K.gguf'), '/work/shared/models/stories260K.gguf']
-  .filter((p): p is string => p !== undefined && p !== '')
-  .find((p) => existsSync(p));
-
-const load = tryLoadAddon();
-if (load.addon === null) throw new Error(`engine-local tests need the native addon: ${load.reason}`);
-if (MODEL === undefined) throw new Error('engine-local tests need stories260K.gguf (set INFERENCE_TEST_MODEL)');
-const addon = load.addon;
-const GPU_LAYERS = Number(process.env['INFERENCE_TEST_GPU_LAYERS'] ?? '0');
+const addon = requireAddon();
 
 interface Result {
   text: string;
@@ -36,7 +24,7 @@ class Runner {
 
   constructor(options: Partial<NativeEngineOptions>) {
     this.engine = new addon.Engine(
-      { modelPath: MODEL ?? '', contextSize: 2048, maxSequences: 1, gpuLayers: GPU_LAYERS, threads: 1, batchTokens: 512, ...options },
+      { modelPath: MODEL, contextSize: 2048, maxSequences: 1, gpuLayers: GPU_LAYERS, threads: 1, batchTokens: 512, ...options },
       (ev) => {
         for (const it of ev.items) this.onItem(it);
       },
@@ -161,7 +149,7 @@ describe('host-memory prompt cache (1 slot, split cache)', () => {
 
 describe('host-memory prompt cache through the engine host', () => {
   it('takes promptCacheBytes across the process boundary and reports restored tokens as cached', async () => {
-    if (!existsSync(join(here, '..', 'dist', 'host.js'))) throw new Error('build @inference/engine-local first (dist/host.js missing)');
+    requireHostBuild();
     const host = await EngineHost.start({
       modelPath: MODEL, contextSize: 2048, maxSequences: 1, gpuLayers: GPU_LAYERS, threads: 1, batchTokens: 512, promptCacheBytes: 8 << 20,
     });

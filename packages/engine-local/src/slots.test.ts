@@ -4,24 +4,11 @@
 // Prefix sharing: a free slot may start from a copy of another (busy) slot's cells, and
 // eviction takes a second copy of a prompt before the only copy of another.
 
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tryLoadAddon, type NativeEngine, type NativeStepItem } from './native.js';
+import type { NativeEngine, NativeStepItem } from './native.js';
+import { GPU_LAYERS, MODEL, requireAddon } from './testModel.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repoRoot = resolve(here, '..', '..', '..');
-const MODEL = [process.env['INFERENCE_TEST_MODEL'], join(repoRoot, 'models', 'stories260K.gguf'), '/work/shared/models/stories260K.gguf']
-  .filter((p): p is string => p !== undefined && p !== '')
-  .find((p) => existsSync(p));
-
-const load = tryLoadAddon();
-if (load.addon === null) throw new Error(`engine-local tests need the native addon: ${load.reason}`);
-if (MODEL === undefined) throw new Error('engine-local tests need stories260K.gguf (set INFERENCE_TEST_MODEL)');
-const addon = load.addon;
-// scripts/gpu-check.sh runs these with every layer offloaded (a CUDA build of the addon).
-const GPU_LAYERS = Number(process.env['INFERENCE_TEST_GPU_LAYERS'] ?? '0');
+const addon = requireAddon();
 
 describe('slot choice (2 slots, split cache)', () => {
   let engine: NativeEngine;
@@ -90,7 +77,7 @@ function harness(slots: number, batchTokens = 64) {
   const sampled = new Map<number, (item: NativeStepItem) => void>();
   let nextId = 1;
   const engine: NativeEngine = new addon.Engine(
-    { modelPath: MODEL ?? '', contextSize: 512 * slots, maxSequences: slots, gpuLayers: GPU_LAYERS, threads: 1, batchTokens },
+    { modelPath: MODEL, contextSize: 512 * slots, maxSequences: slots, gpuLayers: GPU_LAYERS, threads: 1, batchTokens },
     (ev) => {
       for (const it of ev.items) {
         sampled.get(it.id)?.(it);
