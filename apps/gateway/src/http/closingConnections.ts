@@ -4,8 +4,9 @@
 //   stream ends at once; one with streams open ends when the last of them ends, and
 //   opens no new one (the client refuses new requests on it, and a stream already on
 //   the wire past the GOAWAY is refused with REFUSED_STREAM, never processed). Node
-//   20's http2 server does not do this itself on close(), and Fastify only destroys
-//   the sessions (forceCloseConnections: true), streams in flight included;
+//   20's http2 server does not do this itself on close(); Fastify does it only with
+//   forceCloseConnections: true (which also destroys HTTP/1.1 connections with a
+//   request in flight) and never for a server made by a serverFactory (laneServer.ts);
 // - an HTTP/1.1 keep-alive connection is closed once it is idle: at once when it
 //   is, and when its last response ends when it is not (a connection whose request
 //   was in flight when close began would otherwise wait for its keep-alive timeout,
