@@ -8,7 +8,9 @@
 // - a streamed request in flight on an HTTP/2 session when close() begins (its body
 //   half sent) still completes in full after the GOAWAY, and the session then ends;
 // - SIGTERM to the real CLI, default settings, with an idle HTTP/2 client connected,
-//   exits 0 (before: 1, "shutdown did not complete", after the drain bound and the grace).
+//   exits 0 (before: 1, "shutdown did not complete", after the drain bound and the grace);
+//   and with clients stopped mid-body over HTTP/1.1 and HTTP/2, which no request can end:
+//   they are destroyed 5 s after the close began, and it exits 0 (before: 1, as above).
 // No timing threshold: close() races a generous bound, and which one won is asserted.
 
 import http2 from 'node:http2';
@@ -263,6 +265,33 @@ describe('SIGTERM to the CLI', () => {
       expect(c.output()).toMatch(/SIGTERM, draining 0 requests/);
       expect(c.output()).not.toMatch(/shutdown did not complete/);
     } finally {
+      h2.session.destroy();
+    }
+  }, 90_000);
+
+  it('exits 0 with clients stopped mid-body (HTTP/1.1 and HTTP/2): what no request can end is destroyed after the grace', async () => {
+    const c = await startCli(['--config', writeConfig({ server: { port: 0, tls: tlsFiles, drainTimeoutMs: 1000 }, deployments: deployments() }), '--quiet']);
+    cli = c;
+    const port = Number(new URL(c.url).port);
+    const h1 = await H1Connection.open({ port } as Server, true);
+    const h2 = await Session.open(c.url);
+    try {
+      await h1.write(BAD_HEAD + BAD_BODY.slice(0, 6));
+      const stalled = h2.session.request({ ':method': 'POST', ':path': '/v1/chat/completions', 'content-type': 'application/json' });
+      stalled.on('error', () => undefined);
+      stalled.write(BAD_BODY.slice(0, 6));
+      // Answered after the gateway has read what came before it (on the same session, and on the other connection
+      // in the same or an earlier turn): both stalled requests are in, and the drain counts them.
+      expect(await h2.get('/health')).toBe(200);
+      c.child.kill('SIGTERM');
+      // Without the grace: the drain bound plus the CLI's 15 s, then exit 1, "shutdown did not complete".
+      expect(await c.exited).toBe(0);
+      expect(c.output()).toMatch(/draining 2 requests/);
+      expect(c.output()).not.toMatch(/shutdown did not complete/);
+      expect(await within(Promise.all([h1.closed, h2.closed]))).toBe('done');
+      expect(h1.received).toBe('');
+    } finally {
+      h1.destroy();
       h2.session.destroy();
     }
   }, 90_000);

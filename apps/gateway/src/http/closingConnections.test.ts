@@ -1,5 +1,6 @@
+import { createServer } from 'node:http';
 import http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect as netConnect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { ClosingConnections } from './closingConnections.js';
 
@@ -65,6 +66,49 @@ describe('ClosingConnections', () => {
       a.session.destroy();
       b.session.destroy();
       await new Promise<void>((r) => server.close(() => { r(); }));
+    }
+  });
+
+  it('after the grace, destroys what a client left mid-request: an HTTP/2 stream and an HTTP/1.1 body that stopped coming', async () => {
+    // The handlers wait for the whole body, which never comes: nothing the gateway runs could end these.
+    let seen = 0;
+    const readAll = (req: { on(event: string, fn: () => void): unknown }, done: () => void): void => {
+      seen++;
+      req.on('data', () => undefined);
+      req.on('end', done);
+    };
+    const h2 = http2.createServer((req, res) => { readAll(req, () => res.end('ok')); });
+    const h1 = createServer((req, res) => { readAll(req, () => res.end('ok')); });
+    const c2 = new ClosingConnections(h2, true, 300);
+    const c1 = new ClosingConnections(h1, false, 300);
+    await new Promise<void>((r) => h2.listen(0, '127.0.0.1', r));
+    await new Promise<void>((r) => h1.listen(0, '127.0.0.1', r));
+    const a = await connect((h2.address() as AddressInfo).port);
+    const stream = a.session.request({ ':path': '/', ':method': 'POST' });
+    stream.on('error', () => undefined);
+    stream.write('half a bo');
+    const socket = netConnect((h1.address() as AddressInfo).port, '127.0.0.1');
+    const socketClosed = new Promise<void>((r) => socket.once('close', () => { r(); }));
+    socket.on('error', () => undefined);
+    socket.write('POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\nhalf a bo');
+    await until('both requests to reach their servers', () => seen === 2);
+    const closed = Promise.all([
+      new Promise<void>((r) => h2.close(() => { r(); })),
+      new Promise<void>((r) => h1.close(() => { r(); })),
+    ]);
+    try {
+      c2.close();
+      c1.close();
+      let done = false;
+      void closed.then(() => { done = true; });
+      await until('both servers to close', () => done);
+      await socketClosed;
+      await until('the session to end', () => a.events.includes('close'));
+      expect(a.events[0]).toBe('goaway 0');
+      expect(c2.openSessions).toBe(0);
+    } finally {
+      a.session.destroy();
+      socket.destroy();
     }
   });
 });
