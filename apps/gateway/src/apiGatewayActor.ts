@@ -205,9 +205,9 @@ export class ApiGatewayActor extends Actor<GatewayMsg> {
   override async postStop(): Promise<void> {
     // Work still running when the gateway stops (system shutdown) is cancelled, as before the server closes.
     for (const run of [...this.live]) run.cancel('request ended');
-    // Requests still arriving on open connections while the server closes get the shutdown 503.
+    // Requests still arriving on open connections while the server closes get the shutdown 503 (the lane,
+    // which takes nothing while draining, hands them to Fastify's hook).
     this.drain.close();
-    this.lane?.close();
     // Idle connections end now, busy ones once their requests have (an HTTP/2 session with a GOAWAY).
     this.connections?.close();
     await this.app?.close();

@@ -22,7 +22,7 @@ import type { Principal } from '@inference/actors';
 import { InferenceError, invalid } from '@inference/core';
 import { type AdminKeyConfig, type ApiKeyConfig, type Env, resolveKeys } from '@inference/runtime';
 import type { KeyRegistry } from '../keys/keyRegistry.js';
-import { ANTHROPIC_PATH, sendRefusal } from './refusal.js';
+import { ANTHROPIC_PATH, pathOf, sendRefusal } from './refusal.js';
 
 interface Entry {
   readonly digest: Buffer;
@@ -206,8 +206,7 @@ export function remember(req: Keyed, outcome: AuthOutcome): void {
 export function registerAuth(app: FastifyInstance, keys: AuthKeys): void {
   if (!authActive(keys)) return;
   app.addHook('onRequest', async (req, reply) => {
-    const path = req.url.split('?')[0] ?? '';
-    const outcome = authorize(keys, path, req.headers);
+    const outcome = authorize(keys, pathOf(req.url), req.headers);
     if (outcome.kind === 'refused') return refuse(req, reply, outcome.message);
     remember(req, outcome);
     return undefined;

@@ -61,7 +61,7 @@ export class ClosingConnections {
     private readonly graceMs = CLOSE_GRACE_MS,
   ) {
     if (h2) (server as Http2SecureServer | Http2Server).on('session', this.opened);
-    server.once('close', this.stopSweep);
+    server.once('close', this.stopTimers);
   }
 
   /** HTTP/2 sessions open now (for tests and the status of a close). */
@@ -110,7 +110,7 @@ export class ClosingConnections {
     (this.server as IdleCloser).closeIdleConnections?.();
   };
 
-  private readonly stopSweep = (): void => {
+  private readonly stopTimers = (): void => {
     if (this.sweep !== undefined) clearInterval(this.sweep);
     this.sweep = undefined;
     if (this.force !== undefined) clearTimeout(this.force);

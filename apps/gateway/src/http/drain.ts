@@ -15,7 +15,7 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { InferenceError } from '@inference/core';
-import { sendRefusal } from './refusal.js';
+import { pathOf, sendRefusal } from './refusal.js';
 
 /** Routes that keep answering while draining (probes and scrapes). */
 const PROBES = new Set(['/health', '/ready', '/metrics']);
@@ -41,9 +41,7 @@ export class Drain {
 
   /** True for the paths that still answer while draining. */
   static isProbe(url: string): boolean {
-    // On every request: no array per call.
-    const q = url.indexOf('?');
-    return PROBES.has(q < 0 ? url : url.slice(0, q));
+    return PROBES.has(pathOf(url));
   }
 
   /**

@@ -55,7 +55,6 @@ function parse(route: Route, body: unknown): GenerateRequest {
 }
 
 export class FastLane {
-  private closing = false;
   private readonly auth: AuthKeys | undefined;
   /** The per-request log, when it is on (absent: nothing is logged per request). */
   private log: LaneLog | undefined;
@@ -67,11 +66,6 @@ export class FastLane {
   /** Logs every request the lane takes (Fastify's logger, made after this listener). */
   logTo(log: LaneLog): void {
     this.log = log;
-  }
-
-  /** From now on every request goes to Fastify, which answers 503 while it closes. */
-  close(): void {
-    this.closing = true;
   }
 
   /** The server's request listener: the two generate routes here, everything else to `fastify`. */
@@ -87,7 +81,7 @@ export class FastLane {
   /** The request's authentication when nothing Fastify checks before the body would refuse it; undefined: Fastify answers it. */
   private admit(req: IncomingMessage): AuthOutcome | undefined {
     const o = this.options;
-    if (this.closing || o.drain.draining || !isJsonContentType(req.headers['content-type'])) return undefined;
+    if (o.drain.draining || !isJsonContentType(req.headers['content-type'])) return undefined;
     if (Number(req.headers['content-length']) > o.bodyLimitBytes) return undefined;
     if (o.optionalClientCert && badClientCert(req.socket as TLSSocket | null)) return undefined;
     if (this.auth === undefined) return OPEN;

@@ -10,7 +10,8 @@ import { type InferenceError, anthropicErrorBody, anthropicStatus, openAIErrorBo
 /** The one route answered in Anthropic's shape. */
 export const ANTHROPIC_PATH = '/v1/messages';
 
-function pathOf(url: string): string {
+/** The path of a request URL, without its query (no array per call: this runs on every request). */
+export function pathOf(url: string): string {
   const q = url.indexOf('?');
   return q < 0 ? url : url.slice(0, q);
 }

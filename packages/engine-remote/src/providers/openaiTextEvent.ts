@@ -40,6 +40,21 @@ const TEXT_EVENT = new RegExp(String.raw`^\{(?:${KEY}:${SCALAR},)*"choices":\[\{
 /** Far above any token's event (those are a few hundred characters), far below where the match would overflow. */
 const MAX_CHARS = 64 * 1024;
 
+const ROLE = '"role":"assistant",';
+
+/**
+ * In an event the expression matched: where its delta's members start (past `"delta":{`), and whether the role
+ * comes first there. The delta is the event's only object value (the top-level keys hold scalars), and
+ * `"delta":{` cannot sit inside a JSON string (its quotes would be escaped).
+ */
+function deltaMembers(data: string): number {
+  return data.indexOf('"delta":{') + 9;
+}
+
+function roleAt(data: string, at: number): boolean {
+  return data.startsWith(ROLE, at);
+}
+
 /** Where an event's text's JSON string lies (from its opening to past its closing quote); undefined when the event is not plain text. */
 function match(data: string): [number, number] | undefined {
   // Two substrings the expression needs, looked for first: most events without them (a finish_reason, usage) are
@@ -48,10 +63,9 @@ function match(data: string): [number, number] | undefined {
   const m = TEXT_EVENT.exec(data);
   const quoted = m === null ? undefined : m[1] ?? m[2];
   if (quoted === undefined) return undefined;
-  // Where the text starts: the choice's delta is the event's only object value (the top-level keys hold scalars),
-  // and `"delta":{` cannot sit inside a JSON string (its quotes would be escaped). Then the role, if any, and the key.
-  let at = data.indexOf('"delta":{') + 9;
-  if (data.charCodeAt(at + 1) === 0x72 /* "role" */) at += 19;
+  // Where the text starts: the delta's members, past the role if any and past `"content":`.
+  let at = deltaMembers(data);
+  if (roleAt(data, at)) at += ROLE.length;
   at += 10;
   return [at, at + quoted.length];
 }
@@ -135,8 +149,8 @@ export class PlainTextEvents {
     // and the text) take the comparison above, not another match. Without `"role":"assistant",` the delta is
     // still one the expression accepts (the role is optional there), so whatever passes the comparison is an
     // event the expression would match.
-    const delta = data.indexOf('"delta":{') + 9;
-    const head = data.charCodeAt(delta + 1) === 0x72 /* "role" */ ? data.slice(0, delta) + data.slice(delta + 19, at[0]) : data.slice(0, at[0]);
+    const d = deltaMembers(data);
+    const head = roleAt(data, d) ? data.slice(0, d) + data.slice(d + ROLE.length, at[0]) : data.slice(0, at[0]);
     this.before = JSON.parse(JSON.stringify(head)) as string;
     this.after = JSON.parse(JSON.stringify(data.slice(at[1]))) as string;
     return this.text(data.slice(at[0], at[1]), kind);

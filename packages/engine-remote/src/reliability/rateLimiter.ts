@@ -144,7 +144,6 @@ export class RateLimiter {
     this.factor = Math.max(MIN_FACTOR, this.factor / 2);
     this.lastPenalty = now;
   }
-
 }
 
 /** A ring that grows and shrinks by doubling, below which it does not shrink. */
